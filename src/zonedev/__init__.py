@@ -1,0 +1,7 @@
+"""zonedev: an executable model of Linux ZONE_DEVICE page refcounting, era by era, and a checker
+that explores every interleaving of it."""
+
+from .patches import KERNELS, Patch, kernel
+
+__version__ = "0.1.0"
+__all__ = ["KERNELS", "Patch", "kernel", "__version__"]

@@ -1,0 +1,53 @@
+"""A modelled kernel: the functions and facts of a patch series, applied in order.
+
+``Kernel`` subclasses are made once per series (cached), so building a kernel for every checker
+execution costs one object.  Kernel functions are methods: ``k.put_page(page)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from ..patches._patch import _REMOVED, Patch
+from ..sync.world import World, current_world
+
+
+class Kernel:
+    """Base of every modelled kernel.  See :func:`zonedev.kernel` to build one."""
+
+    name: str = "empty"
+    patches: tuple[Patch, ...] = ()
+
+    def __init__(self) -> None:
+        self.world: World = current_world()
+
+    def has(self, function: str) -> bool:
+        """Does this kernel have ``function`` (``put_devmap_managed_page``, ...)?"""
+        return callable(getattr(type(self), function, None))
+
+    def fact(self, name: str, default: Any = None) -> Any:
+        return getattr(type(self), "facts", {}).get(name, default)
+
+    def __repr__(self) -> str:
+        return f"<Kernel {self.name}: {len(self.patches)} patches>"
+
+
+_classes: dict[tuple, type[Kernel]] = {}
+
+
+def kernel_class(name: str, patches: Iterable[Patch]) -> type[Kernel]:
+    patches = tuple(patches)
+    key = (name, tuple(id(p) for p in patches))
+    cls = _classes.get(key)
+    if cls is None:
+        namespace: dict[str, Any] = {"name": name, "patches": patches, "facts": {}}
+        for patch in patches:
+            for fname, fn in patch.functions.items():
+                if fn is _REMOVED:
+                    namespace.pop(fname, None)
+                else:
+                    namespace[fname] = fn
+            namespace["facts"] = {**namespace["facts"], **patch.facts}
+        cls = type(f"Kernel[{name}]", (Kernel,), namespace)
+        _classes[key] = cls
+    return cls

@@ -1,0 +1,122 @@
+"""The modelled kernel as a patch series.
+
+``SERIES`` lists, in merge order, one module per kernel commit that changed ZONE_DEVICE
+refcounting or pgmap lifetime (plus the base of the tree the first one applies to).  A named
+kernel is the series up to and including the patches of that version.
+
+    >>> k = zonedev.kernel("v5.18")                         # doctest: +SKIP
+    >>> k = zonedev.kernel("v5.18", without=["0dc45ca1ce18"], extra=["my_fix.py"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from functools import lru_cache
+from pathlib import Path
+
+from ._patch import Patch
+
+#: patch modules in merge order (module names under zonedev.patches)
+SERIES: list[str] = [
+]
+
+#: the kernels a user can name, oldest first
+KERNELS: list[str] = [
+    "v4.5", "v4.12", "v4.14", "v4.18", "v5.0", "v5.2", "v5.3", "v5.6", "v5.7", "v5.17",
+    "v5.18", "v6.0", "v6.1", "v6.15", "newest",
+]
+
+
+class UnknownKernel(ValueError):
+    pass
+
+
+class PatchFileError(ValueError):
+    """A user patch file that cannot be used: ``file:line: what is wrong``."""
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    if version == "newest":
+        return (1 << 30,)
+    try:
+        return tuple(int(x) for x in version.lstrip("v").split("."))
+    except ValueError:
+        raise UnknownKernel(f"unknown kernel {version!r}; known: {', '.join(KERNELS)}") from None
+
+
+@lru_cache(maxsize=None)
+def series() -> tuple[Patch, ...]:
+    return tuple(importlib.import_module(f"{__name__}.{m}").PATCH for m in SERIES)
+
+
+def patches_for(name: str) -> tuple[Patch, ...]:
+    if name not in KERNELS:
+        raise UnknownKernel(f"unknown kernel {name!r}; known: {', '.join(KERNELS)}")
+    limit = version_key(name)
+    return tuple(p for p in series() if version_key(p.version) <= limit)
+
+
+def find_patch(ref: str) -> Patch:
+    hits = [p for p in series() if p.matches(ref)]
+    if len(hits) != 1:
+        raise UnknownKernel(f"{ref!r} names {'no' if not hits else 'more than one'} patch in the series "
+                            f"(give at least 7 characters of a commit id; `zonedev patches` lists them)")
+    return hits[0]
+
+
+def load_patch_file(path: str | Path) -> Patch:
+    """Load a user patch: a Python file that defines ``PATCH = Patch(...)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise PatchFileError(f"{path}: no such file")
+    name = f"zonedev_user_patch_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise PatchFileError(f"{path}:{e.lineno}: {e.msg}") from None
+    except Exception as e:  # the user's code failed while loading: say where
+        line = _user_line(e, path)
+        raise PatchFileError(f"{path}:{line}: {type(e).__name__}: {e}") from None
+    patch = getattr(module, "PATCH", None)
+    if not isinstance(patch, Patch):
+        raise PatchFileError(f"{path}:1: defines no PATCH = zonedev.Patch(...)")
+    patch.source = str(path)
+    sys.modules[name] = module
+    return patch
+
+
+def _user_line(exc: BaseException, path: Path) -> int:
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if Path(frame.filename).resolve() == path.resolve():
+            return frame.lineno or 1
+    return 1
+
+
+def kernel(name: str = "newest", without: tuple[str, ...] | list[str] = (),
+           extra: tuple | list = ()):
+    """Build the modelled kernel ``name``, less the patches ``without``, plus ``extra`` patches.
+
+    ``extra`` items are :class:`Patch` objects or paths of patch files.
+    """
+    from ..linux.kernel import kernel_class
+
+    chosen = list(patches_for(name))
+    for ref in without:
+        patch = find_patch(ref)
+        if patch not in chosen:
+            raise UnknownKernel(f"{ref} ({patch.version}) is not in {name}")
+        chosen.remove(patch)
+    for item in extra:
+        chosen.append(item if isinstance(item, Patch) else load_patch_file(item))
+    label = name + "".join(f"-{p.commit[:12]}" for p in series() if p not in chosen and p in patches_for(name))
+    label += "".join(f"+{p.commit[:12]}" for p in chosen if p not in series())
+    return kernel_class(label, chosen)()
+
+
+__all__ = ["KERNELS", "SERIES", "Patch", "PatchFileError", "UnknownKernel", "find_patch",
+           "kernel", "load_patch_file", "patches_for", "series", "version_key"]
