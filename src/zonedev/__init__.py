@@ -2,6 +2,8 @@
 that explores every interleaving of it."""
 
 from .patches import KERNELS, Patch, kernel
+from .rt.scenario import Check, Run, Scenario, expect_refs, scenario
 
 __version__ = "0.1.0"
-__all__ = ["KERNELS", "Patch", "kernel", "__version__"]
+__all__ = ["KERNELS", "Patch", "kernel", "__version__",
+           "Check", "Run", "Scenario", "expect_refs", "scenario"]

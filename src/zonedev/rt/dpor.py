@@ -1,0 +1,286 @@
+"""Source-DPOR with sleep sets (Abdulla, Aronis, Jonsson, Sagonas, POPL'14, Algorithm 1 and 2).
+
+Every complete execution explored is a different Mazurkiewicz trace; wasted work shows up only
+as sleep-set-blocked executions, counted apart (``Outcome.blocked``).
+
+Dependence between two steps: the same object and at least one of them writes (READ/READ is
+independent), acquires of the same lock, and a step's extra ``reads`` objects count as reads.
+RELEASE is independent of everything except program order (a blocked acquire is ordered after
+the release by blocking, not by dependence).  A race whose reversal is infeasible (no initial of
+the reversed sequence is enabled where it would have to start) adds no backtrack point.
+
+Happens-before is tracked with vector clocks whose entries are global event indexes (+1), so
+``e`` happens before ``f`` iff ``clk[f][thread(e)] > e``.  Threads cannot be forked (greenlets),
+so reaching a backtrack point replays the prefix from a fresh setup.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..sync.world import READ
+from .engine import Runner
+from .outcome import Budget, Outcome, preemptions_of
+from ..sync.primitives import RELEASE
+
+
+def dependent(a: tuple, b: tuple) -> bool:
+    ao, ak, ar = a
+    bo, bk, br = b
+    if ao == bo and ak != RELEASE and bk != RELEASE and not (ak == READ and bk == READ):
+        return True
+    if ar and bo in ar and bk != READ and bk != RELEASE:
+        return True
+    if br and ao in br and ak != READ and ak != RELEASE:
+        return True
+    return False
+
+
+def _desc(runner: Runner, t: int) -> tuple:
+    obj = runner.p_obj[t]
+    reads = runner.p_reads[t]
+    return (obj.oid, runner.p_kind[t], tuple(r.oid for r in reads) if reads else ())
+
+
+def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
+    out = Outcome("dpor")
+    t0 = time.perf_counter()
+    thr: list[int] = []       # node i: the thread chosen there (= thread of event i)
+    pend: list[tuple] = []    # node i: every thread's pending step descriptor
+    enab: list[int] = []      # node i: enabled threads (bitmask)
+    sleep: list[int] = []     # node i: sleep set on arrival (bitmask)
+    bt: list[int] = []        # node i: backtrack set
+    done: list[int] = []      # node i: threads explored (or being explored) from here
+    clk: list[tuple] = []     # event i: vector clock
+    target = 0                # positions < target are replayed as they were
+    first = True
+    max_steps = budget.max_steps
+    steps = 0
+    while True:
+        runner.begin()
+        n = runner.n
+        if first:
+            first = False
+            fs = runner.start_findings()
+            if fs:
+                for f in fs:
+                    out.add(f, [], 0, runner.names)
+        zero = (0,) * n
+        tclk = [zero] * n
+        lastw: dict[int, int] = {}
+        rsince: dict[int, list[int]] = {}
+        cur = [None] * n
+        for t in range(n):
+            if not runner.fin[t]:
+                cur[t] = _desc(runner, t)
+        # -- replay the prefix ------------------------------------------------------------------
+        for i in range(target):
+            p = thr[i]
+            o, k, rs = pend[i][p]
+            if k != RELEASE:
+                if k == READ:
+                    rl = rsince.get(o)
+                    if rl is None:
+                        rsince[o] = [i]
+                    else:
+                        rl.append(i)
+                else:
+                    rsince[o] = []
+                    lastw[o] = i
+                for r in rs:
+                    rl = rsince.get(r)
+                    if rl is None:
+                        rsince[r] = [i]
+                    else:
+                        rl.append(i)
+            tclk[p] = clk[i]
+            runner.step(p)
+            cur[p] = None if runner.fin[p] else _desc(runner, p)
+        steps += target
+        runner.nviol = len(runner.world.violations)
+        # -- run on from the backtrack point ----------------------------------------------------
+        found = None
+        i = target
+        prev = thr[i - 1] if i else -1
+        while True:
+            if i < len(thr):
+                p = thr[i]
+            else:
+                em = runner.enabled_mask()
+                if i:
+                    j = i - 1
+                    cand = (sleep[j] | done[j]) & ~(1 << thr[j])
+                    sl = 0
+                    if cand:
+                        pj = pend[j]
+                        ev = pj[thr[j]]
+                        while cand:
+                            b = cand & -cand
+                            cand ^= b
+                            s = b.bit_length() - 1
+                            if not dependent(pj[s], ev):
+                                sl |= b
+                else:
+                    sl = 0
+                avail = em & ~sl
+                if not avail:
+                    if em:
+                        out.blocked += 1
+                    else:
+                        out.executions += 1
+                        fs = runner.findings_at_end(i)
+                        if fs:
+                            found = (found or []) + fs
+                    break
+                if i >= max_steps:
+                    out.note = f"an execution exceeded {max_steps} steps (a spin loop?); cut there"
+                    out.blocked += 1
+                    break
+                p = prev if prev >= 0 and avail >> prev & 1 else (avail & -avail).bit_length() - 1
+                thr.append(p)
+                pend.append(tuple(cur))
+                enab.append(em)
+                sleep.append(sl)
+                bt.append(1 << p)
+                done.append(1 << p)
+            # -- event i by p: clock and races ---------------------------------------------------
+            o, k, rs = pend[i][p]
+            tc = tclk[p]
+            deps = None
+            if k != RELEASE:
+                if k == READ:
+                    w = lastw.get(o)
+                    if w is not None:
+                        deps = [w]
+                    rl = rsince.get(o)
+                    if rl is None:
+                        rsince[o] = [i]
+                    else:
+                        rl.append(i)
+                else:
+                    rl = rsince.get(o)
+                    if rl:
+                        deps = rl
+                    else:
+                        w = lastw.get(o)
+                        if w is not None:
+                            deps = [w]
+                    rsince[o] = []
+                    lastw[o] = i
+                for r in rs:
+                    w = lastw.get(r)
+                    if w is not None:
+                        if deps is None:
+                            deps = [w]
+                        else:
+                            deps = deps + [w]
+                    rl = rsince.get(r)
+                    if rl is None:
+                        rsince[r] = [i]
+                    else:
+                        rl.append(i)
+            if deps:
+                c = list(tc)
+                races = None
+                for e in deps:
+                    ce = clk[e]
+                    for x in range(n):
+                        if ce[x] > c[x]:
+                            c[x] = ce[x]
+                    te = thr[e]
+                    if te != p and tc[te] <= e:
+                        if races is None:
+                            races = [e]
+                        else:
+                            races.append(e)
+                c[p] = i + 1
+                c = tuple(c)
+                if races:
+                    if len(races) > 1:
+                        races = [e for e in races
+                                 if not any(e2 != e and clk[e2][thr[e]] > e for e2 in races)]
+                    for e in races:
+                        _backtrack(e, i, p, c, thr, clk, enab, sleep, bt)
+            else:
+                c = list(tc)
+                c[p] = i + 1
+                c = tuple(c)
+            clk.append(c)
+            tclk[p] = c
+            runner.step(p)
+            cur[p] = None if runner.fin[p] else _desc(runner, p)
+            fs = runner.findings_after_step(i, p)
+            if fs:
+                found = (found or []) + fs
+            i += 1
+            prev = p
+        steps += i - target
+        if found:
+            sched = thr[:i]
+            pre = preemptions_of(sched, enab)
+            for f in found:
+                out.add(f, sched, pre, runner.names)
+        runner.end()
+        total = out.executions + out.blocked
+        if (found and budget.stop_first) or ((total & 127) == 0 and budget.exhausted(total)):
+            break
+        # -- backtrack ---------------------------------------------------------------------------
+        j = len(thr) - 1
+        while j >= 0:
+            c = bt[j] & ~done[j] & ~sleep[j]
+            if c:
+                b = c & -c
+                done[j] |= b
+                thr[j] = b.bit_length() - 1
+                del thr[j + 1:], pend[j + 1:], enab[j + 1:], sleep[j + 1:], bt[j + 1:], done[j + 1:]
+                del clk[j:]
+                target = j
+                break
+            j -= 1
+        if j < 0:
+            out.exhaustive = True
+            break
+    out.steps = steps
+    out.elapsed = time.perf_counter() - t0
+    return out
+
+
+def _backtrack(e: int, i: int, p: int, c: tuple, thr: list, clk: list, enab: list,
+               sleep: list, bt: list) -> None:
+    """Race e -> i (by p): make sure some initial of notdep(e).p is in backtrack(pre(e))."""
+    te = thr[e]
+    vs = [j for j in range(e + 1, i) if clk[j][te] <= e]
+    ini = 0
+    seen = 0
+    for idx in range(len(vs)):
+        j = vs[idx]
+        b = 1 << thr[j]
+        if seen & b:
+            continue
+        seen |= b
+        cj = clk[j]
+        for x in range(idx):
+            kk = vs[x]
+            if cj[thr[kk]] > kk:
+                break
+        else:
+            ini |= b
+    pb = 1 << p
+    if not seen & pb:
+        for kk in vs:
+            if c[thr[kk]] > kk:
+                break
+        else:
+            ini |= pb
+    if ini & bt[e]:
+        return
+    cand = ini & enab[e]
+    if not cand:
+        return   # the reversal is infeasible here: no initial is enabled at pre(e)
+    awake = cand & ~sleep[e]
+    if awake:
+        cand = awake
+    if cand & pb:
+        bt[e] |= pb
+    else:
+        bt[e] |= cand & -cand

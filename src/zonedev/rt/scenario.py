@@ -1,0 +1,224 @@
+"""Scenarios: what the checker runs.
+
+A scenario is a function that sets up a kernel and the objects the threads share, and returns a
+:class:`Run`: the threads to run concurrently (each a plain function calling model code), plus
+invariants (checked after every step) and final checks (checked when every thread is done)::
+
+    @zonedev.scenario(params={"users": 2}, kernels=["v5.18", "v6.1"])
+    def teardown(k, users):
+        pgmap = ...; page = ...
+        return zonedev.Run(
+            threads={f"user{i}": (lambda: k.put_page(page)) for i in range(users)} | {
+                     "unmap": lambda: k.memunmap_pages(pgmap)},
+            finally_=[zonedev.expect_refs(page._refcount, 1, "device page")])
+
+The function is called afresh for every execution the checker explores, inside a fresh
+:class:`~zonedev.sync.World`, with ``k`` a freshly built kernel; it must be deterministic.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+__all__ = ["Check", "Run", "Scenario", "ScenarioFileError", "expect_refs", "load_scenarios",
+           "resolve", "scenario"]
+
+
+class ScenarioFileError(ValueError):
+    """A scenario file or name that cannot be used: ``file:line: reason``."""
+
+
+@dataclass
+class Check:
+    """An invariant or final check.  ``fn()`` returns None/True when it holds; False, a message
+    string, or an AssertionError when it does not.  ``kind`` names the finding it raises."""
+
+    fn: Callable[[], Any]
+    kind: str = "check"
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            self.name = getattr(self.fn, "__name__", "check")
+            if self.name == "<lambda>":
+                self.name = "check"
+
+    def failure(self) -> str | None:
+        """None when the check holds, else what is wrong."""
+        try:
+            r = self.fn()
+        except AssertionError as e:
+            return str(e) or self.name
+        if r is None or r is True:
+            return None
+        if r is False:
+            return f"{self.name} failed"
+        return str(r)
+
+
+def expect_refs(obj: Any, expected: int = 0, what: str | None = None) -> Check:
+    """Final check: ``obj`` (an ``Atomic`` refcount, a ``PercpuRef``, or anything with ``peek()``)
+    holds ``expected`` at the end; more means references nobody owns (a *leak*), less an
+    over-put."""
+    label = what or getattr(obj, "name", "refcount")
+
+    def refs_gone() -> str | None:
+        n = obj.peek()
+        if n == expected:
+            return None
+        if n > expected:
+            return (f"{label}: {n} references at the end, expected {expected}: "
+                    f"{n - expected} held that no thread owns")
+        return f"{label}: {n} references at the end, expected {expected} (put too often)"
+
+    return Check(refs_gone, "leak", f"refs({label})")
+
+
+class Run:
+    """What a scenario returns: the threads to interleave, and what must hold.
+
+    ``threads``: a dict name -> callable, or a list of callables (named after the functions).
+    ``invariants``: checked after every step; ``finally_``: checked when all threads are done
+    (use :func:`expect_refs` for "these references must be gone").  Each is a callable or a
+    :class:`Check`.  ``state``: optional callable returning plain data for model state kept
+    outside sync objects (for the stateful mode's state key).  ``symmetric``: whether threads
+    with identical stacks may be treated as interchangeable by the stateful mode.
+    """
+
+    __slots__ = ("names", "fns", "invariants", "finals", "state", "symmetric")
+
+    def __init__(self, threads: dict[str, Callable[[], Any]] | Iterable[Callable[[], Any]],
+                 invariants: Iterable[Any] = (), finally_: Iterable[Any] = (),
+                 state: Callable[[], Any] | None = None, symmetric: bool = True) -> None:
+        if isinstance(threads, dict):
+            self.names = list(threads)
+            self.fns = list(threads.values())
+        else:
+            self.fns = list(threads)
+            self.names = []
+            for i, fn in enumerate(self.fns):
+                base = getattr(fn, "__name__", "thread")
+                self.names.append(f"{'t' if base == '<lambda>' else base}{i}")
+        for name, fn in zip(self.names, self.fns):
+            if not callable(fn):
+                raise TypeError(f"thread {name!r} is not callable")
+        self.invariants = [c if isinstance(c, Check) else Check(c, "invariant") for c in invariants]
+        self.finals = [c if isinstance(c, Check) else Check(c, "final") for c in finally_]
+        self.state = state
+        self.symmetric = symmetric
+
+
+@dataclass(eq=False)
+class Scenario:
+    """A registered scenario (see :func:`scenario`)."""
+
+    fn: Callable[..., Run]
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    kernels: list[str] | None = None
+    mode: str = "auto"
+    kernel: bool = True
+    doc: str = ""
+    file: str = ""
+    line: int = 0
+
+    def __call__(self, k: Any, **params: Any) -> Run:
+        return self.fn(k, **params)
+
+    def with_params(self, overrides: dict[str, Any] | None) -> dict[str, Any]:
+        out = dict(self.params)
+        for key, value in (overrides or {}).items():
+            if key not in self.params:
+                known = ", ".join(self.params) or "none"
+                raise ScenarioFileError(f"{self.file}:{self.line}: scenario {self.name} has no "
+                                        f"parameter {key!r} (parameters: {known})")
+            out[key] = value
+        return out
+
+    def __repr__(self) -> str:
+        return f"<scenario {self.name} {self.params}>"
+
+
+def scenario(fn: Callable[..., Run] | None = None, *, name: str | None = None,
+             params: dict[str, Any] | None = None, kernels: Iterable[str] | None = None,
+             mode: str = "auto", kernel: bool = True) -> Any:
+    """Decorator registering a scenario.
+
+    ``params``: parameter defaults (each can be set on the command line, ``-p users=4``);
+    ``kernels``: the kernels it is meant for (the default for ``--kernel`` when none is given);
+    ``mode``: ``auto`` (DPOR), or the mode the scenario prefers (``stateful``);
+    ``kernel=False``: the scenario uses no kernel (``k`` is None), e.g. the DPOR benchmarks.
+    """
+
+    def wrap(f: Callable[..., Run]) -> Scenario:
+        try:
+            line = inspect.getsourcelines(f)[1]
+            file = inspect.getsourcefile(f) or ""
+        except (OSError, TypeError):
+            line, file = 0, ""
+        return Scenario(fn=f, name=name or f.__name__, params=dict(params or {}),
+                        kernels=list(kernels) if kernels is not None else None, mode=mode,
+                        kernel=kernel, doc=inspect.getdoc(f) or "", file=file, line=line)
+
+    if fn is not None:
+        return wrap(fn)
+    return wrap
+
+
+def _user_line(exc: BaseException, path: Path) -> int:
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        try:
+            if Path(frame.filename).resolve() == path.resolve():
+                return frame.lineno or 1
+        except OSError:
+            continue
+    return 1
+
+
+_loaded: dict[str, dict[str, Scenario]] = {}
+
+
+def load_scenarios(path: str | Path) -> dict[str, Scenario]:
+    """Import a scenario file; return its scenarios by name.  Raises :class:`ScenarioFileError`."""
+    path = Path(path)
+    key = str(path.resolve()) if path.exists() else str(path)
+    if key in _loaded:
+        return _loaded[key]
+    if not path.is_file():
+        raise ScenarioFileError(f"{path}:0: no such scenario file")
+    modname = f"zonedev_scenarios_{abs(hash(key))}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    if spec is None or spec.loader is None:
+        raise ScenarioFileError(f"{path}:0: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        sys.modules.pop(modname, None)
+        raise ScenarioFileError(f"{path}:{e.lineno}: {e.msg}") from None
+    except Exception as e:
+        sys.modules.pop(modname, None)
+        raise ScenarioFileError(f"{path}:{_user_line(e, path)}: {type(e).__name__}: {e}") from None
+    found = {v.name: v for v in vars(module).values() if isinstance(v, Scenario)}
+    if not found:
+        raise ScenarioFileError(f"{path}:1: defines no scenario (decorate a function with @zonedev.scenario)")
+    _loaded[key] = found
+    return found
+
+
+def resolve(spec: str) -> list[Scenario]:
+    """``FILE`` (every scenario in it) or ``FILE::NAME`` -> scenarios."""
+    file, _, name = spec.partition("::")
+    found = load_scenarios(file)
+    if not name:
+        return list(found.values())
+    if name not in found:
+        raise ScenarioFileError(f"{file}:1: no scenario {name!r} (scenarios: {', '.join(found)})")
+    return [found[name]]
