@@ -8,6 +8,8 @@ import click
 
 #: subcommand modules; each defines ``command`` (a click command)
 SUBCOMMANDS = [
+    "check",
+    "replay",
 ]
 
 

@@ -276,7 +276,7 @@ class Runner(Scheduler):
             for t in unfinished:
                 obj = self.p_obj[t]
                 waits.append(f"{self.names[t]} waits in {self.p_label[t]} on {getattr(obj, 'name', obj)}")
-            f = Finding("hang", "all unfinished threads are blocked: " + "; ".join(waits), nsteps, None,
+            f = Finding("hang", "all unfinished threads are blocked: " + "; ".join(waits), -1, None,
                         signature=("hang", tuple(sorted((self.names[t], self.p_label[t]) for t in unfinished))))
             f.extra["waiting"] = waits
             out.append(f)

@@ -1,0 +1,188 @@
+"""``zonedev check FILE[::SCENARIO] --kernel K|all``: explore scenarios, report findings.
+
+Exit status: 0 nothing found, 1 something found, 2 bad input (file:line and reason on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+MODE_CHOICES = ["auto", "dpor", "stateful", "naive", "bounded", "random", "pct"]
+
+
+class BadInput(Exception):
+    pass
+
+
+def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise BadInput(f"-p {item}: expected NAME=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = _value(v.strip())
+    return out
+
+
+def _value(v: str) -> Any:
+    low = v.lower()
+    if low in ("true", "yes"):
+        return True
+    if low in ("false", "no"):
+        return False
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return v
+
+
+def load(spec: str) -> list:
+    from ..rt.scenario import ScenarioFileError, resolve
+    try:
+        return resolve(spec)
+    except ScenarioFileError as e:
+        raise BadInput(str(e)) from None
+
+
+def kernels_for(scenario: Any, kernel: tuple[str, ...]) -> list[str | None]:
+    from ..patches import KERNELS
+    if not scenario.kernel:
+        return [None]
+    names: list[str] = []
+    for k in kernel:
+        for part in k.split(","):
+            part = part.strip()
+            if part == "all":
+                names.extend(KERNELS)
+            elif part:
+                names.append(part)
+    if not names:
+        names = list(scenario.kernels or ["newest"])
+    for n in names:
+        if n not in KERNELS:
+            raise BadInput(f"unknown kernel {n!r}; known: {', '.join(KERNELS)}")
+    return list(dict.fromkeys(names))
+
+
+def bad_input(message: str) -> None:
+    click.echo(f"zonedev: error: {message}", err=True)
+    sys.exit(2)
+
+
+class Progress:
+    """One updating line on stderr, only on a terminal."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, execs: int) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now - self.last < 0.2:
+            return
+        self.last = now
+        self.shown = True
+        spin = "|/-\\"[int(now * 5) % 4]
+        sys.stderr.write(f"\r{spin} {self.label}: {execs} executions, {now - self.t0:.1f}s ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def print_result(res: Any, spec_file: str) -> None:
+    click.echo(res.summary())
+    if res.note:
+        click.echo(f"  note: {res.note}")
+    for i, f in enumerate(res.findings, 1):
+        where = f"step {f.step}" if f.step >= 0 else "at the end"
+        who = f", thread {f.thread}" if f.thread else ""
+        click.echo(f"\n  finding {i}: {f.kind}: {f.message}")
+        click.echo(f"    {where}{who}; {f.preemptions} preemption{'s' if f.preemptions != 1 else ''}, "
+                   f"{f.steps} steps")
+        if f.detail:
+            click.echo(f"    {f.detail}")
+        if "traceback" in f.extra:
+            last = f.extra["traceback"].rstrip().splitlines()[-3:]
+            for line in last:
+                click.echo(f"    | {line}")
+        kern = f" --kernel {res.kernel.split('+')[0]}" if res.kernel != "-" else ""
+        params = "".join(f" -p {k}={v}" for k, v in res.params.items())
+        click.echo(f"    schedule: {f.schedule}")
+        click.echo(f"    replay:   zonedev replay {spec_file}::{res.scenario}{kern}{params} --schedule {f.schedule}")
+        if f.table:
+            click.echo("\n".join("    " + line for line in f.table.splitlines()))
+        if f.extra.get("replay"):
+            click.echo(f"    WARNING: {f.extra['replay']}")
+
+
+@click.command("check")
+@click.argument("spec", metavar="FILE[::SCENARIO]")
+@click.option("--kernel", "-k", "kernel", multiple=True, help="kernel name, comma list, or 'all' (default: the scenario's kernels)")
+@click.option("--patch", "patches", multiple=True, type=click.Path(), help="extra patch file (repeatable)")
+@click.option("--without", multiple=True, help="leave out a patch of the series (commit id)")
+@click.option("--mode", type=click.Choice(MODE_CHOICES), default="auto", show_default=True)
+@click.option("--preemptions", type=int, default=None, help="preemption-bounded exhaustive search")
+@click.option("--seed", type=int, default=0, show_default=True, help="seed for random / pct")
+@click.option("--depth", type=int, default=3, show_default=True, help="PCT depth d")
+@click.option("--executions", type=int, default=None, help="execution budget")
+@click.option("--time", "seconds", type=float, default=None, help="time budget in seconds")
+@click.option("-p", "--param", "params", multiple=True, help="scenario parameter NAME=VALUE")
+@click.option("--no-minimize", is_flag=True, help="do not search for fewer-preemption counterexamples")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+def command(spec: str, kernel: tuple, patches: tuple, without: tuple, mode: str, preemptions: int | None,
+            seed: int, depth: int, executions: int | None, seconds: float | None, params: tuple,
+            no_minimize: bool, as_json: bool) -> None:
+    """Explore every interleaving of a scenario's threads on one or more kernels."""
+    from ..patches import PatchFileError, UnknownKernel
+    from ..rt.check import check
+    from ..rt.scenario import ScenarioFileError
+    try:
+        scenarios = load(spec)
+        pvals = parse_params(params)
+        plan = [(sc, k) for sc in scenarios for k in kernels_for(sc, kernel)]
+        for sc, _ in plan:
+            sc.with_params(pvals) if len(scenarios) == 1 else None
+    except (BadInput, ScenarioFileError) as e:
+        bad_input(str(e))
+        return
+    file = spec.partition("::")[0]
+    results = []
+    tty = sys.stderr.isatty() and not as_json
+    for sc, k in plan:
+        p = {key: v for key, v in pvals.items() if key in sc.params}
+        prog = Progress(f"{sc.name} {k or ''}".strip(), tty)
+        try:
+            res = check(sc, k, params=p, mode=mode, patches=patches, without=without,
+                        preemptions=preemptions, seed=seed, depth=depth, executions=executions,
+                        seconds=seconds, minimize=not no_minimize, progress=prog)
+        except (UnknownKernel, PatchFileError, ScenarioFileError, ValueError) as e:
+            prog.done()
+            bad_input(str(e))
+            return
+        prog.done()
+        results.append(res)
+        if not as_json:
+            print_result(res, file)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+    if any(r.verdict == "found" for r in results):
+        sys.exit(1)
+    if any(r.verdict == "error" for r in results):
+        if not as_json:
+            for r in results:
+                if r.verdict == "error":
+                    click.echo(f"zonedev: error: {r.scenario} on {r.kernel}: {r.error}", err=True)
+        sys.exit(2)

@@ -1,0 +1,199 @@
+"""``zonedev.check(scenario, kernel=...)``: explore a scenario, return a :class:`Result`.
+
+Modes:
+
+* ``dpor`` (the default for ``auto``): exhaustive, source-DPOR with sleep sets; one complete
+  execution per Mazurkiewicz trace.
+* ``stateful``: exhaustive DFS over all schedules, pruning at visited states (model state +
+  thread positions), with symmetry between threads whose stacks are equal.
+* ``naive``: every schedule, no reduction (for comparisons).
+* ``bounded`` (``preemptions=N``): every schedule with at most N preemptions.
+* ``random`` / ``pct`` (``depth=d``): sampled schedules from ``seed``, within a budget.
+
+When something is found, the counterexample with the fewest preemptions is searched for by
+preemption-bounded search with bounds 0, 1, 2, ... (within a budget), then replayed with the
+event log on to build the interleaving table.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .dpor import explore_dpor
+from .engine import Finding, Runner, SetupError
+from .explore import explore_dfs, explore_random
+from .outcome import Budget, Outcome
+from .replay import replay
+from .scenario import Scenario, resolve
+
+MODES = ("auto", "dpor", "stateful", "naive", "bounded", "random", "pct")
+
+
+@dataclass
+class Result:
+    """What :func:`check` found for one scenario on one kernel."""
+
+    scenario: str
+    kernel: str
+    mode: str
+    params: dict = field(default_factory=dict)
+    verdict: str = "ok"              # ok | found | error
+    findings: list[Finding] = field(default_factory=list)
+    executions: int = 0
+    blocked: int = 0
+    pruned: int = 0
+    steps: int = 0
+    states: int = 0
+    traces: int = 0
+    exhaustive: bool = False
+    elapsed: float = 0.0
+    error: str = ""
+    note: str = ""
+    seed: int | None = None
+    spec: str = ""                   # FILE::SCENARIO, for replay commands
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    def coverage(self) -> str:
+        parts = [f"{self.executions} executions"]
+        if self.blocked:
+            parts.append(f"{self.blocked} sleep-set-blocked" if self.mode == "dpor" else f"{self.blocked} cut")
+        if self.mode == "stateful":
+            parts.append(f"{self.states} states, {self.pruned} revisits pruned")
+        if self.mode in ("random", "pct") or self.mode.startswith("pct"):
+            parts.append(f"{self.traces} distinct traces, {self.states} distinct final states, seed {self.seed}")
+        parts.append("exhaustive" if self.exhaustive else "NOT exhaustive")
+        return ", ".join(parts)
+
+    def summary(self) -> str:
+        if self.verdict == "error":
+            return f"{self.scenario}  {self.kernel}  ERROR  {self.error}"
+        if self.verdict == "ok":
+            head = f"no violation, {self.executions} executions"
+        else:
+            kinds = sorted({f.kind for f in self.findings})
+            head = f"FOUND {len(self.findings)} ({', '.join(kinds)})"
+        return (f"{self.scenario}  {self.kernel}  {head}  [{self.mode}: {self.coverage()}]  "
+                f"steps {self.steps}  {self.elapsed:.2f}s")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario, "kernel": self.kernel, "mode": self.mode, "params": self.params,
+            "verdict": self.verdict, "executions": self.executions, "blocked": self.blocked,
+            "pruned": self.pruned, "steps": self.steps, "states": self.states, "traces": self.traces,
+            "exhaustive": self.exhaustive, "seconds": round(self.elapsed, 4), "error": self.error,
+            "note": self.note, "seed": self.seed,
+            "findings": [dict(f.as_dict(), table=f.table, names=f.names) for f in self.findings],
+        }
+
+
+def build_kernel(scenario: Scenario, kernel: str | None, patches: tuple = (), without: tuple = ()) -> tuple[Any, str]:
+    """The kernel prototype (None for kernel-free scenarios) and its label."""
+    if not scenario.kernel:
+        return None, "-"
+    from ..patches import kernel as make_kernel
+    name = kernel or (scenario.kernels[0] if scenario.kernels else "newest")
+    proto = make_kernel(name, without=tuple(without), extra=tuple(patches))
+    return proto, name + "".join(f"+{getattr(p, 'commit', None) or p}" for p in patches)
+
+
+def _merge(into: dict, f: Finding) -> None:
+    old = into.get(f.signature)
+    if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
+        into[f.signature] = f
+
+
+def check(scenario: Scenario | str, kernel: str | None = None, *, params: dict | None = None,
+          mode: str = "auto", patches: tuple | list = (), without: tuple | list = (),
+          preemptions: int | None = None, seed: int = 0, depth: int = 3,
+          executions: int | None = None, seconds: float | None = None, minimize: bool = True,
+          stop_first: bool = False, symmetry: bool = True, tables: bool = True,
+          progress: Callable[[int], None] | None = None, max_steps: int = 20000) -> Result:
+    """Explore ``scenario`` on ``kernel``; see the module docstring for the modes."""
+    spec = ""
+    if isinstance(scenario, str):
+        spec = scenario
+        found = resolve(scenario)
+        if len(found) != 1:
+            raise ValueError(f"{scenario} names {len(found)} scenarios; say FILE::NAME")
+        scenario = found[0]
+    else:
+        spec = f"{scenario.file}::{scenario.name}" if scenario.file else scenario.name
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
+    if mode == "auto":
+        mode = "bounded" if preemptions is not None else (scenario.mode if scenario.mode != "auto" else "dpor")
+    if mode == "bounded" and preemptions is None:
+        preemptions = 2
+    proto, klabel = build_kernel(scenario, kernel, tuple(patches), tuple(without))
+    runner = Runner(scenario, proto, params)
+    res = Result(scenario.name, klabel, mode, dict(runner.params), spec=spec)
+    budget = Budget(executions, seconds, progress, stop_first, max_steps)
+    t0 = time.perf_counter()
+    try:
+        if mode == "dpor":
+            out = explore_dpor(runner, budget)
+        elif mode == "stateful":
+            out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
+        elif mode == "naive":
+            out = explore_dfs(runner, budget)
+        elif mode == "bounded":
+            out = explore_dfs(runner, budget, bound=preemptions)
+            res.mode = f"bounded({preemptions})"
+        elif mode == "random":
+            out = explore_random(runner, budget, seed=seed)
+            res.seed = seed
+        else:
+            out = explore_random(runner, budget, seed=seed, pct_depth=depth)
+            res.seed = seed
+            res.mode = f"pct(d={depth})"
+        findings = dict(out.findings)
+        if findings and minimize:
+            _minimize(runner, findings, out, seconds)
+        res.findings = sorted(findings.values(), key=lambda f: (f.preemptions, f.steps))
+        if tables:
+            for f in res.findings:
+                _tabulate(runner, f)
+    except SetupError as e:
+        res.verdict = "error"
+        res.error = str(e)
+        res.elapsed = time.perf_counter() - t0
+        return res
+    res.elapsed = time.perf_counter() - t0
+    res.executions, res.blocked, res.pruned = out.executions, out.blocked, out.pruned
+    res.steps, res.states, res.traces = out.steps, out.states, out.traces
+    res.exhaustive, res.note = out.exhaustive, out.note
+    res.verdict = "found" if res.findings else "ok"
+    return res
+
+
+def _minimize(runner: Runner, findings: dict, out: Outcome, seconds: float | None) -> None:
+    """Search with preemption bounds 0, 1, ... for counterexamples with fewer preemptions."""
+    worst = max(f.preemptions for f in findings.values())
+    left = 50000
+    limit = time.perf_counter() + (min(10.0, seconds) if seconds else 10.0)
+    for bound in range(worst):
+        if all(f.preemptions <= bound for f in findings.values()):
+            break
+        remaining = limit - time.perf_counter()
+        if remaining <= 0 or left <= 0:
+            break
+        o = explore_dfs(runner, Budget(executions=left, seconds=remaining), bound=bound)
+        left -= o.executions + o.blocked
+        for f in o.findings.values():
+            _merge(findings, f)
+
+
+def _tabulate(runner: Runner, f: Finding) -> None:
+    from ..report.table import render
+    trace = replay(runner, f.schedule)
+    again = [g for g in trace.findings if g.signature == f.signature]
+    marks = {f.step} if f.step >= 0 else set()
+    upto = f.step if 0 <= f.step < len(trace.steps) - 1 else None
+    f.table = render(trace, marks, upto)
+    if not again:
+        f.extra["replay"] = "the replay did not reproduce this finding"

@@ -1,0 +1,252 @@
+"""Explorers other than DPOR: naive and preemption-bounded DFS, random walk, PCT, and the
+stateful search (state caching + symmetry).  All reach a state by replaying from a fresh setup.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from ..sync.world import READ
+from ..sync.primitives import RELEASE
+from .engine import Runner
+from .outcome import Budget, Outcome, preemptions_of
+from .state import StateKeys
+
+
+def _options(em: int, prev: int, allow_switch: bool) -> list[int]:
+    """Enabled threads, the running one first; only it when switching is not allowed."""
+    if prev >= 0 and em >> prev & 1:
+        if not allow_switch:
+            return [prev]
+        rest = [t for t in _bits(em) if t != prev]
+        return [prev] + rest
+    return list(_bits(em))
+
+
+def _bits(m: int):
+    while m:
+        b = m & -m
+        m ^= b
+        yield b.bit_length() - 1
+
+
+def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
+                stateful: bool = False, symmetry: bool = True) -> Outcome:
+    """Depth-first over all schedules (no reduction), optionally with at most ``bound``
+    preemptions, optionally pruning at states already visited (``stateful``)."""
+    mode = "stateful" if stateful else ("naive" if bound is None else f"preemptions<={bound}")
+    out = Outcome(mode)
+    t0 = time.perf_counter()
+    thr: list[int] = []
+    opts: list[list[int]] = []
+    enab: list[int] = []
+    prec: list[int] = []       # preemptions before step i
+    target = 0
+    first = True
+    steps = 0
+    cut = False                # some schedule was not explored because of the bound
+    keys = StateKeys(runner, symmetry) if stateful else None
+    visited: set = set()
+    uncacheable = 0
+    while True:
+        runner.begin()
+        if first:
+            first = False
+            fs = runner.start_findings()
+            for f in fs or ():
+                out.add(f, [], 0, runner.names)
+        for i in range(target):
+            runner.step(thr[i])
+        steps += target
+        runner.nviol = len(runner.world.violations)
+        if keys is not None:
+            keys.reset()
+        found = None
+        i = target
+        while True:
+            if i < len(thr):
+                p = thr[i]
+            else:
+                if keys is not None:
+                    key = keys.key()
+                    if key is None:
+                        uncacheable += 1
+                    elif key in visited:
+                        out.pruned += 1
+                        break
+                    else:
+                        visited.add(key)
+                em = runner.enabled_mask()
+                if not em:
+                    out.executions += 1
+                    fs = runner.findings_at_end(i)
+                    if fs:
+                        found = (found or []) + fs
+                    break
+                if i >= budget.max_steps:
+                    out.note = f"an execution exceeded {budget.max_steps} steps (a spin loop?); cut there"
+                    out.blocked += 1
+                    break
+                prev = thr[i - 1] if i else -1
+                pre = prec[i - 1] + (1 if i > 1 and thr[i - 1] != thr[i - 2] and enab[i - 1] >> thr[i - 2] & 1 else 0) if i else 0
+                allow = bound is None or pre < bound or prev < 0 or not em >> prev & 1
+                options = _options(em, prev, allow)
+                if not allow and em & ~(1 << prev):
+                    cut = True
+                if keys is not None and symmetry and len(options) > 1:
+                    options = keys.dedupe(options)
+                thr.append(options[0])
+                opts.append(options[1:])
+                enab.append(em)
+                prec.append(pre)
+                p = options[0]
+            runner.step(p)
+            if keys is not None:
+                keys.moved(p)
+            fs = runner.findings_after_step(i, p)
+            if fs:
+                found = (found or []) + fs
+            i += 1
+        steps += i - target
+        if found:
+            sched = thr[:i]
+            pre = preemptions_of(sched, enab)
+            for f in found:
+                out.add(f, sched, pre, runner.names)
+        runner.end()
+        total = out.executions + out.blocked + out.pruned
+        if (found and budget.stop_first) or ((total & 63) == 0 and budget.exhausted(total)):
+            break
+        j = len(thr) - 1
+        while j >= 0 and not opts[j]:
+            j -= 1
+        if j < 0:
+            out.exhaustive = not cut
+            break
+        thr[j] = opts[j].pop(0)
+        del thr[j + 1:], opts[j + 1:], enab[j + 1:], prec[j + 1:]
+        target = j
+    out.steps = steps
+    out.states = len(visited)
+    if uncacheable:
+        out.note = (out.note + "; " if out.note else "") + f"{uncacheable} states could not be cached (unknown objects in thread locals)"
+    out.elapsed = time.perf_counter() - t0
+    return out
+
+
+class TraceSig:
+    """A canonical name for the Mazurkiewicz trace of an execution: per object, the order of
+    its writes and the groups of reads between them."""
+
+    def __init__(self) -> None:
+        self.per: dict[int, list] = {}
+
+    def add(self, t: int, obj: Any, kind: str, reads: tuple) -> None:
+        if kind == RELEASE:
+            return
+        self._one(obj.oid, t, kind == READ)
+        for r in reads:
+            self._one(r.oid, t, True)
+
+    def _one(self, o: int, t: int, is_read: bool) -> None:
+        seq = self.per.get(o)
+        if seq is None:
+            seq = self.per[o] = []
+        if is_read:
+            if seq and type(seq[-1]) is list:
+                seq[-1].append(t)
+            else:
+                seq.append([t])
+        else:
+            seq.append(t)
+
+    def key(self) -> int:
+        return hash(tuple(sorted((o, tuple(tuple(sorted(x)) if type(x) is list else x for x in seq))
+                                 for o, seq in self.per.items())))
+
+
+def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int | None = None) -> Outcome:
+    """Random walk (uniform choice among enabled threads at every step), or PCT with depth d
+    (Burckhardt et al., ASPLOS'10): random distinct thread priorities, d-1 random priority
+    change points; always run the highest-priority enabled thread."""
+    out = Outcome("random" if pct_depth is None else f"pct(d={pct_depth})")
+    rng = random.Random(seed)
+    t0 = time.perf_counter()
+    finals: set = set()
+    traces: set = set()
+    kmax = 0
+    steps = 0
+    if budget.executions is None and budget.deadline is None:
+        budget.executions = 1000
+    first = True
+    while True:
+        runner.begin()
+        n = runner.n
+        if first:
+            first = False
+            fs = runner.start_findings()
+            for f in fs or ():
+                out.add(f, [], 0, runner.names)
+        runner.nviol = len(runner.world.violations)
+        sig = TraceSig()
+        thr: list[int] = []
+        enab: list[int] = []
+        if pct_depth is not None:
+            prio = list(range(pct_depth, pct_depth + n))
+            rng.shuffle(prio)
+            k = max(kmax, 1)
+            change = {}
+            for j, s in enumerate(rng.sample(range(1, k + 1), min(pct_depth - 1, k))):
+                change[s] = pct_depth - 1 - j
+        found = None
+        i = 0
+        while True:
+            em = runner.enabled_mask()
+            if not em:
+                out.executions += 1
+                fs = runner.findings_at_end(i)
+                if fs:
+                    found = fs
+                break
+            if i >= budget.max_steps:
+                out.blocked += 1
+                out.note = f"an execution exceeded {budget.max_steps} steps (a spin loop?); cut there"
+                break
+            ts = list(_bits(em))
+            if pct_depth is None:
+                p = ts[rng.randrange(len(ts))] if len(ts) > 1 else ts[0]
+            else:
+                p = max(ts, key=prio.__getitem__)
+                c = change.get(i + 1)
+                if c is not None:
+                    prio[p] = c
+                    p = max(ts, key=prio.__getitem__)
+            sig.add(p, runner.p_obj[p], runner.p_kind[p], runner.p_reads[p])
+            thr.append(p)
+            enab.append(em)
+            runner.step(p)
+            fs = runner.findings_after_step(i, p)
+            if fs:
+                found = (found or []) + fs
+            i += 1
+        steps += i
+        kmax = max(kmax, i)
+        finals.add(hash(runner.world.state()))
+        traces.add(sig.key())
+        if found:
+            pre = preemptions_of(thr, enab)
+            for f in found:
+                out.add(f, thr, pre, runner.names)
+        runner.end()
+        total = out.executions + out.blocked
+        if found and budget.stop_first:
+            break
+        if budget.exhausted(total):
+            break
+    out.steps = steps
+    out.states = len(finals)
+    out.traces = len(traces)
+    out.elapsed = time.perf_counter() - t0
+    return out
