@@ -63,7 +63,7 @@ class Result:
         if self.blocked:
             parts.append(f"{self.blocked} sleep-set-blocked" if self.mode == "dpor" else f"{self.blocked} cut")
         if self.mode == "stateful":
-            parts.append(f"{self.states} states, {self.pruned} revisits pruned")
+            parts.append(f"{self.states} distinct states, {self.pruned} ended at a visited state")
         if self.mode in ("random", "pct") or self.mode.startswith("pct"):
             parts.append(f"{self.traces} distinct traces, {self.states} distinct final states, seed {self.seed}")
         parts.append("exhaustive" if self.exhaustive else "NOT exhaustive")

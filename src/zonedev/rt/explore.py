@@ -130,6 +130,8 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
         target = j
     out.steps = steps
     out.states = len(visited)
+    if stateful:
+        out.executions += out.pruned   # every run counts, also the ones ending at a visited state
     if uncacheable:
         out.note = (out.note + "; " if out.note else "") + f"{uncacheable} states could not be cached (unknown objects in thread locals)"
     out.elapsed = time.perf_counter() - t0
