@@ -59,6 +59,20 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
     while True:
         runner.begin()
         n = runner.n
+        pool = runner.pool
+        fin = runner.fin
+        p_obj, p_kind, p_reads, p_ready = runner.p_obj, runner.p_kind, runner.p_reads, runner.p_ready
+        exc = runner.exc
+        violations = runner.world.violations
+        check_inv = bool(runner.invariants)
+        # enabled threads: alive ones, less those whose pending step may block and cannot go on
+        alive = 0
+        mayblock = 0
+        for t in range(n):
+            if not fin[t]:
+                alive |= 1 << t
+                if p_ready[t] is not None:
+                    mayblock |= 1 << t
         if first:
             first = False
             fs = runner.start_findings()
@@ -94,8 +108,19 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
                     else:
                         rl.append(i)
             tclk[p] = clk[i]
-            runner.step(p)
-            cur[p] = None if runner.fin[p] else _desc(runner, p)
+            runner.cur = p
+            pool[p].switch()
+            if fin[p]:
+                cur[p] = None
+                alive &= ~(1 << p)
+                mayblock &= ~(1 << p)
+            else:
+                reads = p_reads[p]
+                cur[p] = (p_obj[p].oid, p_kind[p], tuple([r.oid for r in reads]) if reads else ())
+                if p_ready[p] is None:
+                    mayblock &= ~(1 << p)
+                else:
+                    mayblock |= 1 << p
         steps += target
         runner.nviol = len(runner.world.violations)
         # -- run on from the backtrack point ----------------------------------------------------
@@ -106,7 +131,14 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
             if i < len(thr):
                 p = thr[i]
             else:
-                em = runner.enabled_mask()
+                em = alive
+                if mayblock:
+                    m = mayblock
+                    while m:
+                        b = m & -m
+                        m ^= b
+                        if not p_ready[b.bit_length() - 1]():
+                            em ^= b
                 if i:
                     j = i - 1
                     cand = (sleep[j] | done[j]) & ~(1 << thr[j])
@@ -207,11 +239,23 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
                 c = tuple(c)
             clk.append(c)
             tclk[p] = c
-            runner.step(p)
-            cur[p] = None if runner.fin[p] else _desc(runner, p)
-            fs = runner.findings_after_step(i, p)
-            if fs:
-                found = (found or []) + fs
+            runner.cur = p
+            pool[p].switch()
+            if fin[p]:
+                cur[p] = None
+                alive &= ~(1 << p)
+                mayblock &= ~(1 << p)
+            else:
+                reads = p_reads[p]
+                cur[p] = (p_obj[p].oid, p_kind[p], tuple([r.oid for r in reads]) if reads else ())
+                if p_ready[p] is None:
+                    mayblock &= ~(1 << p)
+                else:
+                    mayblock |= 1 << p
+            if check_inv or len(violations) != runner.nviol or exc[p] is not None:
+                fs = runner.findings_after_step(i, p)
+                if fs:
+                    found = (found or []) + fs
             i += 1
             prev = p
         steps += i - target
