@@ -293,6 +293,15 @@ def _backtrack(e: int, i: int, p: int, c: tuple, thr: list, clk: list, enab: lis
                sleep: list, bt: list) -> None:
     """Race e -> i (by p): make sure some initial of notdep(e).p is in backtrack(pre(e))."""
     te = thr[e]
+    pb = 1 << p
+    if bt[e] & pb:
+        # common case: p is already to be explored there; done if p is an initial of v
+        for j in range(e + 1, i):
+            cj = clk[j]
+            if cj[te] <= e and (c[thr[j]] > j or thr[j] == p):
+                break
+        else:
+            return
     vs = [j for j in range(e + 1, i) if clk[j][te] <= e]
     ini = 0
     seen = 0
@@ -309,7 +318,6 @@ def _backtrack(e: int, i: int, p: int, c: tuple, thr: list, clk: list, enab: lis
                 break
         else:
             ini |= b
-    pb = 1 << p
     if not seen & pb:
         for kk in vs:
             if c[thr[kk]] > kk:
