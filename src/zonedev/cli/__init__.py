@@ -10,6 +10,9 @@ import click
 SUBCOMMANDS = [
     "check",
     "replay",
+    "lifecycle",
+    "kernels",
+    "patches",
 ]
 
 

@@ -20,6 +20,9 @@ class Kernel:
 
     def __init__(self) -> None:
         self.world: World = current_world()
+        init = getattr(self, "mem_init", None)
+        if init is not None:      # the base patch's boot-time state (memmap, buddy, pgmap xarray)
+            init()
 
     def has(self, function: str) -> bool:
         """Does this kernel have ``function`` (``put_devmap_managed_page``, ...)?"""

@@ -23,11 +23,21 @@ PG_waiters = 6
 PG_active = 7
 PG_anon_exclusive = 8   # PG_mappedtodisk's bit, reused for anon pages (v5.19+)
 PG_writeback = 9
+# PageBuddy is a page_type in the kernel, not a flag; a bit here keeps it in the checker's state.
+PG_buddy = 10
+# Model-only bookkeeping bits (no kernel counterpart; never a scheduling point of their own).
+#: the page sits unused in its driver's free list / idle (set by the free path, cleared by
+#: allocation: a refcount increment or lock_page).  Detects ``page_free`` twice.
+PG_zd_free = 11
+#: memunmap's teardown put has already dropped this page's base reference (1-based eras), so a
+#: refcount of 1 is somebody's real reference.  Detects ``page_free`` on a referenced page.
+PG_zd_nobase = 12
 
 PAGE_FLAG_NAMES = {
     PG_locked: "locked", PG_referenced: "referenced", PG_uptodate: "uptodate", PG_dirty: "dirty",
     PG_lru: "lru", PG_head: "head", PG_waiters: "waiters", PG_active: "active",
-    PG_anon_exclusive: "anon_exclusive", PG_writeback: "writeback",
+    PG_anon_exclusive: "anon_exclusive", PG_writeback: "writeback", PG_buddy: "buddy",
+    PG_zd_free: "zd_free", PG_zd_nobase: "zd_nobase",
 }
 
 ZONE_NORMAL = "Normal"

@@ -1,0 +1,155 @@
+"""``zonedev lifecycle``: one device page's life on one kernel, or on all of them side by side.
+
+memremap -> allocate -> get -> pin -> put -> unpin -> free -> memunmap, with the page's
+refcount, the pgmap reference count and the callbacks the kernel ran after each step.  The
+driver is ``zonedev.linux.drivers.example``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..linux.drivers.example import TYPES, ExampleDriver, UnknownType
+from ..patches import KERNELS, UnknownKernel, kernel
+from ..sync import World, use_world
+from ..sync.world import WouldBlockForever
+
+PHASES = ("memremap", "allocate", "get", "pin", "put", "unpin", "free", "memunmap")
+
+
+def _callbacks(events, start: int) -> list[str]:
+    out = []
+    for e in events[start:]:
+        f = e.field
+        if f == "callback" or f.endswith(".callback"):
+            out.append(e.new)
+        elif f.endswith(".done"):
+            out.append(e.func)
+    return out
+
+
+def lifecycle(kernel_name: str, kind: str, nr_pages: int = 4) -> dict:
+    """Run the life of one page; the JSON object ``zonedev lifecycle --json`` prints.
+
+    A kernel without that pgmap type gives ``{"kernel", "type", "absent": true, "steps": []}``.
+    """
+    with use_world(World()) as world:
+        k = kernel(kernel_name)
+        try:
+            drv = ExampleDriver(k, kind, nr_pages=nr_pages)
+        except UnknownType as e:
+            return {"kernel": kernel_name, "type": kind, "absent": True, "reason": str(e), "steps": []}
+        pgmap = drv.pgmap
+        steps: list[dict] = []
+        page = None
+
+        def step(phase, fn):
+            ev, vi = len(world.events), len(world.violations)
+            try:
+                op = fn()
+            except WouldBlockForever as e:
+                op = f"hang: {e}"
+            ref = pgmap.ref
+            shown = page if page is not None else (pgmap.pages[0] if pgmap.pages else None)
+            steps.append({
+                "phase": phase,
+                "op": op,
+                "refcount": shown._refcount.peek() if shown is not None else None,
+                "pgmap_refs": ref.count if ref is not None else None,
+                "pgmap_ref_state": _ref_state(ref),
+                "callbacks": _callbacks(world.events, ev),
+                "violations": [v.kind for v in world.violations[vi:]],
+            })
+
+        step("memremap", drv.probe)
+
+        def allocate():
+            nonlocal page
+            page, op = drv.alloc()
+            return op
+        step("allocate", allocate)
+        step("get", lambda: (k.get_page(page), "get_page")[1])
+        if k.has("pin_user_page"):
+            step("pin", lambda: (k.pin_user_page(page), "pin_user_page")[1])
+            step("put", lambda: (k.put_page(page), "put_page")[1])
+            step("unpin", lambda: (k.unpin_user_page(page), "unpin_user_page")[1])
+        else:   # before v5.6 a DMA user held a plain get_user_pages() reference
+            step("pin", lambda: (k.get_user_page_ref(page), "get_user_pages")[1])
+            step("put", lambda: (k.put_page(page), "put_page")[1])
+            step("unpin", lambda: (k.put_page(page), "put_page")[1])
+        step("free", lambda: drv.release(page))
+        step("memunmap", drv.remove)
+        return {"kernel": kernel_name, "type": kind, "pgmap_type": drv.type, "pfn": page.pfn,
+                "steps": steps}
+
+
+def _ref_state(ref) -> str | None:
+    if ref is None:
+        return None
+    if ref.exited:
+        return "exited"
+    if ref.released:
+        return "drained"
+    if ref.dead:
+        return "killed"
+    return "live"
+
+
+def _table(results: list[dict]) -> str:
+    present = [r for r in results if not r.get("absent")]
+    if not present:
+        return "\n".join(f"{r['kernel']}: no {r['type']} pgmap type" for r in results)
+    width = 34
+    head = f"{'step':<10}" + "".join(f"{r['kernel'] + ' ' + (r.get('pgmap_type') or '-'):<{width}}" for r in results)
+    lines = [head, "-" * len(head)]
+    for i, phase in enumerate(PHASES):
+        cells = []
+        ops = []
+        for r in results:
+            if r.get("absent"):
+                cells.append(f"{'(absent)':<{width}}")
+                ops.append("")
+                continue
+            s = r["steps"][i]
+            cb = ",".join(s["callbacks"])
+            cell = f"ref={s['refcount']} pgmap={s['pgmap_refs']}" + (f" [{cb}]" if cb else "")
+            if s["violations"]:
+                cell += " !" + ",".join(s["violations"])
+            cells.append(f"{cell:<{width}}")
+            ops.append(s["op"])
+        lines.append(f"{phase:<10}" + "".join(cells))
+        if len(results) == 1:
+            lines[-1] += f"  {ops[0]}"
+    return "\n".join(lines)
+
+
+@click.command("lifecycle")
+@click.option("--kernel", "kernel_name", default="newest", show_default=True,
+              help=f"a kernel name ({', '.join(KERNELS)}) or 'all'")
+@click.option("--type", "kind", default="private", show_default=True, help="|".join(TYPES))
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def command(kernel_name: str, kind: str, as_json: bool) -> None:
+    """Print a device page's life (memremap, allocate, get, pin, put, unpin, free, memunmap)."""
+    if kind not in TYPES:
+        raise click.BadParameter(f"unknown type {kind!r}; known: {', '.join(TYPES)}", param_hint="--type")
+    names = list(KERNELS) if kernel_name == "all" else [kernel_name]
+    if kernel_name != "all" and kernel_name not in KERNELS:
+        raise click.BadParameter(f"unknown kernel {kernel_name!r}; known: {', '.join(KERNELS)}, all",
+                                 param_hint="--kernel")
+    try:
+        results = [lifecycle(n, kind) for n in names]
+    except UnknownKernel as e:
+        raise click.BadParameter(str(e), param_hint="--kernel") from None
+    if kernel_name != "all" and results[0].get("absent"):
+        if as_json:
+            click.echo(json.dumps(results, indent=1))
+            return
+        click.echo(f"zonedev lifecycle: {results[0]['reason']}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(results, indent=1))
+    else:
+        click.echo(_table(results))

@@ -1,0 +1,37 @@
+"""``zonedev patches``: the patch series, in merge order."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..patches import KERNELS, UnknownKernel, patches_for, series
+
+
+def patch_info(p) -> dict:
+    return {"commit": p.commit, "title": p.title, "version": p.version, "fixes": p.fixes,
+            "seed": p.seed, "confidence": p.confidence, "replaces": p.replaces,
+            "functions": sorted(p.functions)}
+
+
+@click.command("patches")
+@click.option("--kernel", "kernel_name", default=None, help="only the patches of this kernel")
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def command(kernel_name: str | None, as_json: bool) -> None:
+    """List the kernel changes the model is made of."""
+    if kernel_name is None:
+        chosen = series()
+    else:
+        try:
+            chosen = patches_for(kernel_name)
+        except UnknownKernel:
+            raise click.BadParameter(f"unknown kernel {kernel_name!r}; known: {', '.join(KERNELS)}",
+                                     param_hint="--kernel") from None
+    infos = [patch_info(p) for p in chosen]
+    if as_json:
+        click.echo(json.dumps(infos, indent=1))
+        return
+    for i in infos:
+        extra = f"  Fixes: {i['fixes']}" if i["fixes"] else ""
+        click.echo(f"{i['version']:<7} {i['commit'][:12]:<12} {i['title']}{extra}")

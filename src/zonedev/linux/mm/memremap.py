@@ -1,0 +1,224 @@
+"""mm/memremap.c (kernel/memremap.c before v4.20), era-independent pieces.
+
+The era-dependent functions (``devm_memremap_pages``, ``memremap_pages``, ``memunmap_pages``,
+``get_dev_pagemap``, ``free_zone_device_page``, ``zone_device_page_init``, the devmap-managed
+put) are installed by the patch modules that changed them; this module holds what they share:
+
+* ``memmap_init_zone_device``: make the ``struct page``s of a range (refcount from the era's
+  ``__init_zone_device_page`` rule, ``pgmap``, compound pages of ``vmemmap_shift``);
+* the pgmap lookup structure (``pgmap_radix`` v4.5-v4.19, ``pgmap_array`` xarray v4.20+);
+* ``remove_pages``: ``arch_remove_memory``/``__remove_pages``: the memmap goes away.  A page
+  still referenced at that moment is the use-after-free of F2/F8 (``use_after_free``);
+* ``zd_check_page_free``: the model's check before a driver's ``page_free``/``folio_free`` runs:
+  ``page_free_twice`` and ``page_free_while_referenced``;
+* ``pgmap_percpu_ref``: the pgmap percpu_ref and its ``done`` completion with the release
+  callback (``dev_pagemap_percpu_release``, v5.3+; the drivers' own release before).
+"""
+
+from __future__ import annotations
+
+from ...sync import Atomic, Completion, PercpuRef
+from ..include.memremap import (MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_PCI_P2PDMA,
+                                MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC)
+from ..include.mm_types import PG_head, PG_zd_free, PG_zd_nobase, ZONE_DEVICE, Page
+
+_FREE = 1 << PG_zd_free
+_NOBASE = 1 << PG_zd_nobase
+#: types whose idle pages sit in a driver's free list (allocated and idle look alike by count)
+FREELIST_TYPES = frozenset({MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC, MEMORY_DEVICE_COHERENT,
+                            MEMORY_DEVICE_PCI_P2PDMA})
+
+WORDS_FREE_TWICE = "list_add double add: page_free() called for a page already in the driver's free list"
+WORDS_FREE_REFERENCED = ("page_free() called while the page is still referenced: the driver hands out "
+                         "a page somebody still uses")
+WORDS_REMOVED_REFERENCED = ("BUG: unable to handle page fault: memmap removed (arch_remove_memory) while "
+                            "the page is still referenced")
+WORDS_EXIT_IN_USE = "percpu_ref_exit() on a pgmap reference that is still in use"
+WORDS_INIT_BUSY = ("zone_device_page_init() on a page that is not free: set_page_count(page, 1) "
+                   "overwrites a live refcount (no check before the newest kernels)")
+WORDS_ALLOC_AFTER_KILL = "WARN_ON_ONCE(!percpu_ref_tryget_live(&pgmap->ref))"
+
+
+def pgmap_percpu_ref(k, pgmap, release_name: str = "dev_pagemap_percpu_release") -> None:
+    """``init_completion(&pgmap->done); percpu_ref_init(ref, release)``: the release callback
+    completes ``done`` once the killed ref has drained."""
+    done = Completion(f"{pgmap.name}.done")
+
+    def release(ref, done=done, pgmap=pgmap):
+        k.world.event(release_name, None, pgmap.name + ".done", 0, 1)
+        done.complete(release_name)
+
+    pgmap.done = done
+    pgmap.ref = PercpuRef(release, f"{pgmap.name}.ref", release_name)
+
+
+def pgmap_pfns(pgmap):
+    """Every pfn of every range."""
+    for start, nr in pgmap.ranges:
+        yield from range(start, start + nr)
+
+
+def pgmap_heads(k, pgmap):
+    """The head pages, one per ``1 << vmemmap_shift`` pfns (``for_each_device_pfn`` after v5.17)."""
+    step = 1 << pgmap.vmemmap_shift
+    for start, nr in pgmap.ranges:
+        for pfn in range(start, start + nr, step):
+            yield k.memmap[pfn]
+
+
+def pfn_len(pgmap, rng) -> int:
+    """Number of (compound) pages in a range: ``PHYS_PFN(range_len(range)) >> vmemmap_shift``."""
+    return rng[1] >> pgmap.vmemmap_shift
+
+
+def memmap_init_zone_device(k, pgmap, start_pfn: int, nr_pages: int,
+                            func: str = "memmap_init_zone_device") -> None:
+    """Make the ``struct page``s of one range: ZONE_DEVICE, ``page->pgmap``, the era's initial
+    refcount (``k.zone_device_init_refcount``), compound pages of ``pgmap->vmemmap_shift``
+    (tails at refcount 0, v5.17+).  Idle pages start marked free (model bookkeeping)."""
+    init = k.zone_device_init_refcount(pgmap)
+    shift = pgmap.vmemmap_shift
+    order_nr = 1 << shift
+    memmap = k.memmap
+    fsdax = pgmap.type == MEMORY_DEVICE_FS_DAX
+    for pfn in range(start_pfn, start_pfn + nr_pages):
+        head = (pfn - start_pfn) % order_nr == 0
+        page = Page(pfn, ZONE_DEVICE, init if head else 0)
+        page.pgmap = pgmap
+        page.flags.bits = _FREE
+        memmap[pfn] = page
+        pgmap.pages.append(page)
+        if fsdax and (head or not shift):
+            k.page_waitqueue(page)       # made here so its oid does not depend on interleaving
+        if shift:
+            if head:
+                page.order = shift
+                page.flags.bits |= 1 << PG_head
+                page._pincount = Atomic(0, f"page {pfn:#x}._pincount")
+                cur = page
+            else:
+                page.head = cur
+    k.world.event(func, start_pfn, "memmap", None, f"{nr_pages} pages, refcount {init}")
+
+
+def pgmap_register(k, pgmap, func: str = "pgmap_array_store") -> None:
+    maps = k.pgmap_array.get(func)
+    k.pgmap_array.set(maps + (pgmap,), func)
+
+
+def pgmap_unregister(k, pgmap, func: str = "pgmap_array_erase") -> None:
+    maps = k.pgmap_array.get(func)
+    k.pgmap_array.set(tuple(m for m in maps if m is not pgmap), func)
+
+
+def find_dev_pagemap(k, pfn: int, func: str = "xa_load"):
+    """The pgmap covering ``pfn``, from the radix tree / xarray (no reference taken)."""
+    for pgmap in k.pgmap_array.get(func):
+        for start, nr in pgmap.ranges:
+            if start <= pfn < start + nr:
+                return pgmap
+    return None
+
+
+def pgmap_covers(pgmap, pfn: int) -> bool:
+    return any(start <= pfn < start + nr for start, nr in pgmap.ranges)
+
+
+def zd_unmap_idle_refcount(k, page) -> int:
+    """The refcount an unused page of this era and type has when its memmap is removed."""
+    free = k.fact("free_refcount")[page.pgmap.type]
+    return free - 1 if page.flags.bits & _NOBASE else free
+
+
+def zd_page_referenced(k, page) -> bool:
+    """Model query: does somebody still hold this (head) page?"""
+    count = page._refcount.peek()
+    idle = k.zd_unmap_idle_refcount(page)
+    if count > idle:
+        return True
+    pgmap = page.pgmap
+    if count != idle or count <= 0 or page.flags.bits & _FREE:
+        return False
+    # allocated and idle pages look alike by count only where a driver keeps a free list
+    return pgmap.type in FREELIST_TYPES and (pgmap.type != MEMORY_DEVICE_PCI_P2PDMA or
+                                             pgmap.ops.page_free is not None)
+
+
+def remove_pages(k, pgmap, func: str = "arch_remove_memory") -> None:
+    """``arch_remove_memory`` / ``__remove_pages``: the struct pages of every range go away.
+
+    A page somebody still references is reported as ``use_after_free`` (their next access
+    touches freed memmap; the model marks the page and reports that access too)."""
+    for page in pgmap_heads(k, pgmap):
+        if k.zd_page_referenced(page):
+            k.world.violate("use_after_free", WORDS_REMOVED_REFERENCED, page.pfn,
+                            f"{func}: refcount {page._refcount.peek()}")
+    for page in pgmap.pages:
+        page.memmap_live = False
+    k.world.event(func, pgmap.ranges[0][0], "memmap", f"{len(pgmap.pages)} pages", None)
+
+
+def percpu_ref_exit_pgmap(k, pgmap, func: str = "percpu_ref_exit") -> None:
+    """``percpu_ref_exit(pgmap->ref)``; exiting a ref that still counts users is
+    ``pgmap_exit_in_use``."""
+    ref = pgmap.ref
+    if ref.count > 0 and not ref.exited:
+        k.world.violate("pgmap_exit_in_use", WORDS_EXIT_IN_USE, None, f"{func}: {ref.count} references")
+    ref.exit(func)
+
+
+def zd_check_page_free(k, page, func: str) -> None:
+    """Before a driver's ``page_free``: was the page already free, or is it still referenced?"""
+    bits = page.flags.bits
+    if bits & _FREE:
+        k.world.violate("page_free_twice", WORDS_FREE_TWICE, page.pfn, func)
+    elif bits & _NOBASE and page._refcount.peek() >= 1:
+        k.world.violate("page_free_while_referenced", WORDS_FREE_REFERENCED, page.pfn,
+                        f"{func} at refcount {page._refcount.peek()} after the teardown put")
+    page.flags.bits = bits | _FREE
+
+
+def zd_mark_base_dropped(k, page) -> None:
+    """memunmap's put of each pfn drops the page's base reference (1-based eras)."""
+    page.flags.bits |= _NOBASE
+
+
+def call_page_free(k, page, func: str) -> None:
+    """Run the driver's ``page_free`` (``folio_free`` in the newest kernels) with the arguments
+    of this era: ``(page, pgmap->data)`` before v5.3, ``(page)`` after, ``(folio)`` newest."""
+    k.zd_check_page_free(page, func)
+    pgmap = page.pgmap
+    k.world.event(func, page.pfn, "callback", None, "folio_free" if k.fact("folio_free") else "page_free")
+    cb = pgmap.ops.page_free
+    if cb is None:
+        cb = pgmap.ops.folio_free
+    if cb is None:
+        return
+    if k.fact("page_free_takes_data"):
+        cb(page, pgmap.data)
+    else:
+        cb(page)
+
+
+def wake_up_var_refcount(k, page, func: str) -> None:
+    """``wake_up_var(&page->_refcount)`` (v6.15+: ``wake_up_var(page)``): fsdax idle wake-up."""
+    k.world.event(func, page.pfn, "callback", None, "wake_up_var")
+    k.page_waitqueue(page).wake_up("wake_up_var")
+
+
+def page_waitqueue(k, page):
+    """The wait_var_event queue of a page (``__var_waitqueue``), made on first use."""
+    wq = getattr(k, "_var_waitqueues", None)
+    if wq is None:
+        wq = k._var_waitqueues = {}
+    q = wq.get(page.pfn)
+    if q is None:
+        from ...sync import WaitQueue
+        q = wq[page.pfn] = WaitQueue(f"page {page.pfn:#x} var waitqueue")
+    return q
+
+
+FUNCTIONS = (pgmap_percpu_ref, memmap_init_zone_device, pgmap_register, pgmap_unregister,
+             find_dev_pagemap, zd_unmap_idle_refcount, zd_page_referenced, remove_pages,
+             zd_check_page_free, zd_mark_base_dropped, percpu_ref_exit_pgmap, call_page_free, wake_up_var_refcount,
+             page_waitqueue)

@@ -1,0 +1,44 @@
+"""7e9c7ef83d78 "PCI/P2PDMA: Allow userspace VMA allocations through sysfs" (v6.2, Logan
+Gunthorpe), with its FOLL_PCI_P2PDMA companions.
+
+[kernel_eras §8 P2PDMA paragraph, M20 pre-image, S12: CONFIRMED behaviour; id UNCONFIRMED]
+``p2pmem_alloc_mmap``: pool allocation, ``percpu_ref_tryget_live`` for the duration, then per
+page ``vm_insert_page`` (refcount 1 -> 2), ``percpu_ref_get(ref)`` (the page's pgmap
+reference), ``put_page`` (-> 1: the mapping holds the page).  The final unmap put (1 -> 0) runs
+``free_zone_device_page`` -> ``p2pdma_page_free`` (``gen_pool_free_owner`` +
+``percpu_ref_put``) and the page is reset to 1.  GUP needs FOLL_PCI_P2PDMA to return such pages.
+"""
+
+from ._patch import Patch
+
+PATCH = Patch(
+    commit="7e9c7ef83d78", title="PCI/P2PDMA: Allow userspace VMA allocations through sysfs",
+    version="v6.2", confidence="UNCONFIRMED",
+    replaces="p2pmem could only be used by in-kernel DMA (pci_alloc_p2pmem), never mapped to userspace",
+)
+PATCH.set(p2pdma_mmap=True)
+
+
+@PATCH.define
+def p2pmem_alloc_mmap(k, pgmap, page):
+    """Map one pool page to userspace; None if the pgmap is dying."""
+    ref = pgmap.ref
+    if not ref.tryget_live("p2pmem_alloc_mmap"):
+        return None
+    k.p2pmem_prepare_page(page)
+    k.page_ref_inc(page, "vm_insert_page")
+    ref.get("p2pmem_alloc_mmap")
+    k.put_page(page)
+    ref.put("p2pmem_alloc_mmap")
+    return page
+
+
+@PATCH.define
+def p2pmem_prepare_page(k, page) -> None:
+    """Nothing before v6.15: the pool page already sits at refcount 1."""
+
+
+@PATCH.define
+def p2pdma_page_free(k, page) -> None:
+    """``p2pdma_page_free``: back to the pool, drop the page's pgmap reference."""
+    page.pgmap.ref.put("p2pdma_page_free")

@@ -1,0 +1,39 @@
+"""df6ad69838fc "mm/device-public-memory: device memory cache coherent with CPU" (v4.14, HMM).
+
+Adds ``MEMORY_DEVICE_PUBLIC`` (removed again in v5.3 by 25b2995a35b6) and routes public pages
+in ``release_pages()`` to the private/public put ("Device public page can not be huge page")
+[kernel_eras §3, M26 diff context: CONFIRMED; commit id UNCONFIRMED].  Public pages are
+CPU-addressable, free at refcount 1 like private ones, and (in this model) are added with
+``hmm_devmem_add`` like private ones.
+"""
+
+from ..linux.include.memremap import MEMORY_DEVICE_HOST, MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC
+from ._patch import Patch
+
+PATCH = Patch(
+    commit="df6ad69838fc", title="mm/device-public-memory: device memory cache coherent with CPU",
+    version="v4.14", confidence="UNCONFIRMED",
+    replaces="device memory the CPU can address had no ZONE_DEVICE type",
+)
+PATCH.set(
+    memory_types=(MEMORY_DEVICE_HOST, MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC),
+    type_names={"generic": MEMORY_DEVICE_HOST, "private": MEMORY_DEVICE_PRIVATE, "public": MEMORY_DEVICE_PUBLIC},
+    free_refcount={MEMORY_DEVICE_HOST: 1, MEMORY_DEVICE_PRIVATE: 1, MEMORY_DEVICE_PUBLIC: 1},
+)
+
+
+@PATCH.define
+def release_pages(k, pages) -> None:
+    """mm/swap.c: public pages go through the devmap put; the rest through put_page_testzero."""
+    for page in pages:
+        page = page.head
+        if k.is_device_public_page(page):
+            k.release_pages_devmap_put(page)
+            continue
+        if k.put_page_testzero(page, "release_pages"):
+            k.__put_page(page)
+
+
+@PATCH.define
+def release_pages_devmap_put(k, page) -> None:
+    k.put_zone_device_private_or_public_page(page)

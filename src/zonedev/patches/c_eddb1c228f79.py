@@ -1,0 +1,41 @@
+"""eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN" (v5.6, John Hubbard).
+
+[kernel_eras §6.2, M12: CONFIRMED id from a Fixes: tag; v5.6 INFERRED]  ``pin_user_pages*()``
+set FOLL_PIN; in this first step a pin is counted exactly like FOLL_GET (one page reference)
+and ``unpin_user_page()`` is ``put_page()`` (the put_user_page rename).  Exact pin counting
+comes with 3faa52c03f44 (v5.7).
+
+Model: ``pin_user_page(page)`` = the page-level half of ``pin_user_pages()`` on one page.
+"""
+
+from ..linux.include.mm import FOLL_GET, FOLL_PIN
+from ._patch import Patch
+
+PATCH = Patch(
+    commit="eddb1c228f79", title="mm/gup: introduce pin_user_pages*() and FOLL_PIN",
+    version="v5.6", confidence="CONFIRMED",
+    replaces="DMA users took plain get_user_pages() references, indistinguishable from other references",
+)
+
+
+@PATCH.define
+def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
+    if flags & (FOLL_GET | FOLL_PIN):
+        k.get_page(page)
+    return True
+
+
+@PATCH.define
+def pin_user_page(k, page) -> bool:
+    return k.try_grab_page(page, FOLL_PIN)
+
+
+@PATCH.define
+def unpin_user_page(k, page) -> None:
+    k.put_page(page)
+
+
+@PATCH.define
+def unpin_user_pages(k, pages) -> None:
+    for page in pages:
+        k.unpin_user_page(page)

@@ -1,0 +1,42 @@
+"""f4f451a16dd1 "mm: fix missing wake-up event for FSDAX pages" (Muchun Song; Fixes:
+d8ddc099c6b3; Cc: stable; v5.19).
+
+[kernel_eras §7, M19: CONFIRMED content; upstream id and release UNCONFIRMED]  ``gup_put_folio``
+(and the failure path of ``try_grab_folio``) call ``put_devmap_managed_page_refs(page, refs)``
+first, so an fsdax unpin that makes the page idle wakes the break-layouts waiter again.  The
+decrement becomes ``page_ref_sub_return(refs)`` with the same test for 1.
+"""
+
+from ..linux.include.mm import FOLL_PIN, GUP_PIN_COUNTING_BIAS
+from ._patch import Patch
+
+PATCH = Patch(
+    commit="f4f451a16dd1", title="mm: fix missing wake-up event for FSDAX pages",
+    version="v5.19", confidence="UNCONFIRMED", fixes="d8ddc099c6b3",
+    replaces="gup_put_folio dropped fsdax pins with folio_put_refs: no 2->1 wake-up (F12)",
+)
+
+
+@PATCH.define
+def put_devmap_managed_page_refs(k, page, refs: int) -> bool:
+    if not k.page_is_devmap_managed(page):
+        return False
+    if k.page_ref_sub_return(page, refs, "put_devmap_managed_page_refs") == 1:
+        k.wake_up_var_refcount(page, "put_devmap_managed_page_refs")
+    return True
+
+
+@PATCH.define
+def put_devmap_managed_page(k, page) -> bool:
+    return k.put_devmap_managed_page_refs(page, 1)
+
+
+@PATCH.define
+def gup_put_folio(k, folio, refs: int, flags: int) -> None:
+    if flags & FOLL_PIN:
+        if folio.order >= 1 and folio._pincount is not None:
+            k.pincount_add(folio, -refs, "gup_put_folio")
+        else:
+            refs *= GUP_PIN_COUNTING_BIAS
+    if not k.put_devmap_managed_page_refs(folio, refs):
+        k.folio_put_refs(folio, refs)
