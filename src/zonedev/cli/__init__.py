@@ -13,6 +13,7 @@ SUBCOMMANDS = [
     "lifecycle",
     "kernels",
     "patches",
+    "selftest",
 ]
 
 

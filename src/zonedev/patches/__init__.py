@@ -22,12 +22,14 @@ from ._patch import Patch
 #: patch modules in merge order (module names under zonedev.patches)
 SERIES: list[str] = [
     "base",
+    "base_mm",
     "c_5c2c2587b132",
     "c_3565fce3a659",
     "c_71389703839e",
     "c_5042db43cc26",
     "c_df6ad69838fc",
     "c_7b2d55d2c893",
+    "c_8763cb45ab96",
     "c_e76384884344",
     "c_5fac7408d828",
     "c_2fa147bdbf67",
@@ -44,7 +46,9 @@ SERIES: list[str] = [
     "c_eddb1c228f79",
     "c_3faa52c03f44",
     "c_f894ddd5ff01",
+    "c_b2ef9f5a5cb3",
     "c_a4574f63edc6",
+    "c_b756a3b5e7ea",
     "c_b80892ca022e",
     "c_c4386bd8ee3a",
     "c_27674ef6c73f",
@@ -53,11 +57,15 @@ SERIES: list[str] = [
     "c_f25cbb7a95a2",
     "c_33a8f7f2b3a3",
     "c_1e57ffb6e3fd",
+    "c_b05a79d4377f",
     "c_ef233450898f",
     "c_0dc45ca1ce18",
+    "c_16ce101db85d",
+    "c_e778406b40db",
     "c_7e9c7ef83d78",
     "c_38607c62b3",
     "mm_zone_device_folio_free",
+    "c_744dd97752ef",
 ]
 
 #: the kernels a user can name, oldest first

@@ -1,0 +1,42 @@
+"""``zonedev selftest hmm --kernel K [--variant private|coherent]``: the kernel's HMM selftests
+(tools/testing/selftests/mm/hmm-tests.c) run on the modelled kernel, KTAP output like kselftest.
+
+Exit status 0 when every case that ran passed (skips included), 1 otherwise, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.group(name="selftest")
+def command() -> None:
+    """Run the kernel's own selftests on the model."""
+
+
+@command.command(name="hmm")
+@click.option("--kernel", "-k", "kernel", default="newest", show_default=True,
+              help="modelled kernel (`zonedev kernels` lists them)")
+@click.option("--variant", type=click.Choice(["private", "coherent"]), default=None,
+              help="only the hmm_device_private or hmm_device_coherent variants")
+@click.option("--npages", type=int, default=16, show_default=True,
+              help="buffer size in pages (the kernel's HMM_BUFFER_SIZE is 1024 pages)")
+@click.option("--chunk-pages", type=int, default=64, show_default=True,
+              help="dmirror chunk size in pages (the kernel's DEVMEM_CHUNK_SIZE is 65536)")
+@click.option("--page-ints", type=int, default=16, show_default=True,
+              help="ints per page kept as data (a 4 KiB page holds 1024)")
+@click.option("--test", "-t", "only", default=None, help="run only this case (e.g. migrate_fault)")
+def hmm(kernel: str, variant: str | None, npages: int, chunk_pages: int, page_ints: int, only: str | None) -> None:
+    """hmm-tests.c cases on the dmirror model (lib/test_hmm.c)."""
+    from ..patches import KERNELS
+    from ..selftests.runner import run_hmm
+    if kernel not in KERNELS:
+        click.echo(f"zonedev selftest hmm: unknown kernel {kernel!r}; known: {', '.join(KERNELS)}", err=True)
+        sys.exit(2)
+    if npages < 7 or not 1 <= page_ints <= 1024 or chunk_pages < 8:
+        click.echo("zonedev selftest hmm: need --npages >= 7, 1 <= --page-ints <= 1024, --chunk-pages >= 8", err=True)
+        sys.exit(2)
+    results = run_hmm(kernel, variant, npages, chunk_pages, page_ints, write=click.echo, only=only)
+    sys.exit(1 if any(r.status == "not ok" for r in results) else 0)

@@ -1,0 +1,223 @@
+"""The page-table-walking half of GUP (mm/gup.c): ``get_user_pages*``, ``pin_user_pages*``,
+and the ``gup_test`` debugfs ioctls that ``hmm_gup_test`` drives (mm/gup_test.c).
+
+Page-level reference taking is the core's (``k.try_grab_page``, ``k.unpin_user_page``).
+
+* Slow path (``__get_user_pages`` -> ``follow_page_pte`` / ``faultin_page``): a present PTE that
+  satisfies the access is grabbed under the PTL; anything else (none, read-only for FOLL_WRITE,
+  a device-private entry, a device-exclusive entry) is faulted with ``handle_mm_fault`` and the
+  lookup retried.  So a device-private page is migrated back to RAM by its driver's
+  ``migrate_to_ram`` and never returned (kernel_eras §9.3).
+* FOLL_LONGTERM (``__gup_longterm_locked`` -> ``check_and_migrate_movable_pages``, v6.0+ for
+  coherent memory): a device-coherent page cannot be long-term pinned; the pin becomes a plain
+  reference, the page is migrated to system memory (``migrate_device_coherent_page``) and the
+  whole GUP is retried (-EAGAIN loop).
+* Fast path (``lockless_pages_from_mm`` -> ``gup_pte_range``): present, access-satisfying,
+  non-special PTEs only (the zero page is special); FOLL_LONGTERM on a page that is not
+  long-term pinnable drops the grab and bails out.  Whatever the fast path did not get is done
+  by the slow path (``__gup_longterm_unlocked``).  The fast path's ``get_dev_pagemap`` lookup is
+  for ``pte_devmap`` (fsdax/devdax) PTEs only, which this mm never creates for private or
+  coherent memory.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ..include.mm import (FOLL_FORCE, FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_SPLIT_PMD, FOLL_WRITE)
+from .memory import FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR
+from .mmap import (PAGE_MASK, PAGE_SIZE, PTE_PRESENT, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, err,
+                   find_vma)
+from ..include.memremap import MEMORY_DEVICE_COHERENT
+
+__all__ = ["FOLL_GET", "FOLL_PIN", "FOLL_WRITE", "FOLL_LONGTERM", "FOLL_SPLIT_PMD", "FOLL_FORCE"]
+
+
+def is_longterm_pinnable_page(k, page) -> bool:
+    """``is_longterm_pinnable_page()`` / ``folio_is_longterm_pinnable()``: device-coherent pages
+    are not (v6.0+); everything else this mm maps is (no CMA/ZONE_MOVABLE modelled)."""
+    return not k.is_device_coherent_page(page)
+
+
+def follow_page_pte(k, vma, addr: int, flags: int):
+    """Return the page with a grab (FOLL_GET/FOLL_PIN) or None when a fault is needed."""
+    mm = vma.vm_mm
+    pt = mm.pgtable(addr)
+    if pt is None:
+        return None
+    pt.ptl.lock("follow_page_pte")
+    pte = pt.pte(addr).get("ptep_get")
+    page = None
+    if pte is not None and pte.kind == PTE_PRESENT and (pte.write or not flags & FOLL_WRITE):
+        page = pte.page
+        if not k.try_grab_page(page, flags):
+            page = -errno.ENOMEM
+    pt.ptl.unlock("pte_unmap_unlock")
+    return page
+
+
+def __get_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    pages = []
+    addr = start & PAGE_MASK
+    for _ in range(nr_pages):
+        vma = find_vma(mm, addr, "gup_vma_lookup")
+        if vma is None or vma.vm_start > addr:
+            raise err(errno.EFAULT, "gup: no vma")
+        # check_vma_flags()
+        if vma.vm_flags & (VM_IO | VM_PFNMAP):
+            raise err(errno.EFAULT, "gup: VM_IO|VM_PFNMAP")
+        if gup_flags & FOLL_WRITE and not vma.vm_flags & VM_WRITE and not gup_flags & FOLL_FORCE:
+            raise err(errno.EFAULT, "gup: write to read-only vma")
+        if not vma.vm_flags & VM_READ and not gup_flags & FOLL_FORCE:
+            raise err(errno.EFAULT, "gup: unreadable vma")
+        for _try in range(64):
+            page = k.follow_page_pte(vma, addr, gup_flags)
+            if isinstance(page, int):
+                raise err(-page, "try_grab_page")
+            if page is not None:
+                break
+            # faultin_page()
+            ret = k.handle_mm_fault(vma, addr, FAULT_FLAG_REMOTE | (FAULT_FLAG_WRITE if gup_flags & FOLL_WRITE else 0))
+            if ret & VM_FAULT_ERROR:
+                raise err(errno.EFAULT, f"gup: fault {ret:#x}")
+        else:
+            raise RuntimeError("gup: no progress")
+        pages.append(page)
+        addr += PAGE_SIZE
+    return pages
+
+
+def check_and_migrate_movable_pages(k, pages: list, gup_flags: int) -> int:
+    """v6.0+: migrate device-coherent pages out of the pin.  Returns 0 or -EAGAIN (retry)."""
+    coherent = [i for i, p in enumerate(pages) if not k.is_longterm_pinnable_page(p)]
+    if not coherent:
+        return 0
+    for i, page in enumerate(pages):
+        if i in coherent:
+            # "Migration will fail if the page is pinned, so convert the pin on the source
+            # page to a normal reference."
+            k.get_page(page)
+            k.unpin_user_page(page)
+            if k.migrate_device_coherent_page(page):
+                k.put_page(page)
+        else:
+            k.unpin_user_page(page) if gup_flags & FOLL_PIN else k.put_page(page)
+    return -errno.EAGAIN
+
+
+def __gup_longterm_locked(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    """``__gup_longterm_locked()``: mmap_lock is held for read by the caller."""
+    while True:
+        pages = k.__get_user_pages(mm, start, nr_pages, gup_flags)
+        if not gup_flags & FOLL_LONGTERM or MEMORY_DEVICE_COHERENT not in (k.fact("memory_types") or ()):
+            return pages
+        if k.check_and_migrate_movable_pages(pages, gup_flags) != -errno.EAGAIN:
+            return pages
+
+
+def get_user_pages_remote(k, mm, start: int, nr_pages: int, gup_flags: int, locked: bool = False) -> list:
+    """``get_user_pages_remote()``; with ``locked`` the caller already holds mmap_lock."""
+    if not locked:
+        mm.mmap_lock.down_read("mmap_read_lock")
+    try:
+        return k.__gup_longterm_locked(mm, start, nr_pages, gup_flags | FOLL_GET)
+    finally:
+        if not locked:
+            mm.mmap_lock.up_read("mmap_read_unlock")
+
+
+def get_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    """``get_user_pages()`` (caller holds mmap_lock for read): FOLL_GET references."""
+    return k.__gup_longterm_locked(mm, start, nr_pages, gup_flags | FOLL_GET)
+
+
+def pin_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    """``pin_user_pages()`` (v5.6+; caller holds mmap_lock for read): FOLL_PIN."""
+    return k.__gup_longterm_locked(mm, start, nr_pages, gup_flags | FOLL_PIN)
+
+
+def gup_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    """``lockless_pages_from_mm()`` -> ``gup_pte_range()``: no locks; stop at the first PTE that
+    needs the slow path."""
+    pages = []
+    addr = start & PAGE_MASK
+    for _ in range(nr_pages):
+        pt = mm.pgtable(addr)
+        if pt is None:
+            break
+        v = pt.pte(addr)
+        pte = v.get("ptep_get_lockless")
+        if pte is None or pte.kind != PTE_PRESENT or (gup_flags & FOLL_WRITE and not pte.write) \
+                or k.is_zero_page(pte.page):
+            break
+        page = pte.page
+        if not k.try_grab_page(page, gup_flags):         # try_grab_folio_fast
+            break
+        if gup_flags & FOLL_LONGTERM and not k.is_longterm_pinnable_page(page):
+            k.unpin_user_page(page) if gup_flags & FOLL_PIN else k.put_page(page)
+            break
+        if not pte.same(v.get("ptep_get (recheck)")):
+            k.unpin_user_page(page) if gup_flags & FOLL_PIN else k.put_page(page)
+            break
+        pages.append(page)
+        addr += PAGE_SIZE
+    return pages
+
+
+def internal_get_user_pages_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    pages = k.gup_fast(mm, start, nr_pages, gup_flags)
+    if len(pages) == nr_pages:
+        return pages
+    rest = start + len(pages) * PAGE_SIZE
+    mm.mmap_lock.down_read("mmap_read_lock")
+    try:
+        pages += k.__gup_longterm_locked(mm, rest, nr_pages - len(pages), gup_flags)
+    finally:
+        mm.mmap_lock.up_read("mmap_read_unlock")
+    return pages
+
+
+def get_user_pages_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    return k.internal_get_user_pages_fast(mm, start, nr_pages, gup_flags | FOLL_GET)
+
+
+def pin_user_pages_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    return k.internal_get_user_pages_fast(mm, start, nr_pages, gup_flags | FOLL_PIN)
+
+
+# --- mm/gup_test.c -------------------------------------------------------------------------------
+GUP_FAST_BENCHMARK = 1
+PIN_FAST_BENCHMARK = 2
+PIN_LONGTERM_BENCHMARK = 3
+GUP_BASIC_TEST = 4
+PIN_BASIC_TEST = 5
+
+
+def gup_test_ioctl(k, mm, cmd: int, addr: int, size: int, gup_flags: int, nr_pages_per_call: int = 1) -> int:
+    """``gup_test_ioctl()`` -> ``__gup_test_ioctl()``: get or pin every page of [addr, addr+size)
+    and release them at once (``put_back_pages``).  Returns 0 or raises ``OSError``."""
+    nr = size // PAGE_SIZE
+    if cmd == GUP_FAST_BENCHMARK:
+        pages = k.get_user_pages_fast(mm, addr, nr, gup_flags)
+    elif cmd == PIN_FAST_BENCHMARK:
+        pages = k.pin_user_pages_fast(mm, addr, nr, gup_flags)
+    elif cmd in (GUP_BASIC_TEST, PIN_BASIC_TEST, PIN_LONGTERM_BENCHMARK):
+        flags = gup_flags | (FOLL_LONGTERM if cmd == PIN_LONGTERM_BENCHMARK else 0)
+        mm.mmap_lock.down_read("mmap_read_lock")
+        try:
+            pages = (k.get_user_pages if cmd == GUP_BASIC_TEST else k.pin_user_pages)(mm, addr, nr, flags)
+        finally:
+            mm.mmap_lock.up_read("mmap_read_unlock")
+    else:
+        raise err(errno.EINVAL, "gup_test: unknown command")
+    for page in pages:                                   # put_back_pages()
+        if cmd in (GUP_FAST_BENCHMARK, GUP_BASIC_TEST):
+            k.put_page(page)
+        else:
+            k.unpin_user_page(page)
+    return 0
+
+
+FUNCTIONS = (is_longterm_pinnable_page, follow_page_pte, __get_user_pages, check_and_migrate_movable_pages,
+             __gup_longterm_locked, get_user_pages_remote, get_user_pages, pin_user_pages, gup_fast,
+             internal_get_user_pages_fast, get_user_pages_fast, pin_user_pages_fast, gup_test_ioctl)

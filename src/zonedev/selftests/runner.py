@@ -1,0 +1,213 @@
+"""Run the hmm-tests port on a modelled kernel and print KTAP the way kselftest does.
+
+Order and names as the kselftest harness prints them: fixture ``hmm`` with its variants
+(``hmm_device_private``, ``hmm_device_coherent``), each running every ``hmm`` test, then fixture
+``hmm2`` likewise: ``ok 12 hmm.hmm_device_private.migrate``.
+
+Like ``test_hmm.sh``, the module is loaded once for the whole run (free lists and chunks carry
+over between cases) and each case runs in its own process that ends with teardown (close) and
+exit.  After every case the model checks what the kernel tests cannot see (``check_devices``):
+every device page back on its free list at the kernel's free refcount, pgmap references equal
+to the idle count plus the pages in use, and ``calloc - cfree`` equal to the pages in use.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from ..sync import WouldBlockForever, use_world
+from ..sync.world import World
+from .hmm_tests import CASES, NOT_PORTED, Ctx
+from .uapi import Process
+
+VARIANTS = ("private", "coherent")
+
+
+@dataclass
+class Result:
+    number: int
+    name: str
+    status: str               # "ok", "not ok", "skip"
+    reason: str = ""
+    seconds: float = 0.0
+
+
+def build_kernel(name: str):
+    import zonedev
+    from ..patches import SERIES
+    if "base_mm" in SERIES:
+        return zonedev.kernel(name)
+    return _dev_kernel(name)
+
+
+def _dev_kernel(name: str):
+    """Fallback while the shared SERIES does not yet list the mm/HMM modules: every patch module
+    on disk, ordered by version (stable by file name)."""
+    import importlib
+    import pkgutil
+    from .. import patches as P
+    from ..linux.kernel import kernel_class
+    mods = []
+    for info in pkgutil.iter_modules(P.__path__):
+        if info.name.startswith("_"):
+            continue
+        mods.append(importlib.import_module(f"{P.__name__}.{info.name}").PATCH)
+    limit = P.version_key(name)
+    order = {"base": 0, "base_mm": 1}
+    chosen = sorted((p for p in mods if P.version_key(p.version) <= limit),
+                    key=lambda p: (P.version_key(p.version), order.get(p.commit.split("-")[0], 2) if p.version == "v4.5" else 2))
+    chosen.sort(key=lambda p: (P.version_key(p.version), 0 if p.commit == "v4.5-base" else 1 if p.commit == "v4.5-mm" else 2))
+    return kernel_class(name + "-dev", chosen)()
+
+
+def setup_kernel(name: str, chunk_pages: int = 64, page_ints: int = 16):
+    k = build_kernel(name)
+    k.page_ints = page_ints
+    if not k.fact("dmirror"):
+        return k, None
+    mod = k.hmm_dmirror_init(chunk_pages, True)
+    return k, mod
+
+
+def variant_skip(k, mod, variant: str) -> str | None:
+    if mod is None:
+        return "lib/test_hmm.c (the dmirror driver) and hmm-tests first appear in v5.8 (b2ef9f5a5cb3)"
+    if variant == "coherent" and len(mod.devices) < 4:
+        return "DEVICE_COHERENT not available: MEMORY_DEVICE_COHERENT is v6.0 (f25cbb7a95a2)"
+    return None
+
+
+def check_devices(k, mod) -> list[str]:
+    """The invariants the selftests cannot see, at steady state (no case running)."""
+    problems = []
+    zd_init = k.fact("zd_alloc") == "zone_device_page_init"
+    for mdev in mod.devices:
+        in_use_total = 0
+        free = set()
+        p = mdev.free_pages.peek()
+        seen = 0
+        while p is not None and seen < 1 << 20:
+            free.add(p.pfn)
+            p = p.zone_device_data.peek()
+            seen += 1
+        for chunk in mdev.devmem_chunks.peek():
+            start, n = chunk.pagemap.ranges[0]
+            in_use = 0
+            for pfn in range(start, start + n):
+                page = k.pfn_to_page(pfn)
+                rc = page._refcount.peek()
+                if pfn in free:
+                    if rc != chunk.free_refcount:
+                        problems.append(f"{mdev.name}: free page {pfn:#x} has refcount {rc}, "
+                                        f"the kernel's free value is {chunk.free_refcount}")
+                else:
+                    in_use += 1
+                    problems.append(f"{mdev.name}: page {pfn:#x} not back on the free list "
+                                    f"(refcount {rc}, mapcount {page._mapcount.peek() + 1})")
+            if chunk.pagemap.ref is not None and chunk.idle_ref is not None:
+                want = chunk.idle_ref + (in_use if zd_init else 0)
+                got = chunk.pagemap.ref.peek()
+                if got != want:
+                    problems.append(f"{mdev.name}: pgmap {chunk.pagemap.name} percpu_ref {got}, "
+                                    f"expected {want} ({in_use} pages in use)")
+            in_use_total += in_use
+        d = mdev.calloc.peek() - mdev.cfree.peek() - mdev.removed_frees
+        if d != in_use_total:
+            problems.append(f"{mdev.name}: calloc - cfree = {d} (less {mdev.removed_frees} frees of removed chunks), "
+                            f"{in_use_total} pages in use")
+    return problems
+
+
+def run_case(k, mod, name: str, fixture: str, fn, variant: str, npages: int) -> str | None:
+    """Run one case in a fresh process; None if it passed, else the failure text."""
+    proc = Process(k)
+    t = Ctx(k, proc, variant, fixture, npages)
+    try:
+        if fixture == "hmm":
+            t.fd = proc.open_dmirror(0 if variant == "private" else 2)
+        else:
+            t.fd0 = proc.open_dmirror(0 if variant == "private" else 2)
+            t.fd1 = proc.open_dmirror(1 if variant == "private" else 3)
+        fn(t)
+        for fd in list(proc.fds):            # FIXTURE_TEARDOWN: close() == 0
+            if proc.close(fd) != 0:
+                return "close() != 0"
+        proc.exit()
+    except AssertionError as e:
+        proc.exit() if proc.alive else None
+        return str(e)
+    except WouldBlockForever as e:
+        return f"hang: {e}"
+    except OSError as e:
+        return f"unexpected error {e}"
+    violations = [str(v) for v in k.world.violations]
+    problems = check_devices(k, mod)
+    if violations or problems:
+        return "; ".join(violations + problems)
+    return None
+
+
+def plan(k, mod, variant: str | None = None):
+    """[(test name, fixture, function, skip reason or None)] in kselftest order."""
+    out = []
+    for fixture in ("hmm", "hmm2"):
+        for v in VARIANTS:
+            if variant and v != variant:
+                continue
+            vskip = variant_skip(k, mod, v)
+            for name, fx, fn, need in CASES:
+                if fx != fixture:
+                    continue
+                full = f"{fixture}.{fixture}_device_{v}.{name}"
+                reason = vskip or need(k)
+                out.append((full, fixture, fn, v, reason))
+    return out
+
+
+def run_hmm(kernel: str, variant: str | None = None, npages: int = 16, chunk_pages: int = 64,
+            page_ints: int = 16, write=print, only: str | None = None) -> list[Result]:
+    """Run the port on ``kernel``; write KTAP lines with ``write``; return the results."""
+    results: list[Result] = []
+    with use_world(World()) as world:
+        k, mod = setup_kernel(kernel, chunk_pages, page_ints)
+        items = plan(k, mod, variant)
+        if only:
+            items = [it for it in items if it[0].endswith("." + only)]
+        write("TAP version 13")
+        write(f"# zonedev: hmm-tests on {k.name} (npages={npages}, chunk={chunk_pages} pages, "
+              f"{page_ints} ints/page)")
+        write(f"1..{len(items)}")
+        for i, (full, fixture, fn, v, reason) in enumerate(items, 1):
+            if reason:
+                write(f"ok {i} {full} # SKIP {reason}")
+                results.append(Result(i, full, "skip", reason))
+                continue
+            write(f"#  RUN           {full} ...")
+            t0 = time.perf_counter()
+            nviol = len(world.violations)
+            try:
+                failure = run_case(k, mod, full, fixture, fn, v, npages)
+            except Exception as e:        # a model bug: report it, keep going
+                failure = "model exception: " + "".join(traceback.format_exception_only(type(e), e)).strip()
+            dt = time.perf_counter() - t0
+            if failure is None:
+                write(f"#            OK  {full}")
+                write(f"ok {i} {full}")
+                results.append(Result(i, full, "ok", seconds=dt))
+            else:
+                for line in failure.split("; "):
+                    write(f"# {line}")
+                write(f"#          FAIL  {full}")
+                write(f"not ok {i} {full}")
+                results.append(Result(i, full, "not ok", failure, dt))
+                del world.violations[nviol:]
+        npass = sum(r.status == "ok" for r in results)
+        nfail = sum(r.status == "not ok" for r in results)
+        nskip = sum(r.status == "skip" for r in results)
+        for name, why in NOT_PORTED:
+            write(f"# not ported: {name}: {why}")
+        write(f"# {'FAILED' if nfail else 'PASSED'}: {npass} / {len(results) - nskip} tests passed.")
+        write(f"# Totals: pass:{npass} fail:{nfail} xfail:0 xpass:0 skip:{nskip} error:0")
+    return results
