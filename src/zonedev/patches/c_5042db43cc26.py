@@ -60,5 +60,5 @@ def hmm_devmem_remove(k, pgmap) -> None:
     ``hmm_devmem_release`` -> ``hmm_devmem_ref_exit`` (wait for the ref, then exit)."""
     pgmap.ref.kill("hmm_devmem_ref_kill")
     k.hmm_devmem_release(pgmap)
-    pgmap.done.wait_for_completion("hmm_devmem_ref_exit")
-    k.percpu_ref_exit_pgmap(pgmap, "hmm_devmem_ref_exit")
+    pgmap.done.wait_for_completion("wait_for_completion")
+    k.percpu_ref_exit_pgmap(pgmap, "percpu_ref_exit")

@@ -58,8 +58,8 @@ def hmm_devmem_add(k, pgmap):
         pgmap.ops.kill = lambda ref: ref.kill("hmm_devmem_ref_kill")
     if pgmap.ops.cleanup is None:
         def cleanup(ref, pgmap=pgmap):
-            pgmap.done.wait_for_completion("hmm_devmem_ref_exit")
-            k.percpu_ref_exit_pgmap(pgmap, "hmm_devmem_ref_exit")
+            pgmap.done.wait_for_completion("wait_for_completion")
+            k.percpu_ref_exit_pgmap(pgmap, "percpu_ref_exit")
         pgmap.ops.cleanup = cleanup
     k.devm_memremap_pages(pgmap)
     k.dev_pagemap_get_ops()

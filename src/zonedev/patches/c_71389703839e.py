@@ -65,6 +65,7 @@ def devm_memremap_pages(k, pgmap):
 def devm_memremap_pages_put_pfns(k, pgmap, func: str) -> None:
     """``for_each_device_pfn(pfn, pgmap) put_page(pfn_to_page(pfn))``: drop every page's base
     reference (the teardown put)."""
+    k.world.event(func, None, pgmap.name + ".teardown", None, "put_page each pfn")
     for page in list(k.pgmap_heads_of(pgmap)):
         k.zd_mark_base_dropped(page)
         k.put_page(page)

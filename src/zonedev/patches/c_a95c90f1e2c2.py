@@ -72,5 +72,5 @@ def hmm_devmem_remove(k, pgmap) -> None:
     """devm actions: ``devm_memremap_pages_release`` (kill, put, remove), then HMM's exit
     action (wait, exit)."""
     k.devm_memremap_pages_release(pgmap)
-    pgmap.done.wait_for_completion("hmm_devmem_ref_exit")
-    k.percpu_ref_exit_pgmap(pgmap, "hmm_devmem_ref_exit")
+    pgmap.done.wait_for_completion("wait_for_completion")
+    k.percpu_ref_exit_pgmap(pgmap, "percpu_ref_exit")
