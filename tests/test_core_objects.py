@@ -183,7 +183,7 @@ def test_pgmap_exit_in_use(world):
 
 
 def test_init_of_busy_page(world):
-    for name, words in (("v6.1", "set_page_count"), ("newest", "WARN_ON_ONCE(page_ref_count(page))")):
+    for name, words in (("v6.1", "set_page_count"), ("newest", "VM_WARN_ON_FOLIO(folio_ref_count(new_folio)")):
         k = kernel(name)
         drv = ExampleDriver(k, "private", start_pfn=0x200000 if name == "v6.1" else 0x300000)
         drv.probe()

@@ -29,6 +29,7 @@ SERIES: list[str] = [
     "c_5042db43cc26",
     "c_df6ad69838fc",
     "c_7b2d55d2c893",
+    "c_832d7aa05178",
     "c_8763cb45ab96",
     "c_e76384884344",
     "c_5fac7408d828",

@@ -8,7 +8,7 @@ this patch "mm-zone_device-folio_free"; release UNCONFIRMED, post-v6.18]
   is added (private only; called when a device-private large folio is split).
 * ``zone_device_page_init(page, pgmap, order)``: for each of the ``1 << order`` pages clear stale
   compound state, ``mapping = NULL``, set ``pgmap``, ``share = 0``, and warn if the refcount is
-  nonzero; then ``WARN_ON_ONCE(!percpu_ref_tryget_many(ref, 1 << order))``, refcount 1,
+  nonzero (``VM_WARN_ON_FOLIO(folio_ref_count(new_folio))``, checked against S7); then ``WARN_ON_ONCE(!percpu_ref_tryget_many(ref, 1 << order))``, refcount 1,
   ``lock_page``, ``prep_compound_page`` if ``order > 0``.  Note ``tryget_many`` (not
   ``tryget_live``): it succeeds on a killed ref that still has users, so allocation after
   ``memunmap_pages`` started is caught only once the ref has drained [S7].
@@ -16,7 +16,6 @@ this patch "mm-zone_device-folio_free"; release UNCONFIRMED, post-v6.18]
 """
 
 from ..linux.include.memremap import MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE
-from ..linux.mm.memremap import WORDS_ALLOC_AFTER_KILL
 from ._patch import Patch
 
 PATCH = Patch(
@@ -35,7 +34,8 @@ def zone_device_page_init(k, page, pgmap=None, order: int = 0) -> None:
     for pfn in range(page.pfn, page.pfn + nr):
         p = k.memmap[pfn]
         if p._refcount.peek() != 0:
-            k.world.violate("init_of_busy_page", "WARN_ON_ONCE(page_ref_count(page))", p.pfn, func)
+            k.world.violate("init_of_busy_page", "VM_WARN_ON_FOLIO(folio_ref_count(new_folio), new_folio)",
+                            p.pfn, func)
         p.head = p
         p.order = 0
         p.pgmap = pgmap
