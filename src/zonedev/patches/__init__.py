@@ -76,6 +76,9 @@ KERNELS: list[str] = [
 ]
 
 
+_plain_kernels: dict = {}
+
+
 class UnknownKernel(ValueError):
     pass
 
@@ -98,6 +101,7 @@ def series() -> tuple[Patch, ...]:
     return tuple(importlib.import_module(f"{__name__}.{m}").PATCH for m in SERIES)
 
 
+@lru_cache(maxsize=None)
 def patches_for(name: str) -> tuple[Patch, ...]:
     if name not in KERNELS:
         raise UnknownKernel(f"unknown kernel {name!r}; known: {', '.join(KERNELS)}")
@@ -151,7 +155,13 @@ def kernel(name: str = "newest", without: tuple[str, ...] | list[str] = (),
     """
     from ..linux.kernel import kernel_class
 
-    chosen = list(patches_for(name))
+    if not without and not extra:          # the hot path: one dict lookup per kernel built
+        cls = _plain_kernels.get(name)
+        if cls is None:
+            cls = _plain_kernels[name] = kernel_class(name, patches_for(name))
+        return cls()
+    base = patches_for(name)
+    chosen = list(base)
     for ref in without:
         patch = find_patch(ref)
         if patch not in chosen:
@@ -159,8 +169,9 @@ def kernel(name: str = "newest", without: tuple[str, ...] | list[str] = (),
         chosen.remove(patch)
     for item in extra:
         chosen.append(item if isinstance(item, Patch) else load_patch_file(item))
-    label = name + "".join(f"-{p.commit[:12]}" for p in series() if p not in chosen and p in patches_for(name))
-    label += "".join(f"+{p.commit[:12]}" for p in chosen if p not in series())
+    all_ = series()
+    label = name + "".join(f"-{p.commit[:12]}" for p in base if p not in chosen)
+    label += "".join(f"+{p.commit[:12]}" for p in chosen if p not in all_)
     return kernel_class(label, chosen)()
 
 

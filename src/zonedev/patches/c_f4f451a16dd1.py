@@ -1,7 +1,9 @@
 """f4f451a16dd1 "mm: fix missing wake-up event for FSDAX pages" (Muchun Song; Fixes:
 d8ddc099c6b3; Cc: stable; v5.19).
 
-[kernel_eras §7, M19: CONFIRMED content; upstream id and release UNCONFIRMED]  ``gup_put_folio``
+[kernel_eras §7, M19: CONFIRMED content.  A Linus-tree shortlog of the v5.19 cycle lists it
+under Muchun Song, so it is in v5.19 (before v6.0); the 12-character id here is UNCONFIRMED --
+mm-tree/next copies carry other ids (93267ebd29e0, 6838cbae2eb3, b780a0988e4c, ...)]  ``gup_put_folio``
 (and the failure path of ``try_grab_folio``) call ``put_devmap_managed_page_refs(page, refs)``
 first, so an fsdax unpin that makes the page idle wakes the break-layouts waiter again.  The
 decrement becomes ``page_ref_sub_return(refs)`` with the same test for 1.
