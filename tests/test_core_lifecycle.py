@@ -176,7 +176,9 @@ def teardown_order(k_name: str, t: str) -> list[str]:
 def expected_order(k: str, t: str) -> list[str]:
     v = V(k)
     hmm = t in ("private", "public") and v < V("v5.0")
-    if v < V("v4.12") or hmm:
+    if hmm:
+        return ["kill", "wait", "exit", "remove"]                  # hmm_devmem_remove (kernel, not §3(d))
+    if v < V("v4.12"):
         return ["kill", "remove", "wait", "exit"]                  # the driver waits after release (F2)
     if v < V("v5.2"):
         return ["kill", "put_each_pfn", "remove", "wait", "exit"]  # F2: remove before the wait

@@ -10,10 +10,17 @@ page_free NULL [S2].
 Also here, from the same HMM series: mm/hmm.c ``hmm_devmem_add()`` (4ef589dc9b10 "mm/hmm/devmem:
 device memory hotplug using ZONE_DEVICE", id UNCONFIRMED).  HMM pages only get ``page->pgmap``:
 **no per-page pgmap reference** [M34 removal hunk, CONFIRMED].  The devmem ref is HMM's own
-(``hmm_devmem_ref_release`` completes), killed and waited for by devm actions.  Teardown order
-(devm actions, LIFO): ref kill -> ``hmm_devmem_release`` (warn if live, remove pages) -> ref exit
-(wait, then ``percpu_ref_exit``) [INFERRED from the registration order in M34].  The static key
+(``hmm_devmem_ref_release`` completes), killed and waited for before the pages go.  The static key
 ``device_private_key`` is switched on and never off (F16).
+
+Teardown, ``hmm_devmem_remove()`` (mm/hmm.c of the v4.14-v4.20 era, read in a mailing-list copy
+of the file): ``hmm_devmem_ref_kill`` (``percpu_ref_kill`` **and**
+``wait_for_completion``) -> ``hmm_devmem_ref_exit`` (``percpu_ref_exit``) ->
+``hmm_devmem_pages_remove``.  **The kernel disagrees with kernel_eras.md §3(d)**, which infers
+kill -> release (remove pages) -> exit (wait) from the devm registration order: the kill action
+itself waits, so the pages go only after the ref has drained.  Because HMM pages hold no
+per-page pgmap reference, that wait still does not cover allocated pages: removing the pages
+with one allocated is a use-after-free the wait cannot prevent.
 """
 
 from ..linux.include.memremap import MEMORY_DEVICE_HOST, MEMORY_DEVICE_PRIVATE
@@ -48,17 +55,15 @@ def hmm_devmem_add(k, pgmap):
 
 @PATCH.define
 def hmm_devmem_release(k, pgmap) -> None:
-    """``hmm_devmem_release`` (devm action): warn if the ref is live, remove the pages."""
-    k.pgmap_check_killed(pgmap, "hmm_devmem_release")
+    """``hmm_devmem_pages_remove``: remove the pages (the ref is already exited)."""
     k.remove_pages(pgmap, "__remove_pages" if pgmap.type == MEMORY_DEVICE_PRIVATE else "arch_remove_memory")
     k.pgmap_unregister(pgmap, "hmm_devmem_release")
 
 
 @PATCH.define
 def hmm_devmem_remove(k, pgmap) -> None:
-    """The devm actions of an HMM devmem in LIFO order: ``hmm_devmem_ref_kill`` ->
-    ``hmm_devmem_release`` -> ``hmm_devmem_ref_exit`` (wait for the ref, then exit)."""
+    """``hmm_devmem_remove``: kill and wait, exit, then remove the pages."""
     pgmap.ref.kill("hmm_devmem_ref_kill")
-    k.hmm_devmem_release(pgmap)
-    pgmap.done.wait_for_completion("wait_for_completion")
-    k.percpu_ref_exit_pgmap(pgmap, "percpu_ref_exit")
+    pgmap.done.wait_for_completion("wait_for_completion")     # inside hmm_devmem_ref_kill
+    k.percpu_ref_exit_pgmap(pgmap, "percpu_ref_exit")         # hmm_devmem_ref_exit
+    k.hmm_devmem_release(pgmap)                               # hmm_devmem_pages_remove
