@@ -81,3 +81,24 @@ def test_kernels_and_patches_commands():
     assert any(x["seed"] for x in p)
     txt = run("patches", "--kernel", "v4.12").output.splitlines()
     assert txt[-1].split()[1] == "71389703839e"
+
+
+def test_lifecycle_without_and_user_patch(tmp_path):
+    r = run("lifecycle", "--kernel", "v6.1", "--without", "0dc45ca1ce18", "--json")
+    assert r.exit_code == 0, r.output
+    obj = json.loads(r.output)[0]
+    assert obj["built_as"] == "v6.1-0dc45ca1ce18"
+    # without the pgmap reference on allocation the pgmap count no longer follows the page
+    assert [s["pgmap_refs"] for s in obj["steps"]][:2] == [5, 5]
+    bad = run("lifecycle", "--kernel", "v5.18", "--without", "0dc45ca1ce18")
+    assert bad.exit_code == 2 and "not in v5.18" in bad.output and "Traceback" not in bad.output
+    f = tmp_path / "p.py"
+    f.write_text("from zonedev import Patch\nPATCH = Patch(commit='cafe0000beef', title='t', version='v6.1')\n"
+                 "@PATCH.define\ndef get_page(k, page):\n    k.page_ref_add(page, 10, 'get_page')\n")
+    r = run("lifecycle", "--kernel", "v6.1", "--patch", str(f), "--json")
+    obj = json.loads(r.output)[0]
+    assert obj["steps"][2]["refcount"] == 11 and obj["built_as"] == "v6.1+cafe0000beef"
+    g = tmp_path / "broken.py"
+    g.write_text("from zonedev import Patch\nPATCH = (\n")
+    r = run("lifecycle", "--patch", str(g))
+    assert r.exit_code == 2 and "broken.py:2" in r.output and "Traceback" not in r.output

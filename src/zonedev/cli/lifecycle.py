@@ -13,7 +13,7 @@ import sys
 import click
 
 from ..linux.drivers.example import TYPES, ExampleDriver, UnknownType
-from ..patches import KERNELS, UnknownKernel, kernel
+from ..patches import KERNELS, PatchFileError, UnknownKernel, kernel
 from ..sync import World, use_world
 from ..sync.world import WouldBlockForever
 
@@ -31,13 +31,13 @@ def _callbacks(events, start: int) -> list[str]:
     return out
 
 
-def lifecycle(kernel_name: str, kind: str, nr_pages: int = 4) -> dict:
+def lifecycle(kernel_name: str, kind: str, nr_pages: int = 4, without=(), extra=()) -> dict:
     """Run the life of one page; the JSON object ``zonedev lifecycle --json`` prints.
 
     A kernel without that pgmap type gives ``{"kernel", "type", "absent": true, "steps": []}``.
     """
     with use_world(World()) as world:
-        k = kernel(kernel_name)
+        k = kernel(kernel_name, without=tuple(without), extra=tuple(extra))
         try:
             drv = ExampleDriver(k, kind, nr_pages=nr_pages)
         except UnknownType as e:
@@ -82,8 +82,11 @@ def lifecycle(kernel_name: str, kind: str, nr_pages: int = 4) -> dict:
             step("unpin", lambda: (k.put_page(page), "put_page")[1])
         step("free", lambda: drv.release(page))
         step("memunmap", drv.remove)
-        return {"kernel": kernel_name, "type": kind, "pgmap_type": drv.type, "pfn": page.pfn,
-                "steps": steps}
+        out = {"kernel": kernel_name, "type": kind, "pgmap_type": drv.type, "pfn": page.pfn,
+               "steps": steps}
+        if without or extra:
+            out["built_as"] = k.name
+        return out
 
 
 def _ref_state(ref) -> str | None:
@@ -130,8 +133,12 @@ def _table(results: list[dict]) -> str:
 @click.option("--kernel", "kernel_name", default="newest", show_default=True,
               help=f"a kernel name ({', '.join(KERNELS)}) or 'all'")
 @click.option("--type", "kind", default="private", show_default=True, help="|".join(TYPES))
+@click.option("--without", "without", multiple=True, metavar="COMMIT",
+              help="leave this patch out (a commit id prefix, 7+ characters); repeatable")
+@click.option("--patch", "extra", multiple=True, metavar="FILE",
+              help="apply a patch of your own (a Python file defining PATCH) on top; repeatable")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
-def command(kernel_name: str, kind: str, as_json: bool) -> None:
+def command(kernel_name: str, kind: str, without: tuple, extra: tuple, as_json: bool) -> None:
     """Print a device page's life (memremap, allocate, get, pin, put, unpin, free, memunmap)."""
     if kind not in TYPES:
         raise click.BadParameter(f"unknown type {kind!r}; known: {', '.join(TYPES)}", param_hint="--type")
@@ -140,9 +147,11 @@ def command(kernel_name: str, kind: str, as_json: bool) -> None:
         raise click.BadParameter(f"unknown kernel {kernel_name!r}; known: {', '.join(KERNELS)}, all",
                                  param_hint="--kernel")
     try:
-        results = [lifecycle(n, kind) for n in names]
+        results = [lifecycle(n, kind, without=without, extra=extra) for n in names]
     except UnknownKernel as e:
-        raise click.BadParameter(str(e), param_hint="--kernel") from None
+        raise click.UsageError(str(e)) from None
+    except PatchFileError as e:
+        raise click.BadParameter(str(e), param_hint="--patch") from None
     if kernel_name != "all" and results[0].get("absent"):
         if as_json:
             click.echo(json.dumps(results, indent=1))

@@ -2,7 +2,8 @@
 
 Adds ``MEMORY_DEVICE_PUBLIC`` (removed again in v5.3 by 25b2995a35b6) and routes public pages
 in ``release_pages()`` to the private/public put ("Device public page can not be huge page")
-[kernel_eras §3, M26 diff context: CONFIRMED; commit id UNCONFIRMED].  Public pages are
+[kernel_eras §3, M26 diff context: CONFIRMED; commit id UNCONFIRMED].  An fsdax page (v4.18+) released here
+makes its 2->1 transition without the wake-up: F5, fixed by c5d6c45e90c4 (v5.3).  Public pages are
 CPU-addressable, free at refcount 1 like private ones, and (in this model) are added with
 ``hmm_devmem_add`` like private ones.
 """
@@ -30,8 +31,12 @@ def release_pages(k, pages) -> None:
         if k.is_device_public_page(page):
             k.release_pages_devmap_put(page)
             continue
-        if k.put_page_testzero(page, "release_pages"):
+        new = k.page_ref_dec_return(page, "release_pages")
+        if new == 0:
             k.__put_page(page)
+        elif new == 1 and k.is_fsdax_page(page):
+            # F5: an fsdax page made idle in a batch release sends no wake-up
+            k.fsdax_idle_without_wakeup(page, "release_pages")
 
 
 @PATCH.define
