@@ -310,3 +310,17 @@ def test_compound_device_pages(world, k_name):
     k.put_page(pages[2])
     drv.remove()
     assert kinds(world) == [] and drv.pgmap.ref.exited
+
+
+def test_pgmap_features_only_in_their_kernels(world):
+    k = kernel("v5.7")
+    with pytest.raises(ValueError, match="v5.17"):
+        ExampleDriver(k, "generic", nr_pages=8, vmemmap_shift=2).probe()
+    k = kernel("v6.1")
+    pgmap_two = ExampleDriver(k, "generic", start_pfn=0x400000)
+    pgmap_two.pgmap.ranges = [(0x400000, 2), (0x500000, 2)]
+    pgmap_two.probe()
+    assert k.find_dev_pagemap(0x500001) is pgmap_two.pgmap and k.find_dev_pagemap(0x400003) is None
+    assert pgmap_two.pgmap.ref.count == 1 + 4
+    ev = [e for e in world.events if e.field == "pgmap_array"]
+    assert len(ev) == 1 and ev[0].new == pgmap_two.pgmap.name

@@ -102,13 +102,23 @@ def memmap_init_zone_device(k, pgmap, start_pfn: int, nr_pages: int,
 
 
 def pgmap_register(k, pgmap, func: str = "pgmap_array_store") -> None:
+    """``xa_store_range(&pgmap_array, ...)`` (``pgmap_radix`` before v4.20): lookups by pfn
+    find the pgmap from now on."""
     maps = k.pgmap_array.get(func)
+    if any(m is pgmap for m in maps):
+        return
+    if pgmap.nr_range > 1 and not k.fact("multiple_ranges"):
+        raise ValueError(f"{k.name}: one range per pgmap before v5.10 (b7b3c01b1915)")
+    if pgmap.vmemmap_shift and not k.fact("vmemmap_shift_supported"):
+        raise ValueError(f"{k.name}: vmemmap_shift (compound ZONE_DEVICE pages) needs v5.17+")
     k.pgmap_array.set(maps + (pgmap,), func)
+    k.world.event(func, pgmap.ranges[0][0], "pgmap_array", None, pgmap.name)
 
 
 def pgmap_unregister(k, pgmap, func: str = "pgmap_array_erase") -> None:
     maps = k.pgmap_array.get(func)
     k.pgmap_array.set(tuple(m for m in maps if m is not pgmap), func)
+    k.world.event(func, pgmap.ranges[0][0], "pgmap_array", pgmap.name, None)
 
 
 def find_dev_pagemap(k, pfn: int, func: str = "xa_load"):
