@@ -12,7 +12,9 @@ private / public   (nouveau, test_hmm) a free list of device pages.  Map: ``hmm_
                    ``zone_device_page_init`` (v6.1+); then ``unlock_page`` (migration done).
                    Free: the last ``put_page``; ``page_free`` puts the page back on the list.
 fsdax              (pmem) pages of a file: ``dax_associate_entry`` (v6.15+: the mapping takes a
-                   page reference); free = unmap (v6.15+) and ``dax_disassociate_entry``.
+                   page reference, 0 -> 1, modelled as ``page_ref_inc`` charged to
+                   ``vmf_insert_page_mkwrite``; how insert_page avoids folio_get's 0 check is
+                   INFERRED); free = unmap (v6.15+) and ``dax_disassociate_entry``.
                    ``page_free`` (v4.18-v5.5) is pmem's ``wake_up_var``.
 generic            (device-dax) ``vmf_insert_*`` (v6.15+: takes a page reference).
 p2pdma             ``pci_alloc_p2pmem``/``pci_free_p2pmem`` (pool; one pgmap reference per
