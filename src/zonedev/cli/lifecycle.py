@@ -102,30 +102,28 @@ def _ref_state(ref) -> str | None:
 
 
 def _table(results: list[dict]) -> str:
-    present = [r for r in results if not r.get("absent")]
-    if not present:
-        return "\n".join(f"{r['kernel']}: no {r['type']} pgmap type" for r in results)
-    width = 34
-    head = f"{'step':<10}" + "".join(f"{r['kernel'] + ' ' + (r.get('pgmap_type') or '-'):<{width}}" for r in results)
-    lines = [head, "-" * len(head)]
+    """Rows = steps; one column per kernel: ``refcount/pgmap refs [callbacks] !violations``."""
+    one = len(results) == 1
+    width = 40 if one else 30
+    head = f"{'step':<10}" + "".join(
+        f"{r['kernel'] + ' ' + (r.get('pgmap_type') or '').replace('MEMORY_DEVICE_', ''):<{width}}" for r in results)
+    lines = [head.rstrip(), "cells: refcount/pgmap refs [callbacks] !violations", "-" * len(head.rstrip())]
     for i, phase in enumerate(PHASES):
         cells = []
-        ops = []
         for r in results:
             if r.get("absent"):
                 cells.append(f"{'(absent)':<{width}}")
-                ops.append("")
                 continue
             s = r["steps"][i]
             cb = ",".join(s["callbacks"])
-            cell = f"ref={s['refcount']} pgmap={s['pgmap_refs']}" + (f" [{cb}]" if cb else "")
+            cell = f"{s['refcount']}/{s['pgmap_refs']}" + (f" [{cb}]" if cb else "")
             if s["violations"]:
                 cell += " !" + ",".join(s["violations"])
-            cells.append(f"{cell:<{width}}")
-            ops.append(s["op"])
-        lines.append(f"{phase:<10}" + "".join(cells))
-        if len(results) == 1:
-            lines[-1] += f"  {ops[0]}"
+            cells.append(f"{cell:<{width - 1}} ")
+        line = f"{phase:<10}" + "".join(cells)
+        if one:
+            line += r["steps"][i]["op"]
+        lines.append(line.rstrip())
     return "\n".join(lines)
 
 
