@@ -308,3 +308,13 @@ def test_user_patch_file_error_names_the_line(tmp_path):
     f.write_text("from zonedev import Patch\n\nx = 1/0\n")
     with pytest.raises(PatchFileError, match=r"bad.py:3"):
         kernel("v6.1", extra=[str(f)])
+
+
+def test_v518_without_5cbf9942c963_warns_for_non_private():
+    for without, words in (((), "ops->page_free"), (("5cbf9942c963",), "is_device_private_page")):
+        with use_world(World()) as w:
+            kk = kernel("v5.18", without=list(without))
+            drv = ExampleDriver(kk, "p2pdma")
+            drv.probe()
+            kk.put_page(drv.pgmap.pages[0])        # an idle p2pdma page taken to 0
+            assert kinds(w) == ["free_without_page_free"] and words in w.violations[0].words

@@ -2,14 +2,15 @@
 Hellwig's version of Ralph Campbell's patch, merged via the folio tree, v5.17-rc4-75).
 
 Seed threads: 002_bcb6ade84e983da5.txt and 003_ede6d8706e8d37f1.txt (the 2021 attempts and the
-xfstests 413 warning).  Companion patches folded in: 5cbf9942c963 "mm: generalize the pgmap
-based page_free infrastructure", 895749455f60 "mm: simplify freeing of devmap managed pages",
-75e55d8a107e "mm: move free_devmap_managed_page to memremap.c".
+xfstests 413 warning).  Companion patches folded in (code moves without a behaviour change in the
+model): 895749455f60 "mm: simplify freeing of devmap managed pages", 75e55d8a107e "mm: move
+free_devmap_managed_page to memremap.c".  5cbf9942c963, later in the same series, is its own
+module.
 [kernel_eras §7, M13: CONFIRMED]
 
 * The 1-based rule is gone.  A ZONE_DEVICE page that reaches **0** goes (``__put_page`` /
-  ``__folio_put``) to ``free_zone_device_page()``: WARN and return if the pgmap has no
-  ``page_free``; clear Waiters, memcg uncharge, ``mapping = NULL``, ``page_free``, then
+  ``__folio_put``) to ``free_zone_device_page()``: WARN and return unless the page is
+  device-private (5cbf9942c963 widens this to any pgmap with ``page_free``); clear Waiters, memcg uncharge, ``mapping = NULL``, ``page_free``, then
   ``set_page_count(page, 1)`` so the driver can hand the page out again.
 * FS_DAX is still 1-based: ``put_devmap_managed_page`` now handles FS_DAX only (key taken only
   for FS_DAX): decrement, and at 1 ``wake_up_var(&page->_refcount)``; it never frees.
@@ -59,10 +60,8 @@ def put_devmap_managed_page(k, page) -> bool:
 @PATCH.define
 def free_zone_device_page(k, page) -> None:
     func = "free_zone_device_page"
-    pgmap = page.pgmap
-    if pgmap.ops is None or (pgmap.ops.page_free is None and pgmap.ops.folio_free is None):
-        k.world.violate("free_without_page_free",
-                        "WARN_ON_ONCE(!page->pgmap->ops || !page->pgmap->ops->page_free)", page.pfn, func)
+    if not k.is_device_private_page(page):
+        k.world.violate("free_without_page_free", "WARN_ON_ONCE(!is_device_private_page(page))", page.pfn, func)
         return
     k.__ClearPageWaiters(page, func)
     k.mem_cgroup_uncharge(page, func)

@@ -1,5 +1,4 @@
-"""a4574f63edc6 "mm/memremap_pages: convert to 'struct range'" and b7b3c01b1915
-"mm/memremap_pages: support multiple ranges per invocation" (v5.10, Dan Williams).
+"""a4574f63edc6 "mm/memremap_pages: convert to 'struct range'" (v5.10, Dan Williams).
 
 [kernel_eras §6.4, S5: CONFIRMED ids and enum]  ``res`` becomes ``range`` / ``ranges[]`` +
 ``nr_range``; ``memremap_pages`` loops ``pagemap_range()`` and ``memunmap_pages`` loops
@@ -23,5 +22,4 @@ PATCH.set(
                 "generic": MEMORY_DEVICE_GENERIC, "p2pdma": MEMORY_DEVICE_PCI_P2PDMA},
     free_refcount={MEMORY_DEVICE_PRIVATE: 1, MEMORY_DEVICE_FS_DAX: 1, MEMORY_DEVICE_GENERIC: 1,
                    MEMORY_DEVICE_PCI_P2PDMA: 1},
-    multiple_ranges=True,
 )
