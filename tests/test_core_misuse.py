@@ -318,3 +318,34 @@ def test_v518_without_5cbf9942c963_warns_for_non_private():
             drv.probe()
             kk.put_page(drv.pgmap.pages[0])        # an idle p2pdma page taken to 0
             assert kinds(w) == ["free_without_page_free"] and words in w.violations[0].words
+
+
+def test_every_single_revert_builds_or_is_refused_cleanly():
+    """Leaving any one patch out of any kernel either runs every lifecycle or is refused with a
+    message; leaving out a fix (a patch with Fixes:) always runs."""
+    from zonedev.cli.lifecycle import lifecycle
+    from zonedev.linux.drivers.example import TYPES
+    from zonedev.patches import patches_for
+    refused = 0
+    for kn in KERNELS:
+        for p in patches_for(kn):
+            if p.commit.startswith("v4.5"):
+                continue
+            for t in TYPES:
+                try:
+                    lifecycle(kn, t, without=[p.commit])
+                except UnknownKernel as e:
+                    assert "cannot be left out" in str(e) and not p.fixes
+                    refused += 1
+                except (AttributeError, ValueError):
+                    # the example driver needs what the patch provided (the CLI says so, exit 2)
+                    assert not p.fixes
+    assert refused > 0
+
+
+def test_revert_refusal_names_the_dependency():
+    with pytest.raises(UnknownKernel, match=r"d8ddc099c6b3 cannot be left out of v5.18: "
+                                            r"__unpin_devmap_managed_user_page\(\).*free_devmap_managed_page"):
+        kernel("v5.18", without=["d8ddc099c6b3"])
+    with pytest.raises(UnknownKernel, match="cannot be left out"):
+        kernel("v5.2", without=["a95c90f1e2c2"])

@@ -150,6 +150,12 @@ def command(kernel_name: str, kind: str, without: tuple, extra: tuple, as_json: 
         raise click.UsageError(str(e)) from None
     except PatchFileError as e:
         raise click.BadParameter(str(e), param_hint="--patch") from None
+    except (AttributeError, ValueError) as e:
+        if not (without or extra):
+            raise
+        # a patch set the example driver cannot run on (it needs a function or fact that the
+        # left-out patch provided)
+        raise click.UsageError(f"this patch set cannot run the {kind} lifecycle: {e}") from None
     if kernel_name != "all" and results[0].get("absent"):
         if as_json:
             click.echo(json.dumps(results, indent=1))

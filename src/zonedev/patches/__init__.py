@@ -149,6 +149,71 @@ def _user_line(exc: BaseException, path: Path) -> int:
     return 1
 
 
+def _names_used(fn) -> tuple[set[str], set[str]]:
+    """Attribute names a function's code uses (``k.put_page`` -> ``put_page``), nested code too,
+    and the string constants it holds (``k.has("put_page")`` guards a use)."""
+    names: set[str] = set()
+    strings: set[str] = set()
+    todo = [getattr(fn, "__code__", None)]
+    while todo:
+        code = todo.pop()
+        if code is None:
+            continue
+        names.update(code.co_names)
+        for c in code.co_consts:
+            if hasattr(c, "co_names"):
+                todo.append(c)
+            elif isinstance(c, str):
+                strings.add(c)
+    return names, strings
+
+
+def check_revert(name: str, left_out, chosen) -> None:
+    """Leaving a patch out must not leave another calling a function only it introduced (the
+    revert would not apply): say which, instead of failing later with an AttributeError.  A use
+    guarded by ``k.has("name")`` is fine."""
+    from ._patch import _REMOVED
+    final: dict = {}
+    for p in chosen:
+        for fname, fn in p.functions.items():
+            if fn is _REMOVED:
+                final.pop(fname, None)
+            else:
+                final[fname] = (p, fn)
+    # a function the revert brought back (an older version) may call what a later patch removed
+    full: dict = {}
+    for p in patches_for(name):
+        for fname, fn in p.functions.items():
+            if fn is _REMOVED:
+                full.pop(fname, None)
+            else:
+                full[fname] = fn
+    known = set(full)
+    for p in series():
+        known.update(p.functions)
+    for fname, (p, fn) in final.items():
+        if full.get(fname) is fn:
+            continue
+        names, guards = _names_used(fn)
+        used = (names & known) - guards - final.keys()
+        if used:
+            raise UnknownKernel(
+                f"{', '.join(q.commit[:12] for q in left_out)} cannot be left out of {name}: {fname}() "
+                f"from {p.commit[:12]} ({p.title}) would come back and calls {', '.join(sorted(used))}, "
+                f"which this kernel no longer has")
+    for gone in left_out:
+        missing = {f for f, fn in gone.functions.items() if fn is not _REMOVED and f not in final}
+        if not missing:
+            continue
+        for fname, (p, fn) in final.items():
+            names, guards = _names_used(fn)
+            used = (names & missing) - guards
+            if used:
+                raise UnknownKernel(
+                    f"{gone.commit[:12]} cannot be left out of {name}: {fname}() from {p.commit[:12]} "
+                    f"({p.title}) calls {', '.join(sorted(used))}, which {gone.commit[:12]} introduced")
+
+
 def kernel(name: str = "newest", without: tuple[str, ...] | list[str] = (),
            extra: tuple | list = ()):
     """Build the modelled kernel ``name``, less the patches ``without``, plus ``extra`` patches.
@@ -171,6 +236,9 @@ def kernel(name: str = "newest", without: tuple[str, ...] | list[str] = (),
         chosen.remove(patch)
     for item in extra:
         chosen.append(item if isinstance(item, Patch) else load_patch_file(item))
+    left_out = [p for p in base if p not in chosen]
+    if left_out:
+        check_revert(name, left_out, chosen)
     all_ = series()
     label = name + "".join(f"-{p.commit[:12]}" for p in base if p not in chosen)
     label += "".join(f"+{p.commit[:12]}" for p in chosen if p not in all_)

@@ -69,7 +69,7 @@ def memremap_pages_check(k, pgmap) -> None:
     """The type checks at the top of ``memremap_pages`` (``-EINVAL`` with a WARN)."""
     ops = pgmap.ops
     t = pgmap.type
-    if t == MEMORY_DEVICE_PRIVATE and (ops.page_free is None or ops.migrate_to_ram is None):
+    if t == MEMORY_DEVICE_PRIVATE and ((ops.page_free or ops.folio_free) is None or ops.migrate_to_ram is None):
         k.world.violate("pgmap_bad_ops", "WARN(1, \"Missing migrate_to_ram method\")", None, "memremap_pages")
         raise ValueError("memremap_pages: MEMORY_DEVICE_PRIVATE needs page_free and migrate_to_ram")
     if t == MEMORY_DEVICE_FS_DAX and ops.page_free is None:

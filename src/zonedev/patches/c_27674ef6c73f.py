@@ -39,7 +39,7 @@ PATCH.set(devmap_managed_types=(MEMORY_DEVICE_FS_DAX,), zd_alloc="lock_page")
 def memremap_pages_check(k, pgmap) -> None:
     ops = pgmap.ops
     if pgmap.type == MEMORY_DEVICE_PRIVATE:
-        if ops.page_free is None or ops.migrate_to_ram is None:
+        if (ops.page_free or ops.folio_free) is None or ops.migrate_to_ram is None:
             k.world.violate("pgmap_bad_ops", "WARN(1, \"Missing migrate_to_ram method\")", None, "memremap_pages")
             raise ValueError("memremap_pages: MEMORY_DEVICE_PRIVATE needs page_free and migrate_to_ram")
         if pgmap.owner is None:

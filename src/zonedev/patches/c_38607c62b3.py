@@ -68,6 +68,12 @@ def put_page(k, page) -> None:
 
 
 @PATCH.define
+def folio_put(k, folio) -> None:
+    if k.page_ref_dec_and_test(folio, "folio_put"):
+        k.__folio_put(folio)
+
+
+@PATCH.define
 def gup_put_folio(k, folio, refs: int, flags: int) -> None:
     if flags & FOLL_PIN:
         if folio.order >= 1 and folio._pincount is not None:

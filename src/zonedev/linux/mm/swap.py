@@ -19,6 +19,17 @@ def folio_put(k, folio) -> None:
     k.put_page(folio)
 
 
+def folio_put_refs(k, folio, refs: int) -> None:
+    """``folio_put_refs()`` (v5.16+): drop ``refs`` references; free at 0."""
+    if k.page_ref_sub_and_test(folio, refs, "folio_put_refs"):
+        k.__folio_put(folio)
+
+
+def __folio_put(k, folio) -> None:
+    """``__folio_put()`` (v5.16+): before v5.18 the same routing as ``__put_page``."""
+    k.__put_page(folio)
+
+
 def try_get_page(k, page) -> bool:
     """``try_get_page()`` (v5.1+): fails (with a WARN) on a page whose count is <= 0."""
     page = page.head
@@ -47,4 +58,4 @@ def release_pages(k, pages) -> None:
             k.__put_page(page)
 
 
-FUNCTIONS = (folio_get, folio_put, try_get_page, folio_try_get, put_pages_list, release_pages)
+FUNCTIONS = (folio_get, folio_put, folio_put_refs, __folio_put, try_get_page, folio_try_get, put_pages_list, release_pages)
