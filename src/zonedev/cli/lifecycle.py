@@ -101,29 +101,32 @@ def _ref_state(ref) -> str | None:
     return "live"
 
 
+def _cell(r: dict, i: int) -> str:
+    if r.get("absent"):
+        return "(absent)"
+    s = r["steps"][i]
+    cb = ",".join(s["callbacks"])
+    cell = f"{s['refcount']}/{s['pgmap_refs']}" + (f" [{cb}]" if cb else "")
+    if s["violations"]:
+        cell += " !" + ",".join(s["violations"])
+    return cell
+
+
 def _table(results: list[dict]) -> str:
-    """Rows = steps; one column per kernel: ``refcount/pgmap refs [callbacks] !violations``."""
-    one = len(results) == 1
-    width = 40 if one else 30
-    head = f"{'step':<10}" + "".join(
-        f"{r['kernel'] + ' ' + (r.get('pgmap_type') or '').replace('MEMORY_DEVICE_', ''):<{width}}" for r in results)
-    lines = [head.rstrip(), "cells: refcount/pgmap refs [callbacks] !violations", "-" * len(head.rstrip())]
+    """Rows = steps; one column per kernel, as wide as its widest cell:
+    ``refcount/pgmap refs [callbacks] !violations``; with one kernel, the kernel call too."""
+    heads = [f"{r['kernel']} {(r.get('pgmap_type') or '').replace('MEMORY_DEVICE_', '')}".rstrip()
+             for r in results]
+    cols = [[_cell(r, i) for i in range(len(PHASES))] for r in results]
+    if len(results) == 1 and not results[0].get("absent"):
+        heads.append("kernel call")
+        cols.append([s["op"] for s in results[0]["steps"]])
+    widths = [max(len(h), *(len(c) for c in col)) + 2 for h, col in zip(heads, cols)]
+    head = f"{'step':<10}" + "".join(f"{h:<{w}}" for h, w in zip(heads, widths))
+    lines = [head.rstrip(), "-" * len(head.rstrip())]
     for i, phase in enumerate(PHASES):
-        cells = []
-        for r in results:
-            if r.get("absent"):
-                cells.append(f"{'(absent)':<{width}}")
-                continue
-            s = r["steps"][i]
-            cb = ",".join(s["callbacks"])
-            cell = f"{s['refcount']}/{s['pgmap_refs']}" + (f" [{cb}]" if cb else "")
-            if s["violations"]:
-                cell += " !" + ",".join(s["violations"])
-            cells.append(f"{cell:<{width - 1}} ")
-        line = f"{phase:<10}" + "".join(cells)
-        if one:
-            line += r["steps"][i]["op"]
-        lines.append(line.rstrip())
+        lines.append((f"{phase:<10}" + "".join(f"{col[i]:<{w}}" for col, w in zip(cols, widths))).rstrip())
+    lines.append("cells: page refcount/pgmap percpu_ref count [callbacks run] !violations")
     return "\n".join(lines)
 
 
