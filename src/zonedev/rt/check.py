@@ -2,10 +2,13 @@
 
 Modes:
 
-* ``dpor`` (the default for ``auto``): exhaustive, source-DPOR with sleep sets; one complete
-  execution per Mazurkiewicz trace.
-* ``stateful``: exhaustive DFS over all schedules, pruning at visited states (model state +
-  thread positions), with symmetry between threads whose stacks are equal.
+* ``dpor`` (``auto`` for scenarios without a kernel): exhaustive, source-DPOR with sleep sets;
+  one complete execution per Mazurkiewicz trace.  Sound when every shared access the code makes
+  is announced by a scheduling point (true of code written with zonedev.sync primitives).
+* ``stateful`` (``auto`` for scenarios on the modelled kernel): exhaustive DFS over all
+  schedules, pruning at visited states (model state + thread positions), with symmetry between
+  threads whose stacks are equal.  It does not rely on declared dependence, so model checks
+  that peek at other objects between points cannot hide interleavings from it.
 * ``naive``: every schedule, no reduction (for comparisons).
 * ``bounded`` (``preemptions=N``): every schedule with at most N preemptions.
 * ``random`` / ``pct`` (``depth=d``): sampled schedules from ``seed``, within a budget.
@@ -126,7 +129,8 @@ def check(scenario: Scenario | str, kernel: str | None = None, *, params: dict |
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
     if mode == "auto":
-        mode = "bounded" if preemptions is not None else (scenario.mode if scenario.mode != "auto" else "dpor")
+        mode = "bounded" if preemptions is not None else (
+            scenario.mode if scenario.mode != "auto" else ("stateful" if scenario.kernel else "dpor"))
     if mode == "bounded" and preemptions is None:
         preemptions = 2
     proto, klabel = build_kernel(scenario, kernel, tuple(patches), tuple(without))

@@ -89,13 +89,16 @@ class Run:
     :class:`Check`.  ``state``: optional callable returning plain data for model state kept
     outside sync objects (for the stateful mode's state key).  ``symmetric``: whether threads
     with identical stacks may be treated as interchangeable by the stateful mode.
+    ``opaque``: objects (a driver) that the stateful mode may identify by identity alone because
+    whatever in them changes is covered by ``state``.
     """
 
-    __slots__ = ("names", "fns", "invariants", "finals", "state", "symmetric")
+    __slots__ = ("names", "fns", "invariants", "finals", "state", "symmetric", "opaque")
 
     def __init__(self, threads: dict[str, Callable[[], Any]] | Iterable[Callable[[], Any]],
                  invariants: Iterable[Any] = (), finally_: Iterable[Any] = (),
-                 state: Callable[[], Any] | None = None, symmetric: bool = True) -> None:
+                 state: Callable[[], Any] | None = None, symmetric: bool = True,
+                 opaque: Iterable[Any] = ()) -> None:
         if isinstance(threads, dict):
             self.names = list(threads)
             self.fns = list(threads.values())
@@ -112,6 +115,7 @@ class Run:
         self.finals = [c if isinstance(c, Check) else Check(c, "final") for c in finally_]
         self.state = state
         self.symmetric = symmetric
+        self.opaque = {id(o): i for i, o in enumerate(opaque)}
 
 
 @dataclass(eq=False)

@@ -45,6 +45,7 @@ class StateKeys:
         self.names: dict[str, Any] = {}
         self.named = True
         self.dirty: set = set()
+        self.slot_names: dict[type, list | None] = {}
         try:
             from ..linux.kernel import Kernel
             self.kernel_cls: type | None = Kernel
@@ -82,9 +83,12 @@ class StateKeys:
             return ("m", v.__func__.__code__, self.canon(v.__self__, depth + 1))
         key = getattr(v, "_zd_key", None)
         if key is not None and callable(key):
-            return key()
+            return (key(), self._plain_slots(v, t))
         if self.kernel_cls is not None and isinstance(v, self.kernel_cls):
             return ("kernel",)
+        op = self.runner.run.opaque.get(id(v))
+        if op is not None:
+            return ("opaque", op)
         if t in (frozenset, set):
             return ("s",) + tuple(sorted((self.canon(x, depth + 1) for x in v), key=repr))
         if t in (type, types.BuiltinFunctionType, types.ModuleType) or t is types.CodeType:
@@ -94,6 +98,23 @@ class StateKeys:
         if t is range:
             return ("range", v.start, v.stop, v.step)
         raise Uncacheable
+
+    def _plain_slots(self, v: Any, t: type) -> tuple:
+        """A model object's plain fields (``page.memmap_live``): hidden state the world's sync
+        objects do not hold.  Sync-object and object-valued fields are covered elsewhere."""
+        names = self.slot_names.get(t)
+        if names is None:
+            names = []
+            for klass in t.__mro__:
+                names.extend(getattr(klass, "__slots__", ()))
+            if hasattr(v, "__dict__"):
+                names = None
+            self.slot_names[t] = names
+        if names is None:
+            items = sorted(vars(v).items())
+        else:
+            items = [(n, getattr(v, n, None)) for n in names]
+        return tuple(x for n, x in items if type(x) in _PLAIN)
 
     def position(self, t: int) -> Any:
         r = self.runner
