@@ -67,7 +67,7 @@ SERIES: list[str] = [
     "c_e778406b40db",
     "c_7e9c7ef83d78",
     "c_38607c62b3",
-    "mm_zone_device_folio_free",
+    "c_3a5a06554566",
     "c_744dd97752ef",
 ]
 

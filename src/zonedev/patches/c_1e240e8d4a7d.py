@@ -19,6 +19,13 @@ of the series are UNCONFIRMED -- this module stands for the series]
   and ``percpu_ref_exit``); (4) remove the pages (``__remove_pages`` for PRIVATE,
   ``arch_remove_memory`` otherwise), delete from the xarray, drop the key.
 * ``hmm_devmem_add`` and friends are removed: HMM drivers call ``memremap_pages`` themselves.
+
+Audit: id <-> title INFERRED, not stated: kbuild-robot blame of include/linux/memremap.h (lkp
+reports on the linux-mailinglist archives) attributes the ``@ops: method table`` kerneldoc line to
+1e240e8d4a7d92 (Christoph Hellwig, 2019-06-26), the date and author of "[PATCH 09/25] memremap: move
+dev_pagemap callbacks into a separate structure" (26 Jun 2019), the patch that adds ``ops``; the
+title is in the hmm-devmem-cleanup.4 merge log (v5.3, consistent).  No Fixes:/quoted-title citation
+of the id was found.
 """
 
 from ..linux.include.memremap import (MEMORY_DEVICE_DEVDAX, MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_PCI_P2PDMA,
@@ -27,7 +34,7 @@ from ._patch import Patch
 
 PATCH = Patch(
     commit="1e240e8d4a7d", title="memremap: move dev_pagemap callbacks into a separate structure",
-    version="v5.3", confidence="UNCONFIRMED",
+    version="v5.3", confidence="INFERRED",
     replaces="page_fault/page_free(page, data)/kill(ref)/cleanup(ref) as pgmap fields; drivers and HMM "
              "always brought their own percpu_ref; devm_memremap_pages only",
 )

@@ -1,8 +1,16 @@
-""""mm/zone_device: Rename page_free callback to folio_free" (Balbir Singh, v7 02/16, 1 Oct
-2025) and the newest ``mm/memremap.c`` of the linux-mm tree (S7 @163177a569ab, S8 @5885d9aa9013).
+"""3a5a06554566 "mm/zone_device: rename page_free callback to folio_free" (Balbir Singh; posted as
+"[v7 02/16] mm/zone_device: Rename page_free callback to folio_free", 1 Oct 2025) and the newest
+``mm/memremap.c`` of the linux-mm tree (S7 @163177a569ab, S8 @5885d9aa9013).
 
-[kernel_eras §10, M28: CONFIRMED diff; no upstream commit id known (mm tree): the model names
-this patch "mm-zone_device-folio_free"; release UNCONFIRMED, post-v6.18]
+[kernel_eras §10, M28: CONFIRMED diff; the reference knows no upstream id and the model used to
+name this patch "mm-zone_device-folio_free" (module mm_zone_device_folio_free)]
+
+Audit: CORRECTED id "mm-zone_device-folio_free" -> 3a5a06554566, CONFIRMED: Matthew Brost's fix
+"Fixes: 3a5a06554566 ("mm/zone_device: rename page_free callback to folio_free")" (nouveau/dri-devel,
+posted by Francois Dugast, 11 Jan 2026).  kernel.org post-receive revlists show mm-unstable/mm-new
+copies under other ids (8eed04729224, dd7a1e69104e, ...); 3a5a06554566 is the one in ardb/linux of
+6 Dec 2025, rebased on the v6.19 merge window, so upstream from v6.19 (INFERRED).  The model keeps
+the patch in "newest", which also carries later mm-tree state.
 
 * ``dev_pagemap_ops.page_free(page)`` becomes ``folio_free(folio)``; ``folio_split(head, tail)``
   is added (private only; called when a device-private large folio is split).
@@ -19,8 +27,8 @@ from ..linux.include.memremap import MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVA
 from ._patch import Patch
 
 PATCH = Patch(
-    commit="mm-zone_device-folio_free", title="mm/zone_device: Rename page_free callback to folio_free",
-    version="newest", confidence="UNCONFIRMED",
+    commit="3a5a06554566", title="mm/zone_device: rename page_free callback to folio_free",
+    version="newest", confidence="CONFIRMED",
     replaces="dev_pagemap_ops.page_free(page); zone_device_page_init(page) for order-0 pages only",
 )
 PATCH.set(pgmap_ops=("folio_free", "migrate_to_ram", "memory_failure", "folio_split"), folio_free=True)

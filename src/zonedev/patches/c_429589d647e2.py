@@ -10,6 +10,11 @@ UNCONFIRMED]
 * At refcount 1: device-private pages get the HMM-specific steps (clear Active and Waiters,
   memcg uncharge, ``mapping = NULL``) and ``page_free``; other managed pages (FS_DAX) get an
   open-coded ``wake_up_var(&page->_refcount)``.  F6 fixed.
+
+Audit: id not found in the indexed sources (searched: find_string "429589d647e2"/"429589d647e", the
+quoted-title Fixes: form, code/pages search by title).  Title CONFIRMED by the postings ([PATCH] Nov
+2019; [PATCH v7 04/24], v9 03/25, v11 03/25 of John Hubbard's series, Dec 2019); still in v11 on 16
+Dec 2019, so after v5.5-rc1: v5.6 INFERRED.
 """
 
 from ..linux.include.memremap import MEMORY_DEVICE_PRIVATE

@@ -1,6 +1,6 @@
 """5042db43cc26 "mm/ZONE_DEVICE: new type of ZONE_DEVICE for unaddressable memory" (v4.14, HMM).
 
-include/linux/memremap.h at v4.14 [kernel_eras §3, S1: CONFIRMED header; commit id UNCONFIRMED]:
+include/linux/memremap.h at v4.14 [kernel_eras §3, S1: CONFIRMED header; commit id CONFIRMED below]:
 ``enum memory_type { MEMORY_DEVICE_HOST = 0, MEMORY_DEVICE_PRIVATE, ... }``; ``struct
 dev_pagemap`` gains ``page_fault``, ``page_free(page, data)``, ``data`` and ``type``.  The header
 says ``page_free`` is called "once the page refcount reaches 1" and that ZONE_DEVICE pages never
@@ -21,6 +21,10 @@ kill -> release (remove pages) -> exit (wait) from the devm registration order: 
 itself waits, so the pages go only after the ref has drained.  Because HMM pages hold no
 per-page pgmap reference, that wait still does not cover allocated pages: removing the pages
 with one allocated is a use-after-free the wait cannot prevent.
+
+Audit: CONFIRMED id <-> title: Fixes: 5042db43cc26 ("mm/ZONE_DEVICE: new type of ZONE_DEVICE for
+unaddressable memory") (Steven Price, mm); kbuild blame 5042db43cc26f5 Jerome Glisse 2017-09-08
+(v4.14 merge window); LTP's tst_max_swapfiles() cites it.
 """
 
 from ..linux.include.memremap import MEMORY_DEVICE_HOST, MEMORY_DEVICE_PRIVATE
@@ -28,7 +32,7 @@ from ._patch import Patch
 
 PATCH = Patch(
     commit="5042db43cc26", title="mm/ZONE_DEVICE: new type of ZONE_DEVICE for unaddressable memory",
-    version="v4.14", confidence="UNCONFIRMED",
+    version="v4.14", confidence="CONFIRMED",
     replaces="only host (pmem/device-dax) ZONE_DEVICE pages existed",
 )
 PATCH.set(

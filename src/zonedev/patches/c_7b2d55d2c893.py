@@ -10,6 +10,10 @@ decrements and:
   then ``pgmap->page_free(page, pgmap->data)``;
 * new count **0**: ``__put_page`` (which drops a pgmap ref: Era B).  For HMM pages, which hold
   no per-page pgmap ref in this era, that drop is one too many (percpu_ref underflow at kill).
+
+Audit: id not found in the indexed sources (searched: find_string "7b2d55d2c893", the quoted-title
+Fixes: form, pages search by title).  Title CONFIRMED by the HMM postings ([HMM 08/15], v2, [HMM-v25
+08/19] ... v4) and the HMM merge shortlog (v4.14).
 """
 
 from ._patch import Patch

@@ -1,19 +1,23 @@
 """7e9c7ef83d78 "PCI/P2PDMA: Allow userspace VMA allocations through sysfs" (v6.2, Logan
 Gunthorpe), with its FOLL_PCI_P2PDMA companions.
 
-[kernel_eras §8 P2PDMA paragraph, M20 pre-image, S12: CONFIRMED behaviour; id UNCONFIRMED]
+[kernel_eras §8 P2PDMA paragraph, M20 pre-image, S12: CONFIRMED behaviour; id UNCONFIRMED there, CONFIRMED below]
 ``p2pmem_alloc_mmap``: pool allocation, ``percpu_ref_tryget_live`` for the duration, then per
 page ``vm_insert_page`` (refcount 1 -> 2), ``percpu_ref_get(ref)`` (the page's pgmap
 reference), ``put_page`` (-> 1: the mapping holds the page).  The final unmap put (1 -> 0) runs
 ``free_zone_device_page`` -> ``p2pdma_page_free`` (``gen_pool_free_owner`` +
 ``percpu_ref_put``) and the page is reset to 1.  GUP needs FOLL_PCI_P2PDMA to return such pages.
+
+Audit: CONFIRMED id <-> title <-> version: full id 7e9c7ef83d785236f5a8c3761dd053fae9b92fb8 with
+this title in a kernel.org post-receive revlist (Nov 2022); Hou Tao's fix "Fixes: 7e9c7ef83d78
+(...)" and Bjorn Helgaas: "a hang that has apparently been around since v6.2 (7e9c7ef83d78 ...)".
 """
 
 from ._patch import Patch
 
 PATCH = Patch(
     commit="7e9c7ef83d78", title="PCI/P2PDMA: Allow userspace VMA allocations through sysfs",
-    version="v6.2", confidence="UNCONFIRMED",
+    version="v6.2", confidence="CONFIRMED",
     replaces="p2pmem could only be used by in-kernel DMA (pci_alloc_p2pmem), never mapped to userspace",
 )
 PATCH.set(p2pdma_mmap=True)

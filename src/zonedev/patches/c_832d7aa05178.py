@@ -10,6 +10,10 @@ pfn is put before the lookup.  mm/memremap.c of v5.3 (S4) has exactly this shape
 
 Not in kernel_eras.md: the reference's v4.5 description (a blind ``percpu_ref_get`` in the
 cached case) stops being true here.
+
+Audit: id not found in the indexed sources (searched: find_string "832d7aa05178"/"832d7aa0517", the
+quoted-title Fixes: form, pages search by title).  Title and v4.16 supported: Michal Hocko's mm
+"since-4.15" shortlog (1 Feb 2018) lists it under Christoph Hellwig in libnvdimm-for-next.
 """
 
 from ..linux.mm.memremap import pgmap_covers

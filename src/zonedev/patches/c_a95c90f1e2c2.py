@@ -11,6 +11,10 @@ one" (F2; fixed by 50f44ee7248a in v5.2).
 Folded in from the same series: "mm, hmm: Replace hmm_devmem_pages_create() with
 devm_memremap_pages()" -- HMM pages now hold the per-page pgmap reference too, and HMM's
 ``hmm_devmem_ref_kill`` is the pgmap's ``kill`` [M8, M34: CONFIRMED titles].
+
+Audit: id not found in the indexed sources (searched: find_string "a95c90f1e2c2" and a full-id
+guess, the quoted-title Fixes: form, code/issues/pages search).  Title CONFIRMED by the v3/v5/v8
+postings ("[PATCH v8 3/7] mm, devm_memremap_pages: Fix shutdown handling", Nov 2018).
 """
 
 from ..linux.include.memremap import MEMORY_DEVICE_FS_DAX

@@ -8,6 +8,10 @@ restores them before copying.  dmirror gains HMM_DMIRROR_EXCLUSIVE / CHECK_EXCLU
 The model uses the v6.15 four-argument ``make_device_exclusive(mm, addr, owner, &folio)``
 for this whole era (same effect per page).  Before this patch the kernel has no
 ``make_device_exclusive`` and the dmirror EXCLUSIVE ioctls are unknown commands (-EINVAL).
+
+Audit: CONFIRMED id <-> title: Fixes: b756a3b5e7ea ("mm: device exclusive memory access") in
+Alistair Popple's 2023 and David Hildenbrand's 2025 fixes; kbuild blame dates it 2021-06-30 (v5.14
+merge window).
 """
 
 from ..linux.mm import rmap

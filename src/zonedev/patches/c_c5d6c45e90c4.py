@@ -1,17 +1,22 @@
 """c5d6c45e90c4 "mm/swap: fix release_pages() when releasing devmap pages" (v5.3, Ira Weiny;
 pulled into the dev_pagemap cleanup series).
 
-[kernel_eras §5, M27, M10 cover: CONFIRMED; id UNCONFIRMED]  ``release_pages()`` called the
+[kernel_eras §5, M27, M10 cover: CONFIRMED; id UNCONFIRMED there, CONFIRMED below]  ``release_pages()`` called the
 devmap put only for DEVICE_PUBLIC pages, so fsdax pages released in a batch never sent their
 idle wake-up (F5).  Now every ZONE_DEVICE page tries ``put_devmap_managed_page()`` first; pages
 it does not manage fall through to ``put_page_testzero``.
+
+Audit: CONFIRMED id <-> title: stable backport "[PATCH 4.19 052/113] mm/swap: fix release_pages()
+when releasing devmap pages" (stable@vger, 29 Jul 2019) says "Upstream commit
+c5d6c45e90c49150670346967971e14576afd7f1" (Ira Weiny, SOB Jason Gunthorpe, hmm tree); v5.3 merge
+window.
 """
 
 from ._patch import Patch
 
 PATCH = Patch(
     commit="c5d6c45e90c4", title="mm/swap: fix release_pages() when releasing devmap pages",
-    version="v5.3", confidence="UNCONFIRMED",
+    version="v5.3", confidence="CONFIRMED",
     replaces="release_pages routed only DEVICE_PUBLIC pages to the devmap put (no fsdax wake-up)",
 )
 PATCH.remove("release_pages_devmap_put")

@@ -2,10 +2,14 @@
 
 Adds ``MEMORY_DEVICE_PUBLIC`` (removed again in v5.3 by 25b2995a35b6) and routes public pages
 in ``release_pages()`` to the private/public put ("Device public page can not be huge page")
-[kernel_eras §3, M26 diff context: CONFIRMED; commit id UNCONFIRMED].  An fsdax page (v4.18+) released here
+[kernel_eras §3, M26 diff context: CONFIRMED; commit id CONFIRMED below].  An fsdax page (v4.18+) released here
 makes its 2->1 transition without the wake-up: F5, fixed by c5d6c45e90c4 (v5.3).  Public pages are
 CPU-addressable, free at refcount 1 like private ones, and (in this model) are added with
 ``hmm_devmem_add`` like private ones.
+
+Audit: CONFIRMED id <-> title: Fixes: df6ad69838fc ("mm/device-public-memory: device memory cache
+coherent with CPU") in Reza Arbab's, Christoph Hellwig's and Miaohe Lin's fixes; v4.14 INFERRED (HMM
+series).
 """
 
 from ..linux.include.memremap import MEMORY_DEVICE_HOST, MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC
@@ -13,7 +17,7 @@ from ._patch import Patch
 
 PATCH = Patch(
     commit="df6ad69838fc", title="mm/device-public-memory: device memory cache coherent with CPU",
-    version="v4.14", confidence="UNCONFIRMED",
+    version="v4.14", confidence="CONFIRMED",
     replaces="device memory the CPU can address had no ZONE_DEVICE type",
 )
 PATCH.set(
