@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -149,10 +150,14 @@ def spin_side_by_side(quick: bool) -> None:
             else:
                 ts, spin_res = float("nan"), "-"
             tz, zo = _timed(zd + ["check", f"{TEARDOWN}::teardown", "--kernel", kern, "-p", f"users={nu}",
-                                  "--no-minimize"])
-            line = zo.splitlines()[0] if zo else "?"
-            parts = line.split("  ")
-            zres = parts[2] if len(parts) > 2 else line[:44]
+                                  "--json"])
+            try:
+                d = json.loads(zo)[0]
+                kinds = sorted({f["kind"] for f in d["findings"]})
+                zres = (f"found {','.join(kinds)}" if kinds else "no violation") + \
+                    f", {d['states']} states, {d['executions']} execs"
+            except (ValueError, IndexError, KeyError):
+                zres = zo[:44]
             ratio = tz / ts if have_spin else float("nan")
             print(f"  {kern:<6}{nu:>3}  {ts:>7.2f}  {spin_res:<34}{tz:>10.2f}  {zres[:44]:<44}{ratio:>12.2f}")
     print()

@@ -141,10 +141,11 @@ def print_result(res: Any, spec_file: str) -> None:
 @click.option("--time", "seconds", type=float, default=None, help="time budget in seconds")
 @click.option("-p", "--param", "params", multiple=True, help="scenario parameter NAME=VALUE")
 @click.option("--no-minimize", is_flag=True, help="do not search for fewer-preemption counterexamples")
+@click.option("--first", "stop_first", is_flag=True, help="stop at the first finding (not exhaustive)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def command(spec: str, kernel: tuple, patches: tuple, without: tuple, mode: str, preemptions: int | None,
             seed: int, depth: int, executions: int | None, seconds: float | None, params: tuple,
-            no_minimize: bool, as_json: bool) -> None:
+            no_minimize: bool, stop_first: bool, as_json: bool) -> None:
     """Explore every interleaving of a scenario's threads on one or more kernels."""
     from ..patches import PatchFileError, UnknownKernel
     from ..rt.check import check
@@ -167,7 +168,7 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, mode: str,
         try:
             res = check(sc, k, params=p, mode=mode, patches=patches, without=without,
                         preemptions=preemptions, seed=seed, depth=depth, executions=executions,
-                        seconds=seconds, minimize=not no_minimize, progress=prog)
+                        seconds=seconds, minimize=not no_minimize, stop_first=stop_first, progress=prog)
         except (UnknownKernel, PatchFileError, ScenarioFileError, ValueError) as e:
             prog.done()
             bad_input(str(e))
