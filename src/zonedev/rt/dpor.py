@@ -80,6 +80,7 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
                 for f in fs:
                     out.add(f, [], 0, runner.names)
         zero = (0,) * n
+        rn = range(n)
         tclk = [zero] * n
         lastw: dict[int, int] = {}
         rsince: dict[int, list[int]] = {}
@@ -216,7 +217,7 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
                 races = None
                 for e in deps:
                     ce = clk[e]
-                    for x in range(n):
+                    for x in rn:
                         if ce[x] > c[x]:
                             c[x] = ce[x]
                     te = thr[e]
@@ -229,8 +230,15 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
                 c = tuple(c)
                 if races:
                     if len(races) > 1:
-                        races = [e for e in races
-                                 if not any(e2 != e and clk[e2][thr[e]] > e for e2 in races)]
+                        keep = []
+                        for e in races:
+                            te = thr[e]
+                            for e2 in races:
+                                if e2 > e and clk[e2][te] > e:
+                                    break
+                            else:
+                                keep.append(e)
+                        races = keep
                     for e in races:
                         _backtrack(e, i, p, c, thr, clk, enab, sleep, bt)
             else:
