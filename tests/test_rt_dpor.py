@@ -59,7 +59,7 @@ def test_refcount_has_no_reduction(bench, n, expected):
 
 # -- DPOR against naive enumeration on random programs -------------------------------------------
 
-def random_program(seed):
+def random_program(seed, peeks=False):
     rng = random.Random(seed)
     nthreads = rng.choice([2, 2, 3])
     maxops = 4 if nthreads == 2 else 3
@@ -67,7 +67,8 @@ def random_program(seed):
     for t in range(nthreads):
         ops = []
         for _ in range(rng.randint(1, maxops)):
-            kind = rng.choice(["r", "r", "w", "w", "rmw", "lock", "wait", "complete", "read2"])
+            kind = rng.choice(["r", "r", "w", "w", "rmw", "lock", "wait", "complete", "read2"]
+                              + (["peek", "peek", "peekw"] if peeks else []))
             ops.append((kind, rng.randrange(2), rng.randrange(1, 4)))
         progs.append(ops)
     return progs
@@ -101,6 +102,11 @@ def make_scenario(progs, outcomes):
                         done.complete()
                     elif kind == "read2":
                         logs[t].append((xs[0].get(), xs[1].get()))
+                    elif kind == "peek":      # announced access to a, unannounced look at x[v]
+                        logs[t].append((a.add_return(val), xs[v].peek()))
+                    elif kind == "peekw":     # announced read of x[v], unannounced write of x[1-v]
+                        x = xs[v].get()
+                        xs[1 - v].value = x + val
             return run
 
         def record():
@@ -122,3 +128,15 @@ def test_dpor_agrees_with_naive_enumeration(seed):
     hangs = lambda o: {sig for sig in o.findings if sig[0] == "hang"}
     assert hangs(red) == hangs(naive)
     assert red.executions <= naive.executions
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_dpor_with_observed_footprints_agrees_on_programs_that_peek(seed):
+    from zonedev.rt.observe import Observer
+    progs = random_program(1000 + seed, peeks=True)
+    naive_out, dpor_out = set(), set()
+    explore_dfs(Runner(make_scenario(progs, naive_out)), Budget())
+    with Observer() as obs:
+        red = explore_dpor(Runner(make_scenario(progs, dpor_out)), Budget(), obs)
+    assert red.exhaustive
+    assert dpor_out == naive_out

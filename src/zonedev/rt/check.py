@@ -115,7 +115,8 @@ def check(scenario: Scenario | str, kernel: str | None = None, *, params: dict |
           preemptions: int | None = None, seed: int = 0, depth: int = 3,
           executions: int | None = None, seconds: float | None = None, minimize: bool = True,
           stop_first: bool = False, symmetry: bool = True, tables: bool = True,
-          progress: Callable[[int], None] | None = None, max_steps: int = 20000) -> Result:
+          progress: Callable[[int], None] | None = None, max_steps: int = 20000,
+          observe: bool | None = None) -> Result:
     """Explore ``scenario`` on ``kernel``; see the module docstring for the modes."""
     spec = ""
     if isinstance(scenario, str):
@@ -140,7 +141,14 @@ def check(scenario: Scenario | str, kernel: str | None = None, *, params: dict |
     t0 = time.perf_counter()
     try:
         if mode == "dpor":
-            out = explore_dpor(runner, budget)
+            if observe is None:
+                observe = scenario.kernel
+            if observe:
+                from .observe import Observer
+                with Observer() as obs:
+                    out = explore_dpor(runner, budget, obs)
+            else:
+                out = explore_dpor(runner, budget)
         elif mode == "stateful":
             out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
         elif mode == "naive":

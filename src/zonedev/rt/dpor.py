@@ -36,14 +36,43 @@ def dependent(a: tuple, b: tuple) -> bool:
     return False
 
 
+def dependent_x(a: tuple, ax: tuple | None, b: tuple, bx: tuple | None) -> bool:
+    """Dependence including observed extra reads/writes (``ax``/``bx``: (reads, writes))."""
+    if dependent(a, b):
+        return True
+    if ax is None and bx is None:
+        return False
+
+    def sets(d: tuple, x: tuple | None) -> tuple[set, set]:
+        o, k, rs = d
+        r, w = set(rs), set()
+        if k == READ:
+            r.add(o)
+        elif k != RELEASE:
+            w.add(o)
+        if x is not None:
+            r.update(x[0])
+            w.update(x[1])
+        return r, w
+
+    ra, wa = sets(a, ax)
+    rb, wb = sets(b, bx)
+    return bool(wa & (rb | wb) or wb & ra)
+
+
 def _desc(runner: Runner, t: int) -> tuple:
     obj = runner.p_obj[t]
     reads = runner.p_reads[t]
     return (obj.oid, runner.p_kind[t], tuple(r.oid for r in reads) if reads else ())
 
 
-def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
+def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
+    """``observer``: an installed :class:`~zonedev.rt.observe.Observer`; steps' unannounced
+    accesses to sync objects are then added to their footprints."""
     out = Outcome("dpor")
+    obs = observer
+    evx: list = []            # event i: observed extra (reads, writes) or None
+    sx: list[dict] = []       # node i: observed extras of the steps of sleeping/done threads
     t0 = time.perf_counter()
     thr: list[int] = []       # node i: the thread chosen there (= thread of event i)
     pend: list[tuple] = []    # node i: every thread's pending step descriptor
@@ -108,6 +137,17 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
                         rsince[r] = [i]
                     else:
                         rl.append(i)
+            x = evx[i]
+            if x is not None:
+                for r in x[0]:
+                    rl = rsince.get(r)
+                    if rl is None:
+                        rsince[r] = [i]
+                    else:
+                        rl.append(i)
+                for r in x[1]:
+                    rsince[r] = []
+                    lastw[r] = i
             tclk[p] = clk[i]
             runner.cur = p
             pool[p].switch()
@@ -144,17 +184,30 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
                     j = i - 1
                     cand = (sleep[j] | done[j]) & ~(1 << thr[j])
                     sl = 0
+                    nsx = None
                     if cand:
                         pj = pend[j]
                         ev = pj[thr[j]]
+                        evxj = evx[j]
+                        sxj = sx[j]
                         while cand:
                             b = cand & -cand
                             cand ^= b
                             s = b.bit_length() - 1
-                            if not dependent(pj[s], ev):
-                                sl |= b
+                            if evxj is None and not sxj:
+                                if not dependent(pj[s], ev):
+                                    sl |= b
+                            else:
+                                xs = sxj.get(s) if sxj else None
+                                if not dependent_x(pj[s], xs, ev, evxj):
+                                    sl |= b
+                                    if xs is not None:
+                                        if nsx is None:
+                                            nsx = {}
+                                        nsx[s] = xs
                 else:
                     sl = 0
+                    nsx = None
                 avail = em & ~sl
                 if not avail:
                     if em:
@@ -174,8 +227,27 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
                 pend.append(tuple(cur))
                 enab.append(em)
                 sleep.append(sl)
+                sx.append(nsx)
                 bt.append(1 << p)
                 done.append(1 << p)
+            runner.cur = p
+            if obs is None:
+                pool[p].switch()
+                x = None
+            else:
+                obs.r.clear()
+                obs.w.clear()
+                obs.on = True
+                pool[p].switch()
+                obs.on = False
+                x = None
+                if obs.r or obs.w:
+                    o, k, rs = pend[i][p]
+                    xw = tuple(sorted(v for v in obs.w if v != o))
+                    xr = tuple(sorted(v for v in obs.r if v != o and v not in rs and v not in obs.w))
+                    if xr or xw:
+                        x = (xr, xw)
+            evx.append(x)
             # -- event i by p: clock and races ---------------------------------------------------
             o, k, rs = pend[i][p]
             tc = tclk[p]
@@ -212,6 +284,28 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
                         rsince[r] = [i]
                     else:
                         rl.append(i)
+            if x is not None:
+                deps = list(deps) if deps else []
+                for r in x[0]:
+                    w = lastw.get(r)
+                    if w is not None:
+                        deps.append(w)
+                    rl = rsince.get(r)
+                    if rl is None:
+                        rsince[r] = [i]
+                    else:
+                        rl.append(i)
+                for r in x[1]:
+                    rl = rsince.get(r)
+                    if rl:
+                        deps.extend(rl)
+                    else:
+                        w = lastw.get(r)
+                        if w is not None:
+                            deps.append(w)
+                    rsince[r] = []
+                    lastw[r] = i
+                deps = [e for e in dict.fromkeys(deps) if e != i]
             if deps:
                 c = list(tc)
                 races = None
@@ -247,8 +341,6 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
                 c = tuple(c)
             clk.append(c)
             tclk[p] = c
-            runner.cur = p
-            pool[p].switch()
             if fin[p]:
                 cur[p] = None
                 alive &= ~(1 << p)
@@ -283,9 +375,13 @@ def explore_dpor(runner: Runner, budget: Budget) -> Outcome:
             if c:
                 b = c & -c
                 done[j] |= b
+                if evx[j] is not None:
+                    if sx[j] is None:
+                        sx[j] = {}
+                    sx[j][thr[j]] = evx[j]
                 thr[j] = b.bit_length() - 1
                 del thr[j + 1:], pend[j + 1:], enab[j + 1:], sleep[j + 1:], bt[j + 1:], done[j + 1:]
-                del clk[j:]
+                del clk[j:], evx[j:], sx[j + 1:]
                 target = j
                 break
             j -= 1
