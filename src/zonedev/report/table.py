@@ -10,7 +10,7 @@ import textwrap
 
 from ..rt.replay import Trace
 
-MAX_COL = 46
+MAX_COL = 60
 
 
 def _cell_lines(text_lines: list[str], width: int) -> list[str]:

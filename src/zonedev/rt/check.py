@@ -205,7 +205,7 @@ def _tabulate(runner: Runner, f: Finding) -> None:
     trace = replay(runner, f.schedule)
     again = [g for g in trace.findings if g.signature == f.signature]
     marks = {f.step} if f.step >= 0 else set()
-    upto = f.step if 0 <= f.step < len(trace.steps) - 1 else None
+    upto = f.step if 0 <= f.step < len(trace.steps) - 13 else None
     f.table = render(trace, marks, upto)
     if not again:
         f.extra["replay"] = "the replay did not reproduce this finding"
