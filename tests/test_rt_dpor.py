@@ -23,7 +23,13 @@ def bench():
 
 
 def dpor(sc, **params):
-    return explore_dpor(Runner(sc, None, params), Budget())
+    """Both DPOR variants; the optimal one must never be sleep-set blocked here."""
+    src = explore_dpor(Runner(sc, None, params), Budget())
+    opt = explore_dpor(Runner(sc, None, params), Budget(), optimal=True)
+    assert opt.exhaustive and src.exhaustive
+    assert opt.executions == src.executions
+    assert opt.blocked == 0
+    return src
 
 
 @pytest.mark.parametrize("n", range(1, 9))
@@ -117,26 +123,32 @@ def make_scenario(progs, outcomes):
     return prog
 
 
-@pytest.mark.parametrize("seed", range(60))
-def test_dpor_agrees_with_naive_enumeration(seed):
+@pytest.mark.parametrize("optimal", [False, True])
+@pytest.mark.parametrize("seed", range(120))
+def test_dpor_agrees_with_naive_enumeration(seed, optimal):
     progs = random_program(seed)
     naive_out, dpor_out = set(), set()
-    naive = explore_dfs(Runner(make_scenario(progs, naive_out)), Budget())
-    red = explore_dpor(Runner(make_scenario(progs, dpor_out)), Budget())
-    assert naive.exhaustive and red.exhaustive
+    naive = explore_dfs(Runner(make_scenario(progs, naive_out)), Budget(executions=4000))
+    if not naive.exhaustive:
+        pytest.skip("program too large to enumerate naively in a unit test")
+    red = explore_dpor(Runner(make_scenario(progs, dpor_out)), Budget(), optimal=optimal)
+    assert red.exhaustive
     assert dpor_out == naive_out
     hangs = lambda o: {sig for sig in o.findings if sig[0] == "hang"}
     assert hangs(red) == hangs(naive)
     assert red.executions <= naive.executions
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_dpor_with_observed_footprints_agrees_on_programs_that_peek(seed):
+@pytest.mark.parametrize("optimal", [False, True])
+@pytest.mark.parametrize("seed", range(60))
+def test_dpor_with_observed_footprints_agrees_on_programs_that_peek(seed, optimal):
     from zonedev.rt.observe import Observer
     progs = random_program(1000 + seed, peeks=True)
     naive_out, dpor_out = set(), set()
-    explore_dfs(Runner(make_scenario(progs, naive_out)), Budget())
+    naive = explore_dfs(Runner(make_scenario(progs, naive_out)), Budget(executions=4000))
+    if not naive.exhaustive:
+        pytest.skip("program too large to enumerate naively in a unit test")
     with Observer() as obs:
-        red = explore_dpor(Runner(make_scenario(progs, dpor_out)), Budget(), obs)
+        red = explore_dpor(Runner(make_scenario(progs, dpor_out)), Budget(), obs, optimal=optimal)
     assert red.exhaustive
     assert dpor_out == naive_out

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-MODE_CHOICES = ["auto", "dpor", "stateful", "naive", "bounded", "random", "pct"]
+MODE_CHOICES = ["auto", "dpor", "source-dpor", "stateful", "naive", "bounded", "random", "pct"]
 
 
 class BadInput(Exception):

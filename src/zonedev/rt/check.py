@@ -2,8 +2,9 @@
 
 Modes:
 
-* ``dpor`` (``auto`` for scenarios without a kernel): exhaustive, source-DPOR with sleep sets;
-  one complete execution per Mazurkiewicz trace.  Sound when every shared access the code makes
+* ``dpor`` (``auto`` for scenarios without a kernel): exhaustive Optimal-DPOR (sleep sets and
+  wakeup trees): one complete execution per Mazurkiewicz trace and, on the benchmark programs,
+  no sleep-set-blocked ones.  ``source-dpor``: source sets instead of wakeup trees.  Sound when every shared access the code makes
   is announced by a scheduling point (true of code written with zonedev.sync primitives).
 * ``stateful`` (``auto`` for scenarios on the modelled kernel): exhaustive DFS over all
   schedules, pruning at visited states (model state + thread positions), with symmetry between
@@ -31,7 +32,7 @@ from .outcome import Budget, Outcome
 from .replay import replay
 from .scenario import Scenario, resolve
 
-MODES = ("auto", "dpor", "stateful", "naive", "bounded", "random", "pct")
+MODES = ("auto", "dpor", "source-dpor", "stateful", "naive", "bounded", "random", "pct")
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Result:
     def coverage(self) -> str:
         parts = [f"{self.executions} executions"]
         if self.blocked:
-            parts.append(f"{self.blocked} sleep-set-blocked" if self.mode == "dpor" else f"{self.blocked} cut")
+            parts.append(f"{self.blocked} sleep-set-blocked" if "dpor" in self.mode else f"{self.blocked} cut")
         if self.mode == "stateful":
             parts.append(f"{self.states} distinct states, {self.pruned} ended at a visited state")
         if self.mode in ("random", "pct") or self.mode.startswith("pct"):
@@ -140,15 +141,16 @@ def check(scenario: Scenario | str, kernel: str | None = None, *, params: dict |
     budget = Budget(executions, seconds, progress, stop_first, max_steps)
     t0 = time.perf_counter()
     try:
-        if mode == "dpor":
+        if mode in ("dpor", "source-dpor"):
             if observe is None:
                 observe = scenario.kernel
+            optimal = mode == "dpor"
             if observe:
                 from .observe import Observer
                 with Observer() as obs:
-                    out = explore_dpor(runner, budget, obs)
+                    out = explore_dpor(runner, budget, obs, optimal=optimal)
             else:
-                out = explore_dpor(runner, budget)
+                out = explore_dpor(runner, budget, optimal=optimal)
         elif mode == "stateful":
             out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
         elif mode == "naive":

@@ -1,7 +1,14 @@
-"""Source-DPOR with sleep sets (Abdulla, Aronis, Jonsson, Sagonas, POPL'14, Algorithm 1 and 2).
+"""DPOR with sleep sets (Abdulla, Aronis, Jonsson, Sagonas, POPL'14): source sets (Algorithm 1),
+or wakeup trees (Optimal-DPOR, Algorithm 2) with ``optimal=True``.
 
 Every complete execution explored is a different Mazurkiewicz trace; wasted work shows up only
-as sleep-set-blocked executions, counted apart (``Outcome.blocked``).
+as sleep-set-blocked executions, counted apart (``Outcome.blocked``); Optimal-DPOR has none on
+the benchmark programs.
+
+Blocking: the release of a lock orders the next acquire of it in the vector clocks (the acquire
+could not have happened earlier), without being a race; and at a hang, each blocked thread's
+pending step races with the steps it depends on (a wait whose condition another step consumed),
+so the orders in which it would have gone first are explored.
 
 Dependence between two steps: the same object and at least one of them writes (READ/READ is
 independent), acquires of the same lock, and a step's extra ``reads`` objects count as reads.
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 import time
 
-from ..sync.world import READ
+from ..sync.world import ACQUIRE, READ
 from .engine import Runner
 from .outcome import Budget, Outcome, preemptions_of
 from ..sync.primitives import RELEASE
@@ -66,10 +73,13 @@ def _desc(runner: Runner, t: int) -> tuple:
     return (obj.oid, runner.p_kind[t], tuple(r.oid for r in reads) if reads else ())
 
 
-def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
+def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = False) -> Outcome:
     """``observer``: an installed :class:`~zonedev.rt.observe.Observer`; steps' unannounced
-    accesses to sync objects are then added to their footprints."""
-    out = Outcome("dpor")
+    accesses to sync objects are then added to their footprints.  ``optimal``: Optimal-DPOR
+    (wakeup trees instead of source sets; Abdulla et al. POPL'14 Algorithm 2)."""
+    out = Outcome("optimal-dpor" if optimal else "dpor")
+    wut: list = []            # optimal: node i's wakeup tree, [[thread, footprint, children], ...]
+    childtree: list = []
     obs = observer
     evx: list = []            # event i: observed extra (reads, writes) or None
     sx: list[dict] = []       # node i: observed extras of the steps of sleeping/done threads
@@ -112,6 +122,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
         rn = range(n)
         tclk = [zero] * n
         lastw: dict[int, int] = {}
+        lastrel: dict[int, int] = {}   # lock -> its last release (release -> next acquire is forced)
         rsince: dict[int, list[int]] = {}
         cur = [None] * n
         for t in range(n):
@@ -121,7 +132,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
         for i in range(target):
             p = thr[i]
             o, k, rs = pend[i][p]
-            if k != RELEASE:
+            if k == RELEASE:
+                lastrel[o] = i
+            else:
                 if k == READ:
                     rl = rsince.get(o)
                     if rl is None:
@@ -171,6 +184,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
         while True:
             if i < len(thr):
                 p = thr[i]
+                if optimal:
+                    childtree = wut[i][0][2]
             else:
                 em = alive
                 if mayblock:
@@ -208,11 +223,23 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
                 else:
                     sl = 0
                     nsx = None
+                p = -1
+                if optimal:
+                    tree = childtree if i else (wut[0] if wut else childtree)
+                    while tree:
+                        t = tree[0][0]
+                        if em >> t & 1 and not sl >> t & 1:
+                            p = t
+                            break
+                        del tree[0]      # asleep, or its reversal turned out infeasible here
                 avail = em & ~sl
-                if not avail:
+                if p < 0 and not avail:
                     if em:
                         out.blocked += 1
                     else:
+                        if alive:
+                            _blocked_races(i, alive, cur, tclk, lastw, rsince, thr, clk, enab, sleep,
+                                           bt, pend, evx, done, sx, wut, optimal)
                         out.executions += 1
                         fs = runner.findings_at_end(i)
                         if fs:
@@ -222,7 +249,13 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
                     out.note = f"an execution exceeded {max_steps} steps (a spin loop?); cut there"
                     out.blocked += 1
                     break
-                p = prev if prev >= 0 and avail >> prev & 1 else (avail & -avail).bit_length() - 1
+                if p < 0:
+                    p = prev if prev >= 0 and avail >> prev & 1 else (avail & -avail).bit_length() - 1
+                    if optimal:
+                        tree.append([p, None, []])
+                if optimal:
+                    wut.append(tree)
+                    childtree = tree[0][2]
                 thr.append(p)
                 pend.append(tuple(cur))
                 enab.append(em)
@@ -248,6 +281,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
                     if xr or xw:
                         x = (xr, xw)
             evx.append(x)
+            if optimal:
+                wut[i][0][1] = (pend[i][p], x)
             # -- event i by p: clock and races ---------------------------------------------------
             o, k, rs = pend[i][p]
             tc = tclk[p]
@@ -306,14 +341,19 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
                     rsince[r] = []
                     lastw[r] = i
                 deps = [e for e in dict.fromkeys(deps) if e != i]
+            forced = None
+            if k == ACQUIRE:
+                forced = lastrel.get(o)
+            elif k == RELEASE:
+                lastrel[o] = i
             if deps:
                 c = list(tc)
                 races = None
                 for e in deps:
                     ce = clk[e]
-                    for x in rn:
-                        if ce[x] > c[x]:
-                            c[x] = ce[x]
+                    for xx in rn:
+                        if ce[xx] > c[xx]:
+                            c[xx] = ce[xx]
                     te = thr[e]
                     if te != p and tc[te] <= e:
                         if races is None:
@@ -334,11 +374,17 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
                                 keep.append(e)
                         races = keep
                     for e in races:
-                        _backtrack(e, i, p, c, thr, clk, enab, sleep, bt)
+                        if optimal:
+                            _wakeup(e, i, p, (pend[i][p], x), thr, clk, pend, evx, sleep, done, sx, wut)
+                        else:
+                            _backtrack(e, i, p, c, thr, clk, enab, sleep, bt)
             else:
                 c = list(tc)
                 c[p] = i + 1
                 c = tuple(c)
+            if forced is not None:
+                # the lock was free for this acquire because of that release: order, not race
+                c = tuple(map(max, c, clk[forced]))
             clk.append(c)
             tclk[p] = c
             if fin[p]:
@@ -370,7 +416,28 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None) -> Outcome:
             break
         # -- backtrack ---------------------------------------------------------------------------
         j = len(thr) - 1
-        while j >= 0:
+        while optimal and j >= 0:
+            tree = wut[j]
+            del tree[0]
+            done[j] |= 1 << thr[j]
+            if evx[j] is not None:
+                if sx[j] is None:
+                    sx[j] = {}
+                sx[j][thr[j]] = evx[j]
+            blocked_here = sleep[j] | done[j]
+            while tree:
+                t = tree[0][0]
+                if enab[j] >> t & 1 and not blocked_here >> t & 1:
+                    break
+                del tree[0]
+            if tree:
+                thr[j] = tree[0][0]
+                del thr[j + 1:], pend[j + 1:], enab[j + 1:], sleep[j + 1:], bt[j + 1:], done[j + 1:]
+                del clk[j:], evx[j:], sx[j + 1:], wut[j + 1:]
+                target = j
+                break
+            j -= 1
+        while not optimal and j >= 0:
             c = bt[j] & ~done[j] & ~sleep[j]
             if c:
                 b = c & -c
@@ -440,3 +507,109 @@ def _backtrack(e: int, i: int, p: int, c: tuple, thr: list, clk: list, enab: lis
         bt[e] |= pb
     else:
         bt[e] |= cand & -cand
+
+
+def _fdep(a: tuple, b: tuple) -> bool:
+    return dependent_x(a[0], a[1], b[0], b[1])
+
+
+def _wi_remove(v: list, t: int, fp: tuple | None) -> list | None:
+    """If thread ``t`` (whose next step is ``fp`` when it has none in ``v``) is a weak initial
+    of ``v``, return ``v`` without t's first event; else None."""
+    for idx in range(len(v)):
+        if v[idx][0] == t:
+            f = v[idx][1]
+            for m in range(idx):
+                if _fdep(v[m][1], f):
+                    return None
+            return v[:idx] + v[idx + 1:]
+    if fp is None:
+        return None
+    for _, f in v:
+        if _fdep(fp, f):
+            return None
+    return v
+
+
+def _wakeup(e: int, i: int, p: int, fpi: tuple, thr: list, clk: list, pend: list, evx: list,
+            sleep: list, done: list, sx: list, wut: list) -> None:
+    """Race e -> i: insert notdep(e).i into the wakeup tree at pre(e), unless a sleeping thread
+    is a weak initial of it."""
+    te = thr[e]
+    v = [(thr[j], (pend[j][thr[j]], evx[j])) for j in range(e + 1, i) if clk[j][te] <= e]
+    v.append((p, fpi))
+    asleep = (sleep[e] | done[e]) & ~(1 << te)
+    sxe = sx[e]
+    pe = pend[e]
+    while asleep:
+        b = asleep & -asleep
+        asleep ^= b
+        s = b.bit_length() - 1
+        if _wi_remove(v, s, (pe[s], sxe.get(s) if sxe else None)) is not None:
+            return
+    node = wut[e]
+    while True:
+        for c in node:
+            r = _wi_remove(v, c[0], c[1])
+            if r is not None:
+                if not c[2]:
+                    return          # a leaf already covers v
+                v = r
+                node = c[2]
+                break
+        else:
+            for t, f in v:
+                new = [t, f, []]
+                node.append(new)
+                node = new[2]
+            return
+
+
+def _blocked_races(i: int, alive: int, cur: list, tclk: list, lastw: dict, rsince: dict, thr: list,
+                   clk: list, enab: list, sleep: list, bt: list, pend: list, evx: list, done: list,
+                   sx: list, wut: list, optimal: bool) -> None:
+    """At a hang, every blocked thread's pending step is a virtual last event: it races with the
+    prior steps it depends on (a wait that another thread's step consumed the condition of), so
+    the orders in which it would have gone first are explored too."""
+    m = alive
+    while m:
+        b = m & -m
+        m ^= b
+        q = b.bit_length() - 1
+        d = cur[q]
+        if d is None:
+            continue
+        o, k, rs = d
+        deps = []
+        if k != RELEASE:
+            if k == READ:
+                w = lastw.get(o)
+                if w is not None:
+                    deps.append(w)
+            else:
+                rl = rsince.get(o)
+                if rl:
+                    deps.extend(rl)
+                else:
+                    w = lastw.get(o)
+                    if w is not None:
+                        deps.append(w)
+            for r in rs:
+                w = lastw.get(r)
+                if w is not None:
+                    deps.append(w)
+        if not deps:
+            continue
+        tc = tclk[q]
+        c = list(tc)
+        for e in deps:
+            c = list(map(max, c, clk[e]))
+        c[q] = i + 1
+        c = tuple(c)
+        races = [e for e in deps if thr[e] != q and tc[thr[e]] <= e]
+        races = [e for e in races if not any(e2 > e and clk[e2][thr[e]] > e for e2 in races)]
+        for e in races:
+            if optimal:
+                _wakeup(e, i, q, (d, None), thr, clk, pend, evx, sleep, done, sx, wut)
+            else:
+                _backtrack(e, i, q, c, thr, clk, enab, sleep, bt)
