@@ -510,6 +510,8 @@ def _backtrack(e: int, i: int, p: int, c: tuple, thr: list, clk: list, enab: lis
 
 
 def _fdep(a: tuple, b: tuple) -> bool:
+    if a[1] is None and b[1] is None:
+        return dependent(a[0], b[0])
     return dependent_x(a[0], a[1], b[0], b[1])
 
 
@@ -531,13 +533,31 @@ def _wi_remove(v: list, t: int, fp: tuple | None) -> list | None:
     return v
 
 
+def _covered(node: list, v: list) -> bool:
+    """Does a leaf of the wakeup tree ``node`` already cover ``v``?"""
+    while True:
+        for c in node:
+            r = _wi_remove(v, c[0], c[1])
+            if r is not None:
+                if not c[2]:
+                    return True
+                v = r
+                node = c[2]
+                break
+        else:
+            return False
+
+
 def _wakeup(e: int, i: int, p: int, fpi: tuple, thr: list, clk: list, pend: list, evx: list,
             sleep: list, done: list, sx: list, wut: list) -> None:
     """Race e -> i: insert notdep(e).i into the wakeup tree at pre(e), unless a sleeping thread
-    is a weak initial of it."""
+    is a weak initial of it (or the tree covers it already)."""
     te = thr[e]
     v = [(thr[j], (pend[j][thr[j]], evx[j])) for j in range(e + 1, i) if clk[j][te] <= e]
     v.append((p, fpi))
+    root = wut[e]
+    if _covered(root, v):
+        return
     asleep = (sleep[e] | done[e]) & ~(1 << te)
     sxe = sx[e]
     pe = pend[e]
@@ -547,13 +567,11 @@ def _wakeup(e: int, i: int, p: int, fpi: tuple, thr: list, clk: list, pend: list
         s = b.bit_length() - 1
         if _wi_remove(v, s, (pe[s], sxe.get(s) if sxe else None)) is not None:
             return
-    node = wut[e]
+    node = root
     while True:
         for c in node:
             r = _wi_remove(v, c[0], c[1])
             if r is not None:
-                if not c[2]:
-                    return          # a leaf already covers v
                 v = r
                 node = c[2]
                 break
