@@ -54,7 +54,7 @@ def teardown3(k):
         k.put_page(page)          # migrate_vma_finalize: drop the source page
 
     def memunmap():
-        k.memunmap_pages(pgmap)   # the driver's remove
+        drv.remove()              # the driver's remove: memunmap_pages (v5.3+), its era's teardown before
 
     return zonedev.Run({"gup_user": gup_user, "migration": migration, "memunmap": memunmap},
                        finally_=[_no_page_left_behind(k, page)],
@@ -71,7 +71,7 @@ def teardown(k, users):
         k.put_page(page)
 
     def memunmap():
-        k.memunmap_pages(pgmap)
+        drv.remove()
 
     return zonedev.Run({**{f"user{i}": user for i in range(users)}, "memunmap": memunmap},
                        finally_=[_no_page_left_behind(k, page)],
@@ -90,7 +90,7 @@ def getput(k, users):
         k.put_page(page)
 
     def memunmap():
-        k.memunmap_pages(pgmap)
+        drv.remove()
 
     return zonedev.Run({**{f"user{i}": user for i in range(users)}, "memunmap": memunmap},
                        finally_=[_no_page_left_behind(k, page)],
