@@ -79,8 +79,11 @@ def bad_input(message: str) -> None:
 class Progress:
     """One updating line on stderr, only on a terminal."""
 
-    def __init__(self, label: str, enabled: bool) -> None:
+    def __init__(self, label: str, enabled: bool, executions: int | None = None,
+                 seconds: float | None = None) -> None:
         self.label = label
+        self.total_execs = executions
+        self.total_secs = seconds
         self.enabled = enabled
         self.t0 = time.perf_counter()
         self.last = 0.0
@@ -93,7 +96,16 @@ class Progress:
         self.last = now
         self.shown = True
         spin = "|/-\\"[int(now * 5) % 4]
-        sys.stderr.write(f"\r{spin} {self.label}: {execs} executions, {now - self.t0:.1f}s ")
+        frac = None
+        if self.total_execs:
+            frac = execs / self.total_execs
+        if self.total_secs:
+            frac = max(frac or 0.0, (now - self.t0) / self.total_secs)
+        bar = ""
+        if frac is not None:
+            k = int(min(1.0, frac) * 20)
+            bar = f"[{'#' * k}{'.' * (20 - k)}] {min(1.0, frac):4.0%} "
+        sys.stderr.write(f"\r{spin} {bar}{self.label}: {execs} executions, {now - self.t0:.1f}s ")
         sys.stderr.flush()
 
     def done(self) -> None:
@@ -164,7 +176,7 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, mode: str,
     tty = sys.stderr.isatty() and not as_json
     for sc, k in plan:
         p = {key: v for key, v in pvals.items() if key in sc.params}
-        prog = Progress(f"{sc.name} {k or ''}".strip(), tty)
+        prog = Progress(f"{sc.name} {k or ''}".strip(), tty, executions, seconds)
         try:
             res = check(sc, k, params=p, mode=mode, patches=patches, without=without,
                         preemptions=preemptions, seed=seed, depth=depth, executions=executions,
