@@ -59,3 +59,11 @@ def test_family_stateful_agrees_with_unreduced_search(sc, users):
             naive = zonedev.check(sc["teardown"], kern, params={"users": users}, mode="naive",
                                   minimize=False, tables=False)
             assert kinds(naive) == kinds(st)
+
+
+def test_leaving_out_the_fix_brings_the_bug_back():
+    r = CliRunner().invoke(main, ["check", f"{TEARDOWN}::teardown3", "--kernel", "v6.1",
+                                  "--without", "0dc45ca1ce18"])
+    assert r.exit_code == 1
+    assert r.output.startswith("teardown3  v6.1-0dc45ca1ce18  FOUND")
+    assert "--kernel v6.1 --without 0dc45ca1ce18 --schedule" in r.output

@@ -114,7 +114,7 @@ class Progress:
             sys.stderr.flush()
 
 
-def print_result(res: Any, spec_file: str) -> None:
+def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple = ()) -> None:
     click.echo(res.summary())
     if res.note:
         click.echo(f"  note: {res.note}")
@@ -130,7 +130,8 @@ def print_result(res: Any, spec_file: str) -> None:
             last = f.extra["traceback"].rstrip().splitlines()[-3:]
             for line in last:
                 click.echo(f"    | {line}")
-        kern = f" --kernel {res.kernel.split('+')[0]}" if res.kernel != "-" else ""
+        kern = f" --kernel {res.kernel.split('+')[0].split('-')[0]}" if res.kernel != "-" else ""
+        kern += "".join(f" --without {w}" for w in without) + "".join(f" --patch {q}" for q in patches)
         params = "".join(f" -p {k}={v}" for k, v in res.params.items())
         click.echo(f"    schedule: {f.schedule}")
         click.echo(f"    replay:   zonedev replay {spec_file}::{res.scenario}{kern}{params} --schedule {f.schedule}")
@@ -188,7 +189,7 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, mode: str,
         prog.done()
         results.append(res)
         if not as_json:
-            print_result(res, file)
+            print_result(res, file, without, patches)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
     if any(r.verdict == "found" for r in results):

@@ -102,7 +102,7 @@ def build_kernel(scenario: Scenario, kernel: str | None, patches: tuple = (), wi
     from ..patches import kernel as make_kernel
     name = kernel or (scenario.kernels[0] if scenario.kernels else "newest")
     proto = make_kernel(name, without=tuple(without), extra=tuple(patches))
-    return proto, name + "".join(f"+{getattr(p, 'commit', None) or p}" for p in patches)
+    return proto, getattr(proto, "name", name) or name
 
 
 def _merge(into: dict, f: Finding) -> None:
