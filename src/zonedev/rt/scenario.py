@@ -55,6 +55,8 @@ class Check:
             r = self.fn()
         except AssertionError as e:
             return str(e) or self.name
+        except Exception as e:   # a check that crashes has not shown that it holds
+            return f"{self.name} raised {type(e).__name__}: {e}"
         if r is None or r is True:
             return None
         if r is False:
