@@ -97,19 +97,22 @@ def dpor_table(quick: bool) -> None:
 
 def readers_throughput(quick: bool) -> None:
     sc = load_scenarios(BENCH)["readers"]
-    print("== readers(N) throughput, one core (goal >= 20,000 executions/s) ==")
+    print("== readers(N) throughput, one core, best of 3 (goal >= 20,000 executions/s) ==")
     for n in ([4, 8] if quick else [4, 6, 8, 10, 12]):
-        best = 0.0
-        for _ in range(3):
-            runner = Runner(sc, None, {"n": n})
-            t = time.perf_counter()
-            reps = max(1, 2000 // 2 ** n)
-            for _ in range(reps):
-                out = explore_dpor(runner, Budget(), optimal=True)
-            dt = time.perf_counter() - t
-            best = max(best, reps * out.executions / dt)
-            steps_s = reps * out.steps / dt
-        print(f"  readers({n:>2}): {out.executions:>6,} executions   {best:>9,.0f} executions/s   {steps_s:>10,.0f} steps/s")
+        line = f"  readers({n:>2}): {2 ** n:>6,} executions"
+        for label, opt in (("optimal", True), ("source", False)):
+            best, steps_s = 0.0, 0.0
+            for _ in range(3):
+                runner = Runner(sc, None, {"n": n})
+                reps = max(1, 2000 // 2 ** n)
+                t = time.perf_counter()
+                for _ in range(reps):
+                    out = explore_dpor(runner, Budget(), optimal=opt)
+                dt = time.perf_counter() - t
+                if reps * out.executions / dt > best:
+                    best, steps_s = reps * out.executions / dt, reps * out.steps / dt
+            line += f"   {label}: {best:>7,.0f} exec/s {steps_s:>9,.0f} steps/s"
+        print(line)
     print()
 
 
