@@ -95,3 +95,19 @@ def getput(k, users):
     return zonedev.Run({**{f"user{i}": user for i in range(users)}, "memunmap": memunmap},
                        finally_=[_no_page_left_behind(k, page)],
                        state=_state(drv, pgmap), opaque=[drv])
+
+
+@zonedev.scenario(kernels=["v6.1"])
+def forgotten_put(k):
+    """A GUP user that never drops its reference: from v6.1 memunmap_pages waits for every
+    allocated device-private page to be freed, so it waits forever (a hang, not a crash)."""
+    drv, pgmap, page = _device_page(k, 2)
+
+    def gup_user():
+        k.get_page(page)          # ... and forgets the put_page
+
+    def migration():
+        k.put_page(page)
+
+    return zonedev.Run({"gup_user": gup_user, "migration": migration, "memunmap": drv.remove},
+                       state=_state(drv, pgmap), opaque=[drv])

@@ -67,3 +67,30 @@ def test_leaving_out_the_fix_brings_the_bug_back():
     assert r.exit_code == 1
     assert r.output.startswith("teardown3  v6.1-0dc45ca1ce18  FOUND")
     assert "--kernel v6.1 --without 0dc45ca1ce18 --schedule" in r.output
+
+
+def test_memunmap_waiting_for_a_reference_nobody_drops_is_a_hang(sc):
+    res = zonedev.check(sc["forgotten_put"], "v6.1")
+    hangs = [f for f in res.findings if f.kind == "hang"]
+    assert hangs and res.exhaustive
+    assert "memunmap waits in wait_for_completion on private@0x100000.done" in hangs[0].message
+
+
+def test_a_user_patch_file_changes_the_verdict(tmp_path):
+    patch = tmp_path / "nowait.py"
+    patch.write_text(
+        "from zonedev import Patch\n"
+        "PATCH = Patch(commit='feedface0001', title='memunmap_pages: no wait (planted)', version='v6.1')\n"
+        "\n"
+        "@PATCH.define\n"
+        "def memunmap_pages(k, pgmap):\n"
+        "    pgmap.ref.kill('percpu_ref_kill')\n"
+        "    k.pageunmap_range(pgmap)\n")
+    r = CliRunner().invoke(main, ["check", f"{TEARDOWN}::teardown3", "--kernel", "v6.1",
+                                  "--patch", str(patch)])
+    assert r.exit_code == 1, r.output
+    assert "use_after_free" in r.output.splitlines()[0]
+    bad = tmp_path / "broken.py"
+    bad.write_text("from zonedev import Patch\nPATCH = Patch(commit='x')\n")
+    r = CliRunner().invoke(main, ["check", f"{TEARDOWN}::teardown3", "--kernel", "v6.1", "--patch", str(bad)])
+    assert r.exit_code == 2 and f"{bad}:2" in r.output and "Traceback" not in r.output
