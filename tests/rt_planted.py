@@ -132,3 +132,22 @@ def teardown_like(k, users, drain):
         gone.set(True, "free memory")
 
     return zonedev.Run({**{f"user{i}": user for i in range(users)}, "owner": owner})
+
+
+@zonedev.scenario(params={"ordered": False}, kernel=False)
+def abba(k, ordered):
+    """Two locks taken in opposite orders (ABBA deadlock) unless ordered=True."""
+    a, b = Lock("lock_a"), Lock("lock_b")
+
+    def t1():
+        with a:
+            with b:
+                pass
+
+    def t2():
+        first, second = (a, b) if ordered else (b, a)
+        with first:
+            with second:
+                pass
+
+    return zonedev.Run({"t1": t1, "t2": t2})

@@ -121,3 +121,12 @@ def test_schedule_strings_round_trip():
     for s in ([], [0], [0, 0, 0, 1, 2, 2, 1], [3] * 10 + [0]):
         assert parse_schedule(schedule_string(s)) == s
     assert schedule_string([0, 0, 0, 1, 2, 2]) == "0*3.1.2*2"
+
+
+@pytest.mark.parametrize("mode", ["dpor", "source-dpor", "stateful", "naive"])
+def test_abba_deadlock_is_a_hang_in_every_exhaustive_mode(sc, mode):
+    res = zonedev.check(sc["abba"], mode=mode)
+    f = only(res, "hang")
+    assert "t1 waits in lock on lock_b" in f.message and "t2 waits in lock on lock_a" in f.message
+    assert f.preemptions == 1
+    assert zonedev.check(sc["abba"], params={"ordered": True}, mode=mode).ok
