@@ -90,7 +90,7 @@ class Result:
             "verdict": self.verdict, "executions": self.executions, "blocked": self.blocked,
             "pruned": self.pruned, "steps": self.steps, "states": self.states, "traces": self.traces,
             "exhaustive": self.exhaustive, "seconds": round(self.elapsed, 4), "error": self.error,
-            "note": self.note, "seed": self.seed,
+            "note": self.note, "seed": self.seed, "coverage": self.coverage(),
             "findings": [dict(f.as_dict(), table=f.table, names=f.names) for f in self.findings],
         }
 
