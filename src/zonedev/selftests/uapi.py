@@ -32,7 +32,7 @@ class Process:
     def __init__(self, k, mm=None, name: str = "hmm-tests") -> None:
         self.k = k
         self.mm = mm if mm is not None else k.mm_alloc()
-        self.pid = next(Process._pids)
+        self.pid = 100 + self.mm.id
         self.name = name
         self.fds: dict[int, File] = {}
         self.alive = True

@@ -38,7 +38,7 @@ from ..mm.memory import VM_FAULT_SIGBUS
 from ..mm.migrate_device import (MIGRATE_PFN_MIGRATE, MIGRATE_PFN_VALID, MIGRATE_PFN_WRITE,
                                  MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
                                  MIGRATE_VMA_SELECT_SYSTEM, migrate_pfn, migrate_pfn_to_page, migrate_vma)
-from ..mm.mmap import (PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, VM_MIXEDMAP, VM_READ, VM_WRITE, err, vma_lookup)
+from ..mm.mmap import (next_id, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, VM_MIXEDMAP, VM_READ, VM_WRITE, err, vma_lookup)
 from ..mm.mmu_notifier import MMU_NOTIFY_MIGRATE, mmu_interval_notifier
 
 DMIRROR_NDEVICES = 4
@@ -132,11 +132,8 @@ class dmirror_device:
 class dmirror:
     """The per-open mirror (``struct dmirror``)."""
 
-    _ids = 0
-
     def __init__(self, mdevice, mm) -> None:
-        dmirror._ids += 1
-        self.id = dmirror._ids
+        self.id = next_id("dmirror")
         self.mdevice = mdevice
         self.mm = mm
         self.mutex = Lock(f"dmirror{self.id}.mutex")

@@ -72,6 +72,16 @@ PTE_DEVICE_EXCLUSIVE = "device_exclusive"  # swap entry SWP_DEVICE_EXCLUSIVE_* (
 PTE_MIGRATION = "migration"             # swap entry SWP_MIGRATION_{READ,WRITE}
 
 
+def next_id(kind: str) -> int:
+    """A small id, counted per ``World`` so that every execution of a scenario names its
+    objects the same way (class-level counters would differ from one execution to the next)."""
+    from ...sync import current_world
+    w = current_world()
+    ids = w.__dict__.setdefault("_zd_ids", {})
+    ids[kind] = ids.get(kind, 0) + 1
+    return ids[kind]
+
+
 class OSErrorKernel(OSError):
     """A syscall or ioctl failed: ``errno`` is what the kernel returns (negated in the kernel)."""
 
@@ -168,11 +178,9 @@ class anon_vma:
     page visits the same VMAs)."""
 
     anon = True   # PageAnon(): the mapping's PAGE_MAPPING_ANON bit
-    _ids = 0
 
     def __init__(self) -> None:
-        anon_vma._ids += 1
-        self.id = anon_vma._ids
+        self.id = next_id("anon_vma")
         self.mms = Var((), f"anon_vma{self.id}.mms")   # the mm_structs whose VMAs use it
 
     def _zd_key(self) -> tuple:
@@ -228,11 +236,8 @@ class mm_struct:
     """``struct mm_struct``: the VMAs, page tables, mmap_lock, users count and the notifier
     subscriptions (include/linux/mmu_notifier.h ``mmu_notifier_subscriptions``)."""
 
-    _ids = 0
-
     def __init__(self, k) -> None:
-        mm_struct._ids += 1
-        self.id = mm_struct._ids
+        self.id = next_id("mm")
         self.k = k
         tag = f"mm{self.id}"
         self.mmap_lock = RwSem(f"{tag}.mmap_lock")

@@ -40,11 +40,9 @@ class mmu_notifier_range:
 class mmu_interval_notifier:
     """``struct mmu_interval_notifier``: [start, start+length) of ``mm`` and ``ops.invalidate``."""
 
-    _ids = 0
-
     def __init__(self, mm, start: int, length: int, invalidate: Callable, owner_obj: Any = None) -> None:
-        mmu_interval_notifier._ids += 1
-        self.id = mmu_interval_notifier._ids
+        from .mmap import next_id
+        self.id = next_id("mni")
         self.mm = mm
         self.start = start
         self.last = start + length - 1

@@ -17,11 +17,9 @@ class shmem_file:
 
     vm_ops = "shmem"
     anon = False
-    _ids = 0
-
     def __init__(self, k, size: int = 0, name: str = "shmem") -> None:
-        shmem_file._ids += 1
-        self.id = shmem_file._ids
+        from .mmap import next_id
+        self.id = next_id("file")
         self.name = f"{name}{self.id}"
         self.i_size = Var(size, f"{self.name}.i_size")
         self.i_pages: dict[int, Var] = {}      # the page cache (xarray), one Var per index
