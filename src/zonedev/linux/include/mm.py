@@ -78,16 +78,17 @@ def __ClearPageAnonExclusive(k, page, func: str = "__ClearPageAnonExclusive") ->
 def lock_page(k, page, func: str = "lock_page") -> None:
     """``lock_page()`` (include/linux/pagemap.h): sleep until PG_locked is clear, then set it."""
     page = page.head
-    k.check_page_alive(page, func)
     page.flags.wait_and_set_bit(PG_locked, func)
+    k.check_page_alive(page, func)
     page.flags.bits &= _ZD_FREE          # model bookkeeping: a locked page is taken
     k.world.event(func, page.pfn, "flags.locked", False, True)
 
 
 def trylock_page(k, page, func: str = "trylock_page") -> bool:
     page = page.head
+    was_locked = page.flags.test_and_set_bit(PG_locked, func)
     k.check_page_alive(page, func)
-    if page.flags.test_and_set_bit(PG_locked, func):
+    if was_locked:
         return False
     page.flags.bits &= _ZD_FREE
     k.world.event(func, page.pfn, "flags.locked", False, True)
@@ -96,8 +97,9 @@ def trylock_page(k, page, func: str = "trylock_page") -> bool:
 
 def unlock_page(k, page, func: str = "unlock_page") -> None:
     page = page.head
+    was_locked = page.flags.test_and_clear_bit(PG_locked, func)
     k.check_page_alive(page, func)
-    if not page.flags.test_and_clear_bit(PG_locked, func):
+    if not was_locked:
         k.world.violate("unlock_of_unlocked_page", "VM_BUG_ON_PAGE(!PageLocked(page), page)", page.pfn, func)
         return
     k.world.event(func, page.pfn, "flags.locked", True, False)

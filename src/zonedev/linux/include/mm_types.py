@@ -32,12 +32,16 @@ PG_zd_free = 11
 #: memunmap's teardown put has already dropped this page's base reference (1-based eras), so a
 #: refcount of 1 is somebody's real reference.  Detects ``page_free`` on a referenced page.
 PG_zd_nobase = 12
+# model bookkeeping: the memmap under this page was removed (arch_remove_memory); any access is a
+# use after free.  Kept in ``flags`` so it is part of a sync object's state: the checker's
+# dependence tracking and state hashing see it like any other page field.
+PG_memmap_gone = 13
 
 PAGE_FLAG_NAMES = {
     PG_locked: "locked", PG_referenced: "referenced", PG_uptodate: "uptodate", PG_dirty: "dirty",
     PG_lru: "lru", PG_head: "head", PG_waiters: "waiters", PG_active: "active",
     PG_anon_exclusive: "anon_exclusive", PG_writeback: "writeback", PG_buddy: "buddy",
-    PG_zd_free: "zd_free", PG_zd_nobase: "zd_nobase",
+    PG_zd_free: "zd_free", PG_zd_nobase: "zd_nobase", PG_memmap_gone: "memmap_gone",
 }
 
 ZONE_NORMAL = "Normal"
@@ -48,7 +52,7 @@ class Page:
     """One ``struct page``.  ``pfn`` identifies it (its ``_zd_key`` for the checker)."""
 
     __slots__ = ("pfn", "zone", "pgmap", "head", "order", "_refcount", "_mapcount", "flags",
-                 "mapping", "index", "zone_device_data", "_pincount", "memmap_live", "data")
+                 "mapping", "index", "zone_device_data", "_pincount", "data")
 
     def __init__(self, pfn: int, zone: str = ZONE_NORMAL, refcount: int = 0) -> None:
         self.pfn = pfn
@@ -64,8 +68,19 @@ class Page:
         self.index = Var(0, f"{tag}.index")
         self.zone_device_data = Var(None, f"{tag}.zone_device_data")
         self._pincount: Atomic | None = None   # folio->_pincount, large folios only (v5.7+)
-        self.memmap_live = True           # False once the memmap is removed (memunmap_pages)
         self.data = Var(None, f"{tag}.data")   # the page's contents, for models that move data
+
+    @property
+    def memmap_live(self) -> bool:
+        """False once the memmap under the page is removed (``memunmap_pages``)."""
+        return not self.flags.bits >> PG_memmap_gone & 1
+
+    @memmap_live.setter
+    def memmap_live(self, live: bool) -> None:
+        if live:
+            self.flags.bits &= ~(1 << PG_memmap_gone)
+        else:
+            self.flags.bits |= 1 << PG_memmap_gone
 
     def _zd_key(self) -> tuple:
         return ("page", self.pfn)

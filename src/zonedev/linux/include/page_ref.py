@@ -20,9 +20,9 @@ Era-independent: installed by the base patch (v4.5 had the same operations open-
 
 from __future__ import annotations
 
-from .mm_types import PG_buddy, PG_zd_free
+from .mm_types import PG_buddy, PG_memmap_gone, PG_zd_free
 
-_GONE = 1 << PG_buddy
+_GONE = 1 << PG_buddy | 1 << PG_memmap_gone
 _ZD_FREE = ~(1 << PG_zd_free)
 
 WORDS_UAF = "BUG: KASAN: use-after-free (struct page accessed after its memmap was removed or the page was freed)"
@@ -31,8 +31,11 @@ WORDS_UNDERFLOW = "VM_BUG_ON_PAGE(page_ref_count(page) < refs, page): page refco
 
 
 def check_page_alive(k, page, func: str) -> bool:
-    """Report ``use_after_free`` for an access to a removed or buddy-free page; True if alive."""
-    if page.memmap_live and not page.flags.bits & _GONE:
+    """Report ``use_after_free`` for an access to a removed or buddy-free page; True if alive.
+
+    Called right *after* the access's scheduling point, so the check and the access are one
+    atomic step: another thread cannot remove the memmap between them."""
+    if not page.flags.bits & _GONE:
         return True
     k.world.violate("use_after_free", WORDS_UAF, page.pfn,
                     f"{func} on a page {'in the buddy allocator' if page.memmap_live else 'whose memmap was removed'}")
@@ -40,16 +43,16 @@ def check_page_alive(k, page, func: str) -> bool:
 
 
 def _inc(k, page, n: int, func: str) -> int:
-    check_page_alive(k, page, func)
     new = page._refcount.add_return(n, func)
+    check_page_alive(k, page, func)
     page.flags.bits &= _ZD_FREE          # model bookkeeping: somebody took the page
     k.world.event(func, page.pfn, "_refcount", new - n, new)
     return new
 
 
 def _dec(k, page, n: int, func: str) -> int:
-    check_page_alive(k, page, func)
     new = page._refcount.sub_return(n, func)
+    check_page_alive(k, page, func)
     old = new + n
     k.world.event(func, page.pfn, "_refcount", old, new)
     if new < 0:
@@ -61,8 +64,9 @@ def _dec(k, page, n: int, func: str) -> int:
 
 
 def page_ref_count(k, page, func: str = "page_ref_count") -> int:
+    count = page._refcount.read(func)
     check_page_alive(k, page, func)
-    return page._refcount.read(func)
+    return count
 
 
 def page_count(k, page, func: str = "page_count") -> int:
@@ -71,8 +75,8 @@ def page_count(k, page, func: str = "page_count") -> int:
 
 
 def set_page_count(k, page, v: int, func: str = "set_page_count") -> None:
-    check_page_alive(k, page, func)
     old = page._refcount.set(v, func)
+    check_page_alive(k, page, func)
     k.world.event(func, page.pfn, "_refcount", old, v)
 
 
@@ -118,9 +122,10 @@ def page_ref_dec_and_test(k, page, func: str = "page_ref_dec_and_test") -> bool:
 
 def page_ref_add_unless(k, page, nr: int, u: int, func: str = "page_ref_add_unless") -> bool:
     """Add ``nr`` unless the count is ``u`` (``get_page_unless_zero`` is ``u == 0``)."""
-    check_page_alive(k, page, func)
     ref = page._refcount
-    if not ref.add_unless(nr, u, func):
+    added = ref.add_unless(nr, u, func)
+    check_page_alive(k, page, func)
+    if not added:
         return False
     new = ref.value
     page.flags.bits &= _ZD_FREE
@@ -130,8 +135,8 @@ def page_ref_add_unless(k, page, nr: int, u: int, func: str = "page_ref_add_unle
 
 def page_ref_freeze(k, page, count: int, func: str = "page_ref_freeze") -> bool:
     """``atomic_cmpxchg(&page->_refcount, count, 0) == count``."""
-    check_page_alive(k, page, func)
     found = page._refcount.cmpxchg(count, 0, func)
+    check_page_alive(k, page, func)
     if found == count:
         k.world.event(func, page.pfn, "_refcount", count, 0)
         return True
@@ -140,8 +145,8 @@ def page_ref_freeze(k, page, count: int, func: str = "page_ref_freeze") -> bool:
 
 def page_ref_unfreeze(k, page, count: int, func: str = "page_ref_unfreeze") -> None:
     """``atomic_set_release(&page->_refcount, count)`` on a frozen (0) page."""
-    check_page_alive(k, page, func)
     old = page._refcount.set(count, func)
+    check_page_alive(k, page, func)
     k.world.event(func, page.pfn, "_refcount", old, count)
     if old != 0:
         k.world.violate("refcount_unfreeze_not_frozen", "VM_BUG_ON_PAGE(page_count(page) != 0, page)",
