@@ -7,6 +7,7 @@ import pytest
 
 from zonedev.linux.lib.test_hmm import (HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_READ, HMM_DMIRROR_RELEASE,
                                         hmm_dmirror_cmd)
+from zonedev.linux.mm.memory import SegmentationFault
 from zonedev.linux.mm.migrate_device import MIGRATE_VMA_SELECT_SYSTEM, migrate_vma
 from zonedev.linux.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
 from zonedev.selftests.runner import check_devices, setup_kernel
@@ -109,3 +110,24 @@ def test_invariants_catch_a_leaked_device_page(v61):
     assert any("not back on the free list" in s for s in problems)
     # the page is in use, and both counters agree that it is
     assert not any("calloc - cfree" in s or "percpu_ref" in s for s in problems)
+
+
+def _close_then_fault(kernel):
+    with use_world(World()) as w:
+        k, mod = setup_kernel(kernel)
+        p = Process(k)
+        fd, addr = _migrate_some(k, p, 1)
+        p.close(fd)                          # dmirror_fops_release frees the mirror
+        try:
+            p.read_buf(addr, 1)              # a later CPU fault (the coredump of L4)
+        except SegmentationFault:
+            pass                             # after the use-after-free the model SIGBUSes
+        return [v.kind for v in w.violations]
+
+
+def test_fd_close_leaves_a_dangling_mirror_before_744dd97752ef():
+    assert "use_after_free" in _close_then_fault("v6.1")
+
+
+def test_newest_evicts_on_close():
+    assert _close_then_fault("newest") == []

@@ -203,8 +203,23 @@ def run_hmm(kernel: str, variant: str | None = None, npages: int = 16, chunk_pag
                 write(f"not ok {i} {full}")
                 results.append(Result(i, full, "not ok", failure, dt))
                 del world.violations[nviol:]
+        unload_failed = False
+        if mod is not None and not only:
+            # test_hmm.sh ends with `modprobe -r test_hmm`: remove every chunk (memunmap_pages
+            # waits for the pgmap references) -- the suite's only implicit leak check.
+            nviol = len(world.violations)
+            try:
+                k.hmm_dmirror_exit(mod)
+                bad = [str(v) for v in world.violations[nviol:]]
+                unload_failed = bool(bad)
+                write("# modprobe -r test_hmm: " + ("; ".join(bad) if bad else "ok, every pgmap drained"))
+            except WouldBlockForever as e:
+                unload_failed = True
+                write(f"# modprobe -r test_hmm: hang: {e}")
         npass = sum(r.status == "ok" for r in results)
         nfail = sum(r.status == "not ok" for r in results)
+        if unload_failed:
+            results.append(Result(len(results) + 1, "modprobe -r test_hmm", "not ok", "unload"))
         nskip = sum(r.status == "skip" for r in results)
         for name, why in NOT_PORTED:
             write(f"# not ported: {name}: {why}")
