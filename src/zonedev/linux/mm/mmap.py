@@ -27,7 +27,7 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...sync import ACQUIRE, RELEASE, Atomic, Lock, Var, WaitQueue
+from ...sync import READ, WRITE, Atomic, Lock, Var, WaitQueue
 from ...sync.world import SyncObject
 
 PAGE_SHIFT = 12
@@ -97,7 +97,10 @@ class RwSem(SyncObject):
     """``struct rw_semaphore`` (kernel/locking/rwsem.c), as ``mmap_lock`` uses it.
 
     Readers share it; a writer excludes everyone.  Writer preference (a waiting writer blocks new
-    readers) is not modelled.
+    readers) is not modelled.  For the checker, taking it for read is a READ of the semaphore
+    (readers commute) and every other operation a WRITE; none is an ACQUIRE, because the
+    checker orders ACQUIREs of one object as an exclusive lock's, which read-held sections are
+    not.
     """
 
     __slots__ = ("readers", "writer")
@@ -111,11 +114,11 @@ class RwSem(SyncObject):
         return (self.readers, self.writer)
 
     def down_read(self, label: str = "mmap_read_lock") -> None:
-        self.world.point(self, ACQUIRE, label, lambda: self.writer is None)
+        self.world.point(self, READ, label, lambda: self.writer is None)
         self.readers = tuple(sorted(self.readers + (self.world.thread_name(),)))
 
     def up_read(self, label: str = "mmap_read_unlock") -> None:
-        self.world.point(self, RELEASE, label)
+        self.world.point(self, WRITE, label)
         me = self.world.thread_name()
         lst = list(self.readers)
         if me not in lst:
@@ -124,11 +127,11 @@ class RwSem(SyncObject):
         self.readers = tuple(lst)
 
     def down_write(self, label: str = "mmap_write_lock") -> None:
-        self.world.point(self, ACQUIRE, label, lambda: self.writer is None and not self.readers)
+        self.world.point(self, WRITE, label, lambda: self.writer is None and not self.readers)
         self.writer = self.world.thread_name()
 
     def up_write(self, label: str = "mmap_write_unlock") -> None:
-        self.world.point(self, RELEASE, label)
+        self.world.point(self, WRITE, label)
         self.writer = None
 
     def held(self) -> bool:
