@@ -30,47 +30,29 @@ from .engine import Runner
 from .outcome import Budget, Outcome, preemptions_of
 from ..sync.primitives import RELEASE
 
+# Footprints are pairs of bitmasks over object ids, (reads, writes): a READ reads its object, a
+# RELEASE touches nothing, any other kind writes it; a step's extra ``reads`` and its observed
+# extra accesses are added.  Two steps are dependent iff one writes what the other reads or
+# writes: ``wa & (rb | wb) or wb & ra``.
+
 
 def dependent(a: tuple, b: tuple) -> bool:
-    ao, ak, ar = a
-    bo, bk, br = b
-    if ao == bo and ak != RELEASE and bk != RELEASE and not (ak == READ and bk == READ):
-        return True
-    if ar and bo in ar and bk != READ and bk != RELEASE:
-        return True
-    if br and ao in br and ak != READ and ak != RELEASE:
-        return True
-    return False
+    """Dependence of two step descriptors ``(oid, kind, reads)`` (reference definition)."""
+    ar, aw = _fp(a)
+    br, bw = _fp(b)
+    return bool(aw & (br | bw) or bw & ar)
 
 
-def dependent_x(a: tuple, ax: tuple | None, b: tuple, bx: tuple | None) -> bool:
-    """Dependence including observed extra reads/writes (``ax``/``bx``: (reads, writes))."""
-    if dependent(a, b):
-        return True
-    if ax is None and bx is None:
-        return False
-
-    def sets(d: tuple, x: tuple | None) -> tuple[set, set]:
-        o, k, rs = d
-        r, w = set(rs), set()
-        if k == READ:
-            r.add(o)
-        elif k != RELEASE:
-            w.add(o)
-        if x is not None:
-            r.update(x[0])
-            w.update(x[1])
-        return r, w
-
-    ra, wa = sets(a, ax)
-    rb, wb = sets(b, bx)
-    return bool(wa & (rb | wb) or wb & ra)
-
-
-def _desc(runner: Runner, t: int) -> tuple:
-    obj = runner.p_obj[t]
-    reads = runner.p_reads[t]
-    return (obj.oid, runner.p_kind[t], tuple(r.oid for r in reads) if reads else ())
+def _fp(d: tuple) -> tuple[int, int]:
+    o, k, rs = d
+    r = 0
+    for x in rs:
+        r |= 1 << x
+    if k == READ:
+        return r | 1 << o, 0
+    if k == RELEASE:
+        return r, 0
+    return r, 1 << o
 
 
 def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = False) -> Outcome:
@@ -78,14 +60,17 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     accesses to sync objects are then added to their footprints.  ``optimal``: Optimal-DPOR
     (wakeup trees instead of source sets; Abdulla et al. POPL'14 Algorithm 2)."""
     out = Outcome("optimal-dpor" if optimal else "dpor")
-    wut: list = []            # optimal: node i's wakeup tree, [[thread, footprint, children], ...]
+    wut: list = []            # optimal: node i's wakeup tree, [[thread, reads, writes, children], ...]
     childtree: list = []
     obs = observer
-    evx: list = []            # event i: observed extra (reads, writes) or None
-    sx: list[dict] = []       # node i: observed extras of the steps of sleeping/done threads
+    evd: list = []            # event i: its step descriptor (oid, kind, reads oids)
+    evx: list = []            # event i: observed extra (reads, writes) oids, or None
+    er: list[int] = []        # event i: footprint reads mask (extras included)
+    ew: list[int] = []        # event i: footprint writes mask
+    sx: list = []             # node i: None or {thread: (reads, writes)} observed extras of sleeping/done threads
     t0 = time.perf_counter()
     thr: list[int] = []       # node i: the thread chosen there (= thread of event i)
-    pend: list[tuple] = []    # node i: every thread's pending step descriptor
+    pend: list[tuple] = []    # node i: every thread's pending footprint (reads, writes)
     enab: list[int] = []      # node i: enabled threads (bitmask)
     sleep: list[int] = []     # node i: sleep set on arrival (bitmask)
     bt: list[int] = []        # node i: backtrack set
@@ -95,6 +80,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     first = True
     max_steps = budget.max_steps
     steps = 0
+    fpcache: dict = {}
     while True:
         runner.begin()
         n = runner.n
@@ -118,20 +104,24 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             if fs:
                 for f in fs:
                     out.add(f, [], 0, runner.names)
-        zero = (0,) * n
-        rn = range(n)
-        tclk = [zero] * n
+        tclk = [(0,) * n] * n
         lastw: dict[int, int] = {}
         lastrel: dict[int, int] = {}   # lock -> its last release (release -> next acquire is forced)
         rsince: dict[int, list[int]] = {}
-        cur = [None] * n
+        curd = [None] * n              # thread -> pending step descriptor
+        curf = [None] * n              # thread -> pending step footprint
         for t in range(n):
-            if not runner.fin[t]:
-                cur[t] = _desc(runner, t)
+            if not fin[t]:
+                reads = p_reads[t]
+                key = (p_obj[t].oid, p_kind[t], tuple([r.oid for r in reads]) if reads else ())
+                f = fpcache.get(key)
+                if f is None:
+                    f = fpcache[key] = (key, _fp(key))
+                curd[t], curf[t] = f
         # -- replay the prefix ------------------------------------------------------------------
         for i in range(target):
             p = thr[i]
-            o, k, rs = pend[i][p]
+            o, k, rs = evd[i]
             if k == RELEASE:
                 lastrel[o] = i
             else:
@@ -165,12 +155,16 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             runner.cur = p
             pool[p].switch()
             if fin[p]:
-                cur[p] = None
+                curd[p] = curf[p] = None
                 alive &= ~(1 << p)
                 mayblock &= ~(1 << p)
             else:
                 reads = p_reads[p]
-                cur[p] = (p_obj[p].oid, p_kind[p], tuple([r.oid for r in reads]) if reads else ())
+                key = (p_obj[p].oid, p_kind[p], tuple([r.oid for r in reads]) if reads else ())
+                f = fpcache.get(key)
+                if f is None:
+                    f = fpcache[key] = (key, _fp(key))
+                curd[p], curf[p] = f
                 if p_ready[p] is None:
                     mayblock &= ~(1 << p)
                 else:
@@ -185,7 +179,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             if i < len(thr):
                 p = thr[i]
                 if optimal:
-                    childtree = wut[i][0][2]
+                    childtree = wut[i][0][3]
             else:
                 em = alive
                 if mayblock:
@@ -195,34 +189,40 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                         m ^= b
                         if not p_ready[b.bit_length() - 1]():
                             em ^= b
+                sl = 0
+                nsx = None
                 if i:
                     j = i - 1
                     cand = (sleep[j] | done[j]) & ~(1 << thr[j])
-                    sl = 0
-                    nsx = None
                     if cand:
                         pj = pend[j]
-                        ev = pj[thr[j]]
-                        evxj = evx[j]
+                        eR = er[j]
+                        eW = ew[j]
+                        eA = eR | eW
                         sxj = sx[j]
-                        while cand:
-                            b = cand & -cand
-                            cand ^= b
-                            s = b.bit_length() - 1
-                            if evxj is None and not sxj:
-                                if not dependent(pj[s], ev):
+                        if not sxj:
+                            while cand:
+                                b = cand & -cand
+                                cand ^= b
+                                r, w = pj[b.bit_length() - 1]
+                                if not (w & eA or eW & r):
                                     sl |= b
-                            else:
-                                xs = sxj.get(s) if sxj else None
-                                if not dependent_x(pj[s], xs, ev, evxj):
+                        else:
+                            while cand:
+                                b = cand & -cand
+                                cand ^= b
+                                s = b.bit_length() - 1
+                                r, w = pj[s]
+                                xs = sxj.get(s)
+                                if xs is not None:
+                                    r |= xs[0]
+                                    w |= xs[1]
+                                if not (w & eA or eW & r):
                                     sl |= b
                                     if xs is not None:
                                         if nsx is None:
                                             nsx = {}
                                         nsx[s] = xs
-                else:
-                    sl = 0
-                    nsx = None
                 p = -1
                 if optimal:
                     tree = childtree if i else (wut[0] if wut else childtree)
@@ -238,8 +238,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                         out.blocked += 1
                     else:
                         if alive:
-                            _blocked_races(i, alive, cur, tclk, lastw, rsince, thr, clk, enab, sleep,
-                                           bt, pend, evx, done, sx, wut, optimal)
+                            _blocked_races(i, alive, curd, curf, tclk, lastw, rsince, thr, clk, enab,
+                                           sleep, bt, pend, er, ew, done, sx, wut, optimal)
                         out.executions += 1
                         fs = runner.findings_at_end(i)
                         if fs:
@@ -252,17 +252,19 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 if p < 0:
                     p = prev if prev >= 0 and avail >> prev & 1 else (avail & -avail).bit_length() - 1
                     if optimal:
-                        tree.append([p, None, []])
+                        tree.append([p, None, 0, []])
                 if optimal:
                     wut.append(tree)
-                    childtree = tree[0][2]
+                    childtree = tree[0][3]
                 thr.append(p)
-                pend.append(tuple(cur))
+                pend.append(tuple(curf))
                 enab.append(em)
                 sleep.append(sl)
                 sx.append(nsx)
                 bt.append(1 << p)
                 done.append(1 << p)
+            d = curd[p]
+            fr, fw = curf[p]
             runner.cur = p
             if obs is None:
                 pool[p].switch()
@@ -275,16 +277,25 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 obs.on = False
                 x = None
                 if obs.r or obs.w:
-                    o, k, rs = pend[i][p]
+                    o, k, rs = d
                     xw = tuple(sorted(v for v in obs.w if v != o))
                     xr = tuple(sorted(v for v in obs.r if v != o and v not in rs and v not in obs.w))
                     if xr or xw:
                         x = (xr, xw)
+                        for v in xr:
+                            fr |= 1 << v
+                        for v in xw:
+                            fw |= 1 << v
+            evd.append(d)
             evx.append(x)
+            er.append(fr)
+            ew.append(fw)
             if optimal:
-                wut[i][0][1] = (pend[i][p], x)
+                node = wut[i][0]
+                node[1] = fr
+                node[2] = fw
             # -- event i by p: clock and races ---------------------------------------------------
-            o, k, rs = pend[i][p]
+            o, k, rs = d
             tc = tclk[p]
             deps = None
             if k != RELEASE:
@@ -341,28 +352,26 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     rsince[r] = []
                     lastw[r] = i
                 deps = [e for e in dict.fromkeys(deps) if e != i]
-            forced = None
-            if k == ACQUIRE:
-                forced = lastrel.get(o)
-            elif k == RELEASE:
-                lastrel[o] = i
+            c = None
             if deps:
-                c = list(tc)
                 races = None
                 for e in deps:
-                    ce = clk[e]
-                    for xx in rn:
-                        if ce[xx] > c[xx]:
-                            c[xx] = ce[xx]
                     te = thr[e]
                     if te != p and tc[te] <= e:
+                        # not ordered before this step: a race
                         if races is None:
                             races = [e]
                         else:
                             races.append(e)
-                c[p] = i + 1
-                c = tuple(c)
-                if races:
+                if races is not None:
+                    # this step's clock: p's joined with the racing events' (the others are
+                    # ordered before p's previous step already)
+                    if len(races) == 1:
+                        c = list(map(max, tc, clk[races[0]]))
+                    else:
+                        c = list(map(max, tc, *[clk[e] for e in races]))
+                    c[p] = i + 1
+                    c = tuple(c)
                     if len(races) > 1:
                         keep = []
                         for e in races:
@@ -375,25 +384,33 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                         races = keep
                     for e in races:
                         if optimal:
-                            _wakeup(e, i, p, (pend[i][p], x), thr, clk, pend, evx, sleep, done, sx, wut)
+                            _wakeup(e, i, p, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut)
                         else:
                             _backtrack(e, i, p, c, thr, clk, enab, sleep, bt)
-            else:
+            if c is None:
                 c = list(tc)
                 c[p] = i + 1
                 c = tuple(c)
-            if forced is not None:
-                # the lock was free for this acquire because of that release: order, not race
-                c = tuple(map(max, c, clk[forced]))
+            if k == ACQUIRE:
+                forced = lastrel.get(o)
+                if forced is not None:
+                    # the lock was free for this acquire because of that release: order, not race
+                    c = tuple(map(max, c, clk[forced]))
+            elif k == RELEASE:
+                lastrel[o] = i
             clk.append(c)
             tclk[p] = c
             if fin[p]:
-                cur[p] = None
+                curd[p] = curf[p] = None
                 alive &= ~(1 << p)
                 mayblock &= ~(1 << p)
             else:
                 reads = p_reads[p]
-                cur[p] = (p_obj[p].oid, p_kind[p], tuple([r.oid for r in reads]) if reads else ())
+                key = (p_obj[p].oid, p_kind[p], tuple([r.oid for r in reads]) if reads else ())
+                f = fpcache.get(key)
+                if f is None:
+                    f = fpcache[key] = (key, _fp(key))
+                curd[p], curf[p] = f
                 if p_ready[p] is None:
                     mayblock &= ~(1 << p)
                 else:
@@ -423,7 +440,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             if evx[j] is not None:
                 if sx[j] is None:
                     sx[j] = {}
-                sx[j][thr[j]] = evx[j]
+                sx[j][thr[j]] = (er[j], ew[j])
             blocked_here = sleep[j] | done[j]
             while tree:
                 t = tree[0][0]
@@ -433,7 +450,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             if tree:
                 thr[j] = tree[0][0]
                 del thr[j + 1:], pend[j + 1:], enab[j + 1:], sleep[j + 1:], bt[j + 1:], done[j + 1:]
-                del clk[j:], evx[j:], sx[j + 1:], wut[j + 1:]
+                del clk[j:], evd[j:], evx[j:], er[j:], ew[j:], sx[j + 1:], wut[j + 1:]
                 target = j
                 break
             j -= 1
@@ -445,10 +462,10 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 if evx[j] is not None:
                     if sx[j] is None:
                         sx[j] = {}
-                    sx[j][thr[j]] = evx[j]
+                    sx[j][thr[j]] = (er[j], ew[j])
                 thr[j] = b.bit_length() - 1
                 del thr[j + 1:], pend[j + 1:], enab[j + 1:], sleep[j + 1:], bt[j + 1:], done[j + 1:]
-                del clk[j:], evx[j:], sx[j + 1:]
+                del clk[j:], evd[j:], evx[j:], er[j:], ew[j:], sx[j + 1:]
                 target = j
                 break
             j -= 1
@@ -509,83 +526,120 @@ def _backtrack(e: int, i: int, p: int, c: tuple, thr: list, clk: list, enab: lis
         bt[e] |= cand & -cand
 
 
-def _fdep(a: tuple, b: tuple) -> bool:
-    if a[1] is None and b[1] is None:
-        return dependent(a[0], b[0])
-    return dependent_x(a[0], a[1], b[0], b[1])
-
-
-def _wi_remove(v: list, t: int, fp: tuple | None) -> list | None:
-    """If thread ``t`` (whose next step is ``fp`` when it has none in ``v``) is a weak initial
-    of ``v``, return ``v`` without t's first event; else None."""
+def _wi_remove(v: list, t: int, fr: int | None, fw: int) -> list | None:
+    """If thread ``t`` (whose next step has footprint ``fr``/``fw`` when it has none in ``v``;
+    ``fr`` None: unknown) is a weak initial of ``v`` (a list of (thread, reads, writes)), return
+    ``v`` without t's first event; else None."""
+    ar = aw = 0
     for idx in range(len(v)):
-        if v[idx][0] == t:
-            f = v[idx][1]
-            for m in range(idx):
-                if _fdep(v[m][1], f):
-                    return None
+        u, r, w = v[idx]
+        if u == t:
+            if w & (ar | aw) or r & aw:
+                return None
             return v[:idx] + v[idx + 1:]
-    if fp is None:
+        ar |= r
+        aw |= w
+    if fr is None or fw & (ar | aw) or fr & aw:
         return None
-    for _, f in v:
-        if _fdep(fp, f):
-            return None
     return v
 
 
-def _covered(node: list, v: list) -> bool:
-    """Does a leaf of the wakeup tree ``node`` already cover ``v``?"""
-    while True:
-        for c in node:
-            r = _wi_remove(v, c[0], c[1])
-            if r is not None:
-                if not c[2]:
-                    return True
-                v = r
-                node = c[2]
-                break
-        else:
-            return False
-
-
-def _wakeup(e: int, i: int, p: int, fpi: tuple, thr: list, clk: list, pend: list, evx: list,
-            sleep: list, done: list, sx: list, wut: list) -> None:
+def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: list, ew: list,
+            pend: list, sleep: list, done: list, sx: list, wut: list) -> None:
     """Race e -> i: insert notdep(e).i into the wakeup tree at pre(e), unless a sleeping thread
-    is a weak initial of it (or the tree covers it already)."""
+    is a weak initial of it or a leaf of the tree covers it already.
+
+    Threads are tested against v by footprint masks: a thread with no event in v is a weak
+    initial iff its next step is independent of v's whole footprint.  One walk does both the
+    covering test and the search for where to insert: at each level it follows the first child
+    whose thread is a weak initial of what is left of v."""
     te = thr[e]
-    v = [(thr[j], (pend[j][thr[j]], evx[j])) for j in range(e + 1, i) if clk[j][te] <= e]
-    v.append((p, fpi))
-    root = wut[e]
-    if _covered(root, v):
-        return
+    vs = [j for j in range(e + 1, i) if clk[j][te] <= e]   # notdep(e): v is vs.p
+    inv = 0
+    ar = aw = 0
+    for j in vs:
+        inv |= 1 << thr[j]
+        ar |= er[j]
+        aw |= ew[j]
+    pb = 1 << p
+    pfirst = not inv & pb           # p's first event in v is the race's second event
+    inv |= pb
+    vr = ar | fr
+    vw = aw | fw
     asleep = (sleep[e] | done[e]) & ~(1 << te)
-    sxe = sx[e]
-    pe = pend[e]
-    while asleep:
-        b = asleep & -asleep
-        asleep ^= b
-        s = b.bit_length() - 1
-        if _wi_remove(v, s, (pe[s], sxe.get(s) if sxe else None)) is not None:
-            return
-    node = root
+    if asleep:
+        # a sleeping thread with no event in v is a weak initial iff its step is independent of
+        # all of v: one test against v's whole footprint
+        va = vr | vw
+        sxe = sx[e]
+        pe = pend[e]
+        while asleep:
+            b = asleep & -asleep
+            asleep ^= b
+            s = b.bit_length() - 1
+            r, w = pe[s]
+            if sxe:
+                xs = sxe.get(s)
+                if xs is not None:
+                    r |= xs[0]
+                    w |= xs[1]
+            if inv & b:
+                if b == pb and pfirst:
+                    if not (fw & (ar | aw) or fr & aw):
+                        return
+                    continue
+                xr = xw = 0
+                for j in vs:
+                    if thr[j] == s:
+                        if not (ew[j] & (xr | xw) or er[j] & xw):
+                            return
+                        break
+                    xr |= er[j]
+                    xw |= ew[j]
+            elif not (w & va or r & vw):
+                return
+    v = [(thr[j], er[j], ew[j]) for j in vs]
+    v.append((p, fr, fw))
+    node = wut[e]
     while True:
         for c in node:
-            r = _wi_remove(v, c[0], c[1])
-            if r is not None:
-                v = r
-                node = c[2]
-                break
+            t = c[0]
+            if inv >> t & 1:
+                ar = aw = 0
+                for idx in range(len(v)):
+                    u, r, w = v[idx]
+                    if u == t:
+                        break
+                    ar |= r
+                    aw |= w
+                if w & (ar | aw) or r & aw:
+                    continue
+                v = v[:idx] + v[idx + 1:]
+                inv = vr = vw = 0
+                for u, r, w in v:
+                    inv |= 1 << u
+                    vr |= r
+                    vw |= w
+            else:
+                cr = c[1]
+                if cr is None or c[2] & (vr | vw) or cr & vw:
+                    continue
+            ch = c[3]
+            if not ch:
+                return          # a leaf of the tree covers v already
+            node = ch
+            break
         else:
-            for t, f in v:
-                new = [t, f, []]
-                node.append(new)
-                node = new[2]
-            return
+            break
+    for t, r, w in v:
+        new = [t, r, w, []]
+        node.append(new)
+        node = new[3]
 
 
-def _blocked_races(i: int, alive: int, cur: list, tclk: list, lastw: dict, rsince: dict, thr: list,
-                   clk: list, enab: list, sleep: list, bt: list, pend: list, evx: list, done: list,
-                   sx: list, wut: list, optimal: bool) -> None:
+def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw: dict, rsince: dict,
+                   thr: list, clk: list, enab: list, sleep: list, bt: list, pend: list, er: list,
+                   ew: list, done: list, sx: list, wut: list, optimal: bool) -> None:
     """At a hang, every blocked thread's pending step is a virtual last event: it races with the
     prior steps it depends on (a wait that another thread's step consumed the condition of), so
     the orders in which it would have gone first are explored too."""
@@ -594,7 +648,7 @@ def _blocked_races(i: int, alive: int, cur: list, tclk: list, lastw: dict, rsinc
         b = m & -m
         m ^= b
         q = b.bit_length() - 1
-        d = cur[q]
+        d = curd[q]
         if d is None:
             continue
         o, k, rs = d
@@ -626,8 +680,9 @@ def _blocked_races(i: int, alive: int, cur: list, tclk: list, lastw: dict, rsinc
         c = tuple(c)
         races = [e for e in deps if thr[e] != q and tc[thr[e]] <= e]
         races = [e for e in races if not any(e2 > e and clk[e2][thr[e]] > e for e2 in races)]
+        fr, fw = curf[q]
         for e in races:
             if optimal:
-                _wakeup(e, i, q, (d, None), thr, clk, pend, evx, sleep, done, sx, wut)
+                _wakeup(e, i, q, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut)
             else:
                 _backtrack(e, i, q, c, thr, clk, enab, sleep, bt)

@@ -21,7 +21,7 @@ import types
 from typing import Any
 
 from ..sync.world import SyncObject, World
-from .engine import Runner
+from .engine import POINT_CODE, Runner
 
 _PLAIN = (int, str, bool, float, bytes, type(None))
 
@@ -32,7 +32,7 @@ class Uncacheable(Exception):
 
 def _skip_codes() -> set:
     from ..sync import world as w
-    return {Runner.point.__code__, w.World.point.__code__}
+    return {Runner.point.__code__, w.World.point.__code__, POINT_CODE}
 
 
 class StateKeys:
