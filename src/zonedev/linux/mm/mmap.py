@@ -251,6 +251,7 @@ class mm_struct:
         self.mm_count = Atomic(1, f"{tag}.mm_count")
         # mmu_notifier_subscriptions (mm/mmu_notifier.c): interval subscriptions, the invalidate
         # sequence (odd while an invalidation runs) and the number of active invalidations
+        self.notifier_lock = Lock(f"{tag}.notifier_subscriptions->lock")
         self.notifier_subscriptions = Var((), f"{tag}.notifier_subscriptions")
         self.invalidate_seq = Var(2, f"{tag}.invalidate_seq")
         self.active_invalidate_ranges = Var(0, f"{tag}.active_invalidate_ranges")

@@ -4,7 +4,8 @@
 ``mmu_interval_read_begin`` (waits while an invalidation of the mm is running, returns the
 subscription's sequence), ``mmu_interval_read_retry`` / ``check_retry`` (did an invalidation
 set a new sequence since), ``mmu_interval_set_seq`` (called by the driver's ``invalidate``
-under its own lock).  The mm's ``invalidate_seq`` is odd while invalidations are active.
+under its own lock).  The mm's ``invalidate_seq`` is odd while invalidations are active; it and
+``active_invalidate_ranges`` change under ``subscriptions->lock`` (``mm.notifier_lock``).
 Older kernels (hmm_mirror, v4.14-v5.4) had a different driver interface with the same effect
 on these tests; the model uses the interval interface for every era.
 """
@@ -55,12 +56,15 @@ class mmu_interval_notifier:
 
 
 def mmu_interval_notifier_insert(k, mni: mmu_interval_notifier) -> int:
+    """Under ``subscriptions->lock``: link the subscription."""
     mm = mni.mm
+    mm.notifier_lock.lock("spin_lock(&subscriptions->lock)")
     # a new subscription starts "not invalidating": its seq differs from the mm's
     seq = mm.invalidate_seq.get("mmu_interval_notifier_insert")
     mni.invalidate_seq.set(seq - 1 if seq & 1 == 0 else seq - 1, "mmu_interval_notifier_insert")
     subs = mm.notifier_subscriptions.get("mmu_interval_notifier_insert")
     mm.notifier_subscriptions.set(subs + (mni,), "mmu_interval_notifier_insert")
+    mm.notifier_lock.unlock("spin_unlock(&subscriptions->lock)")
     return 0
 
 
@@ -69,8 +73,10 @@ def mmu_interval_notifier_remove(k, mni: mmu_interval_notifier) -> None:
     mm = mni.mm
     mm.notifier_wq.wait_event(lambda: mm.active_invalidate_ranges.peek() == 0,
                               (mm.active_invalidate_ranges,), "mmu_interval_notifier_remove")
+    mm.notifier_lock.lock("spin_lock(&subscriptions->lock)")
     subs = mm.notifier_subscriptions.get("mmu_interval_notifier_remove")
     mm.notifier_subscriptions.set(tuple(s for s in subs if s is not mni), "mmu_interval_notifier_remove")
+    mm.notifier_lock.unlock("spin_unlock(&subscriptions->lock)")
 
 
 def mmu_interval_read_begin(k, mni: mmu_interval_notifier) -> int:
@@ -96,12 +102,14 @@ def mmu_notifier_invalidate_range_start(k, rng: mmu_notifier_range) -> None:
     """``mn_itree_invalidate``: mark the mm invalidating (odd seq) and call every overlapping
     subscription's ``invalidate`` with the new sequence."""
     mm = rng.mm
+    mm.notifier_lock.lock("spin_lock(&subscriptions->lock)")
     active = mm.active_invalidate_ranges.get("mn_itree_inv_start_range")
     mm.active_invalidate_ranges.set(active + 1, "mn_itree_inv_start_range")
     seq = mm.invalidate_seq.get("mn_itree_inv_start_range")
     if seq & 1 == 0:
         seq += 1
         mm.invalidate_seq.set(seq, "mn_itree_inv_start_range")
+    mm.notifier_lock.unlock("spin_unlock(&subscriptions->lock)")
     for mni in mm.notifier_subscriptions.get("mn_itree_invalidate"):
         if mni.last < rng.start or mni.start >= rng.end:
             continue
@@ -111,12 +119,15 @@ def mmu_notifier_invalidate_range_start(k, rng: mmu_notifier_range) -> None:
 def mmu_notifier_invalidate_range_end(k, rng: mmu_notifier_range) -> None:
     """``mn_itree_inv_end``: the last active range makes the seq even and wakes readers."""
     mm = rng.mm
+    mm.notifier_lock.lock("spin_lock(&subscriptions->lock)")
     active = mm.active_invalidate_ranges.get("mn_itree_inv_end") - 1
     mm.active_invalidate_ranges.set(active, "mn_itree_inv_end")
     if active == 0:
         seq = mm.invalidate_seq.get("mn_itree_inv_end")
         if seq & 1:
             mm.invalidate_seq.set(seq + 1, "mn_itree_inv_end")
+    mm.notifier_lock.unlock("spin_unlock(&subscriptions->lock)")
+    if active == 0:
         mm.notifier_wq.wake_up("wake_up_all(&subscriptions->wq)")
 
 
