@@ -80,7 +80,10 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     first = True
     max_steps = budget.max_steps
     steps = 0
-    fpcache: dict = {}
+    fpcache: dict = {}        # (oid, kind, reads) -> (that, its footprint)
+    nxt: list = []            # event i: its thread's next pending (descriptor, footprint), None: finished
+    nmb: list[bool] = []      # event i: whether that next step may block
+    init = None               # the state every execution starts in
     while True:
         runner.begin()
         n = runner.n
@@ -90,14 +93,6 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
         exc = runner.exc
         violations = runner.world.violations
         check_inv = bool(runner.invariants)
-        # enabled threads: alive ones, less those whose pending step may block and cannot go on
-        alive = 0
-        mayblock = 0
-        for t in range(n):
-            if not fin[t]:
-                alive |= 1 << t
-                if p_ready[t] is not None:
-                    mayblock |= 1 << t
         if first:
             first = False
             fs = runner.start_findings()
@@ -108,16 +103,27 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
         lastw: dict[int, int] = {}
         lastrel: dict[int, int] = {}   # lock -> its last release (release -> next acquire is forced)
         rsince: dict[int, list[int]] = {}
-        curd = [None] * n              # thread -> pending step descriptor
-        curf = [None] * n              # thread -> pending step footprint
-        for t in range(n):
-            if not fin[t]:
-                reads = p_reads[t]
-                key = (p_obj[t].oid, p_kind[t], tuple([r.oid for r in reads]) if reads else ())
-                f = fpcache.get(key)
-                if f is None:
-                    f = fpcache[key] = (key, _fp(key))
-                curd[t], curf[t] = f
+        if init is None:
+            # every execution starts in the same state (scenarios are deterministic): the
+            # threads' first pending steps are read once
+            # enabled threads: alive ones, less those whose pending step may block and cannot go on
+            alive = 0
+            mayblock = 0
+            curd = [None] * n              # thread -> pending step descriptor
+            curf = [None] * n              # thread -> pending step footprint
+            for t in range(n):
+                if not fin[t]:
+                    alive |= 1 << t
+                    if p_ready[t] is not None:
+                        mayblock |= 1 << t
+                    reads = p_reads[t]
+                    key = (p_obj[t].oid, p_kind[t], tuple([r.oid for r in reads]) if reads else ())
+                    f = fpcache.get(key)
+                    if f is None:
+                        f = fpcache[key] = (key, _fp(key))
+                    curd[t], curf[t] = f
+            init = (alive, mayblock, curd, curf)
+        alive, mayblock, curd, curf = init[0], init[1], init[2][:], init[3][:]
         # -- replay the prefix ------------------------------------------------------------------
         for i in range(target):
             p = thr[i]
@@ -154,21 +160,18 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             tclk[p] = clk[i]
             runner.cur = p
             pool[p].switch()
-            if fin[p]:
+            # p's next pending step is the one it had after this event the first time
+            f = nxt[i]
+            if f is None:
                 curd[p] = curf[p] = None
                 alive &= ~(1 << p)
                 mayblock &= ~(1 << p)
             else:
-                reads = p_reads[p]
-                key = (p_obj[p].oid, p_kind[p], tuple([r.oid for r in reads]) if reads else ())
-                f = fpcache.get(key)
-                if f is None:
-                    f = fpcache[key] = (key, _fp(key))
                 curd[p], curf[p] = f
-                if p_ready[p] is None:
-                    mayblock &= ~(1 << p)
-                else:
+                if nmb[i]:
                     mayblock |= 1 << p
+                else:
+                    mayblock &= ~(1 << p)
         steps += target
         runner.nviol = len(runner.world.violations)
         # -- run on from the backtrack point ----------------------------------------------------
@@ -404,6 +407,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 curd[p] = curf[p] = None
                 alive &= ~(1 << p)
                 mayblock &= ~(1 << p)
+                nxt.append(None)
+                nmb.append(False)
             else:
                 reads = p_reads[p]
                 key = (p_obj[p].oid, p_kind[p], tuple([r.oid for r in reads]) if reads else ())
@@ -411,10 +416,13 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 if f is None:
                     f = fpcache[key] = (key, _fp(key))
                 curd[p], curf[p] = f
+                nxt.append(f)
                 if p_ready[p] is None:
                     mayblock &= ~(1 << p)
+                    nmb.append(False)
                 else:
                     mayblock |= 1 << p
+                    nmb.append(True)
             if check_inv or len(violations) != runner.nviol or exc[p] is not None:
                 fs = runner.findings_after_step(i, p)
                 if fs:
@@ -450,7 +458,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             if tree:
                 thr[j] = tree[0][0]
                 del thr[j + 1:], pend[j + 1:], enab[j + 1:], sleep[j + 1:], bt[j + 1:], done[j + 1:]
-                del clk[j:], evd[j:], evx[j:], er[j:], ew[j:], sx[j + 1:], wut[j + 1:]
+                del clk[j:], evd[j:], evx[j:], er[j:], ew[j:], nxt[j:], nmb[j:], sx[j + 1:], wut[j + 1:]
                 target = j
                 break
             j -= 1
@@ -465,7 +473,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     sx[j][thr[j]] = (er[j], ew[j])
                 thr[j] = b.bit_length() - 1
                 del thr[j + 1:], pend[j + 1:], enab[j + 1:], sleep[j + 1:], bt[j + 1:], done[j + 1:]
-                del clk[j:], evd[j:], evx[j:], er[j:], ew[j:], sx[j + 1:]
+                del clk[j:], evd[j:], evx[j:], er[j:], ew[j:], nxt[j:], nmb[j:], sx[j + 1:]
                 target = j
                 break
             j -= 1

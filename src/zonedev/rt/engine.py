@@ -183,15 +183,16 @@ class Runner(Scheduler):
             self.p_reads = [()] * n
             self.fin = [False] * n
             self.exc = [None] * n
+            self._falses = [False] * n
+            self._nones = [None] * n
             main = self.main
             while len(self.pool) < n:
                 t = len(self.pool)
                 self.pool.append(greenlet(run=lambda t=t: self._body(t), parent=main))
         else:
-            for t in range(n):
-                self.fin[t] = False
-                self.exc[t] = None
-                self.p_obj[t] = None
+            self.fin[:] = self._falses
+            self.exc[:] = self._nones
+            self.p_obj[:] = self._nones
         self.names = run.names
         self.fns = run.fns
         self.invariants = run.invariants

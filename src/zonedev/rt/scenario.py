@@ -110,14 +110,16 @@ class Run:
             for i, fn in enumerate(self.fns):
                 base = getattr(fn, "__name__", "thread")
                 self.names.append(f"{'t' if base == '<lambda>' else base}{i}")
-        for name, fn in zip(self.names, self.fns):
-            if not callable(fn):
-                raise TypeError(f"thread {name!r} is not callable")
-        self.invariants = [c if isinstance(c, Check) else Check(c, "invariant") for c in invariants]
-        self.finals = [c if isinstance(c, Check) else Check(c, "final") for c in finally_]
+        if not all(map(callable, self.fns)):
+            for name, fn in zip(self.names, self.fns):
+                if not callable(fn):
+                    raise TypeError(f"thread {name!r} is not callable")
+        # (built afresh for every execution the checker explores: the empty cases cost nothing)
+        self.invariants = [c if isinstance(c, Check) else Check(c, "invariant") for c in invariants] if invariants else []
+        self.finals = [c if isinstance(c, Check) else Check(c, "final") for c in finally_] if finally_ else []
         self.state = state
         self.symmetric = symmetric
-        self.opaque = {id(o): i for i, o in enumerate(opaque)}
+        self.opaque = {id(o): i for i, o in enumerate(opaque)} if opaque else {}
 
 
 @dataclass(eq=False)
