@@ -244,9 +244,10 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                             _blocked_races(i, alive, curd, curf, tclk, lastw, rsince, thr, clk, enab,
                                            sleep, bt, pend, er, ew, done, sx, wut, optimal)
                         out.executions += 1
-                        fs = runner.findings_at_end(i)
-                        if fs:
-                            found = (found or []) + fs
+                        if alive or runner.run.finals:
+                            fs = runner.findings_at_end(i)
+                            if fs:
+                                found = (found or []) + fs
                     break
                 if i >= max_steps:
                     out.note = f"an execution exceeded {max_steps} steps (a spin loop?); cut there"
@@ -370,7 +371,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     # this step's clock: p's joined with the racing events' (the others are
                     # ordered before p's previous step already)
                     if len(races) == 1:
-                        c = list(map(max, tc, clk[races[0]]))
+                        c = [a if a >= b else b for a, b in zip(tc, clk[races[0]])]
                     else:
                         c = list(map(max, tc, *[clk[e] for e in races]))
                     c[p] = i + 1
@@ -398,7 +399,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 forced = lastrel.get(o)
                 if forced is not None:
                     # the lock was free for this acquire because of that release: order, not race
-                    c = tuple(map(max, c, clk[forced]))
+                    c = tuple([a if a >= b else b for a, b in zip(c, clk[forced])])
             elif k == RELEASE:
                 lastrel[o] = i
             clk.append(c)

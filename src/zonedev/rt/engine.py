@@ -248,7 +248,7 @@ class Runner(Scheduler):
             return
         self.aborting = True
         main_is_cur = getcurrent() is self.main
-        for t in range(self.n):
+        for t in (range(self.n) if main_is_cur and not all(self.fin) else ()):
             if not self.fin[t] and main_is_cur:
                 self.cur = t
                 try:
