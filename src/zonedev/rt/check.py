@@ -2,14 +2,16 @@
 
 Modes:
 
-* ``dpor`` (``auto`` for scenarios without a kernel): exhaustive Optimal-DPOR (sleep sets and
-  wakeup trees): one complete execution per Mazurkiewicz trace and, on the benchmark programs,
-  no sleep-set-blocked ones.  ``source-dpor``: source sets instead of wakeup trees.  Sound when every shared access the code makes
-  is announced by a scheduling point (true of code written with zonedev.sync primitives).
-* ``stateful`` (``auto`` for scenarios on the modelled kernel): exhaustive DFS over all
+* ``dpor`` (what ``auto`` runs unless the scenario asks for ``stateful``): exhaustive
+  Optimal-DPOR (sleep sets and wakeup trees): one complete execution per Mazurkiewicz trace and,
+  on the benchmark programs, no sleep-set-blocked ones.  ``source-dpor``: source sets instead of
+  wakeup trees.  Sound when all shared state lives in zonedev.sync objects: announced accesses
+  come from the points, and for scenarios on the modelled kernel the unannounced looks model
+  code takes between points (checks that peek) are observed and added to the step's footprint.
+* ``stateful`` (``auto`` for scenarios declared ``mode="stateful"``): exhaustive DFS over all
   schedules, pruning at visited states (model state + thread positions), with symmetry between
-  threads whose stacks are equal.  It does not rely on declared dependence, so model checks
-  that peek at other objects between points cannot hide interleavings from it.
+  threads whose stacks are equal.  Best where every step hits one counter (refcount races with
+  identical users: the teardown family), hopeless where states rarely repeat (long mm paths).
 * ``naive``: every schedule, no reduction (for comparisons).
 * ``bounded`` (``preemptions=N``): every schedule with at most N preemptions.
 * ``random`` / ``pct`` (``depth=d``): sampled schedules from ``seed``, within a budget.
@@ -132,7 +134,7 @@ def check(scenario: Scenario | str, kernel: str | None = None, *, params: dict |
         raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
     if mode == "auto":
         mode = "bounded" if preemptions is not None else (
-            scenario.mode if scenario.mode != "auto" else ("stateful" if scenario.kernel else "dpor"))
+            scenario.mode if scenario.mode != "auto" else "dpor")
     if mode == "bounded" and preemptions is None:
         preemptions = 2
     proto, klabel = build_kernel(scenario, kernel, tuple(patches), tuple(without))
