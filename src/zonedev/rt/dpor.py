@@ -609,26 +609,49 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
                 return
     v = [(thr[j], er[j], ew[j]) for j in vs]
     v.append((p, fr, fw))
+    # what is left of v is v[lo:]; si/sr/sw[k]: threads, reads, writes of v[k:] (built when the
+    # walk first takes an event off the front, rebuilt when it takes one from the middle)
+    lo = 0
+    si = None
     node = wut[e]
     while True:
         for c in node:
             t = c[0]
             if inv >> t & 1:
-                ar = aw = 0
-                for idx in range(len(v)):
-                    u, r, w = v[idx]
-                    if u == t:
-                        break
-                    ar |= r
-                    aw |= w
-                if w & (ar | aw) or r & aw:
-                    continue
-                v = v[:idx] + v[idx + 1:]
-                inv = vr = vw = 0
-                for u, r, w in v:
-                    inv |= 1 << u
-                    vr |= r
-                    vw |= w
+                u, r, w = v[lo]
+                if u != t:
+                    ar = r
+                    aw = w
+                    for idx in range(lo + 1, len(v)):
+                        u, r, w = v[idx]
+                        if u == t:
+                            break
+                        ar |= r
+                        aw |= w
+                    if w & (ar | aw) or r & aw:
+                        continue
+                    v = v[lo:idx] + v[idx + 1:]
+                    lo = 0
+                    si = None
+                else:
+                    lo += 1
+                if si is None:
+                    m = len(v)
+                    si = [0] * (m + 1)
+                    sr = [0] * (m + 1)
+                    sw = [0] * (m + 1)
+                    inv = vr = vw = 0
+                    for k in range(m - 1, lo - 1, -1):
+                        u, r, w = v[k]
+                        inv |= 1 << u
+                        vr |= r
+                        vw |= w
+                        si[k] = inv
+                        sr[k] = vr
+                        sw[k] = vw
+                inv = si[lo]
+                vr = sr[lo]
+                vw = sw[lo]
             else:
                 cr = c[1]
                 if cr is None or c[2] & (vr | vw) or cr & vw:
@@ -640,7 +663,8 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
             break
         else:
             break
-    for t, r, w in v:
+    for k in range(lo, len(v)):
+        t, r, w = v[k]
         new = [t, r, w, []]
         node.append(new)
         node = new[3]
