@@ -159,21 +159,28 @@ class Process:
     def close(self, fd: int) -> int:
         f = self._file(fd)
         del self.fds[fd]
-        f.f_count -= 1
-        if f.f_count == 0:             # fput -> ->release
-            if f.kind == "dmirror":
-                self.k.dmirror_fops_release(f.obj)
-            elif f.kind == "tmpfile":
-                pass                   # pages go with the last mapping; not tracked
+        self._fput(f)
         return 0
 
+    def _fput(self, f: File) -> None:
+        """``fput()``: the last reference runs ``->release`` (an ioctl in flight holds one)."""
+        f.f_count -= 1
+        if f.f_count == 0:
+            if f.kind == "dmirror":
+                self.k.dmirror_fops_release(f.obj)
+            # tmpfile: its pages go with the last mapping; not tracked
+
     def ioctl(self, fd: int, request: int, cmd: hmm_dmirror_cmd) -> hmm_dmirror_cmd:
-        f = self.fds.get(fd)
+        f = self.fds.get(fd)                # fdget(): the file stays alive during the call
         if f is None:
             raise err(errno.EBADF, f"ioctl on fd {fd}")
         if f.kind != "dmirror":
             raise err(errno.ENOTTY, "not a dmirror fd")
-        return self.k.dmirror_fops_unlocked_ioctl(f.obj, request, cmd)
+        f.f_count += 1
+        try:
+            return self.k.dmirror_fops_unlocked_ioctl(f.obj, request, cmd)
+        finally:
+            self._fput(f)
 
     def gup_test(self, cmd: int, addr: int, size: int, gup_flags: int) -> int:
         """``ioctl(/sys/kernel/debug/gup_test, cmd, &gup)``."""

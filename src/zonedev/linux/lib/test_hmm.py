@@ -357,13 +357,14 @@ def dmirror_fops_open(k, minor: int, mm) -> dmirror_file:
 
 
 def dmirror_fops_release(k, filp: dmirror_file) -> None:
-    """``dmirror_fops_release()``: (newest, 744dd97752ef: evict every chunk of the device
-    first) remove the notifier, destroy the xarray, free the mirror."""
+    """``dmirror_fops_release()``: remove the notifier, (newest, 744dd97752ef: evict every chunk
+    of the device -- read without ``devmem_lock``, as D2 does) destroy the xarray, free the
+    mirror."""
     mirror = filp.private_data
+    k.mmu_interval_notifier_remove(mirror.notifier)
     if k.fact("dmirror_evict_on_close"):
         for chunk in mirror.mdevice.devmem_chunks.get("devmem_chunks"):
             k.dmirror_device_evict_chunk(chunk)
-    k.mmu_interval_notifier_remove(mirror.notifier)
     for v in mirror.pt.values():
         v.set(None, "xa_destroy")
     mirror.freed = True
