@@ -564,6 +564,46 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
     whose thread is a weak initial of what is left of v."""
     te = thr[e]
     vs = [j for j in range(e + 1, i) if clk[j][te] <= e]   # notdep(e): v is vs.p
+    if not vs:
+        # v is p's step alone (the common case): the same tests, specialised
+        asleep = (sleep[e] | done[e]) & ~(1 << te)
+        if asleep:
+            if asleep >> p & 1:
+                return
+            fa = fr | fw
+            sxe = sx[e]
+            pe = pend[e]
+            while asleep:
+                b = asleep & -asleep
+                asleep ^= b
+                s = b.bit_length() - 1
+                r, w = pe[s]
+                if sxe:
+                    xs = sxe.get(s)
+                    if xs is not None:
+                        r |= xs[0]
+                        w |= xs[1]
+                if not (w & fa or r & fw):
+                    return
+        fa = fr | fw
+        node = wut[e]
+        while True:
+            for c in node:
+                t = c[0]
+                if t == p:
+                    return      # v is used up: covered, or nothing left to insert
+                cr = c[1]
+                if cr is None or c[2] & fa or cr & fw:
+                    continue
+                ch = c[3]
+                if not ch:
+                    return      # a leaf of the tree covers v already
+                node = ch
+                break
+            else:
+                break
+        node.append([p, fr, fw, []])
+        return
     inv = 0
     ar = aw = 0
     for j in vs:
