@@ -49,8 +49,9 @@ def test_fault_vs_migrate_to_sys_v60_and_v61():
     assert ok.verdict == "ok", [f.message for f in ok.findings]
 
 
-def test_release_vs_fault_v61():
-    res = zonedev.check(f"{SCEN}::release_vs_fault", kernel="v6.1", mode="bounded", preemptions=1, tables=False)
+def test_release_vs_fault_v61_exhaustive():
+    res = zonedev.check(f"{SCEN}::release_vs_fault", kernel="v6.1", mode="dpor", tables=False)
+    assert res.exhaustive
     assert res.verdict == "ok", [f.message for f in res.findings]
 
 

@@ -24,7 +24,8 @@ def command() -> None:
 @click.option("--npages", type=int, default=16, show_default=True,
               help="buffer size in pages (the kernel's HMM_BUFFER_SIZE is 1024 pages)")
 @click.option("--chunk-pages", type=int, default=64, show_default=True,
-              help="dmirror chunk size in pages (the kernel's DEVMEM_CHUNK_SIZE is 65536)")
+              help="dmirror chunk size in pages (the kernel's DEVMEM_CHUNK_SIZE is 65536); a coherent "
+                   "device has one fixed chunk, so keep --npages at most this")
 @click.option("--page-ints", type=int, default=16, show_default=True,
               help="ints per page kept as data (a 4 KiB page holds 1024)")
 @click.option("--test", "-t", "only", default=None, help="run only this case (e.g. migrate_fault)")
