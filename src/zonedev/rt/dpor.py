@@ -99,7 +99,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             if fs:
                 for f in fs:
                     out.add(f, [], 0, runner.names)
-        tclk = [(0,) * n] * n
+        zero = (0,) * n
+        tclk = [zero] * n
         lastw: dict[int, int] = {}
         lastrel: dict[int, int] = {}   # lock -> its last release (release -> next acquire is forced)
         rsince: dict[int, list[int]] = {}
@@ -371,7 +372,12 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     # this step's clock: p's joined with the racing events' (the others are
                     # ordered before p's previous step already)
                     if len(races) == 1:
-                        c = [a if a >= b else b for a, b in zip(tc, clk[races[0]])]
+                        if tc is zero:      # p's first step
+                            c = list(clk[races[0]])
+                        else:
+                            c = [a if a >= b else b for a, b in zip(tc, clk[races[0]])]
+                    elif tc is zero:
+                        c = list(map(max, *[clk[e] for e in races]))
                     else:
                         c = list(map(max, tc, *[clk[e] for e in races]))
                     c[p] = i + 1
