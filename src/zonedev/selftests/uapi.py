@@ -11,7 +11,6 @@ Data is in ints, as the C tests handle it (``int *ptr``): a page holds ``k.page_
 from __future__ import annotations
 
 import errno
-import itertools
 
 from ..linux.lib.test_hmm import dmirror_file, hmm_dmirror_cmd
 from ..linux.mm.mmap import PAGE_SHIFT, PAGE_SIZE, err
@@ -27,8 +26,6 @@ class File:
 
 
 class Process:
-    _pids = itertools.count(100)
-
     def __init__(self, k, mm=None, name: str = "hmm-tests") -> None:
         self.k = k
         self.mm = mm if mm is not None else k.mm_alloc()
