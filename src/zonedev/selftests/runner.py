@@ -158,7 +158,7 @@ def plan(k, mod, variant: str | None = None):
                 continue
             vskip = variant_skip(k, mod, v)
             for name, fx, fn, need in CASES:
-                if fx != fixture or (mod is not None and need(k) == ABSENT):
+                if fx != fixture or need(k) == ABSENT:
                     continue
                 full = f"{fixture}.{fixture}_device_{v}.{name}"
                 reason = vskip or need(k)
