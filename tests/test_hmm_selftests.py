@@ -73,3 +73,15 @@ def test_full_size_migrate_matches_kernel_sizes():
         k, mod = setup_kernel("v6.1", chunk_pages=128, page_ints=1024)
         (item,) = [it for it in plan(k, mod, "private") if it[0].endswith(".migrate_fault")]
         assert run_case(k, mod, item[0], item[1], item[2], item[3], 64) is None
+
+
+def test_cli_selftest_hmm():
+    from click.testing import CliRunner
+
+    from zonedev.cli import main
+    r = CliRunner().invoke(main, ["selftest", "hmm", "--kernel", "v6.1", "--variant", "private"])
+    assert r.exit_code == 0, r.output
+    assert "ok 12 hmm.hmm_device_private.migrate\n" in r.output
+    assert "# Totals: pass:25 fail:0" in r.output
+    r = CliRunner().invoke(main, ["selftest", "hmm", "--kernel", "v9.9"])
+    assert r.exit_code == 2 and "unknown kernel" in r.output
