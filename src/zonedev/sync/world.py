@@ -23,6 +23,7 @@ deliberately small.  The model knows nothing about schedulers; the checker knows
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -79,9 +80,10 @@ class Violation:
         return f"{self.kind}{where}: {self.words}{detail} [step {self.step}, {self.thread}]"
 
 
-class Scheduler:
+class Scheduler(ABC):
     """What a checker plugs into a world.  The REPL runs with none."""
 
+    @abstractmethod
     def point(self, obj: "SyncObject", kind: str, label: str,
               ready: Callable[[], bool] | None, reads: tuple["SyncObject", ...]) -> None:
         """Called before every shared access; returns when the current thread may perform it.
@@ -90,10 +92,10 @@ class Scheduler:
         objects a wait condition looks at).  ``ready``, when given, says whether the thread can
         go on now; a thread whose ``ready`` is false is blocked.
         """
-        raise NotImplementedError  # pragma: no cover - interface
 
+    @abstractmethod
     def thread_name(self) -> str:
-        raise NotImplementedError  # pragma: no cover - interface
+        """The name of the thread running now."""
 
 
 class SyncObject:
@@ -112,7 +114,8 @@ class SyncObject:
         self.oid = self.world.register(self)
 
     def _zd_state(self) -> Any:
-        raise NotImplementedError  # pragma: no cover - interface
+        """The object's whole value as plain, hashable data; every subclass defines it."""
+        raise TypeError(f"{type(self).__name__} does not define _zd_state")
 
     def _zd_key(self) -> tuple:
         return ("sync", self.oid)

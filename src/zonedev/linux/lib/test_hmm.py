@@ -395,7 +395,10 @@ def dmirror_do_fault(k, mirror: dmirror, rng: hmm_range) -> int:
     return 0
 
 
-def dmirror_range_fault(k, mirror: dmirror, rng: hmm_range) -> int:
+def _hmm_range_fault_locked(k, mirror: dmirror, rng: hmm_range) -> int:
+    """The retry loop dmirror_range_fault() and dmirror_range_snapshot() share: fault the range
+    under the mmap read lock, then take the mirror mutex and retry while an invalidation ran in
+    between.  Returns 0 with ``mirror.mutex`` held, or an error with it released."""
     mm = mirror.mm
     for _ in range(1000):            # HMM_RANGE_DEFAULT_TIMEOUT: -EBUSY after too many retries
         rng.notifier_seq = k.mmu_interval_read_begin(rng.notifier)
@@ -407,12 +410,16 @@ def dmirror_range_fault(k, mirror: dmirror, rng: hmm_range) -> int:
                 continue
             return ret
         mirror.mutex.lock("mutex_lock(&dmirror->mutex)")
-        if k.mmu_interval_read_retry(rng.notifier, rng.notifier_seq):
-            mirror.mutex.unlock("mutex_unlock(&dmirror->mutex)")
-            continue
-        break
-    else:
-        return -errno.EBUSY
+        if not k.mmu_interval_read_retry(rng.notifier, rng.notifier_seq):
+            return 0
+        mirror.mutex.unlock("mutex_unlock(&dmirror->mutex)")
+    return -errno.EBUSY
+
+
+def dmirror_range_fault(k, mirror: dmirror, rng: hmm_range) -> int:
+    ret = _hmm_range_fault_locked(k, mirror, rng)
+    if ret:
+        return ret
     ret = k.dmirror_do_fault(mirror, rng)
     mirror.mutex.unlock("mutex_unlock(&dmirror->mutex)")
     return ret
@@ -698,22 +705,9 @@ def dmirror_range_snapshot(k, mirror: dmirror, rng: hmm_range, perm: list) -> in
     k.mmu_interval_notifier_insert(rng.notifier)
     ret = 0
     try:
-        for _ in range(1000):
-            rng.notifier_seq = k.mmu_interval_read_begin(rng.notifier)
-            mm.mmap_lock.down_read("mmap_read_lock")
-            ret = k.hmm_range_fault(rng)
-            mm.mmap_lock.up_read("mmap_read_unlock")
-            if ret:
-                if ret == -errno.EBUSY:
-                    continue
-                return ret
-            mirror.mutex.lock("mutex_lock(&dmirror->mutex)")
-            if k.mmu_interval_read_retry(rng.notifier, rng.notifier_seq):
-                mirror.mutex.unlock("mutex_unlock(&dmirror->mutex)")
-                continue
-            break
-        else:
-            return -errno.EBUSY
+        ret = _hmm_range_fault_locked(k, mirror, rng)
+        if ret:
+            return ret
         n = (rng.end - rng.start) >> PAGE_SHIFT
         perm[:] = [k.dmirror_mkentry(mirror, rng.hmm_pfns[i]) for i in range(n)]
         mirror.mutex.unlock("mutex_unlock(&dmirror->mutex)")
