@@ -12,7 +12,7 @@
 3. ZONE_DEVICE scenarios on the real model (scenarios/teardown.py): three threads doing get/put
    against memunmap_pages, on v5.18 and v6.1.
 4. SPIN side by side (when `spin` and a C compiler are installed): the teardown family for
-   NU = 2, 4, 6, 8, as whole processes: /work/shared/bench/spin/run.sh vs `zonedev check`.
+   NU = 2, 4, 6, 8, as whole processes: ../shared/bench/spin/run.sh vs `zonedev check`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ from zonedev.rt.scenario import load_scenarios    # noqa: E402
 
 BENCH = ROOT / "scenarios" / "dpor_benchmarks.py"
 TEARDOWN = ROOT / "scenarios" / "teardown.py"
-SPIN_DIR = Path("/work/shared/bench/spin")
+# the workplace's shared/ sits beside the checkout; ZONEDEV_SPIN_DIR points elsewhere
+SPIN_DIR = Path(os.environ.get("ZONEDEV_SPIN_DIR",
+                               Path(__file__).resolve().parents[2] / "shared" / "bench" / "spin"))
 
 
 def optimal(name: str, n: int) -> int | None:

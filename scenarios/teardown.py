@@ -10,7 +10,7 @@ holds (the use-after-free fixed by 0dc45ca1ce18 in v6.1, which takes a pgmap ref
     zonedev check scenarios/teardown.py::teardown3 --kernel v6.1      # no violation
     zonedev check scenarios/teardown.py::teardown --kernel v6.1 -p users=8
 
-``teardown`` is the family of /work/shared/bench/spin/teardown.pml: one device-private page,
+``teardown`` is the family of shared/bench/spin/teardown.pml (beside the checkout): one device-private page,
 ``users`` users each holding (and dropping) one reference, ``memunmap_pages`` on the pgmap.
 """
 
