@@ -472,21 +472,28 @@ def _bounce(k, start: int, npages: int) -> dict:
     return {"addr": start, "buf": [0] * (npages * _page_ints(k)), "cpages": 0}
 
 
-def dmirror_read(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
+def _copy_faulting_in(k, mirror: dmirror, cmd: hmm_dmirror_cmd, bounce: dict, copy, write: bool) -> int:
+    """The loop dmirror_read() and dmirror_write() share: copy under the mirror mutex; at the
+    first page the device page table lacks (-ENOENT), fault the rest of the range in
+    (``cmd.faults`` counts the passes) and copy again from there."""
     start = cmd.addr
     end = start + (cmd.npages << PAGE_SHIFT)
-    bounce = _bounce(k, start, cmd.npages)
     while True:
         mirror.mutex.lock("mutex_lock(&dmirror->mutex)")
-        ret = k.dmirror_do_read(mirror, start, end, bounce)
+        ret = copy(mirror, start, end, bounce)
         mirror.mutex.unlock("mutex_unlock(&dmirror->mutex)")
         if ret != -errno.ENOENT:
-            break
+            return ret
         start = cmd.addr + (bounce["cpages"] << PAGE_SHIFT)
-        ret = k.dmirror_fault(mirror, start, end, False)
+        ret = k.dmirror_fault(mirror, start, end, write)
         if ret:
-            break
+            return ret
         cmd.faults += 1
+
+
+def dmirror_read(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
+    bounce = _bounce(k, cmd.addr, cmd.npages)
+    ret = _copy_faulting_in(k, mirror, cmd, bounce, k.dmirror_do_read, False)
     if ret == 0:
         cmd.ptr[: len(bounce["buf"])] = bounce["buf"]          # copy_to_user
     cmd.cpages = bounce["cpages"]
@@ -494,22 +501,10 @@ def dmirror_read(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
 
 
 def dmirror_write(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
-    start = cmd.addr
-    end = start + (cmd.npages << PAGE_SHIFT)
-    bounce = _bounce(k, start, cmd.npages)
+    bounce = _bounce(k, cmd.addr, cmd.npages)
     src = list(cmd.ptr)                      # copy_from_user
     bounce["buf"][: len(src)] = src[: len(bounce["buf"])]
-    while True:
-        mirror.mutex.lock("mutex_lock(&dmirror->mutex)")
-        ret = k.dmirror_do_write(mirror, start, end, bounce)
-        mirror.mutex.unlock("mutex_unlock(&dmirror->mutex)")
-        if ret != -errno.ENOENT:
-            break
-        start = cmd.addr + (bounce["cpages"] << PAGE_SHIFT)
-        ret = k.dmirror_fault(mirror, start, end, True)
-        if ret:
-            break
-        cmd.faults += 1
+    ret = _copy_faulting_in(k, mirror, cmd, bounce, k.dmirror_do_write, True)
     cmd.cpages = bounce["cpages"]
     return ret
 
