@@ -28,7 +28,7 @@ def present(k, kind):
         "private": v >= V("v4.14"),
         "public": V("v4.14") <= v < V("v5.3"),
         "fsdax": v >= V("v4.18"),
-        "p2pdma": v >= V("v5.0"),          # v4.20 is not a named kernel
+        "p2pdma": v >= V("v4.20"),         # 52916982af48
         "coherent": v >= V("v6.0"),
     }[kind]
 

@@ -2,10 +2,13 @@
 that explores every interleaving of it."""
 
 from .patches import KERNELS, Patch, kernel
+from .sync.kinds import finding_kind
+from .linux import violations as _violations  # registers the model's violation kinds
 from .rt.scenario import Check, Run, Scenario, expect_refs, scenario
 from .rt.check import Result, check
 from .rt.engine import Finding
 
 __version__ = "0.1.0"
 __all__ = ["KERNELS", "Patch", "kernel", "__version__",
-           "Check", "Finding", "Result", "Run", "Scenario", "check", "expect_refs", "scenario"]
+           "Check", "Finding", "Result", "Run", "Scenario", "check", "expect_refs", "finding_kind",
+           "scenario"]

@@ -52,23 +52,29 @@ def load(spec: str) -> list:
 
 
 def kernels_for(scenario: Any, kernel: tuple[str, ...]) -> list[str | None]:
-    from ..patches import KERNELS
+    """The modelled kernels ``--kernel`` names for ``scenario`` (its own list when none is
+    given); a version that maps to a modelled kernel is said once on stderr."""
     if not scenario.kernel:
         return [None]
-    names: list[str] = []
-    for k in kernel:
-        for part in k.split(","):
-            part = part.strip()
-            if part == "all":
-                names.extend(KERNELS)
-            elif part:
-                names.append(part)
-    if not names:
-        names = list(scenario.kernels or ["newest"])
-    for n in names:
-        if n not in KERNELS:
-            raise BadInput(f"unknown kernel {n!r}; known: {', '.join(KERNELS)}")
-    return list(dict.fromkeys(names))
+    return resolve_kernels(kernel) or list(scenario.kernels or ["newest"])
+
+
+_said: set[str] = set()
+
+
+def resolve_kernels(kernel: tuple[str, ...] | list[str]) -> list[str]:
+    """``--kernel`` values (versions as people write them, comma lists, ``all``) -> modelled
+    kernel names; raises :class:`BadInput` naming the option."""
+    from ..patches import UnknownKernel, resolve_list
+    try:
+        resolved = resolve_list([k for k in kernel if k])
+    except UnknownKernel as e:
+        raise BadInput(f"--kernel: {e}") from None
+    for r in resolved:
+        if r.note and r.note not in _said:
+            _said.add(r.note)
+            click.echo(f"zonedev: {r.note}", err=True)
+    return [r.name for r in resolved]
 
 
 def bad_input(message: str) -> None:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..patches import KERNELS, patches_for
+from ..patches import KERNELS, NEWEST_TREE, kernel_range, patches_for
 
 
 def kernel_info(name: str) -> dict:
@@ -16,6 +16,7 @@ def kernel_info(name: str) -> dict:
     facts = cls.facts
     return {
         "kernel": name,
+        "covers": kernel_range(name),
         "patches": len(patches),
         "last_patch": patches[-1].commit if patches else None,
         "memory_types": list(facts.get("memory_types", ())),
@@ -38,4 +39,7 @@ def command(as_json: bool) -> None:
     for i in infos:
         free = ", ".join(f"{t.replace('MEMORY_DEVICE_', '')}={n}" for t, n in i["free_refcount"].items())
         bias = i["GUP_PIN_COUNTING_BIAS"] or "-"
-        click.echo(f"{i['kernel']:<7} {i['patches']:>2} patches  free refcount: {free}  pin bias: {bias}")
+        click.echo(f"{i['kernel']:<7} {i['covers']:<24} {i['patches']:>2} patches  free refcount: {free}  "
+                   f"pin bias: {bias}")
+    click.echo(f"\nnewest follows {NEWEST_TREE}.\nAny version maps to the newest modelled kernel at or "
+               f"below it: zonedev check ... --kernel 6.12 (or 6.1.0-56-amd64, 7.0-rc4).")

@@ -132,7 +132,7 @@ def _table(results: list[dict]) -> str:
 
 @click.command("lifecycle")
 @click.option("--kernel", "kernel_name", default="newest", show_default=True,
-              help=f"a kernel name ({', '.join(KERNELS)}) or 'all'")
+              help="a kernel: a version (6.12, 6.1.0-56-amd64), a modelled name, a comma list, or 'all'")
 @click.option("--type", "kind", default="private", show_default=True, help="|".join(TYPES))
 @click.option("--without", "without", multiple=True, metavar="COMMIT",
               help="leave this patch out (a commit id prefix, 7+ characters); repeatable")
@@ -143,10 +143,12 @@ def command(kernel_name: str, kind: str, without: tuple, extra: tuple, as_json: 
     """Print a device page's life (memremap, allocate, get, pin, put, unpin, free, memunmap)."""
     if kind not in TYPES:
         raise click.BadParameter(f"unknown type {kind!r}; known: {', '.join(TYPES)}", param_hint="--type")
-    names = list(KERNELS) if kernel_name == "all" else [kernel_name]
-    if kernel_name != "all" and kernel_name not in KERNELS:
-        raise click.BadParameter(f"unknown kernel {kernel_name!r}; known: {', '.join(KERNELS)}, all",
-                                 param_hint="--kernel")
+    from .check import BadInput, resolve_kernels
+    try:
+        names = resolve_kernels((kernel_name,))
+    except BadInput as e:
+        raise click.BadParameter(str(e).removeprefix("--kernel: "), param_hint="--kernel") from None
+    single = len(names) == 1
     try:
         results = [lifecycle(n, kind, without=without, extra=extra) for n in names]
     except UnknownKernel as e:
@@ -159,7 +161,7 @@ def command(kernel_name: str, kind: str, without: tuple, extra: tuple, as_json: 
         # a patch set the example driver cannot run on (it needs a function or fact that the
         # left-out patch provided)
         raise click.UsageError(f"this patch set cannot run the {kind} lifecycle: {e}") from None
-    if kernel_name != "all" and results[0].get("absent"):
+    if single and results[0].get("absent"):
         if as_json:
             click.echo(json.dumps(results, indent=1))
             return

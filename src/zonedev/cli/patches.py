@@ -26,8 +26,8 @@ def command(kernel_name: str | None, as_json: bool) -> None:
         try:
             chosen = patches_for(kernel_name)
         except UnknownKernel:
-            raise click.BadParameter(f"unknown kernel {kernel_name!r}; known: {', '.join(KERNELS)}",
-                                     param_hint="--kernel") from None
+            raise click.BadParameter(f"unknown kernel {kernel_name!r}; known: {', '.join(KERNELS)}, "
+                                     f"or a version such as 6.12", param_hint="--kernel") from None
     infos = [patch_info(p) for p in chosen]
     if as_json:
         click.echo(json.dumps(infos, indent=1))

@@ -18,7 +18,7 @@ def command() -> None:
 
 @command.command(name="hmm")
 @click.option("--kernel", "-k", "kernel", default="newest", show_default=True,
-              help="modelled kernel (`zonedev kernels` lists them)")
+              help="a kernel version (6.12, 6.1.0-56-amd64) or modelled name (`zonedev kernels`)")
 @click.option("--variant", type=click.Choice(["private", "coherent"]), default=None,
               help="only the hmm_device_private or hmm_device_coherent variants")
 @click.option("--npages", type=int, default=16, show_default=True,
@@ -31,11 +31,16 @@ def command() -> None:
 @click.option("--test", "-t", "only", default=None, help="run only this case (e.g. migrate_fault)")
 def hmm(kernel: str, variant: str | None, npages: int, chunk_pages: int, page_ints: int, only: str | None) -> None:
     """hmm-tests.c cases on the dmirror model (lib/test_hmm.c)."""
-    from ..patches import KERNELS
+    from ..patches import UnknownKernel, resolve
     from ..selftests.runner import run_hmm
-    if kernel not in KERNELS:
-        click.echo(f"zonedev selftest hmm: unknown kernel {kernel!r}; known: {', '.join(KERNELS)}", err=True)
+    try:
+        r = resolve(kernel)
+    except UnknownKernel as e:
+        click.echo(f"zonedev: error: --kernel: {e}", err=True)
         sys.exit(2)
+    if r.note:
+        click.echo(f"# zonedev: {r.note}")
+    kernel = r.name
     if npages < 7 or not 1 <= page_ints <= 1024 or chunk_pages < 8:
         click.echo("zonedev selftest hmm: need --npages >= 7, 1 <= --page-ints <= 1024, --chunk-pages >= 8", err=True)
         sys.exit(2)

@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ._patch import Patch
+from .versions import KernelVersionError, Resolved, parse_version, resolve_kernel
 
 #: patch modules in merge order (module names under zonedev.patches)
 SERIES: list[str] = [
@@ -71,11 +72,17 @@ SERIES: list[str] = [
     "c_744dd97752ef",
 ]
 
-#: the kernels a user can name, oldest first
+#: the modelled kernels, oldest first: every release in which a patch of the series landed, so
+#: that any version a user names maps exactly onto the series up to it (see ``versions``)
 KERNELS: list[str] = [
-    "v4.5", "v4.12", "v4.14", "v4.18", "v5.0", "v5.2", "v5.3", "v5.6", "v5.7", "v5.17",
-    "v5.18", "v6.0", "v6.1", "v6.15", "newest",
+    "v4.5", "v4.12", "v4.14", "v4.16", "v4.18", "v4.19", "v4.20", "v5.0", "v5.2", "v5.3", "v5.6",
+    "v5.7", "v5.8", "v5.10", "v5.14", "v5.17", "v5.18", "v5.19", "v6.0", "v6.1", "v6.2", "v6.15",
+    "newest",
 ]
+
+#: what ``newest`` follows
+NEWEST_TREE = ("the akpm mm tree (linux-mm/linux-mm): mm/memremap.c @163177a569ab, "
+               "include/linux/memremap.h @5885d9aa9013, mm/gup.c @0092cb388b08 (post-v6.18)")
 
 
 _plain_kernels: dict = {}
@@ -103,10 +110,57 @@ def series() -> tuple[Patch, ...]:
     return tuple(importlib.import_module(f"{__name__}.{m}").PATCH for m in SERIES)
 
 
+def resolve(text: str) -> Resolved:
+    """A kernel as a user writes it (``6.12``, ``v5.15.120``, ``6.1.0-56-amd64``, ``7.0-rc4``, a
+    modelled name) -> the modelled kernel standing for it, with a one-line note when they differ.
+    Raises :class:`UnknownKernel` for what is not a kernel version."""
+    try:
+        return resolve_kernel(text, KERNELS, lambda n: version_key(n)[:2])
+    except KernelVersionError as e:
+        raise UnknownKernel(str(e)) from None
+
+
+def resolve_list(items) -> list[Resolved]:
+    """``--kernel`` values (each a kernel, a comma list, or ``all``) -> resolved kernels, in the
+    order given, each modelled kernel once."""
+    out: dict[str, Resolved] = {}
+    if isinstance(items, str):
+        items = [items]
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part == "all":
+                for n in KERNELS:
+                    out.setdefault(n, Resolved(n, n))
+            else:
+                r = resolve(part)
+                out.setdefault(r.name, r)
+    return list(out.values())
+
+
+def kernel_range(name: str) -> str:
+    """The versions a modelled kernel stands for: ``v6.2`` -> ``6.2 - 6.14``."""
+    if name == "newest":
+        return "the mm tree"
+    i = KERNELS.index(name)
+    lo = version_key(name)
+    nxt = KERNELS[i + 1] if i + 1 < len(KERNELS) else "newest"
+    if nxt == "newest":
+        return f"{lo[0]}.{lo[1]} and later releases"
+    hi = version_key(nxt)
+    # the last release of each major line: 4.20, 5.19, 6.19
+    last = (hi[0], hi[1] - 1) if hi[1] > 0 else (hi[0] - 1, {4: 20, 5: 19, 6: 19}.get(hi[0] - 1, 99))
+    if last == lo[:2]:
+        return f"{lo[0]}.{lo[1]}"
+    return f"{lo[0]}.{lo[1]} - {last[0]}.{last[1]}"
+
+
 @lru_cache(maxsize=None)
 def patches_for(name: str) -> tuple[Patch, ...]:
     if name not in KERNELS:
-        raise UnknownKernel(f"unknown kernel {name!r}; known: {', '.join(KERNELS)}")
+        name = resolve(name).name
     limit = version_key(name)
     return tuple(p for p in series() if version_key(p.version) <= limit)
 
@@ -222,6 +276,8 @@ def kernel(name: str = "newest", without: tuple[str, ...] | list[str] = (),
     """
     from ..linux.kernel import kernel_class
 
+    if name not in KERNELS:
+        name = resolve(name).name
     if not without and not extra:          # the hot path: one dict lookup per kernel built
         cls = _plain_kernels.get(name)
         if cls is None:
@@ -245,5 +301,5 @@ def kernel(name: str = "newest", without: tuple[str, ...] | list[str] = (),
     return kernel_class(label, chosen)()
 
 
-__all__ = ["KERNELS", "SERIES", "Patch", "PatchFileError", "UnknownKernel", "find_patch",
+__all__ = ["KERNELS", "NEWEST_TREE", "SERIES", "Patch", "Resolved", "kernel_range", "resolve", "resolve_list", "PatchFileError", "UnknownKernel", "find_patch",
            "kernel", "load_patch_file", "patches_for", "series", "version_key"]

@@ -135,6 +135,24 @@ class Scenario:
     doc: str = ""
     file: str = ""
     line: int = 0
+    #: modelled kernel -> expected finding kinds (empty: safe); None when no expectation is declared
+    expect: dict[str, frozenset[str]] | None = None
+    #: what the scenario answers for: catalogue ids (F8), commits, seed files
+    refs: list[str] = field(default_factory=list)
+    #: the search bound for the matrix when an exhaustive search is not feasible
+    #: (``check`` keywords: ``preemptions``, ``executions``, ``seconds``, ``mode``)
+    bound: dict[str, Any] = field(default_factory=dict)
+
+    def applies(self, kernel: str) -> bool:
+        """Is this scenario meant for the modelled kernel ``kernel`` (by its expectations, else
+        by ``kernels``)?"""
+        if self.expect is not None:
+            return kernel in self.expect
+        return self.kernels is None or kernel in self.kernels
+
+    def expected(self, kernel: str) -> frozenset[str] | None:
+        """The finding kinds expected on ``kernel`` (empty: safe), None when not declared."""
+        return None if self.expect is None else self.expect.get(kernel)
 
     def __call__(self, k: Any, **params: Any) -> Run:
         return self.fn(k, **params)
@@ -153,15 +171,24 @@ class Scenario:
         return f"<scenario {self.name} {self.params}>"
 
 
+_BOUND_KEYS = ("mode", "preemptions", "executions", "seconds")
+
+
 def scenario(fn: Callable[..., Run] | None = None, *, name: str | None = None,
              params: dict[str, Any] | None = None, kernels: Iterable[str] | None = None,
-             mode: str = "auto", kernel: bool = True) -> Any:
+             mode: str = "auto", kernel: bool = True, expect: dict[str, Any] | None = None,
+             refs: Iterable[str] = (), bound: dict[str, Any] | None = None) -> Any:
     """Decorator registering a scenario.
 
     ``params``: parameter defaults (each can be set on the command line, ``-p users=4``);
     ``kernels``: the kernels it is meant for (the default for ``--kernel`` when none is given);
     ``mode``: ``auto`` (DPOR), or the mode the scenario prefers (``stateful``);
-    ``kernel=False``: the scenario uses no kernel (``k`` is None), e.g. the DPOR benchmarks.
+    ``kernel=False``: the scenario uses no kernel (``k`` is None), e.g. the DPOR benchmarks;
+    ``expect``: the expected verdict per kernel (see :mod:`zonedev.rt.expect`), which makes the
+    scenario a row of ``zonedev matrix``; ``refs``: what it answers for (``F8``, commits, seed
+    files); ``bound``: the search bound the matrix uses when exhaustive search is not feasible
+    (``{"preemptions": 2}``, ``{"executions": 20000}``, ``{"seconds": 30}``).
+    A bad ``expect`` or ``bound`` is refused here, naming the file and line.
     """
 
     def wrap(f: Callable[..., Run]) -> Scenario:
@@ -170,9 +197,27 @@ def scenario(fn: Callable[..., Run] | None = None, *, name: str | None = None,
             file = inspect.getsourcefile(f) or ""
         except (OSError, TypeError):
             line, file = 0, ""
+        where = f"{file or '<scenario>'}:{line}"
+        parsed = None
+        if expect is not None:
+            from .expect import ExpectationError, parse_expect
+            if not kernel:
+                raise ScenarioFileError(f"{where}: scenario {name or f.__name__}: expect= needs a kernel scenario")
+            try:
+                parsed = parse_expect(expect)
+            except ExpectationError as e:
+                raise ScenarioFileError(f"{where}: scenario {name or f.__name__}: {e}") from None
+        bnd = dict(bound or {})
+        for key in bnd:
+            if key not in _BOUND_KEYS:
+                raise ScenarioFileError(f"{where}: scenario {name or f.__name__}: bound key {key!r} "
+                                        f"(allowed: {', '.join(_BOUND_KEYS)})")
+        if isinstance(refs, str):
+            raise ScenarioFileError(f"{where}: scenario {name or f.__name__}: refs must be a list of strings")
         return Scenario(fn=f, name=name or f.__name__, params=dict(params or {}),
                         kernels=list(kernels) if kernels is not None else None, mode=mode,
-                        kernel=kernel, doc=inspect.getdoc(f) or "", file=file, line=line)
+                        kernel=kernel, doc=inspect.getdoc(f) or "", file=file, line=line,
+                        expect=parsed, refs=[str(r) for r in refs], bound=bnd)
 
     if fn is not None:
         return wrap(fn)
@@ -211,6 +256,9 @@ def load_scenarios(path: str | Path) -> dict[str, Scenario]:
     except SyntaxError as e:
         sys.modules.pop(modname, None)
         raise ScenarioFileError(f"{path}:{e.lineno}: {e.msg}") from None
+    except ScenarioFileError:
+        sys.modules.pop(modname, None)
+        raise
     except Exception as e:
         sys.modules.pop(modname, None)
         raise ScenarioFileError(f"{path}:{_user_line(e, path)}: {type(e).__name__}: {e}") from None

@@ -1,0 +1,4 @@
+"""python -m zonedev"""
+from .cli import main
+
+main(prog_name="zonedev")

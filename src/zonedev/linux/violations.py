@@ -1,0 +1,40 @@
+"""The model's violation kinds: what the real kernel would WARN, BUG or crash on.
+
+Each ``world.violate(kind, words, ...)`` in the model uses one of these kinds (a test holds every
+call to this list), so a scenario's expected verdict can be checked for typos when it loads.
+"""
+
+from __future__ import annotations
+
+from ..sync.kinds import finding_kind
+
+VIOLATIONS: dict[str, str] = {
+    "use_after_free": "memory (memmap, pgmap, percpu data, driver data) used after it was freed",
+    "refcount_underflow": "a page refcount went below zero",
+    "put_on_free_page": "a put on a page that was already free",
+    "get_on_free_page": "a reference taken on a free page (VM_BUG_ON_PAGE / WARN on a zero count)",
+    "init_of_busy_page": "zone_device_page_init on a page that is still referenced",
+    "alloc_after_kill": "a device page allocated after memunmap_pages killed the pgmap reference",
+    "page_free_twice": "the driver's page_free/folio_free called twice for one allocation",
+    "page_free_while_referenced": "page_free called while somebody still holds the page",
+    "free_without_page_free": "the free path reached a pgmap without the page_free it needs",
+    "free_without_pgmap": "a ZONE_DEVICE folio freed without a pgmap",
+    "device_page_to_allocator": "a ZONE_DEVICE page handed to the buddy allocator",
+    "bad_page_state": "BUG: Bad page state (a freed page still mapped, locked or compound)",
+    "mapcount_underflow": "BUG: Bad page map: mapcount underflow",
+    "pincount_underflow": "a folio's pincount went below zero",
+    "refcount_unfreeze_not_frozen": "page_ref_unfreeze of a page that was not frozen",
+    "unlock_of_unlocked_page": "unlock_page on a page that was not locked",
+    "percpu_ref_underflow": "percpu ref <= 0 after switching to atomic (a pgmap reference put too often)",
+    "percpu_ref_use_after_exit": "a percpu_ref used after percpu_ref_exit freed its percpu data",
+    "percpu_ref_double_kill": "percpu_ref_kill called twice",
+    "pgmap_exit_in_use": "percpu_ref_exit on a pgmap reference that is still held",
+    "pgmap_not_killed": "devm release found the pgmap reference still live",
+    "pgmap_bad_ops": "memremap_pages refused the pgmap: a missing op or owner (WARN)",
+    "fsdax_waiter_never_woken": "an fsdax break-layouts waiter can never be woken",
+    "dax_disassociate_busy_page": "a DAX entry disassociated from a page that is still busy",
+    "dmirror_warn": "a WARN in lib/test_hmm.c (dmirror)",
+}
+
+for _kind, _meaning in VIOLATIONS.items():
+    finding_kind(_kind, _meaning)
