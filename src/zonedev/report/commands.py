@@ -1,0 +1,25 @@
+"""Commands people paste: the replay command of a finding, quoted so that it runs as printed."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Iterable
+
+
+def replay_command(spec: str, kernel: str | None, schedule: str, params: dict[str, Any] | None = None,
+                   without: Iterable[str] = (), patches: Iterable[str] = ()) -> str:
+    """``zonedev replay FILE::NAME --kernel K [-p N=V]... [--without C]... [--patch P]... --schedule S``.
+
+    ``kernel`` is the modelled kernel's base name (a label such as ``v6.1-0dc45ca1ce18`` is cut
+    back to ``v6.1``: the left-out and extra patches are given as options)."""
+    words = ["zonedev", "replay", spec]
+    if kernel and kernel != "-":
+        words += ["--kernel", kernel.split("+")[0].split("-")[0]]
+    for w in without:
+        words += ["--without", w]
+    for p in patches:
+        words += ["--patch", str(p)]
+    for key, value in (params or {}).items():
+        words += ["-p", f"{key}={value}"]
+    words += ["--schedule", schedule if schedule else "''"]
+    return " ".join(w if w == "''" else shlex.quote(w) for w in words)
