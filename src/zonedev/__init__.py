@@ -7,8 +7,9 @@ from .linux import violations as _violations  # registers the model's violation 
 from .rt.scenario import Check, Run, Scenario, expect_refs, scenario
 from .rt.check import Result, check
 from .rt.engine import Finding
+from .rt.matrix import MatrixResult, matrix
 
 __version__ = "0.1.0"
 __all__ = ["KERNELS", "Patch", "kernel", "__version__",
-           "Check", "Finding", "Result", "Run", "Scenario", "check", "expect_refs", "finding_kind",
-           "scenario"]
+           "Check", "Finding", "MatrixResult", "Result", "Run", "Scenario", "check", "expect_refs",
+           "finding_kind", "matrix", "scenario"]

@@ -9,6 +9,7 @@ import click
 #: subcommand modules; each defines ``command`` (a click command)
 SUBCOMMANDS = [
     "check",
+    "matrix",
     "replay",
     "lifecycle",
     "kernels",
