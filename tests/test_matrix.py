@@ -203,7 +203,8 @@ def test_patch_changes_cells_and_the_summary_says_how_many(lib):
     r = run("--patch", "scenarios/patches/noput.py", "--jobs", "1", "-q")
     assert r.exit_code == 1, r.output
     assert "scenarios/teardown.py::teardown3 on v6.1: expected safe, got hang" in r.stdout
-    assert "--kernel v6.1 --schedule" in r.stdout and "--patch scenarios/patches/noput.py" in r.stdout
+    assert "replay: zonedev replay scenarios/teardown.py::teardown3 --kernel v6.1 " \
+           "--patch scenarios/patches/noput.py --schedule " in r.stdout
     assert "with patch scenarios/patches/noput.py: 1 cell differs from the series' expectations" in r.stdout
     w = run("--without", "0dc45ca1ce18", "--kernel", "v6.1", "--jobs", "1", "-q")
     assert "expected safe, got use_after_free" in w.stdout and w.exit_code == 1

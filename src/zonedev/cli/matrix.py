@@ -90,7 +90,8 @@ def command(paths: tuple, kernel: tuple, patches: tuple, without: tuple, jobs: i
         from ..report.html import render
         write_atomic(html_file, render(result, summary))
     if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=2))
+        from ..report.matrix_json import document
+        click.echo(json.dumps(document(result), indent=2))
     else:
         width = shutil.get_terminal_size((100, 24)).columns - 1   # a full line would wrap on some terminals
         if not quiet:

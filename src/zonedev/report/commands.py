@@ -23,3 +23,16 @@ def replay_command(spec: str, kernel: str | None, schedule: str, params: dict[st
         words += ["-p", f"{key}={value}"]
     words += ["--schedule", schedule if schedule else "''"]
     return " ".join(w if w == "''" else shlex.quote(w) for w in words)
+
+
+def check_command(spec: str, kernel: str | None, without: Iterable[str] = (),
+                  patches: Iterable[str] = ()) -> str:
+    """``zonedev check FILE::NAME --kernel K [--without C]... [--patch P]...``, quoted."""
+    words = ["zonedev", "check", spec]
+    if kernel and kernel != "-":
+        words += ["--kernel", kernel.split("+")[0].split("-")[0]]
+    for w in without:
+        words += ["--without", w]
+    for p in patches:
+        words += ["--patch", str(p)]
+    return " ".join(shlex.quote(w) for w in words)

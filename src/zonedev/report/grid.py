@@ -15,6 +15,7 @@ import textwrap
 from typing import Any
 
 from ..sync.kinds import KINDS
+from .matrix_json import check_of, replay_of
 
 GAP = 2
 
@@ -146,16 +147,17 @@ def mismatches(result: Any) -> str:
         for c in mm:
             out.append(f"  {c['scenario']} on {c['kernel']}: expected {words(c['expected'])}, "
                        f"got {words(c['verdict'])}")
-            if c["replay"]:
-                out.append(f"    replay: {c['replay']}")
+            replay = replay_of(c, result)
+            if replay:
+                out.append(f"    replay: {replay}")
             else:
-                out.append(f"    check:  {c['check']}")
+                out.append(f"    check:  {check_of(c, result)}")
     errs = result.errors
     if errs:
         out.append(f"errors ({len(errs)}):")
         for c in errs:
             out.append(f"  {c['scenario']} on {c['kernel']}: {c['error']}")
-            out.append(f"    check:  {c['check']}")
+            out.append(f"    check:  {check_of(c, result)}")
     return "\n".join(out)
 
 

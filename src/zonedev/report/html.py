@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from .grid import abbreviations, cell_text, labels, words, kinds_in
 from ..sync.kinds import KINDS
+from .matrix_json import check_of, question, replay_of
 
 CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -110,7 +111,7 @@ def race(cx: dict[str, Any]) -> str:
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
-def _detail(cell: dict[str, Any]) -> str:
+def _detail(cell: dict[str, Any], result: Any) -> str:
     key = cell_key(cell["scenario"], cell["kernel"])
     if cell["error"] is not None:
         state = "ERROR"
@@ -138,9 +139,9 @@ def _detail(cell: dict[str, Any]) -> str:
         if not cx["reproduced"]:
             out.append("<p>WARNING: the replay did not reproduce this finding</p>")
         out.append(race(cx))
-        out.append(f'<p>replay: <code>{e(cell["replay"])}</code></p>')
+        out.append(f'<p>replay: <code>{e(replay_of(cell, result))}</code></p>')
     else:
-        out.append(f'<p>check: <code>{e(cell["check"])}</code></p>')
+        out.append(f'<p>check: <code>{e(check_of(cell, result))}</code></p>')
     out.append("</section>")
     return "\n".join(out)
 
@@ -158,7 +159,7 @@ def render(result: Any, summary_text: str = "") -> str:
         if grouped and r.file != last:
             rows.append(f'<tr class="file"><th colspan="{len(result.kernels) + 1}">{e(r.file)}</th></tr>')
             last = r.file
-        q = r.scenario.doc.split("\n\n")[0].replace("\n", " ").strip()
+        q = question(r.scenario)
         tds = []
         for k in result.kernels:
             applies = r.scenario.applies(k)
@@ -178,7 +179,7 @@ def render(result: Any, summary_text: str = "") -> str:
               "ERR: the scenario failed", "?: not run"]
     legend += [f"{s} = {k}" + (f" ({KINDS[k]})" if k in KINDS else "")
                for k, s in sorted(abbr.items(), key=lambda kv: kv[1])]
-    details = "\n".join(_detail(c) for c in result.cells)
+    details = "\n".join(_detail(c, result) for c in result.cells)
     title = "zonedev matrix"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

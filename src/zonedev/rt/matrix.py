@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shlex
 import signal
 import time
 from dataclasses import dataclass, field
@@ -36,8 +35,6 @@ from .expect import verdict_of
 from .scenario import Scenario, ScenarioFileError, load_scenarios
 
 __all__ = ["MatrixError", "MatrixResult", "Row", "collect", "default_library", "matrix", "run_cell"]
-
-SCHEMA = 1
 
 #: steps kept after the failing step in a counterexample when the execution runs on much longer
 #: (the same cut as the text table's: the race is before the failure, the rest is unwinding)
@@ -341,33 +338,6 @@ class MatrixResult:
             "interrupted": self.interrupted,
         }
 
-    def as_dict(self) -> dict[str, Any]:
-        """The ``matrix.json`` document (``docs/json.md``, schema 1)."""
-        return {
-            "schema": SCHEMA,
-            "kernels": list(self.kernels),
-            "scenarios": [{"scenario": r.spec, "question": (r.scenario.doc.split("\n\n")[0]
-                                                           .replace("\n", " ").strip()),
-                           "refs": list(r.scenario.refs),
-                           "kernels": [k for k in self.kernels if r.scenario.applies(k)]}
-                          for r in self.rows],
-            "cells": self.cells,
-            "summary": self.summary(),
-        }
-
-
-def _command(verb: str, spec: str, kernel: str, patches: Iterable[str], without: Iterable[str],
-             schedule: str | None = None) -> str:
-    """A command line that runs as printed (schedules hold ``*``: quoted for the shell)."""
-    parts = ["zonedev", verb, spec, "--kernel", kernel]
-    if schedule is not None:
-        parts += ["--schedule", schedule]
-    for p in patches:
-        parts += ["--patch", p]
-    for w in without:
-        parts += ["--without", w]
-    return " ".join(shlex.quote(p) for p in parts)
-
 
 def matrix(paths: str | Iterable[str] = (), *, kernel: str | Iterable[str] | None = None,
            patches: Iterable[str] = (), without: Iterable[str] = (), jobs: int | None = None,
@@ -407,7 +377,7 @@ def matrix(paths: str | Iterable[str] = (), *, kernel: str | Iterable[str] | Non
 
     def take(cell: dict[str, Any]) -> None:
         i = cell["index"]
-        done[i] = _finish(cell, tasks[i], patches, without)
+        done[i] = _finish(cell, tasks[i])
         if progress is not None:
             progress(len(done), len(tasks), done[i])
 
@@ -435,8 +405,8 @@ def matrix(paths: str | Iterable[str] = (), *, kernel: str | Iterable[str] | Non
                         list(patches), list(without), interrupted)
 
 
-def _finish(cell: dict[str, Any], task: dict[str, Any], patches: tuple, without: tuple) -> dict[str, Any]:
-    """A worker's cell with the row's identity, expectation, refs and commands, in the order
+def _finish(cell: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+    """A worker's cell with the row's identity, expectation and refs, in the order
     ``docs/json.md`` lists the fields."""
     row: Row = task["row"]
     k = task["kernel"]
@@ -457,8 +427,6 @@ def _finish(cell: dict[str, Any], task: dict[str, Any], patches: tuple, without:
         "error": cell["error"],
         "mode": cell["mode"],
         "note": cell["note"],
-        "replay": _command("replay", row.spec, k, patches, without, cx["schedule"]) if cx else None,
-        "check": _command("check", row.spec, k, patches, without),
     }
     return out
 
