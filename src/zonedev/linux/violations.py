@@ -33,6 +33,9 @@ VIOLATIONS: dict[str, str] = {
     "pgmap_bad_ops": "memremap_pages refused the pgmap: a missing op or owner (WARN)",
     "fsdax_waiter_never_woken": "an fsdax break-layouts waiter can never be woken",
     "dax_disassociate_busy_page": "a DAX entry disassociated from a page that is still busy",
+    "dax_associate_mapped_page": "a DAX entry associated with a page that already belongs to a file (WARN_ON_ONCE(folio->mapping))",
+    "dax_zero_page_associated": "the shared zero page associated with a DAX file (F19: WARN_ON_ONCE(folio->mapping))",
+    "dax_to_folio_bad_pfn": "dax_to_folio() on an entry whose pfn has no struct page (a paging fault)",
     "dmirror_warn": "a WARN in lib/test_hmm.c (dmirror)",
 }
 

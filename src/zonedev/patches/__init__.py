@@ -38,6 +38,7 @@ SERIES: list[str] = [
     "c_52916982af48",
     "c_a95c90f1e2c2",
     "c_50f44ee7248a",
+    "c_7af75561e171",
     "c_1e240e8d4a7d",
     "c_25b2995a35b6",
     "c_b7a523109fb5",
@@ -68,6 +69,7 @@ SERIES: list[str] = [
     "c_e778406b40db",
     "c_7e9c7ef83d78",
     "c_38607c62b3",
+    "c_98c183a4fccf",
     "c_3a5a06554566",
     "c_744dd97752ef",
 ]

@@ -21,11 +21,22 @@ FOLL_LONGTERM pinning of FS DAX pages", the dax idle-page and wait-key patches]
 * P2PDMA: ``p2pmem_alloc_mmap`` sets the refcount 0 -> 1 before inserting.
 * GENERIC (device-dax) mappings take a page reference (1 -> 2), the unmap drops it.
 * FOLL_LONGTERM pins of fsdax pages are refused (``folio_is_longterm_pinnable``).
+* fs/dax.c (C3 of ``kernel_2025_2026.md``, read in 38607c62b34b): ``dax_layout_busy_page_range``
+  always ``unmap_mapping_pages()`` on the range first (no ``mapping_mapped`` early-out), and
+  ``dax_busy_page`` counts a folio busy only while ``folio_ref_count - folio_mapcount > 0``:
+  a mapped, unpinned page is not busy.
+* DAX faults map the page with ``vmf_insert_page_mkwrite`` -> ``insert_page``: ``folio_get``
+  (0 -> 1 for the first mapping; how it passes folio_get's zero check is INFERRED) and
+  ``folio_add_file_rmap_pte``, a normal (not devmap) PTE; the zap drops both.
+* ``dax_associate_entry``/``dax_disassociate_entry`` work on ``dax_to_folio(entry)``, with no
+  zero/empty-entry guard until 98c183a4fccf (same merge, c_98c183a4fccf).  ``folio->share``
+  (reflink-shared blocks) is not modelled: every association is the not-shared branch.
 """
 
 from ..linux.include.memremap import (MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_GENERIC,
                                       MEMORY_DEVICE_PCI_P2PDMA, MEMORY_DEVICE_PRIVATE)
 from ..linux.include.mm import FOLL_PIN, GUP_PIN_COUNTING_BIAS
+from ..linux.mm.mmap import PTE_PRESENT, Pte
 from ._patch import Patch
 
 PATCH = Patch(
@@ -174,3 +185,76 @@ def folio_is_longterm_pinnable(k, folio) -> bool:
 @PATCH.define
 def is_longterm_pinnable_page(k, page) -> bool:
     return k.folio_is_longterm_pinnable(page.head)
+
+
+@PATCH.define
+def dax_busy_page(k, page) -> bool:
+    """fs/dax.c v6.15 ``dax_busy_page``: busy while ``folio_ref_count - folio_mapcount > 0``
+    (a reference that is not a page-table mapping: GUP)."""
+    folio = page.head
+    return k.page_ref_count(folio, "folio_ref_count") - k.page_mapcount(folio) > 0
+
+
+@PATCH.define
+def dax_layout_busy_page_range(k, mapping, start: int = 0, end: int = -1):
+    """fs/dax.c v6.15: no ``mapping_mapped`` early-out; unmap the range, then look for a busy
+    folio (C3)."""
+    return k.dax_layout_scan_busy(mapping, start, end)
+
+
+@PATCH.define
+def dax_associate_entry(k, page, mapping, index: int = 0) -> None:
+    """fs/dax.c v6.15: ``folio = dax_to_folio(entry)``; the not-shared branch
+    ``WARN_ON_ONCE(folio->mapping)``, ``dax_folio_init``, set ``->mapping``/``->index``.  No
+    zero/empty-entry guard (98c183a4fccf adds it): a hole's zero-page entry associates the
+    shared zero page with the file."""
+    from ..linux.fs.dax import dax_entry
+    func = "dax_associate_entry"
+    folio = k.dax_to_folio(page) if isinstance(page, dax_entry) else page.head
+    if folio is None:
+        return
+    if folio.mapping.get("folio->mapping") is not None:
+        kind = "dax_zero_page_associated" if k.is_zero_page(folio) else "dax_associate_mapped_page"
+        k.world.violate(kind, "WARN_ON_ONCE(folio->mapping)", folio.pfn, func)
+    k.set_page_field(folio, "mapping", mapping, func)
+    k.set_page_field(folio, "index", index, func)
+
+
+@PATCH.define
+def dax_disassociate_entry(k, page, trunc: bool = True) -> None:
+    """fs/dax.c v6.15: ``dax_folio_put(dax_to_folio(entry))``: the last association clears
+    ``->mapping`` (not at free).  The busy check on truncation is kept from the 1-based code with
+    the 0-based idle value (UNCONFIRMED in this form)."""
+    from ..linux.fs.dax import dax_entry
+    func = "dax_disassociate_entry"
+    folio = k.dax_to_folio(page) if isinstance(page, dax_entry) else page.head
+    if folio is None:
+        return
+    if trunc and not k.is_zero_page(folio) and folio._refcount.peek() > 0:
+        k.world.violate("dax_disassociate_busy_page", "WARN_ON_ONCE(trunc && !dax_folio_is_idle(folio))",
+                        folio.pfn, func)
+    k.set_page_field(folio, "mapping", None, "dax_folio_put")
+    k.set_page_field(folio, "index", 0, "dax_folio_put")
+
+
+@PATCH.define
+def dax_insert_pfn(k, vmf, page, write: bool) -> int:
+    """mm/memory.c v6.15 ``vmf_insert_page_mkwrite`` -> ``insert_page``: the mapping takes a
+    folio reference (``folio_get``; 0 -> 1 for an idle fsdax folio) and a mapcount; a normal
+    PTE."""
+    vma = vmf.vma
+    folio = page.head
+    vmf.ptl.lock("insert_page")
+    cur = vmf.ptev.get("pte_none")
+    if cur is not None and cur.page is page:
+        if write and not cur.write:
+            vmf.ptev.set(Pte(PTE_PRESENT, page, True, True), "insert_page_into_pte_locked(mkwrite)")
+        vmf.ptl.unlock("insert_page")
+        return 0
+    k.page_ref_inc(folio, "insert_page")      # folio_get()
+    k.page_add_file_rmap(folio, vma)          # folio_add_file_rmap_pte()
+    if cur is not None:                        # the zero page of a hole being replaced
+        vmf.ptev.set(None, "ptep_clear_flush")
+    vmf.ptev.set(Pte(PTE_PRESENT, page, write, write), "set_pte_at")
+    vmf.ptl.unlock("insert_page")
+    return 0

@@ -18,13 +18,26 @@ Page-level reference taking is the core's (``k.try_grab_page``, ``k.unpin_user_p
   by the slow path (``__gup_longterm_unlocked``).  The fast path's ``get_dev_pagemap`` lookup is
   for ``pte_devmap`` (fsdax/devdax) PTEs only, which this mm never creates for private or
   coherent memory.
+* DAX (``linux/fs/daxfs.py``; kernel_eras §6.6, §9.3): a devmap PTE (v4.5-v6.16) is special,
+  so ``vm_normal_page`` is NULL; GUP takes ``get_dev_pagemap`` for it and drops it once the
+  page is held (slow path ``follow_page_pte``; fast path ``gup_pte_range``, which on a failed
+  lookup undoes the pages it grabbed -- ``undo_dev_pagemap`` -- and bails).  The model gets and
+  puts the pgmap per page in every era: the v4.16+/v5.0 cached lookup (one put at the end) has
+  the same net references.  From v5.2 (c_7af75561e171) gup-fast bails to the slow path on a
+  devmap PTE with FOLL_LONGTERM.  ``check_vma_flags`` refuses FOLL_LONGTERM on an fsdax VMA
+  with -EOPNOTSUPP (get_user_pages_longterm v4.15, __gup_longterm_locked v5.2,
+  check_vma_flags v5.11: the same errno in every era the model has fsdax).
+* P2PDMA (v6.2+, ``k.fact("p2pdma_mmap")``): a PCI P2PDMA page is returned only with
+  FOLL_PCI_P2PDMA (``try_grab_page``: -EREMOTEIO; gup-fast bails), and FOLL_LONGTERM together
+  with FOLL_PCI_P2PDMA is -EOPNOTSUPP.
 """
 
 from __future__ import annotations
 
 import errno
 
-from ..include.mm import (FOLL_FORCE, FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_SPLIT_PMD, FOLL_WRITE)
+from ..include.mm import (FOLL_FORCE, FOLL_GET, FOLL_LONGTERM, FOLL_PCI_P2PDMA, FOLL_PIN, FOLL_SPLIT_PMD,
+                          FOLL_WRITE)
 from .memory import FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR
 from .mmap import (PAGE_MASK, PAGE_SIZE, PTE_PRESENT, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, err,
                    find_vma)
@@ -39,8 +52,14 @@ def is_longterm_pinnable_page(k, page) -> bool:
     return not k.is_device_coherent_page(page)
 
 
+def vma_is_fsdax(vma) -> bool:
+    """``vma_is_fsdax()``: a mapping of a file on a DAX file system (not device-dax)."""
+    return bool(getattr(vma.vm_file, "fsdax", False))
+
+
 def follow_page_pte(k, vma, addr: int, flags: int):
-    """Return the page with a grab (FOLL_GET/FOLL_PIN) or None when a fault is needed."""
+    """Return the page with a grab (FOLL_GET/FOLL_PIN) or None when a fault is needed; a
+    negative errno when the page cannot be returned."""
     mm = vma.vm_mm
     pt = mm.pgtable(addr)
     if pt is None:
@@ -50,13 +69,27 @@ def follow_page_pte(k, vma, addr: int, flags: int):
     page = None
     if pte is not None and pte.kind == PTE_PRESENT and (pte.write or not flags & FOLL_WRITE):
         page = pte.page
-        if not k.try_grab_page(page, flags):
+        pgmap = None
+        if pte.devmap and flags & (FOLL_GET | FOLL_PIN):
+            # "device mapped pages can only be returned if the caller will manage their
+            # lifetime": hold the pgmap while taking the page reference
+            pgmap = k.get_dev_pagemap(page.pfn)
+            if pgmap is None:
+                pt.ptl.unlock("pte_unmap_unlock")
+                return -errno.EFAULT
+        if k.fact("p2pdma_mmap") and not flags & FOLL_PCI_P2PDMA and k.is_pci_p2pdma_page(page):
+            page = -errno.EREMOTEIO                     # try_grab_page (v6.2+)
+        elif not k.try_grab_page(page, flags):
             page = -errno.ENOMEM
+        if pgmap is not None:
+            k.put_dev_pagemap(pgmap)
     pt.ptl.unlock("pte_unmap_unlock")
     return page
 
 
 def __get_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    if k.fact("p2pdma_mmap") and gup_flags & FOLL_LONGTERM and gup_flags & FOLL_PCI_P2PDMA:
+        raise err(errno.EOPNOTSUPP, "FOLL_LONGTERM with FOLL_PCI_P2PDMA: the pgmap must stay unpluggable")
     pages = []
     addr = start & PAGE_MASK
     for _ in range(nr_pages):
@@ -70,6 +103,8 @@ def __get_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
             raise err(errno.EFAULT, "gup: write to read-only vma")
         if not vma.vm_flags & VM_READ and not gup_flags & FOLL_FORCE:
             raise err(errno.EFAULT, "gup: unreadable vma")
+        if gup_flags & FOLL_LONGTERM and vma_is_fsdax(vma):
+            raise err(errno.EOPNOTSUPP, "check_vma_flags: FOLL_LONGTERM on an fsdax vma")
         for _try in range(64):
             page = k.follow_page_pte(vma, addr, gup_flags)
             if isinstance(page, int):
@@ -140,6 +175,8 @@ def gup_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
     """``lockless_pages_from_mm()`` -> ``gup_pte_range()``: no locks; stop at the first PTE that
     needs the slow path."""
     pages = []
+    if gup_flags & FOLL_LONGTERM and not k.fact("gup_fast_longterm_devmap_bails"):
+        return pages      # before v5.2 there was no FOLL_LONGTERM gup-fast: get_user_pages_longterm() walked slowly
     addr = start & PAGE_MASK
     for _ in range(nr_pages):
         pt = mm.pgtable(addr)
@@ -151,7 +188,21 @@ def gup_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
                 or k.is_zero_page(pte.page):
             break
         page = pte.page
-        if not k.try_grab_page(page, gup_flags):         # try_grab_folio_fast
+        pgmap = None
+        if pte.devmap:
+            if gup_flags & FOLL_LONGTERM and k.fact("gup_fast_longterm_devmap_bails"):
+                break                                    # v5.2+: the slow path decides
+            pgmap = k.get_dev_pagemap(page.pfn)
+            if pgmap is None:                            # undo_dev_pagemap(): drop what we took
+                for p in pages:
+                    k.unpin_user_page(p) if gup_flags & FOLL_PIN else k.put_page(p)
+                return []
+        elif k.fact("p2pdma_mmap") and not gup_flags & FOLL_PCI_P2PDMA and k.is_pci_p2pdma_page(page):
+            break
+        grabbed = k.try_grab_page(page, gup_flags)       # try_grab_folio_fast
+        if pgmap is not None:
+            k.put_dev_pagemap(pgmap)
+        if not grabbed:
             break
         if gup_flags & FOLL_LONGTERM and not k.is_longterm_pinnable_page(page):
             k.unpin_user_page(page) if gup_flags & FOLL_PIN else k.put_page(page)

@@ -76,8 +76,9 @@ def is_zero_page(k, page) -> bool:
 
 
 def vm_normal_page(k, vma, pte: Pte):
-    """``vm_normal_page()``: the struct page behind a present PTE; NULL for the zero page."""
-    if pte is None or pte.kind != PTE_PRESENT or is_zero_page(k, pte.page):
+    """``vm_normal_page()``: the struct page behind a present PTE; NULL for the zero page and
+    for a special devmap (DAX pfn) PTE."""
+    if pte is None or pte.kind != PTE_PRESENT or pte.devmap or is_zero_page(k, pte.page):
         return None
     return pte.page
 
@@ -129,6 +130,9 @@ def do_fault(k, vmf: vm_fault) -> int:
     """``do_fault()``: file-backed (shmem) VMAs; a VMA without ->fault (the dmirror mixedmap
     mapping) gets SIGBUS."""
     vma = vmf.vma
+    fault = getattr(vma.vm_file, "fault", None)
+    if fault is not None:                 # the file's own ->fault (a DAX file: dax_iomap_fault)
+        return fault(k, vmf)
     if vma.vm_ops != "shmem":
         return VM_FAULT_SIGBUS
     k.shmem_fault(vmf)
@@ -166,6 +170,9 @@ def do_wp_page(k, vmf: vm_fault) -> int:
     vma = vmf.vma
     pte = vmf.orig_pte
     page = k.vm_normal_page(vma, pte)
+    fault = getattr(vma.vm_file, "fault", None)
+    if vma.vm_flags & VM_SHARED and fault is not None:
+        return fault(k, vmf)              # wp_pfn_shared / wp_page_shared -> ->pfn_mkwrite (DAX)
     if vma.vm_flags & VM_SHARED and page is not None:
         return wp_page_reuse(k, vmf)
     if page is not None and k.PageAnon(page):

@@ -146,16 +146,18 @@ class Pte:
     page: Any
     write: bool = False
     dirty: bool = False
+    #: ``pte_devmap()`` (v4.5-v6.16): a DAX pfn mapping (special: no page reference, no mapcount)
+    devmap: bool = False
 
     def _zd_key(self) -> tuple:
-        return (self.kind, self.page.pfn, self.write, self.dirty)
+        return (self.kind, self.page.pfn, self.write, self.dirty, self.devmap)
 
     def same(self, other: "Pte | None") -> bool:
         """``pte_same()``."""
         return other is not None and self._zd_key() == other._zd_key()
 
     def __repr__(self) -> str:
-        return f"<pte {self.kind} pfn={self.page.pfn:#x}{' W' if self.write else ''}>"
+        return f"<pte {self.kind} pfn={self.page.pfn:#x}{' W' if self.write else ''}{' devmap' if self.devmap else ''}>"
 
 
 class PageTable:
@@ -399,6 +401,8 @@ def do_munmap(k, mm: mm_struct, start: int, length: int) -> int:
     outside, inside = _split(mm.vmas.get("do_munmap"), start, end)
     for vma in inside:
         k.unmap_vma_range(vma, vma.vm_start, vma.vm_end)
+        if hasattr(vma.vm_file, "unlink_vma"):       # unlink_file_vma: leave the file's i_mmap
+            vma.vm_file.unlink_vma(k, mm, vma.vm_start, vma.vm_end)
     _set_vmas(mm, outside, "do_munmap")
     return 0
 

@@ -1,0 +1,402 @@
+"""A small DAX file system: the paths ext4 and xfs run on a ``dax=always`` mount of a pmem
+device (fs/dax.c, fs/xfs/xfs_file.c, fs/xfs/xfs_iops.c, fs/ext4/inode.c, mm/truncate.c), and a
+regular (non-DAX) file whose O_DIRECT I/O uses a DAX mapping as its buffer (the GUP
+xfstests generic/413 makes).
+
+Not one kernel file: the smallest file system with the shape of xfs's DAX paths.
+
+* **Files.**  ``daxfs_inode``: ``i_size`` (pages), the block map (index -> pmem pfn, or a hole),
+  the DAX page cache (``address_space.i_pages``: index -> :class:`~zonedev.linux.fs.dax.dax_entry`),
+  ``i_mmap`` (the VMAs mapping the file: ``mapping_mapped``), MMAPLOCK (``i_mmaplock``, an
+  rw-semaphore: faults take it shared, truncate and hole punch exclusive -- xfs's
+  ``XFS_MMAPLOCK_*``, ext4's ``i_mmap_sem``/``invalidate_lock``).  Blocks come from the pmem
+  device's pages (``daxfs_super``).
+* **Faults** (``dax_iomap_fault``, PTE size only): a read of a hole maps the zero page and
+  stores a zero entry (``dax_load_hole``); otherwise the block is allocated if needed, the
+  entry stored and associated (``dax_insert_entry`` -> ``dax_associate_entry``), and the page
+  mapped by the era's ``dax_insert_pfn``: before v6.15 ``vmf_insert_mixed`` -> ``insert_pfn``
+  makes a **devmap PTE** that takes no page reference and no mapcount (``vm_normal_page`` is
+  NULL for it, so zap drops nothing); v6.15 ``vmf_insert_page_mkwrite`` (c_38607c62b3).  A
+  write to a hole mapped to the zero page unmaps the zero page first.  DAX PMD faults are not
+  modelled.
+* **truncate / hole punch** (xfs_setattr_size, xfs_file_fallocate(PUNCH_HOLE)): MMAPLOCK
+  exclusive, ``xfs_break_dax_layouts`` -- ``dax_layout_busy_page_range`` and, for a busy page,
+  ``___wait_var_event`` with MMAPLOCK dropped around ``schedule()`` (``xfs_wait_dax_page``),
+  retried until nothing is busy -- then ``truncate_pagecache_range`` (unmap, delete the DAX
+  entries: ``dax_disassociate_entry``) and the blocks go back to the allocator.
+* **O_DIRECT** on a regular file (``blkdev_direct_IO``): the user buffer's pages are grabbed
+  with ``pin_user_pages_fast`` (FOLL_PIN) or ``get_user_pages_fast`` (FOLL_GET), the data
+  copied, and the pages released at bio completion (``unpin_user_page``/``put_page``).  Block
+  DIO took FOLL_GET references until ``iov_iter_extract_pages`` (v6.5) and pins after; the
+  caller says which (``gup="pin"|"get"``), default pins where the kernel has them.
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ...sync import Lock, Var
+from ..include.mm import FOLL_WRITE
+from ..mm.memory import FAULT_FLAG_WRITE, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS
+from ..mm.mmap import PAGE_SHIFT, PTE_PRESENT, Pte, RwSem, _split, err, linear_page_index, next_id
+from .dax import DAX_ENTRY_PAGE, DAX_ZERO_PAGE, dax_entry
+
+
+class address_space:
+    """``struct address_space`` of a DAX file: the DAX entries and the VMAs mapping it."""
+
+    def __init__(self, host) -> None:
+        self.host = host
+        tag = f"{host.name}.i_mapping"
+        self.i_pages = Var((), f"{tag}.i_pages")        # sorted ((index, dax_entry), ...)
+        self.xa_lock = Lock(f"{tag}.xa_lock")
+        self.i_mmap = Var((), f"{tag}.i_mmap")          # the VMAs (vma_interval_tree)
+
+    def _zd_key(self) -> tuple:
+        return ("address_space", self.host.name)
+
+    def lookup(self, index: int, label: str = "xa_load"):
+        for i, e in self.i_pages.get(label):
+            if i == index:
+                return e
+        return None
+
+    def store(self, index: int, entry, label: str = "xa_store") -> None:
+        cur = tuple((i, e) for i, e in self.i_pages.get(label) if i != index)
+        if entry is not None:
+            cur = tuple(sorted(cur + ((index, entry),), key=lambda ie: ie[0]))
+        self.i_pages.set(cur, label)
+
+    def entries_in(self, start: int, last: int, label: str = "xas_for_each"):
+        return [(i, e) for i, e in self.i_pages.get(label) if start <= i <= last]
+
+    def __repr__(self) -> str:
+        return f"<address_space of {self.host.name}>"
+
+
+class daxfs_super:
+    """The mounted file system: the pmem pgmap its blocks live in and the free blocks."""
+
+    def __init__(self, k, pgmap) -> None:
+        self.pgmap = pgmap
+        self.free = Var(tuple(p.pfn for p in pgmap.pages), f"{pgmap.name} daxfs free blocks")
+
+    def _zd_key(self) -> tuple:
+        return ("daxfs", self.pgmap.name)
+
+
+class daxfs_inode:
+    """A regular file on the DAX mount (``IS_DAX(inode)``): also what ``do_mmap`` gets as the
+    VMA's file (``vm_ops`` "dax": ``vma_is_dax``; ``fsdax``: ``vma_is_fsdax``)."""
+
+    vm_ops = "dax"
+    fsdax = True
+
+    def __init__(self, sb: daxfs_super, name: str) -> None:
+        self.sb = sb
+        self.name = name
+        self.i_size = Var(0, f"{name}.i_size")
+        self.i_blocks = Var((), f"{name}.blocks")       # per index: pfn or None (a hole)
+        self.i_mmaplock = RwSem(f"{name}.MMAPLOCK")
+        self.i_mapping = address_space(self)
+
+    def _zd_key(self) -> tuple:
+        return ("daxfs_inode", self.name)
+
+    def __repr__(self) -> str:
+        return f"<daxfs inode {self.name} size={self.i_size.peek()}>"
+
+    # --- what the mm calls on the file --------------------------------------------------------
+    def mmap(self, k, vma) -> None:
+        """``xfs_file_mmap``/``ext4_file_mmap`` + ``vma_link``: the VMA joins ``i_mmap``."""
+        m = self.i_mapping
+        m.i_mmap.set(m.i_mmap.get("vma_link") + (vma,), "vma_interval_tree_insert")
+
+    def fault(self, k, vmf) -> int:
+        return k.dax_iomap_fault(vmf)
+
+    def unlink_vma(self, k, mm, start: int, end: int) -> None:
+        """munmap of [start, end) in ``mm``: the VMAs leave ``i_mmap`` (split pieces stay)."""
+        m = self.i_mapping
+        mine = [v for v in m.i_mmap.get("vma_unlink") if v.vm_mm is mm]
+        others = [v for v in m.i_mmap.get("vma_unlink") if v.vm_mm is not mm]
+        outside, _ = _split(mine, start, end)
+        m.i_mmap.set(tuple(others + outside), "vma_interval_tree_remove")
+
+
+class regular_file:
+    """A file on a non-DAX block device: its blocks' contents, for O_DIRECT."""
+
+    def __init__(self, name: str, nr_pages: int) -> None:
+        self.name = name
+        self.blocks = Var((None,) * nr_pages, f"{name}.blocks")
+
+    def _zd_key(self) -> tuple:
+        return ("file", self.name)
+
+
+# --- mount, create, size ------------------------------------------------------------------------
+
+def daxfs_mount(k, pgmap) -> daxfs_super:
+    """``mount -o dax``: the pmem pgmap (MEMORY_DEVICE_FS_DAX, already ``memremap``-ed by pmem)."""
+    return daxfs_super(k, pgmap)
+
+
+def daxfs_create(k, sb: daxfs_super, name: str | None = None) -> daxfs_inode:
+    return daxfs_inode(sb, name or f"f{next_id('daxfs_inode')}")
+
+
+def daxfs_alloc_block(k, sb: daxfs_super) -> int:
+    """The block allocator (``xfs_bmapi_write``): a free pmem page, zeroed (DAX zeroes new
+    blocks before they are mapped)."""
+    free = sb.free.get("xfs_alloc_vextent")
+    if not free:
+        raise err(errno.ENOSPC, "daxfs: no free block")
+    sb.free.set(free[1:], "xfs_alloc_vextent")
+    pfn = free[0]
+    k.memmap[pfn].data.set(0, "dax_iomap_zero")
+    return pfn
+
+
+def daxfs_fallocate(k, inode: daxfs_inode, nr_pages: int) -> None:
+    """``fallocate(fd, 0, 0, nr_pages * PAGE_SIZE)``: extend the file with allocated blocks."""
+    blocks = list(inode.i_blocks.get("xfs_alloc_file_space"))
+    while len(blocks) < nr_pages:
+        blocks.append(None)
+    for i in range(nr_pages):
+        if blocks[i] is None:
+            blocks[i] = k.daxfs_alloc_block(inode.sb)
+    inode.i_blocks.set(tuple(blocks), "xfs_alloc_file_space")
+    if inode.i_size.get("i_size_read") < nr_pages:
+        inode.i_size.set(nr_pages, "i_size_write")
+
+
+def daxfs_extend(k, inode: daxfs_inode, nr_pages: int) -> None:
+    """``ftruncate`` up: the new range is a hole (no blocks)."""
+    blocks = inode.i_blocks.get("xfs_setattr_size")
+    if len(blocks) < nr_pages:
+        inode.i_blocks.set(blocks + (None,) * (nr_pages - len(blocks)), "xfs_setattr_size")
+    inode.i_size.set(max(nr_pages, inode.i_size.get("i_size_read")), "i_size_write")
+
+
+# --- the mapping --------------------------------------------------------------------------------
+
+def mapping_mapped(k, mapping) -> bool:
+    """``mapping_mapped()``: some VMA maps the file."""
+    return bool(mapping.i_mmap.get("mapping_mapped"))
+
+
+def unmap_mapping_pages(k, mapping, start: int, nr: int, even_cows: bool = False) -> None:
+    """``unmap_mapping_pages()`` (mm/memory.c): zap the PTEs of file pages [start, start+nr) in
+    every VMA that maps them (``i_mmap_lock_read``; ``zap_page_range_single``)."""
+    last = start + nr - 1
+    for vma in mapping.i_mmap.get("i_mmap_lock_read"):
+        first_idx = vma.vm_pgoff
+        last_idx = vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT) - 1
+        lo, hi = max(start, first_idx), min(last, last_idx)
+        if lo > hi:
+            continue
+        a = vma.vm_start + ((lo - first_idx) << PAGE_SHIFT)
+        b = vma.vm_start + ((hi - first_idx + 1) << PAGE_SHIFT)
+        k.unmap_vma_range(vma, a, b)
+
+
+def dax_insert_pfn(k, vmf, page, write: bool) -> int:
+    """v4.18-v6.14: ``vmf_insert_mixed(_mkwrite)`` -> ``insert_pfn`` with a ``PFN_DEV|PFN_MAP``
+    pfn: a devmap PTE (``pte_mkdevmap``); no page reference, no mapcount."""
+    vmf.ptl.lock("insert_pfn")
+    cur = vmf.ptev.get("pte_none")
+    if cur is not None and cur.page is page:
+        if write and not cur.write:
+            vmf.ptev.set(Pte(PTE_PRESENT, page, True, True, devmap=True), "insert_pfn(mkwrite)")
+        vmf.ptl.unlock("insert_pfn")
+        return VM_FAULT_NOPAGE
+    vmf.ptev.set(Pte(PTE_PRESENT, page, write, write, devmap=True), "set_pte_at(pte_mkdevmap)")
+    vmf.ptl.unlock("insert_pfn")
+    return VM_FAULT_NOPAGE
+
+
+def dax_iomap_fault(k, vmf) -> int:
+    """``xfs_filemap_fault`` -> ``dax_iomap_fault`` -> ``dax_iomap_pte_fault`` (MMAPLOCK shared)."""
+    vma = vmf.vma
+    inode = vma.vm_file
+    mapping = inode.i_mapping
+    write = bool(vmf.flags & FAULT_FLAG_WRITE)
+    inode.i_mmaplock.down_read("xfs_ilock(XFS_MMAPLOCK_SHARED)")
+    try:
+        index = linear_page_index(vma, vmf.address)
+        if index >= inode.i_size.get("i_size_read"):
+            return VM_FAULT_SIGBUS
+        mapping.xa_lock.lock("grab_mapping_entry")
+        entry = mapping.lookup(index, "grab_mapping_entry")
+        pfn = inode.i_blocks.get("xfs_bmapi_read")[index]
+        if pfn is None and not write:                     # dax_load_hole
+            zp = k.zero_page()
+            if entry is None:
+                entry = dax_entry(DAX_ZERO_PAGE, zp.pfn)
+                mapping.store(index, entry, "dax_insert_entry")
+                k.dax_associate_entry(entry, mapping, index)
+            mapping.xa_lock.unlock("dax_unlock_entry")
+            vmf.ptl.lock("insert_pfn")
+            if vmf.ptev.get("pte_none") is None:
+                vmf.ptev.set(Pte(PTE_PRESENT, zp, False), "set_pte_at(zero page)")
+            vmf.ptl.unlock("insert_pfn")
+            return VM_FAULT_NOPAGE
+        if pfn is None:                                   # iomap_begin(IOMAP_WRITE): allocate
+            pfn = k.daxfs_alloc_block(inode.sb)
+            blocks = list(inode.i_blocks.get("xfs_bmapi_write"))
+            blocks[index] = pfn
+            inode.i_blocks.set(tuple(blocks), "xfs_bmapi_write")
+        if entry is None or entry.kind != DAX_ENTRY_PAGE:
+            if entry is not None:                         # a zero-page entry becomes a block
+                k.dax_disassociate_entry(entry, False)
+                k.unmap_mapping_pages(mapping, index, 1)
+            entry = dax_entry(DAX_ENTRY_PAGE, pfn)
+            mapping.store(index, entry, "dax_insert_entry")
+            k.dax_associate_entry(entry, mapping, index)
+        mapping.xa_lock.unlock("dax_unlock_entry")
+        page = k.memmap[pfn]
+        k.dax_insert_pfn(vmf, page, write)
+        return VM_FAULT_NOPAGE
+    finally:
+        inode.i_mmaplock.up_read("xfs_iunlock(XFS_MMAPLOCK_SHARED)")
+
+
+# --- user access through a mapping ----------------------------------------------------------------
+
+def dax_user_write(k, mm, addr: int, value) -> None:
+    """A store through the mapping: fault as needed, then write the pmem page."""
+    page = k.cpu_access(mm, addr, True)
+    page.data.set(value, "store")
+
+
+def dax_user_read(k, mm, addr: int):
+    page = k.cpu_access(mm, addr, False)
+    return page.data.get("load")
+
+
+# --- truncate and hole punch --------------------------------------------------------------------
+
+def xfs_break_dax_layouts(k, inode: daxfs_inode, start: int = 0, end: int = -1) -> int:
+    """fs/xfs/xfs_file.c: wait until no page of [start, end] is busy; MMAPLOCK is held
+    exclusive on entry and on return, dropped while sleeping.  Returns how often it waited."""
+    waits = 0
+    lock = inode.i_mmaplock
+    while True:
+        page = k.dax_layout_busy_page_range(inode.i_mapping, start, end)
+        if page is None:
+            return waits
+        waits += 1
+        k.dax_wait_page_idle(page, drop=lambda: lock.up_write("xfs_iunlock(XFS_MMAPLOCK_EXCL)"),
+                             retake=lambda: lock.down_write("xfs_ilock(XFS_MMAPLOCK_EXCL)"))
+
+
+def dax_delete_mapping_entry(k, mapping, index: int) -> None:
+    """``dax_delete_mapping_entry`` -> ``__dax_invalidate_entry``: remove the entry and
+    disassociate its page (``trunc``: the page must be idle now)."""
+    mapping.xa_lock.lock("xas_lock_irq")
+    entry = mapping.lookup(index, "get_unlocked_entry")
+    if entry is not None:
+        k.dax_disassociate_entry(entry, True)
+        mapping.store(index, None, "xas_store(NULL)")
+    mapping.xa_lock.unlock("xas_unlock_irq")
+
+
+def truncate_dax_range(k, inode: daxfs_inode, start: int, last: int) -> None:
+    """``truncate_pagecache_range`` + ``xfs_free_file_space``: unmap, delete the entries, free
+    the blocks."""
+    mapping = inode.i_mapping
+    k.unmap_mapping_pages(mapping, start, last - start + 1)
+    for index, _ in mapping.entries_in(start, last, "truncate_inode_pages_range"):
+        k.dax_delete_mapping_entry(mapping, index)
+    blocks = list(inode.i_blocks.get("xfs_bunmapi"))
+    freed = []
+    for i in range(start, min(last + 1, len(blocks))):
+        if blocks[i] is not None:
+            freed.append(blocks[i])
+            blocks[i] = None
+    inode.i_blocks.set(tuple(blocks), "xfs_bunmapi")
+    if freed:
+        inode.sb.free.set(inode.sb.free.get("xfs_free_extent") + tuple(freed), "xfs_free_extent")
+
+
+def daxfs_truncate(k, inode: daxfs_inode, new_size: int) -> int:
+    """``truncate(2)`` down (xfs_vn_setattr -> xfs_setattr_size): MMAPLOCK exclusive, break
+    layouts, drop the pages past ``new_size``.  Returns how often it waited for a busy page."""
+    lock = inode.i_mmaplock
+    lock.down_write("xfs_ilock(XFS_MMAPLOCK_EXCL)")
+    waits = k.xfs_break_dax_layouts(inode, new_size, -1)
+    old = inode.i_size.get("i_size_read")
+    if new_size < old:
+        k.truncate_dax_range(inode, new_size, old - 1)
+        blocks = inode.i_blocks.get("xfs_setattr_size")
+        inode.i_blocks.set(blocks[:new_size], "xfs_setattr_size")
+    inode.i_size.set(new_size, "i_size_write")
+    lock.up_write("xfs_iunlock(XFS_MMAPLOCK_EXCL)")
+    return waits
+
+
+def daxfs_punch_hole(k, inode: daxfs_inode, start: int, nr: int) -> int:
+    """``fallocate(FALLOC_FL_PUNCH_HOLE)`` (xfs_file_fallocate -> xfs_free_file_space)."""
+    lock = inode.i_mmaplock
+    lock.down_write("xfs_ilock(XFS_MMAPLOCK_EXCL)")
+    waits = k.xfs_break_dax_layouts(inode, start, start + nr - 1)
+    k.truncate_dax_range(inode, start, start + nr - 1)
+    lock.up_write("xfs_iunlock(XFS_MMAPLOCK_EXCL)")
+    return waits
+
+
+# --- O_DIRECT on a regular file whose buffer is a DAX mapping -------------------------------------
+
+def dio_default_gup(k) -> str:
+    return "pin" if k.has("unpin_user_page") else "get"
+
+
+def dio_get_user_pages(k, mm, addr: int, nr_pages: int, to_buffer: bool, gup: str | None = None) -> list:
+    """``bio_iov_iter_get_pages``: ``pin_user_pages_fast`` (``gup="pin"``, FOLL_PIN) or
+    ``get_user_pages_fast`` (FOLL_GET); FOLL_WRITE when the I/O writes into the buffer (a read
+    from the file)."""
+    flags = FOLL_WRITE if to_buffer else 0
+    if (gup or k.dio_default_gup()) == "pin":
+        return k.pin_user_pages_fast(mm, addr, nr_pages, flags)
+    return k.get_user_pages_fast(mm, addr, nr_pages, flags)
+
+
+def dio_put_user_pages(k, pages, gup: str | None = None) -> None:
+    """``bio_release_pages`` at I/O completion: ``unpin_user_page`` or ``put_page``."""
+    for page in pages:
+        if (gup or k.dio_default_gup()) == "pin":
+            k.unpin_user_page(page)
+        else:
+            k.put_page(page)
+
+
+def dio_copy(k, pages, file: regular_file, first_block: int, to_buffer: bool) -> None:
+    """The device's DMA between the file's blocks and the grabbed buffer pages."""
+    blocks = list(file.blocks.get("dma"))
+    for i, page in enumerate(pages):
+        if to_buffer:
+            page.data.set(blocks[first_block + i], "dma to memory")
+        else:
+            blocks[first_block + i] = page.data.get("dma from memory")
+    if not to_buffer:
+        file.blocks.set(tuple(blocks), "dma")
+
+
+def blkdev_direct_IO(k, mm, addr: int, nr_pages: int, file: regular_file, first_block: int = 0,
+                     read: bool = True, gup: str | None = None) -> int:
+    """``read``/``write`` with O_DIRECT on ``file`` with the user buffer at ``addr``: grab,
+    DMA, release.  Returns the number of pages transferred."""
+    pages = k.dio_get_user_pages(mm, addr, nr_pages, read, gup)
+    try:
+        k.dio_copy(pages, file, first_block, read)
+    finally:
+        k.dio_put_user_pages(pages, gup)
+    return len(pages)
+
+
+FUNCTIONS = (daxfs_mount, daxfs_create, daxfs_alloc_block, daxfs_fallocate, daxfs_extend, mapping_mapped,
+             unmap_mapping_pages, dax_insert_pfn, dax_iomap_fault, dax_user_write, dax_user_read,
+             xfs_break_dax_layouts, dax_delete_mapping_entry, truncate_dax_range, daxfs_truncate,
+             daxfs_punch_hole, dio_default_gup, dio_get_user_pages, dio_put_user_pages, dio_copy,
+             blkdev_direct_IO)
