@@ -66,7 +66,4 @@ def free_zone_device_put_pgmap(k, folio) -> None:
 def get_dev_pagemap(k, pfn: int, pgmap=None):
     """Newest: ``get_dev_pagemap(pfn)`` -- rcu, ``xa_load``, ``percpu_ref_tryget_live_rcu``.
     (A cached ``pgmap`` argument is still accepted by the model and ignored.)"""
-    pgmap = k.find_dev_pagemap(pfn, "get_dev_pagemap")
-    if pgmap is not None and not pgmap.ref.tryget_live("percpu_ref_tryget_live_rcu"):
-        pgmap = None
-    return pgmap
+    return k.get_dev_pagemap_rcu(pfn, "percpu_ref_tryget_live_rcu")

@@ -30,10 +30,7 @@ def get_dev_pagemap(k, pfn: int, pgmap=None):
     if pgmap is not None and pgmap_covers(pgmap, pfn):
         pgmap.ref.get("get_dev_pagemap")
         return pgmap
-    pgmap = k.find_dev_pagemap(pfn, "get_dev_pagemap")
-    if pgmap is not None and not pgmap.ref.tryget_live("get_dev_pagemap"):
-        pgmap = None
-    return pgmap
+    return k.get_dev_pagemap_rcu(pfn, "percpu_ref_tryget_live")
 
 
 @PATCH.define

@@ -32,7 +32,4 @@ def get_dev_pagemap(k, pfn: int, pgmap=None):
         if pgmap_covers(pgmap, pfn):
             return pgmap
         k.put_dev_pagemap(pgmap)
-    pgmap = k.find_dev_pagemap(pfn, "get_dev_pagemap")
-    if pgmap is not None and not pgmap.ref.tryget_live("percpu_ref_tryget_live"):
-        pgmap = None
-    return pgmap
+    return k.get_dev_pagemap_rcu(pfn, "percpu_ref_tryget_live")

@@ -17,7 +17,8 @@ from typing import Any, Callable
 from greenlet import getcurrent, greenlet
 
 from .scenario import Run, Scenario
-from ..sync.world import Scheduler, World, set_world
+from ..sync.retry import RETRY_LABELS
+from ..sync.world import IDLE_LABELS, Scheduler, World, set_world
 
 READ, WRITE, ACQUIRE, RELEASE = "r", "w", "acq", "rel"
 
@@ -295,16 +296,32 @@ class Runner(Scheduler):
         return out
 
     def findings_at_end(self, nsteps: int) -> list[Finding]:
-        """Hang (some thread unfinished and none can go on) or failed final checks."""
+        """Hang or livelock (some thread unfinished and none can go on), or failed final checks.
+
+        A thread blocked at an idle point (a grace-period kthread with no callbacks, see
+        ``IDLE_LABELS``) is not waiting for anything that should have happened.  If a blocked
+        thread waits in a retry loop (``RetryLoop``: nothing it read changes any more) the
+        finding is a ``livelock`` naming the loops: in the kernel those CPUs spin for ever."""
         out: list[Finding] = []
-        unfinished = self.unfinished()
+        labels = self.p_label
+        unfinished = [t for t in self.unfinished() if labels[t] not in IDLE_LABELS]
         if unfinished:
             waits = []
+            loops = []
             for t in unfinished:
                 obj = self.p_obj[t]
-                waits.append(f"{self.names[t]} waits in {self.p_label[t]} on {getattr(obj, 'name', obj)}")
-            f = Finding("hang", "all unfinished threads are blocked: " + "; ".join(waits), -1, None,
-                        signature=("hang", tuple(sorted((self.names[t], self.p_label[t]) for t in unfinished))))
+                if labels[t] in RETRY_LABELS:
+                    loops.append(f"{self.names[t]} retries in {labels[t]} (nothing it reads changes)")
+                else:
+                    waits.append(f"{self.names[t]} waits in {labels[t]} on {getattr(obj, 'name', obj)}")
+            sig = tuple(sorted((self.names[t], labels[t]) for t in unfinished))
+            if loops:
+                f = Finding("livelock", "no thread can make progress: " + "; ".join(loops + waits), -1, None,
+                            signature=("livelock", sig))
+                f.extra["loops"] = loops
+            else:
+                f = Finding("hang", "all unfinished threads are blocked: " + "; ".join(waits), -1, None,
+                            signature=("hang", sig))
             f.extra["waiting"] = waits
             out.append(f)
             return out

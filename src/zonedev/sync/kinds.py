@@ -24,6 +24,7 @@ def finding_kind(kind: str, meaning: str) -> str:
 
 for _kind, _meaning in {
     "hang": "every unfinished thread is blocked and nothing can wake it",
+    "livelock": "every unfinished thread is blocked and some spin in retry loops whose inputs never change",
     "leak": "a reference is still held at the end that no thread owns (expect_refs and kin)",
     "invariant": "a scenario invariant failed after some step",
     "final": "a scenario final check failed",

@@ -32,6 +32,10 @@ READ = "r"
 WRITE = "w"
 ACQUIRE = "acq"   # taking a lock: dependent with every other acquire of the same lock
 
+#: labels of blocking points where a thread waits *idle* for work (a grace-period kthread, a
+#: worker): an execution that ends with a thread blocked only there has not hung
+IDLE_LABELS: set[str] = set()
+
 
 class WouldBlockForever(RuntimeError):
     """A blocking primitive was called outside a checker with its condition false.

@@ -6,7 +6,12 @@ put) are installed by the patch modules that changed them; this module holds wha
 
 * ``memmap_init_zone_device``: make the ``struct page``s of a range (refcount from the era's
   ``__init_zone_device_page`` rule, ``pgmap``, compound pages of ``vmemmap_shift``);
-* the pgmap lookup structure (``pgmap_radix`` v4.5-v4.19, ``pgmap_array`` xarray v4.20+);
+* the pgmap lookup structure (``pgmap_radix`` v4.5-v4.19, ``pgmap_array`` xarray v4.20+),
+  RCU-protected: ``get_dev_pagemap_rcu`` is the lookup every era's ``get_dev_pagemap`` makes
+  (``rcu_read_lock``; radix/xarray load; ``percpu_ref_tryget_live``; ``rcu_read_unlock``) and
+  ``pgmap_unregister`` erases and then waits in ``synchronize_rcu`` (``pgmap_radix_release``,
+  kernel/memremap.c v4.9-v4.19; ``pgmap_array_delete``, mm/memremap.c v4.20+), so a lookup that
+  found the pgmap has taken (or failed to take) its reference before the eraser goes on;
 * ``remove_pages``: ``arch_remove_memory``/``__remove_pages``: the memmap goes away.  A page
   still referenced at that moment is the use-after-free of F2/F8 (``use_after_free``);
 * ``zd_check_page_free``: the model's check before a driver's ``page_free``/``folio_free`` runs:
@@ -116,9 +121,25 @@ def pgmap_register(k, pgmap, func: str = "pgmap_array_store") -> None:
 
 
 def pgmap_unregister(k, pgmap, func: str = "pgmap_array_erase") -> None:
+    """Erase the pgmap from the lookup structure, then ``synchronize_rcu()``: lookups that
+    found it (inside their read-side section) are done with it when this returns."""
     maps = k.pgmap_array.get(func)
     k.pgmap_array.set(tuple(m for m in maps if m is not pgmap), func)
     k.world.event(func, pgmap.ranges[0][0], "pgmap_array", pgmap.name, None)
+    k.rcu.synchronize("synchronize_rcu")
+
+
+def get_dev_pagemap_rcu(k, pfn: int, tryget: str = "percpu_ref_tryget_live"):
+    """The lookup of ``get_dev_pagemap`` in every era (kernel/memremap.c v4.5, mm/memremap.c
+    v4.20+): under ``rcu_read_lock``, load the pgmap covering ``pfn`` and take a live
+    reference (``percpu_ref_tryget_live``; ``percpu_ref_tryget_live_rcu`` in the newest
+    kernels); None if there is none or it is being torn down."""
+    k.rcu.read_lock("rcu_read_lock")
+    pgmap = k.find_dev_pagemap(pfn, "xa_load")
+    if pgmap is not None and not pgmap.ref.tryget_live(tryget):
+        pgmap = None
+    k.rcu.read_unlock("rcu_read_unlock")
+    return pgmap
 
 
 def find_dev_pagemap(k, pfn: int, func: str = "xa_load"):
@@ -229,6 +250,6 @@ def page_waitqueue(k, page):
 
 
 FUNCTIONS = (pgmap_percpu_ref, memmap_init_zone_device, pgmap_register, pgmap_unregister,
-             find_dev_pagemap, zd_unmap_idle_refcount, zd_page_referenced, remove_pages,
+             get_dev_pagemap_rcu, find_dev_pagemap, zd_unmap_idle_refcount, zd_page_referenced, remove_pages,
              zd_check_page_free, zd_mark_base_dropped, percpu_ref_exit_pgmap, call_page_free, wake_up_var_refcount,
              page_waitqueue)

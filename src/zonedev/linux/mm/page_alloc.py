@@ -13,7 +13,7 @@ allocator through ``__put_page``/``__folio_put`` -> ``free_unref_page``/``__free
 
 from __future__ import annotations
 
-from ...sync import Atomic, Lock, Var
+from ...sync import Atomic, Lock, Rcu, Var
 from ..include.mm_types import PG_buddy, PG_head, ZONE_NORMAL, Page
 
 NORMAL_BASE_PFN = 0x1000
@@ -27,6 +27,7 @@ def mem_init(k) -> None:
     k.buddy = Var((NORMAL_BASE_PFN, ()), "buddy free lists")   # (next fresh pfn, ((pfn, order), ...))
     k.pgmap_array = Var((), "pgmap_array")                      # the pgmap xarray / radix tree
     k.devmap_managed_key = Var(0, "devmap_managed_key")         # static key count (v4.18-v6.14)
+    k.rcu = Rcu("rcu")                                          # readers and grace periods
 
 
 def pfn_to_page(k, pfn: int):
