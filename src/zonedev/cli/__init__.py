@@ -15,6 +15,7 @@ SUBCOMMANDS = [
     "kernels",
     "patches",
     "selftest",
+    "bisect",
 ]
 
 

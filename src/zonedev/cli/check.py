@@ -120,7 +120,26 @@ class Progress:
             sys.stderr.flush()
 
 
-def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple = ()) -> None:
+def patch_bases(patches: tuple) -> list[str]:
+    """The kernels the ``--patch`` files say they were posted against (``Patch(base=...)``): the
+    default ``--kernel`` when a patch is given and no kernel is."""
+    from ..patches import load_patch_file
+    return [p.base for p in map(load_patch_file, patches) if p.base]
+
+
+def describe_patches(patches: tuple) -> list[str]:
+    """One line per ``--patch`` file: what it is and the kernel it was posted against."""
+    from ..patches import load_patch_file
+    out = []
+    for path in patches:
+        p = load_patch_file(path)
+        base = f", posted against {p.base}" if p.base else ""
+        out.append(f"patch {path}: {p.commit} \"{p.title}\"{base}")
+    return out
+
+
+def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple = (),
+                 at: str | None = None) -> None:
     click.echo(res.summary())
     if res.note:
         click.echo(f"  note: {res.note}")
@@ -136,7 +155,10 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
             last = f.extra["traceback"].rstrip().splitlines()[-3:]
             for line in last:
                 click.echo(f"    | {line}")
-        kern = f" --kernel {res.kernel.split('+')[0].split('-')[0]}" if res.kernel != "-" else ""
+        if at:
+            kern = f" --at {at}"
+        else:
+            kern = f" --kernel {res.kernel.split('+')[0].split('-')[0]}" if res.kernel != "-" else ""
         kern += "".join(f" --without {w}" for w in without) + "".join(f" --patch {q}" for q in patches)
         params = "".join(f" -p {k}={v}" for k, v in res.params.items())
         click.echo(f"    schedule: {f.schedule}")
@@ -152,6 +174,9 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
 @click.option("--kernel", "-k", "kernel", multiple=True, help="kernel name, comma list, or 'all' (default: the scenario's kernels)")
 @click.option("--patch", "patches", multiple=True, type=click.Path(), help="extra patch file (repeatable)")
 @click.option("--without", multiple=True, help="leave out a patch of the series (commit id)")
+@click.option("--at", "at", default=None, metavar="COMMIT",
+              help="the kernel at one patch of the series: every patch up to and including COMMIT "
+                   "(what bisect walks); instead of --kernel")
 @click.option("--mode", type=click.Choice(MODE_CHOICES), default="auto", show_default=True)
 @click.option("--preemptions", type=int, default=None, help="preemption-bounded exhaustive search")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed for random / pct")
@@ -162,28 +187,40 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
 @click.option("--no-minimize", is_flag=True, help="do not search for fewer-preemption counterexamples")
 @click.option("--first", "stop_first", is_flag=True, help="stop at the first finding (not exhaustive)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def command(spec: str, kernel: tuple, patches: tuple, without: tuple, mode: str, preemptions: int | None,
+def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | None, mode: str, preemptions: int | None,
             seed: int, depth: int, executions: int | None, seconds: float | None, params: tuple,
             no_minimize: bool, stop_first: bool, as_json: bool) -> None:
     """Explore every interleaving of a scenario's threads on one or more kernels."""
-    from ..patches import PatchFileError, UnknownKernel
+    from ..patches import PatchFileError, UnknownKernel, kernel_at
     from ..rt.check import check
     from ..rt.scenario import ScenarioFileError
     try:
         scenarios = load(spec)
         pvals = parse_params(params)
-        plan = [(sc, k) for sc in scenarios for k in kernels_for(sc, kernel)]
+        if at:
+            if kernel or without:
+                raise BadInput("--at: give either --at or --kernel/--without")
+            proto = kernel_at(at, extra=patches)
+            plan = [(sc, proto) for sc in scenarios]
+        else:
+            if patches and not any(kernel):
+                kernel = tuple(patch_bases(patches))
+            plan = [(sc, k) for sc in scenarios for k in kernels_for(sc, kernel)]
+        notes = describe_patches(patches) if patches and not as_json else []
         for sc, _ in plan:
             sc.with_params(pvals) if len(scenarios) == 1 else None
-    except (BadInput, ScenarioFileError) as e:
+    except (BadInput, ScenarioFileError, PatchFileError) as e:
         bad_input(str(e))
+        return
+    except UnknownKernel as e:              # from kernel_at: --at names no patch of the series
+        bad_input(f"--at: {e}")
         return
     file = spec.partition("::")[0]
     results = []
     tty = sys.stderr.isatty() and not as_json
     for sc, k in plan:
         p = {key: v for key, v in pvals.items() if key in sc.params}
-        prog = Progress(f"{sc.name} {k or ''}".strip(), tty, executions, seconds)
+        prog = Progress(f"{sc.name} {getattr(k, 'name', k) or ''}".strip(), tty, executions, seconds)
         try:
             res = check(sc, k, params=p, mode=mode, patches=patches, without=without,
                         preemptions=preemptions, seed=seed, depth=depth, executions=executions,
@@ -195,7 +232,9 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, mode: str,
         prog.done()
         results.append(res)
         if not as_json:
-            print_result(res, file, without, patches)
+            print_result(res, file, without, patches, at)
+    for line in notes:
+        click.echo(f"\nwith {line}")
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in results], indent=2))
     if any(r.verdict == "found" for r in results):

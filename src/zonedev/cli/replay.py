@@ -22,13 +22,16 @@ from .check import BadInput, bad_input, kernels_for, load, parse_params
 @click.option("--kernel", "-k", "kernel", default=None, help="kernel name (default: the scenario's first)")
 @click.option("--patch", "patches", multiple=True, type=click.Path(), help="extra patch file (repeatable)")
 @click.option("--without", multiple=True, help="leave out a patch of the series (commit id)")
+@click.option("--at", "at", default=None, metavar="COMMIT",
+              help="the kernel at one patch of the series (every patch up to and including COMMIT, "
+                   "as bisect walks it); instead of --kernel")
 @click.option("-p", "--param", "params", multiple=True, help="scenario parameter NAME=VALUE")
 @click.option("--step", "stepwise", is_flag=True, help="pause after each step")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def command(spec: str, schedule: str, kernel: str | None, patches: tuple, without: tuple, params: tuple,
-            stepwise: bool, as_json: bool) -> None:
+def command(spec: str, schedule: str, kernel: str | None, patches: tuple, without: tuple, at: str | None,
+            params: tuple, stepwise: bool, as_json: bool) -> None:
     """Replay one schedule of a scenario step by step."""
-    from ..patches import PatchFileError, UnknownKernel
+    from ..patches import PatchFileError, UnknownKernel, kernel_at
     from ..report.table import render
     from ..rt.check import build_kernel
     from ..rt.engine import Runner, SetupError
@@ -40,7 +43,15 @@ def command(spec: str, schedule: str, kernel: str | None, patches: tuple, withou
         if len(scenarios) != 1:
             raise BadInput(f"{spec}: names {len(scenarios)} scenarios; say FILE::SCENARIO")
         sc = scenarios[0]
-        k = kernels_for(sc, (kernel,) if kernel else ())[0]
+        if at:
+            if kernel or without:
+                raise BadInput("--at: give either --at or --kernel/--without")
+            try:
+                k = kernel_at(at, extra=patches)
+            except UnknownKernel as e:
+                raise BadInput(f"--at: {e}") from None
+        else:
+            k = kernels_for(sc, (kernel,) if kernel else ())[0]
         proto, klabel = build_kernel(sc, k, tuple(patches), tuple(without))
         runner = Runner(sc, proto, parse_params(params))
     except (BadInput, ScenarioFileError, UnknownKernel, PatchFileError) as e:

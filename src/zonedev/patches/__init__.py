@@ -167,6 +167,54 @@ def patches_for(name: str) -> tuple[Patch, ...]:
     return tuple(p for p in series() if version_key(p.version) <= limit)
 
 
+def series_index(ref: str) -> int:
+    """The position in ``SERIES`` (merge order) of the patch a commit id names."""
+    patch = find_patch(ref)
+    return next(i for i, p in enumerate(series()) if p is patch)
+
+
+def kernel_index(name: str) -> int:
+    """The position in ``SERIES`` of the last patch of a named kernel (``v5.17`` -> the index of
+    c4386bd8ee3a): the series prefix up to it is that kernel, except where a patch merged earlier
+    belongs to a later release (v4.14's prefix holds 832d7aa05178 from v4.16)."""
+    if name not in KERNELS:
+        name = resolve(name).name
+    own = {id(p) for p in patches_for(name)}
+    return max(i for i, p in enumerate(series()) if id(p) in own)
+
+
+def series_prefix(i: int) -> tuple[Patch, ...]:
+    """The series in merge order up to and including patch ``i`` (``SERIES[i]``)."""
+    all_ = series()
+    if not 0 <= i < len(all_):
+        raise UnknownKernel(f"series position {i} is outside 0..{len(all_) - 1}")
+    return all_[:i + 1]
+
+
+def prefix_label(i: int) -> str:
+    """The name of the kernel at patch ``i``: ``v5.18@27674ef6c73f`` (release of the patch, commit)."""
+    p = series()[i]
+    return f"{p.version}@{p.commit[:12]}"
+
+
+def kernel_at(ref: str | int, extra: tuple | list = ()):
+    """The kernel at one patch of the series: every patch up to and including it, in merge order
+    (what ``zonedev bisect`` walks), plus ``extra`` patches (:class:`Patch` objects or files) on
+    top.  ``ref`` is a commit id of the series or a position in ``SERIES``.
+
+    A prefix is built as it stands: a function of it may call one that a later patch of the same
+    release brought in (the series is in merge order, not the order each function needs); such a
+    call fails with an AttributeError when reached, and bisect counts that prefix as untestable."""
+    from ..linux.kernel import kernel_class
+
+    i = ref if isinstance(ref, int) else series_index(ref)
+    chosen = list(series_prefix(i))
+    for item in extra:
+        chosen.append(item if isinstance(item, Patch) else load_patch_file(item))
+    label = prefix_label(i) + "".join(f"+{p.commit[:12]}" for p in chosen[i + 1:])
+    return kernel_class(label, chosen)()
+
+
 def find_patch(ref: str) -> Patch:
     hits = [p for p in series() if p.matches(ref)]
     if len(hits) != 1:
@@ -194,8 +242,24 @@ def load_patch_file(path: str | Path) -> Patch:
     if not isinstance(patch, Patch):
         raise PatchFileError(f"{path}:1: defines no PATCH = zonedev.Patch(...)")
     patch.source = str(path)
+    if patch.base is not None:
+        try:
+            resolve(str(patch.base))
+        except UnknownKernel as e:
+            raise PatchFileError(f"{path}:{_line_of(path, 'base')}: base: {e}") from None
     sys.modules[name] = module
     return patch
+
+
+def _line_of(path: Path, word: str) -> int:
+    """The first line of a file that sets ``word=`` (for pointing at a bad field)."""
+    try:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if f"{word}=" in line.replace(" ", ""):
+                return n
+    except OSError:
+        pass
+    return 1
 
 
 def _user_line(exc: BaseException, path: Path) -> int:
@@ -304,4 +368,5 @@ def kernel(name: str = "newest", without: tuple[str, ...] | list[str] = (),
 
 
 __all__ = ["KERNELS", "NEWEST_TREE", "SERIES", "Patch", "Resolved", "kernel_range", "resolve", "resolve_list", "PatchFileError", "UnknownKernel", "find_patch",
-           "kernel", "load_patch_file", "patches_for", "series", "version_key"]
+           "kernel", "kernel_at", "kernel_index", "load_patch_file", "patches_for", "prefix_label", "series",
+           "series_index", "series_prefix", "version_key"]

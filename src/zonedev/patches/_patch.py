@@ -40,6 +40,10 @@ class Patch:
     facts: dict[str, Any] = field(default_factory=dict)
     #: where the patch was loaded from, for user patches
     source: str = ""
+    #: for a what-if patch: the kernel it was posted against, as people write it (``"v5.17"``,
+    #: ``"6.12"``); the kernel ``zonedev check`` uses when ``--patch`` is given without
+    #: ``--kernel``; shown beside the patch in ``check`` and ``bisect`` output
+    base: str | None = None
 
     def define(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Decorator: this patch installs ``fn`` under its own name."""

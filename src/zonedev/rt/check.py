@@ -97,10 +97,14 @@ class Result:
         }
 
 
-def build_kernel(scenario: Scenario, kernel: str | None, patches: tuple = (), without: tuple = ()) -> tuple[Any, str]:
-    """The kernel prototype (None for kernel-free scenarios) and its label."""
+def build_kernel(scenario: Scenario, kernel: Any, patches: tuple = (), without: tuple = ()) -> tuple[Any, str]:
+    """The kernel prototype (None for kernel-free scenarios) and its label.  ``kernel`` is a
+    kernel name, or a kernel already built (``zonedev.patches.kernel_at``: the series up to one
+    patch), which is used as it is."""
     if not scenario.kernel:
         return None, "-"
+    if kernel is not None and not isinstance(kernel, str):
+        return kernel, kernel.name
     from ..patches import kernel as make_kernel
     name = kernel or (scenario.kernels[0] if scenario.kernels else "newest")
     proto = make_kernel(name, without=tuple(without), extra=tuple(patches))
@@ -113,7 +117,7 @@ def _merge(into: dict, f: Finding) -> None:
         into[f.signature] = f
 
 
-def check(scenario: Scenario | str, kernel: str | None = None, *, params: dict | None = None,
+def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None = None,
           mode: str = "auto", patches: tuple | list = (), without: tuple | list = (),
           preemptions: int | None = None, seed: int = 0, depth: int = 3,
           executions: int | None = None, seconds: float | None = None, minimize: bool = True,
