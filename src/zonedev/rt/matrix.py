@@ -31,7 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..patches import KERNELS, PatchFileError, UnknownKernel, kernel as make_kernel, resolve_list
+from .check import build_kernel, check
+from .engine import Runner
 from .expect import verdict_of
+from .replay import replay
 from .scenario import Scenario, ScenarioFileError, load_scenarios
 
 __all__ = ["MatrixError", "MatrixResult", "Row", "collect", "default_library", "matrix", "run_cell"]
@@ -163,7 +167,6 @@ def collect(paths: Iterable[str] = (), cwd: str | Path | None = None) -> list[Ro
 def kernels_of(kernel: str | Iterable[str] | None) -> list[str]:
     """``--kernel`` values as users write them (``all``, ``6.12``, comma lists) -> modelled
     kernels, in the order given; empty for None."""
-    from ..patches import UnknownKernel, resolve_list
     if kernel is None:
         return []
     items = [kernel] if isinstance(kernel, str) else list(kernel)
@@ -176,7 +179,6 @@ def kernels_of(kernel: str | Iterable[str] | None) -> list[str]:
 def _validate_patches(kernels: list[str], patches: tuple, without: tuple) -> None:
     """Build each column's kernel once with the patches, so a patch that does not load (or a
     ``--without`` that names nothing, or cannot be reverted) is refused before any cell runs."""
-    from ..patches import PatchFileError, UnknownKernel, kernel as make_kernel
     if not patches and not without:
         return
     for k in kernels:
@@ -200,10 +202,6 @@ def _plain(v: Any) -> Any:
 def counterexample(scenario: Scenario, kernel: str, finding: Any, params: dict,
                    patches: tuple = (), without: tuple = ()) -> dict[str, Any]:
     """The finding's schedule replayed with the event log on, as plain data (see docs/json.md)."""
-    from .check import build_kernel
-    from .engine import Runner
-    from .replay import replay
-
     proto, _ = build_kernel(scenario, kernel, patches, without)
     runner = Runner(scenario, proto, params)
     raw: list[list[Any]] = []
@@ -242,7 +240,6 @@ def counterexample(scenario: Scenario, kernel: str, finding: Any, params: dict,
 def run_cell(task: dict[str, Any]) -> dict[str, Any]:
     """One cell: ``task`` = {index, file, name, kernel, patches, without}.  Returns plain data;
     whatever the scenario raises becomes the cell's ``error``."""
-    from .check import check
     t0 = time.perf_counter()
     cell: dict[str, Any] = {"index": task["index"], "verdict": None, "match": False,
                             "exhaustive": False, "bound": None, "executions": 0, "mode": None,
@@ -269,9 +266,12 @@ def run_cell(task: dict[str, Any]) -> dict[str, Any]:
                 cell["bound"] = dict(sc.bound)
                 cell["note"] = res.note
             if res.findings:
-                cell["counterexample"] = counterexample(sc, task["kernel"], res.findings[0],
-                                                        res.params, tuple(task["patches"]),
-                                                        tuple(task["without"]))
+                try:
+                    cell["counterexample"] = counterexample(sc, task["kernel"], res.findings[0],
+                                                            res.params, tuple(task["patches"]),
+                                                            tuple(task["without"]))
+                except Exception as e:  # the verdict stands; say why there is no diagram
+                    cell["note"] = f"the counterexample did not replay: {type(e).__name__}: {e}"
     except Exception as e:  # the scenario's own code (or a patch's) failed: this cell's error
         cell["error"] = f"{type(e).__name__}: {e}"
         cell["verdict"] = None
@@ -349,7 +349,6 @@ def matrix(paths: str | Iterable[str] = (), *, kernel: str | Iterable[str] | Non
     (commits of the series), on ``jobs`` processes (default: every core; 1 runs in this process).
     ``progress(done, total, cell)`` is called as each cell completes.  Raises
     :class:`MatrixError` for input it cannot use."""
-    from ..patches import KERNELS
     paths = [paths] if isinstance(paths, str) else list(paths)
     patches = tuple(str(p) for p in patches)
     without = tuple(str(w) for w in without)
