@@ -32,6 +32,7 @@ VIOLATIONS: dict[str, str] = {
     "pgmap_not_killed": "devm release found the pgmap reference still live",
     "pgmap_bad_ops": "memremap_pages refused the pgmap: a missing op or owner (WARN)",
     "fsdax_waiter_never_woken": "an fsdax break-layouts waiter can never be woken",
+    "dax_mapping_lost": "the free path cleared ->mapping of an fsdax page still in its file (v4.18; 2fa147bdbf67)",
     "dax_disassociate_busy_page": "a DAX entry disassociated from a page that is still busy",
     "dax_associate_mapped_page": "a DAX entry associated with a page that already belongs to a file (WARN_ON_ONCE(folio->mapping))",
     "dax_zero_page_associated": "the shared zero page associated with a DAX file (F19: WARN_ON_ONCE(folio->mapping))",

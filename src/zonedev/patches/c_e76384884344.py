@@ -15,6 +15,11 @@
 * FS_DAX's ``page_free`` is a wake-up (pmem: ``wake_up_var(&page->_refcount)``; the exact v4.18
   function name is UNCONFIRMED): the filesystem waits for idle (refcount 1) pages before
   truncate (``linux/fs/dax.py``, c_5fac7408d828).
+* The free path at 1 still clears ``page->mapping`` for every managed type, so an fsdax page that
+  a GUP user releases forgets the file it belongs to while it is still in it -- what 2fa147bdbf67
+  (v4.19, Dan Williams' memory_failure-for-dax series) fixed: "Do not clear ->mapping on final
+  put"; memory_failure() and dax_lock_page() find the file through it.  The model reports that
+  put as ``dax_mapping_lost`` (no WARN in v4.18 itself: the damage is silent).
 """
 
 from ..linux.include.memremap import (MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_HOST,
@@ -102,6 +107,10 @@ def __put_devmap_managed_page(k, page) -> None:
     if count == 1:
         k.__ClearPageActive(page, func)
         k.__ClearPageWaiters(page, func)
+        if k.is_fsdax_page(page) and page.mapping.peek() is not None:
+            k.world.violate("dax_mapping_lost", "page->mapping = NULL on the final put of an fsdax page still in "
+                            "its file: the dax page forgets its mapping association at the end of a pin "
+                            "(fixed by 2fa147bdbf67)", page.pfn, func)
         k.set_page_field(page, "mapping", None, func)
         k.mem_cgroup_uncharge(page, func)
         k.call_page_free(page, func)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .memremap import (MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_PCI_P2PDMA,
                        MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC)
 from .mm_types import (PAGE_FLAG_NAMES, PG_active, PG_anon_exclusive, PG_locked, PG_waiters,
-                       PG_zd_free, ZONE_DEVICE)
+                       PG_zd_free, PG_zd_uncharged, ZONE_DEVICE)
 
 # gup flags (include/linux/mm.h of v5.7-v6.2; later kernels moved them to an enum in mm_types.h
 # with other values -- the model only compares them with each other)
@@ -194,7 +194,12 @@ def PageAnon(k, page) -> bool:
 
 
 def mem_cgroup_uncharge(k, page, func: str = "mem_cgroup_uncharge") -> None:
-    """memcg is not modelled; the call is logged so a trace shows the free sequence."""
+    """``mem_cgroup_uncharge()`` (mm/memcontrol.c): memcg charges are not modelled, so for the
+    model every ZONE_DEVICE page is uncharged and the kernel's early return (``!page->mem_cgroup``,
+    later ``!folio_memcg_charged``) is all that runs.  The call is logged, and the model-only
+    ``PG_zd_uncharged`` bit records that the free path made it (no scheduling point): scenarios
+    ask with it whether device-private clean-up runs on fsdax pages (F6)."""
+    page.flags.bits |= 1 << PG_zd_uncharged
     k.world.event(func, page.pfn, "memcg", None, None)
 
 

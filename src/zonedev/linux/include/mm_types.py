@@ -36,12 +36,18 @@ PG_zd_nobase = 12
 # use after free.  Kept in ``flags`` so it is part of a sync object's state: the checker's
 # dependence tracking and state hashing see it like any other page field.
 PG_memmap_gone = 13
+#: model bookkeeping: the free path called ``mem_cgroup_uncharge`` on this page.  The kernel's
+#: uncharge returns at once for a page that was never charged (``if (!page->mem_cgroup) return``,
+#: mm/memcontrol.c v4.18-v5.10; ``folio_memcg_charged`` later), as every fsdax page is; the bit
+#: records only that the device-private clean-up ran on it (kernel_eras F6, seed 001).
+PG_zd_uncharged = 14
 
 PAGE_FLAG_NAMES = {
     PG_locked: "locked", PG_referenced: "referenced", PG_uptodate: "uptodate", PG_dirty: "dirty",
     PG_lru: "lru", PG_head: "head", PG_waiters: "waiters", PG_active: "active",
     PG_anon_exclusive: "anon_exclusive", PG_writeback: "writeback", PG_buddy: "buddy",
     PG_zd_free: "zd_free", PG_zd_nobase: "zd_nobase", PG_memmap_gone: "memmap_gone",
+    PG_zd_uncharged: "zd_uncharged",
 }
 
 ZONE_NORMAL = "Normal"
