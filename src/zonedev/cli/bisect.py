@@ -35,15 +35,16 @@ def _resolve(opt: str, text: str | None, notes: list[str]) -> str | None:
     return r.name
 
 
-def _line(pr, role: str = "") -> str:
+def _line(pr, role: str = "", width: int = 24) -> str:
     mark = "" if pr.exhaustive or not pr.testable else "  (NOT exhaustive: the scenario's bound)"
-    return (f"{pr.kernel:<24} {pr.describe():<36} {pr.seconds:6.2f}s"
+    return (f"{pr.kernel:<{width}} {pr.describe():<36} {pr.seconds:6.2f}s"
             + (f"  ({role})" if role else "") + mark)
 
 
 def report(res, file: str) -> None:
     """The text output: the answer first, then the walk, then the counterexample."""
     sc = res.scenario
+    w = max(24, *(len(p.kernel) + 1 for p in res.probes.values()))
     ends = f"good {res.good}, bad {res.bad}" if res.direction == "came in" else f"bad {res.bad}, good {res.good}"
     older, newer = (res.good, res.bad) if res.direction == "came in" else (res.bad, res.good)
     if not res.changes:
@@ -53,14 +54,18 @@ def report(res, file: str) -> None:
                    f"{len(res.skipped())} could not be tested)")
     else:
         before, after = res.changes[0]
-        what = "the bug came in" if res.direction == "came in" else "the bug was fixed"
+        good_side = before if res.direction == "came in" else after
+        if good_side.kinds:     # the good end has findings of its own: no bug came or went as such
+            what = "the change came in" if res.direction == "came in" else "the bad verdict ended"
+        else:
+            what = "the bug came in" if res.direction == "came in" else "the bug was fixed"
         c = after
         click.echo(f"{c.commit[:12]} is the first patch where {sc}'s verdict changes: {before.describe()} -> "
                    f"{after.describe()} ({what}; {ends})")
         click.echo(f"  commit  {c.commit[:12]} \"{c.title}\" ({c.version})")
         roles = ("good", "bad") if res.direction == "came in" else ("bad", "good")
-        click.echo(f"  before  {_line(before, roles[0])}")
-        click.echo(f"  after   {_line(after, roles[1])}")
+        click.echo(f"  before  {_line(before, roles[0], w)}")
+        click.echo(f"  after   {_line(after, roles[1], w)}")
         amb = res.ambiguous()
         if amb:
             from ..patches import series
@@ -87,7 +92,7 @@ def report(res, file: str) -> None:
     click.echo("\nchecked, in order:")
     for pr in sorted(res.probes.values(), key=lambda p: p.order):
         role = "good" if pr.index == res.good_index else "bad" if pr.index == res.bad_index else ""
-        click.echo(f"  {pr.order:>2}  {_line(pr, role)}")
+        click.echo(f"  {pr.order:>2}  {_line(pr, role, w)}")
     cx = res.counterexample
     if cx is not None:
         commit = cx.kernel.split("@", 1)[1].split("+", 1)[0] if "@" in cx.kernel else None
