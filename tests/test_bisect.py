@@ -107,7 +107,8 @@ def test_teardown_use_after_free_came_in_with_27674ef6c73f():
     res = run("bisect", "scenarios/teardown.py::teardown3", "--good", "v5.17", "--bad", "v5.18")
     assert res.exit_code == 0, res.output
     assert first_line(res).startswith("27674ef6c73f is the first patch where teardown3's verdict changes: "
-                                      "page_free_while_referenced -> use_after_free (the bug came in")
+                                      "page_free_while_referenced -> use_after_free (the bad verdict came in; "
+                                      "good v5.17, bad v5.18)")
     out = res.stdout
     assert '"mm: remove the extra ZONE_DEVICE struct page refcount" (v5.18)' in out
     assert "counterexample on the bad side (v5.18@27674ef6c73f)" in out

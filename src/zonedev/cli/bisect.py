@@ -56,7 +56,7 @@ def report(res, file: str) -> None:
         before, after = res.changes[0]
         good_side = before if res.direction == "came in" else after
         if good_side.kinds:     # the good end has findings of its own: no bug came or went as such
-            what = "the change came in" if res.direction == "came in" else "the bad verdict ended"
+            what = "the bad verdict came in" if res.direction == "came in" else "the bad verdict ended"
         else:
             what = "the bug came in" if res.direction == "came in" else "the bug was fixed"
         c = after
