@@ -16,6 +16,7 @@ SUBCOMMANDS = [
     "patches",
     "selftest",
     "bisect",
+    "trace",
 ]
 
 

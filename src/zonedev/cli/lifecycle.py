@@ -31,10 +31,11 @@ def _callbacks(events, start: int) -> list[str]:
     return out
 
 
-def lifecycle(kernel_name: str, kind: str, nr_pages: int = 4, without=(), extra=()) -> dict:
+def lifecycle(kernel_name: str, kind: str, nr_pages: int = 4, without=(), extra=(), keep: dict | None = None) -> dict:
     """Run the life of one page; the JSON object ``zonedev lifecycle --json`` prints.
 
     A kernel without that pgmap type gives ``{"kernel", "type", "absent": true, "steps": []}``.
+    ``keep``, when given, receives the run's ``world``, kernel ``k`` and ``pgmap`` (for exports).
     """
     with use_world(World()) as world:
         k = kernel(kernel_name, without=tuple(without), extra=tuple(extra))
@@ -43,6 +44,8 @@ def lifecycle(kernel_name: str, kind: str, nr_pages: int = 4, without=(), extra=
         except UnknownType as e:
             return {"kernel": kernel_name, "type": kind, "absent": True, "reason": str(e), "steps": []}
         pgmap = drv.pgmap
+        if keep is not None:
+            keep.update(world=world, k=k, pgmap=pgmap)
         steps: list[dict] = []
         page = None
 
