@@ -21,21 +21,32 @@ from .check import BadInput, bad_input, resolve_kernels
 
 
 class _Progress:
-    """``[12/46] teardown3 v5.18 uaf`` on stderr, one updating line, only on a terminal."""
+    """``[12/46] 8s  teardown3 v5.18: use_after_free`` on stderr, one updating line, only on a
+    terminal; between cells it names the ones running."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.t0 = time.perf_counter()
+        self.last = 0.0
         self.shown = False
 
-    def __call__(self, done: int, total: int, cell: dict) -> None:
-        if not self.enabled:
+    def __call__(self, done: int, total: int, cell: dict | None, running: list) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (cell is None and now - self.last < 0.5):
             return
+        self.last = now
         self.shown = True
-        name = cell["scenario"].rsplit("::", 1)[-1]
-        v = cell["verdict"]
-        got = "error" if cell["error"] else v if isinstance(v, str) else ",".join(v)
-        line = f"[{done}/{total}] {time.perf_counter() - self.t0:.0f}s  {name} {cell['kernel']}: {got}"
+        head = f"[{done}/{total}] {now - self.t0:.0f}s  "
+        if cell is not None:
+            name = cell["scenario"].rsplit("::", 1)[-1]
+            v = cell["verdict"]
+            got = "error" if cell["error"] else v if isinstance(v, str) else ",".join(v)
+            line = head + f"{name} {cell['kernel']}: {got}"
+        else:
+            by_name: dict[str, list[str]] = {}
+            for spec, k in running:
+                by_name.setdefault(spec.rsplit("::", 1)[-1], []).append(k)
+            line = head + "running " + ", ".join(f"{n} {' '.join(ks)}" for n, ks in by_name.items())
         width = shutil.get_terminal_size().columns - 1
         sys.stderr.write("\r\033[K" + line[:width])
         sys.stderr.flush()

@@ -237,9 +237,10 @@ def counterexample(scenario: Scenario, kernel: str, finding: Any, params: dict,
     }
 
 
-def run_cell(task: dict[str, Any]) -> dict[str, Any]:
+def run_cell(task: dict[str, Any], tick: Callable[[int], None] | None = None) -> dict[str, Any]:
     """One cell: ``task`` = {index, file, name, kernel, patches, without}.  Returns plain data;
-    whatever the scenario raises becomes the cell's ``error``."""
+    whatever the scenario raises becomes the cell's ``error``.  ``tick(executions)`` is the
+    checker's progress callback (in-process runs only)."""
     t0 = time.perf_counter()
     cell: dict[str, Any] = {"index": task["index"], "verdict": None, "match": False,
                             "exhaustive": False, "bound": None, "executions": 0, "mode": None,
@@ -251,7 +252,7 @@ def run_cell(task: dict[str, Any]) -> dict[str, Any]:
             if key in sc.bound:
                 kw[key] = sc.bound[key]
         res = check(sc, task["kernel"], patches=tuple(task["patches"]),
-                    without=tuple(task["without"]), tables=False, **kw)
+                    without=tuple(task["without"]), tables=False, progress=tick, **kw)
         cell["mode"] = res.mode
         cell["executions"] = res.executions
         if res.verdict == "error":
@@ -341,13 +342,15 @@ class MatrixResult:
 
 def matrix(paths: str | Iterable[str] = (), *, kernel: str | Iterable[str] | None = None,
            patches: Iterable[str] = (), without: Iterable[str] = (), jobs: int | None = None,
-           progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+           progress: Callable[[int, int, dict[str, Any] | None, list[tuple[str, str]]], None] | None = None,
            cwd: str | Path | None = None) -> MatrixResult:
     """Run the matrix of ``paths`` (FILE, DIR, FILE::NAME; the checkout's ``scenarios/`` when
     empty) on ``kernel`` (as users write it: ``"all"``, ``"v5.18,6.12"``, a list; default: every
     modelled kernel some row applies to), with what-if ``patches`` (files) and ``without``
     (commits of the series), on ``jobs`` processes (default: every core; 1 runs in this process).
-    ``progress(done, total, cell)`` is called as each cell completes.  Raises
+    ``progress(done, total, cell, running)`` is called as each cell completes (``cell``, the
+    finished one) and now and then while cells run (``cell`` None); ``running`` lists the
+    (``FILE::NAME``, kernel) of the cells in progress.  Raises
     :class:`MatrixError` for input it cannot use."""
     paths = [paths] if isinstance(paths, str) else list(paths)
     patches = tuple(str(p) for p in patches)
@@ -374,20 +377,43 @@ def matrix(paths: str | Iterable[str] = (), *, kernel: str | Iterable[str] | Non
     interrupted = False
     plain = [{k: v for k, v in t.items() if k != "row"} for t in tasks]
 
+    workers = 1 if jobs == 1 or len(tasks) <= 1 else min(jobs, len(tasks))
+
+    def running() -> list[tuple[str, str]]:
+        """The cells most likely in progress: workers take tasks in order, so the first
+        ``workers`` not yet done."""
+        out = []
+        for t in tasks:
+            if t["index"] not in done:
+                out.append((t["row"].spec, t["kernel"]))
+                if len(out) == workers:
+                    break
+        return out
+
     def take(cell: dict[str, Any]) -> None:
         i = cell["index"]
         done[i] = _finish(cell, tasks[i])
         if progress is not None:
-            progress(len(done), len(tasks), done[i])
+            progress(len(done), len(tasks), done[i], running())
+
+    def tick(_executions: int = 0) -> None:
+        if progress is not None:
+            progress(len(done), len(tasks), None, running())
 
     try:
-        if jobs == 1 or len(tasks) <= 1:
+        if workers == 1:
             for t in plain:
-                take(run_cell(t))
+                take(run_cell(t, tick if progress is not None else None))
         else:
-            pool = multiprocessing.get_context().Pool(min(jobs, len(tasks)), initializer=_quiet_worker)
+            pool = multiprocessing.get_context().Pool(workers, initializer=_quiet_worker)
             try:
-                for cell in pool.imap_unordered(run_cell, plain, chunksize=1):
+                results = pool.imap_unordered(run_cell, plain, chunksize=1)
+                while len(done) < len(tasks):
+                    try:
+                        cell = results.next(timeout=0.5)
+                    except multiprocessing.TimeoutError:
+                        tick()
+                        continue
                     take(cell)
             except KeyboardInterrupt:
                 pool.terminate()
@@ -399,8 +425,7 @@ def matrix(paths: str | Iterable[str] = (), *, kernel: str | Iterable[str] | Non
     except KeyboardInterrupt:
         interrupted = True
     cells = [done[i] for i in sorted(done)]
-    return MatrixResult(kernels, rows, cells, len(tasks), time.perf_counter() - t0,
-                        1 if jobs == 1 or len(tasks) <= 1 else min(jobs, len(tasks)),
+    return MatrixResult(kernels, rows, cells, len(tasks), time.perf_counter() - t0, workers,
                         list(patches), list(without), interrupted)
 
 
