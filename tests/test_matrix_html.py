@@ -116,3 +116,25 @@ def test_failing_cell_opens_its_race_diagram_in_chromium(tmp_path, monkeypatch):
     other.feed(dump_dom(page, "#cell=" + quote("evil.py::teardown3@v6.1", safe=""), tmp_path))
     assert {k for k, s in other.sections.items() if not s["hidden"]} == {"evil.py::teardown3@v6.1"}
     assert other.sections["evil.py::teardown3@v6.1"]["fail_rows"] == 0
+
+
+def test_quiet_steps_of_one_function_share_a_row():
+    from zonedev.report.html import race
+
+    def st(i, t, fn, label, events=(), findings=()):
+        return {"step": i, "thread": t, "function": fn, "label": label, "object": "x",
+                "events": [dict(function=fn, pfn=0x100, field="_refcount", old=2, new=1, text="")
+                           for _ in events], "findings": list(findings), "preempted": False}
+
+    cx = {"threads": ["a", "b"], "failing_step": 5, "omitted_steps": 0, "waiting": [], "kind": "k",
+          "steps": [st(0, 0, "mmu_notifier_invalidate_range_start", "spin_lock"),
+                    st(1, 0, "mmu_notifier_invalidate_range_start", "mn_itree_inv_start_range"),
+                    st(2, 0, "mmu_notifier_invalidate_range_start", "mn_itree_inv_start_range"),
+                    st(3, 1, "put_page", "folio_put", events=[1]),
+                    st(4, 1, "put_page", "folio_put"),
+                    st(5, 0, "remove", "__remove_pages", findings=["use_after_free"])]}
+    page = race(cx)
+    rows = re.findall(r'<td class="idx">([^<]*)</td>', page)
+    assert rows == ["0-2", "3", "4", "&gt;&gt; 5"]
+    assert "spin_lock, mn_itree_inv_start_range \u00d72" in page
+    assert "pfn 0x100 _refcount 2 &rarr; 1" in page and "&lt;&lt;&lt; use_after_free" in page

@@ -5,7 +5,8 @@ The grid (scenarios down, kernels across) links each cell to a section below it;
 its expectation and, when something was found, its counterexample drawn the way kernel
 developers draw races in commit messages: one column per thread (``CPU 0 (gup_user)``,
 ``CPU 1 (memunmap)``, ...), one row per step with the kernel function, the primitive and the
-refcount/pgmap changes the step made, and the failing step marked.
+refcount/pgmap changes the step made (consecutive steps of one thread in one function that change
+nothing share a row), and the failing step marked.
 
 Everything is in the file: no network (a Content-Security-Policy forbids it), no external
 scripts or fonts; every text from the model or the scenario is HTML-escaped.  The one script only
@@ -36,12 +37,12 @@ section.detail { border: 1px solid #999; padding: 1em; margin: 1.5em 0; }
 table.race { border-collapse: collapse; font: 13px/1.35 monospace; }
 table.race th { text-align: left; border-bottom: 2px solid #444; padding: 2px 16px 2px 4px; }
 table.race td { vertical-align: top; padding: 2px 16px 2px 4px; }
-table.race td.idx { color: #888; text-align: right; }
+table.race td.idx { color: #888; text-align: right; white-space: nowrap; }
 table.race tr.fail td { background: #ffd9d9; }
 table.race tr.fail td.idx { font-weight: bold; color: #b00; }
 .fn { font-weight: bold; } .ev { color: #0b4f8a; padding-left: 1.5em; }
 .found { color: #b00; font-weight: bold; padding-left: 1.5em; }
-.legend, .summary { margin: 1em 0; } code, pre { background: #f4f4f4; padding: 1px 4px; }
+.legend, .summary { margin: 1em 0; } .question { font-style: italic; } code, pre { background: #f4f4f4; padding: 1px 4px; }
 """
 
 SCRIPT = """
@@ -78,23 +79,60 @@ def _event(ev: dict[str, Any], step_fn: str) -> str:
     return f'<div class="ev">{e(fn)}{e(where)}{e(ev["field"])} {e(ev["old"])} &rarr; {e(ev["new"])}</div>'
 
 
+def _quiet(st: dict[str, Any]) -> bool:
+    """A step that changed nothing visible and found nothing: it may share a row."""
+    return not st["events"] and not st["findings"]
+
+
+def _runs(steps: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Steps grouped into rows: consecutive quiet steps of one thread in one kernel function
+    share a row (``8-14  mmu_notifier_invalidate_range_start: spin_lock, mn_itree_inv_start_range,
+    ...``), the way a race diagram names a function once rather than each instruction."""
+    rows: list[list[dict[str, Any]]] = []
+    for st in steps:
+        last = rows[-1][-1] if rows else None
+        if (last is not None and _quiet(st) and _quiet(last) and st["thread"] == last["thread"]
+                and st["function"] == last["function"] and st["function"]):
+            rows[-1].append(st)
+        else:
+            rows.append([st])
+    return rows
+
+
+def _counted(labels: list[str]) -> list[str]:
+    """Repeats written once: ``[a, b, b, b]`` -> ``[a, b x3]``."""
+    out: list[str] = []
+    n = 0
+    for i, lab in enumerate(labels):
+        n += 1
+        if i + 1 == len(labels) or labels[i + 1] != lab:
+            out.append(lab if n == 1 else f"{lab} \u00d7{n}")
+            n = 0
+    return out
+
+
 def race(cx: dict[str, Any]) -> str:
     """A counterexample as a race diagram: one column per thread, the failing step marked."""
     threads = cx["threads"]
     head = "".join(f"<th>CPU {i}<br>{e(name)}</th>" for i, name in enumerate(threads))
     rows = []
-    for st in cx["steps"]:
+    for run in _runs(cx["steps"]):
+        st = run[0]
         fail = st["step"] == cx["failing_step"]
         cells = [""] * len(threads)
-        fn, label = st["function"], st["label"]
-        text = f'<div><span class="fn">{e(fn)}</span>: {e(label)}</div>' if fn and fn != label else \
-            f'<div><span class="fn">{e(label)}</span></div>'
+        fn = st["function"]
+        labels = _counted([x["label"] for x in run if x["label"] != fn])
+        if fn and labels:
+            text = f'<div><span class="fn">{e(fn)}</span>: {e(", ".join(labels))}</div>'
+        else:
+            text = f'<div><span class="fn">{e(fn or st["label"])}</span></div>'
         text += "".join(_event(ev, fn) for ev in st["events"])
         text += "".join(f'<div class="found">&lt;&lt;&lt; {e(k)}</div>' for k in st["findings"])
         cells[st["thread"]] = text
         mark = "&gt;&gt; " if fail else ""
+        idx = str(st["step"]) if len(run) == 1 else f'{st["step"]}-{run[-1]["step"]}'
         rows.append(f'<tr class="{"fail" if fail else "step"}" data-step="{st["step"]}">'
-                    f'<td class="idx">{mark}{st["step"]}</td>' +
+                    f'<td class="idx">{mark}{idx}</td>' +
                     "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     if cx["omitted_steps"]:
         rows.append(f'<tr><td class="idx">...</td><td colspan="{len(threads)}">'
@@ -111,7 +149,7 @@ def race(cx: dict[str, Any]) -> str:
             f'<tbody>{"".join(rows)}</tbody></table>')
 
 
-def _detail(cell: dict[str, Any], result: Any) -> str:
+def _detail(cell: dict[str, Any], result: Any, asks: str) -> str:
     key = cell_key(cell["scenario"], cell["kernel"])
     if cell["error"] is not None:
         state = "ERROR"
@@ -119,6 +157,7 @@ def _detail(cell: dict[str, Any], result: Any) -> str:
         state = "matches" if cell["match"] else "DIFFERS from the expectation"
     out = [f'<section class="detail" data-cell="{e(key)}" hidden>',
            f'<h2>{e(cell["scenario"])} on {e(cell["kernel"])}: {e(state)}</h2>',
+           f'<p class="question">{e(asks)}</p>' if asks else "",
            f'<p>got <b>{e(words(cell["verdict"]))}</b>, expected <b>{e(words(cell["expected"]))}</b>; ']
     if cell["error"] is None:
         how = "exhaustive" if cell["exhaustive"] else \
@@ -179,7 +218,8 @@ def render(result: Any, summary_text: str = "") -> str:
               "ERR: the scenario failed", "?: not run"]
     legend += [f"{s} = {k}" + (f" ({KINDS[k]})" if k in KINDS else "")
                for k, s in sorted(abbr.items(), key=lambda kv: kv[1])]
-    details = "\n".join(_detail(c, result) for c in result.cells)
+    asks = {r.spec: question(r.scenario) for r in result.rows}
+    details = "\n".join(_detail(c, result, asks.get(c["scenario"], "")) for c in result.cells)
     title = "zonedev matrix"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
