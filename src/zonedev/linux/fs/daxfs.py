@@ -188,7 +188,10 @@ def mapping_mapped(k, mapping) -> bool:
 
 def unmap_mapping_pages(k, mapping, start: int, nr: int, even_cows: bool = False) -> None:
     """``unmap_mapping_pages()`` (mm/memory.c): zap the PTEs of file pages [start, start+nr) in
-    every VMA that maps them (``i_mmap_lock_read``; ``zap_page_range_single``)."""
+    every VMA that maps them (``i_mmap_lock_read``; ``zap_page_range_single``), then the TLB
+    flush, whose IPI waits for any gup-fast walker of that mm (IRQs off): the guarantee
+    dax_layout_busy_page's comment relies on -- a racing gup-fast either is seen holding the
+    page or sees the PTE gone and drops its speculative reference before the flush returns."""
     last = start + nr - 1
     for vma in mapping.i_mmap.get("i_mmap_lock_read"):
         first_idx = vma.vm_pgoff
@@ -199,6 +202,9 @@ def unmap_mapping_pages(k, mapping, start: int, nr: int, even_cows: bool = False
         a = vma.vm_start + ((lo - first_idx) << PAGE_SHIFT)
         b = vma.vm_start + ((hi - first_idx + 1) << PAGE_SHIFT)
         k.unmap_vma_range(vma, a, b)
+        sync = vma.vm_mm.gup_fast_irqs_off
+        sync.down_write("flush_tlb_mm_range (IPI)")
+        sync.up_write("flush_tlb_mm_range (IPI)")
 
 
 def dax_insert_pfn(k, vmf, page, write: bool) -> int:
@@ -354,8 +360,9 @@ def dio_default_gup(k) -> str:
 
 def dio_get_user_pages(k, mm, addr: int, nr_pages: int, to_buffer: bool, gup: str | None = None) -> list:
     """``bio_iov_iter_get_pages``: ``pin_user_pages_fast`` (``gup="pin"``, FOLL_PIN) or
-    ``get_user_pages_fast`` (FOLL_GET); FOLL_WRITE when the I/O writes into the buffer (a read
-    from the file)."""
+    ``get_user_pages_fast`` (FOLL_GET; also ``gup="release"``, whose completion releases the
+    pages in one batch); FOLL_WRITE when the I/O writes into the buffer (a read from the
+    file)."""
     flags = FOLL_WRITE if to_buffer else 0
     if (gup or k.dio_default_gup()) == "pin":
         return k.pin_user_pages_fast(mm, addr, nr_pages, flags)
@@ -363,7 +370,11 @@ def dio_get_user_pages(k, mm, addr: int, nr_pages: int, to_buffer: bool, gup: st
 
 
 def dio_put_user_pages(k, pages, gup: str | None = None) -> None:
-    """``bio_release_pages`` at I/O completion: ``unpin_user_page`` or ``put_page``."""
+    """``bio_release_pages`` at I/O completion: ``unpin_user_page`` or ``put_page``; with
+    ``gup="release"`` one ``release_pages()`` batch (``put_user_pages``-style callers)."""
+    if gup == "release":
+        k.release_pages(list(pages))
+        return
     for page in pages:
         if (gup or k.dio_default_gup()) == "pin":
             k.unpin_user_page(page)

@@ -172,11 +172,21 @@ def pin_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
 
 
 def gup_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
-    """``lockless_pages_from_mm()`` -> ``gup_pte_range()``: no locks; stop at the first PTE that
-    needs the slow path."""
-    pages = []
+    """``lockless_pages_from_mm()`` -> ``gup_pte_range()``: no locks, IRQs off
+    (``mm.gup_fast_irqs_off`` held for read: a TLB-flush IPI waits for the walk); stop at the
+    first PTE that needs the slow path."""
     if gup_flags & FOLL_LONGTERM and not k.fact("gup_fast_longterm_devmap_bails"):
-        return pages      # before v5.2 there was no FOLL_LONGTERM gup-fast: get_user_pages_longterm() walked slowly
+        return []      # before v5.2 there was no FOLL_LONGTERM gup-fast: get_user_pages_longterm() walked slowly
+    mm.gup_fast_irqs_off.down_read("local_irq_save")
+    try:
+        return k.gup_pte_range(mm, start, nr_pages, gup_flags)
+    finally:
+        mm.gup_fast_irqs_off.up_read("local_irq_restore")
+
+
+def gup_pte_range(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    """The lockless walk of ``gup_fast`` (``gup_pte_range()``)."""
+    pages = []
     addr = start & PAGE_MASK
     for _ in range(nr_pages):
         pt = mm.pgtable(addr)
@@ -271,4 +281,4 @@ def gup_test_ioctl(k, mm, cmd: int, addr: int, size: int, gup_flags: int, nr_pag
 
 FUNCTIONS = (is_longterm_pinnable_page, follow_page_pte, __get_user_pages, check_and_migrate_movable_pages,
              __gup_longterm_locked, get_user_pages_remote, get_user_pages, pin_user_pages, gup_fast,
-             internal_get_user_pages_fast, get_user_pages_fast, pin_user_pages_fast, gup_test_ioctl)
+             gup_pte_range, internal_get_user_pages_fast, get_user_pages_fast, pin_user_pages_fast, gup_test_ioctl)

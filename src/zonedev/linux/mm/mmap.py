@@ -258,6 +258,10 @@ class mm_struct:
         self.invalidate_seq = Var(2, f"{tag}.invalidate_seq")
         self.active_invalidate_ranges = Var(0, f"{tag}.active_invalidate_ranges")
         self.notifier_wq = WaitQueue(f"{tag}.notifier_wq")
+        # gup-fast walks with local IRQs off; a TLB-flush IPI after a zap waits for them, so once
+        # the flush returns no lockless walker still holds a speculative reference on a zapped
+        # PTE's page (held for read by gup_fast, taken for write by the DAX unmap's flush)
+        self.gup_fast_irqs_off = RwSem(f"{tag}.gup_fast_irqs_off")
         self.mmap_base = 0x7f0000000000
         self.dead = False
 
