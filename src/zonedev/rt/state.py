@@ -81,7 +81,7 @@ class StateKeys:
                     tuple(self.canon(d, depth + 1) for d in v.__defaults__) if v.__defaults__ else ())
         if t is types.MethodType:
             return ("m", v.__func__.__code__, self.canon(v.__self__, depth + 1))
-        key = getattr(v, "_zd_key", None)
+        key = getattr(v, "_zd_key", None) if t is not type else None    # a class is not an instance
         if key is not None and callable(key):
             return (key(), self._plain_slots(v, t))
         if self.kernel_cls is not None and isinstance(v, self.kernel_cls):
