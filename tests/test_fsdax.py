@@ -116,7 +116,8 @@ def test_truncate_waits_for_odirect_then_completes(kn, gup):
             return
         assert not hung and waits == 1
         assert page._refcount.peek() == idle and page.pfn in sb.free.peek()
-        assert kinds(w) == []
+        # v4.18's free path clears ->mapping of the page at the I/O's put (fixed by 2fa147bdbf67)
+        assert kinds(w) == (["dax_mapping_lost"] if kn == "v4.18" else [])
 
 
 @pytest.mark.parametrize("kn", FSDAX_KERNELS)
@@ -130,7 +131,7 @@ def test_hole_punch_waits_for_pinned_page_only(kn):
         assert k.daxfs_punch_hole(f, 1, 1) == 0
         assert f.i_blocks.peek()[1] is None and f.i_size.peek() == 2
         k.dio_put_user_pages(pages, "get")
-        assert kinds(w) == []
+        assert kinds(w) == (["dax_mapping_lost"] if kn == "v4.18" else [])     # 2fa147bdbf67
 
 
 @pytest.mark.parametrize("kn", FSDAX_KERNELS)

@@ -80,6 +80,12 @@ def memremap_pages_check(k, pgmap) -> None:
 
 
 @PATCH.define
+def dax_busy_page(k, page) -> bool:
+    """fs/dax.c ``dax_busy_page``: ``!dax_layout_is_idle_page(page)``, now ``page_ref_count != 0``."""
+    return k.page_ref_count(page.head, "dax_busy_page") > 0
+
+
+@PATCH.define
 def put_page(k, page) -> None:
     page = page.head
     if k.put_page_testzero(page, "put_page"):
