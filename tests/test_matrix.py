@@ -250,6 +250,7 @@ def test_interrupted_run_keeps_the_cells_done(lib, monkeypatch):
     (["--kernel", "v6.x"], "--kernel: "),
     (["--kernel", "9999"], "--kernel: "),
     (["--jobs", "0"], "--jobs: 0: "),
+    (["--jobs", "two"], "--jobs: two: "),
     (["--patch", "broken.py"], "broken.py:4: "),
     (["--patch", "missing.py"], "missing.py: no such file"),
     (["--without", "deadbeef00"], "--without: "),

@@ -64,20 +64,22 @@ class _Progress:
                    "(default: every kernel some scenario applies to)")
 @click.option("--patch", "patches", multiple=True, help="what-if patch file on every kernel (repeatable)")
 @click.option("--without", multiple=True, help="leave out a patch of the series (commit id; repeatable)")
-@click.option("--jobs", "-j", type=int, default=None, help="processes (default: all cores; 1: in this process)")
+@click.option("--jobs", "-j", default=None, help="processes (default: all cores; 1: in this process)")
 @click.option("--json", "as_json", is_flag=True, help="print matrix.json (docs/json.md) instead of the grid")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None,
               help="also write the grid and counterexamples as one self-contained HTML file")
 @click.option("--quiet", "-q", is_flag=True, help="no grid and no progress: mismatches and the summary only")
-def command(paths: tuple, kernel: tuple, patches: tuple, without: tuple, jobs: int | None,
+def command(paths: tuple, kernel: tuple, patches: tuple, without: tuple, jobs: str | None,
             as_json: bool, html_file: str | None, quiet: bool) -> None:
     """Run every scenario with expected verdicts (default: the checkout's scenarios/) on every
     kernel it applies to; mark every cell that differs from its expectation."""
     from ..rt.matrix import MatrixError, matrix
     try:
         kernels = resolve_kernels(kernel) if kernel else None
-        if jobs is not None and jobs < 1:
-            raise BadInput(f"--jobs: {jobs}: give a number of processes, at least 1")
+        if jobs is not None:
+            if not jobs.strip().isdigit() or int(jobs) < 1:
+                raise BadInput(f"--jobs: {jobs}: give a number of processes, at least 1")
+            jobs = int(jobs)
         if html_file is not None:
             parent = Path(html_file).resolve().parent
             if not parent.is_dir():
