@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..patches._patch import _REMOVED, Patch
-from ..sync.world import World, current_world
+from ..sync.world import World, current_world, set_world
 
 
 class Kernel:
@@ -19,7 +19,15 @@ class Kernel:
     patches: tuple[Patch, ...] = ()
 
     def __init__(self) -> None:
-        self.world: World = current_world()
+        world = current_world()
+        if world.kernel is not None and world.scheduler is None:
+            # a second kernel in a REPL or a script: it gets a World of its own (and becomes the
+            # current one, so the pgmaps made next belong to it), instead of reporting the
+            # first kernel's events and violations as its own
+            world = World()
+            set_world(world)
+        world.kernel = self
+        self.world: World = world
         init = getattr(self, "mem_init", None)
         if init is not None:      # the base patch's boot-time state (memmap, buddy, pgmap xarray)
             init()

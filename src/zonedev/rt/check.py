@@ -106,8 +106,10 @@ def build_kernel(scenario: Scenario, kernel: Any, patches: tuple = (), without: 
     if kernel is not None and not isinstance(kernel, str):
         return kernel, kernel.name
     from ..patches import kernel as make_kernel
+    from ..sync.world import World, use_world
     name = kernel or (scenario.kernels[0] if scenario.kernels else "newest")
-    proto = make_kernel(name, without=tuple(without), extra=tuple(patches))
+    with use_world(World()):       # the prototype's world is its own, not the caller's (a REPL's)
+        proto = make_kernel(name, without=tuple(without), extra=tuple(patches))
     return proto, getattr(proto, "name", name) or name
 
 

@@ -140,6 +140,8 @@ class World:
     #: when False, events are not recorded (the checker turns them off for speed and back on
     #: to replay a counterexample)
     record_events: bool = True
+    #: the modelled kernel living in this world (one per world; the model's, opaque here)
+    kernel: Any = None
 
     def register(self, obj: SyncObject) -> int:
         self.objects.append(obj)
