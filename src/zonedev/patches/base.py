@@ -27,7 +27,7 @@ refcount of an idle, unallocated page per type), ``GUP_PIN_COUNTING_BIAS`` (None
 
 from ..linux.include import mm, page_ref
 from ..linux.include.memremap import MEMORY_DEVICE_HOST
-from ..linux.mm import gup, memremap, page_alloc, swap
+from ..linux.mm import debug, gup, memremap, page_alloc, swap
 from ._patch import Patch
 
 PATCH = Patch(
@@ -36,7 +36,8 @@ PATCH = Patch(
     replaces="nothing: the base of the series",
 )
 
-for _fn in page_ref.FUNCTIONS + mm.FUNCTIONS + page_alloc.FUNCTIONS + memremap.FUNCTIONS + swap.FUNCTIONS + gup.FUNCTIONS:
+for _fn in (page_ref.FUNCTIONS + mm.FUNCTIONS + page_alloc.FUNCTIONS + memremap.FUNCTIONS + swap.FUNCTIONS
+            + gup.FUNCTIONS + debug.FUNCTIONS):
     PATCH.define(_fn)
 for _name, _fn in mm.ALIASES.items():
     PATCH.functions[_name] = _fn

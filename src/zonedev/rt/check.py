@@ -97,6 +97,22 @@ class Result:
         }
 
 
+class Results(list):
+    """What :func:`check` returns for several kernels: one :class:`Result` per kernel."""
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self)
+
+    def verdicts(self) -> dict[str, list[str] | str]:
+        """{kernel: "safe" or the sorted finding kinds} (``error`` for a run that could not start)."""
+        from .expect import verdict_of
+        return {r.kernel: ("error" if r.verdict == "error" else verdict_of(f.kind for f in r.findings)) for r in self}
+
+    def summary(self) -> str:
+        return "\n".join(r.summary() for r in self)
+
+
 def build_kernel(scenario: Scenario, kernel: Any, patches: tuple = (), without: tuple = ()) -> tuple[Any, str]:
     """The kernel prototype (None for kernel-free scenarios) and its label.  ``kernel`` is a
     kernel name, or a kernel already built (``zonedev.patches.kernel_at``: the series up to one
@@ -126,7 +142,18 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
           stop_first: bool = False, symmetry: bool = True, tables: bool = True,
           progress: Callable[[int], None] | None = None, max_steps: int = 20000,
           observe: bool | None = None) -> Result:
-    """Explore ``scenario`` on ``kernel``; see the module docstring for the modes."""
+    """Explore ``scenario`` on ``kernel``; see the module docstring for the modes.
+
+    ``kernel`` takes what ``--kernel`` takes: a modelled name or a version as people write it
+    (``6.12``, ``6.1.0-56-amd64``), and then a :class:`Result` comes back; or a comma list, a
+    list, or ``all``, and then :class:`Results` (one Result per modelled kernel, in order)."""
+    if isinstance(kernel, (list, tuple)) or isinstance(kernel, str) and ("," in kernel or kernel.strip() == "all"):
+        from ..patches import resolve_list
+        return Results(check(scenario, r.name, params=params, mode=mode, patches=patches, without=without,
+                             preemptions=preemptions, seed=seed, depth=depth, executions=executions,
+                             seconds=seconds, minimize=minimize, stop_first=stop_first, symmetry=symmetry,
+                             tables=tables, progress=progress, max_steps=max_steps, observe=observe)
+                       for r in resolve_list(list(kernel) if isinstance(kernel, (list, tuple)) else [kernel]))
     spec = ""
     if isinstance(scenario, str):
         spec = scenario
