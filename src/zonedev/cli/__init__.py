@@ -6,6 +6,8 @@ import importlib
 
 import click
 
+from ._errors import Group
+
 #: subcommand modules; each defines ``command`` (a click command)
 SUBCOMMANDS = [
     "check",
@@ -20,10 +22,13 @@ SUBCOMMANDS = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="zonedev")
 def main() -> None:
-    """An executable model of Linux ZONE_DEVICE page refcounting, and its checker."""
+    """An executable model of Linux ZONE_DEVICE page refcounting, and its checker.
+
+    Exit status: 0 nothing found, 1 found, 2 bad input (one line: zonedev: error: WHERE:
+    reason), 130 interrupted (SIGINT), 143 terminated (SIGTERM)."""
 
 
 for _name in SUBCOMMANDS:

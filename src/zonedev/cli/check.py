@@ -1,22 +1,25 @@
 """``zonedev check FILE[::SCENARIO] --kernel K|all``: explore scenarios, report findings.
 
-Exit status: 0 nothing found, 1 something found, 2 bad input (file:line and reason on stderr).
+Exit status: 0 nothing found, 1 something found, 2 bad input (``zonedev: error: WHERE: reason``
+on stderr), 130 interrupted (SIGINT), 143 terminated (SIGTERM); an interrupted run prints the
+findings so far and what was covered (see :mod:`zonedev.cli._errors`).
 """
 
 from __future__ import annotations
 
-import json
+import math
+import shlex
 import sys
 import time
 from typing import Any
 
 import click
 
+from ._errors import BadInput, Seconds, Size, dumps, fail, interrupted_status, signals
+
 MODE_CHOICES = ["auto", "dpor", "source-dpor", "stateful", "naive", "bounded", "random", "pct"]
 
-
-class BadInput(Exception):
-    pass
+__all__ = ["BadInput", "bad_input", "command", "kernels_for", "load", "parse_params", "resolve_kernels"]
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
@@ -25,7 +28,15 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
         if "=" not in item:
             raise BadInput(f"-p {item}: expected NAME=VALUE")
         k, v = item.split("=", 1)
-        out[k.strip()] = _value(v.strip())
+        k = k.strip()
+        if not k.isidentifier():
+            raise BadInput(f"-p {item}: {k!r} is not a parameter name")
+        val = _value(v.strip())
+        if isinstance(val, float) and not math.isfinite(val):
+            raise BadInput(f"-p {item}: not a finite number")
+        if isinstance(val, int) and not isinstance(val, bool) and abs(val) > 1 << 62:
+            raise BadInput(f"-p {item}: number out of range")
+        out[k] = val
     return out
 
 
@@ -38,9 +49,36 @@ def _value(v: str) -> Any:
     for conv in (int, float):
         try:
             return conv(v)
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
     return v
+
+
+def check_params(scenarios: list, pvals: dict[str, Any], spec: str) -> None:
+    """Every ``-p NAME`` must be a parameter of at least one of the scenarios chosen."""
+    for name in pvals:
+        if not any(name in sc.params for sc in scenarios):
+            known = sorted({p for sc in scenarios for p in sc.params})
+            what = (f"scenario {scenarios[0].name} has no parameter" if len(scenarios) == 1
+                    else f"no scenario in {spec} has a parameter")
+            raise BadInput(f"-p {name}: {what} {name!r} "
+                           f"(parameters: {', '.join(known) or 'none'})")
+
+
+def check_patch_options(without: tuple, patches: tuple) -> None:
+    """``--without`` commits (exact prefixes of one patch of the series) and ``--patch`` files
+    (loaded and checked now), whatever the scenario: a bad one is refused, never ignored."""
+    from ..patches import PatchFileError, UnknownKernel, find_patch, load_patch_file
+    for ref in without:
+        try:
+            find_patch(ref)
+        except UnknownKernel as e:
+            raise BadInput(f"--without: {e}") from None
+    for path in patches:
+        try:
+            load_patch_file(path)
+        except PatchFileError as e:
+            raise BadInput(str(e)) from None
 
 
 def load(spec: str) -> list:
@@ -78,8 +116,8 @@ def resolve_kernels(kernel: tuple[str, ...] | list[str]) -> list[str]:
 
 
 def bad_input(message: str) -> None:
-    click.echo(f"zonedev: error: {message}", err=True)
-    sys.exit(2)
+    """Report bad input (``WHERE: reason``) and exit 2 (see :func:`zonedev.cli._errors.fail`)."""
+    fail(message)
 
 
 class Progress:
@@ -116,6 +154,7 @@ class Progress:
 
     def done(self) -> None:
         if self.shown:
+            self.shown = False
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
 
@@ -138,8 +177,23 @@ def describe_patches(patches: tuple) -> list[str]:
     return out
 
 
+def replay_command(spec_file: str, res: Any, schedule: str, without: tuple = (), patches: tuple = (),
+                   at: str | None = None) -> str:
+    """The ``zonedev replay`` command for one finding, quoted for a POSIX shell, runnable as
+    printed (an empty schedule is ``--schedule ''``)."""
+    from ..report.commands import replay_command as words
+    cmd = words(f"{spec_file}::{res.scenario}", None if at else res.kernel, schedule, res.params,
+                without, patches)
+    if at:
+        head = f"zonedev replay {shlex.quote(f'{spec_file}::{res.scenario}')}"
+        cmd = f"{head} --at {shlex.quote(at)}" + cmd[len(head):]
+    return cmd
+
+
 def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple = (),
                  at: str | None = None) -> None:
+    if res.verdict == "error":      # bad input: the one line on stderr says it
+        return
     click.echo(res.summary())
     if res.note:
         click.echo(f"  note: {res.note}")
@@ -151,18 +205,12 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
                    f"{f.steps} steps")
         if f.detail:
             click.echo(f"    {f.detail}")
-        if "traceback" in f.extra:
+        if "traceback" in f.extra and f.kind == "exception":
             last = f.extra["traceback"].rstrip().splitlines()[-3:]
             for line in last:
                 click.echo(f"    | {line}")
-        if at:
-            kern = f" --at {at}"
-        else:
-            kern = f" --kernel {res.kernel.split('+')[0].split('-')[0]}" if res.kernel != "-" else ""
-        kern += "".join(f" --without {w}" for w in without) + "".join(f" --patch {q}" for q in patches)
-        params = "".join(f" -p {k}={v}" for k, v in res.params.items())
-        click.echo(f"    schedule: {f.schedule}")
-        click.echo(f"    replay:   zonedev replay {spec_file}::{res.scenario}{kern}{params} --schedule {f.schedule}")
+        click.echo(f"    schedule: {f.schedule or '(empty: at the start)'}")
+        click.echo(f"    replay:   {replay_command(spec_file, res, f.schedule, without, patches, at)}")
         if f.table:
             click.echo("\n".join("    " + line for line in f.table.splitlines()))
         if f.extra.get("replay"):
@@ -178,70 +226,97 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
               help="the kernel at one patch of the series: every patch up to and including COMMIT "
                    "(what bisect walks); instead of --kernel")
 @click.option("--mode", type=click.Choice(MODE_CHOICES), default="auto", show_default=True)
-@click.option("--preemptions", type=int, default=None, help="preemption-bounded exhaustive search")
+@click.option("--preemptions", type=click.IntRange(min=0), default=None, help="preemption-bounded exhaustive search")
 @click.option("--seed", type=int, default=0, show_default=True, help="seed for random / pct")
-@click.option("--depth", type=int, default=3, show_default=True, help="PCT depth d")
-@click.option("--executions", type=int, default=None, help="execution budget")
-@click.option("--time", "seconds", type=float, default=None, help="time budget in seconds")
+@click.option("--depth", type=click.IntRange(min=1, max=1000), default=3, show_default=True, help="PCT depth d")
+@click.option("--executions", type=click.IntRange(min=1), default=None, help="execution budget (exact)")
+@click.option("--time", "seconds", type=Seconds(), default=None, help="time budget in seconds (checked after every execution)")
+@click.option("--memory", type=Size(), default="4G", show_default=True,
+              help="stop when the process's resident size reaches this (e.g. 2G, 512M)")
+@click.option("--step-timeout", type=Seconds(), default=10.0, show_default=True,
+              help="a thread running this long without reaching a sync point is a finding (step_timeout)")
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="save the exploration's state to this file periodically and when interrupted")
+@click.option("--checkpoint-every", type=Seconds(), default=60.0, show_default=True, help="seconds between checkpoints")
+@click.option("--resume", type=click.Path(dir_okay=False), default=None, help="continue the exploration saved in this checkpoint")
 @click.option("-p", "--param", "params", multiple=True, help="scenario parameter NAME=VALUE")
 @click.option("--no-minimize", is_flag=True, help="do not search for fewer-preemption counterexamples")
 @click.option("--first", "stop_first", is_flag=True, help="stop at the first finding (not exhaustive)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | None, mode: str, preemptions: int | None,
-            seed: int, depth: int, executions: int | None, seconds: float | None, params: tuple,
-            no_minimize: bool, stop_first: bool, as_json: bool) -> None:
-    """Explore every interleaving of a scenario's threads on one or more kernels."""
+def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | None, mode: str,
+            preemptions: int | None, seed: int, depth: int, executions: int | None, seconds: float | None,
+            memory: int, step_timeout: float, checkpoint: str | None, checkpoint_every: float,
+            resume: str | None, params: tuple, no_minimize: bool, stop_first: bool, as_json: bool) -> None:
+    """Explore every interleaving of a scenario's threads on one or more kernels.
+
+    Exit status: 0 nothing found, 1 found, 2 bad input, 130/143 interrupted (SIGINT/SIGTERM:
+    the findings so far are printed; with --checkpoint, --resume continues the run)."""
     from ..patches import PatchFileError, UnknownKernel, kernel_at
     from ..rt.check import check
+    from ..rt.guard import step_guard
     from ..rt.scenario import ScenarioFileError
     try:
-        scenarios = load(spec)
+        named = resolve_kernels(kernel)
+        check_patch_options(without, patches)
+        with step_guard(None, step_timeout, what=f"loading {spec.partition('::')[0]}"):
+            scenarios = load(spec)
         pvals = parse_params(params)
+        check_params(scenarios, pvals, spec)
         if at:
-            if kernel or without:
+            if any(kernel) or without:
                 raise BadInput("--at: give either --at or --kernel/--without")
-            proto = kernel_at(at, extra=patches)
-            plan = [(sc, proto) for sc in scenarios]
+            try:
+                proto = kernel_at(at, extra=patches)
+            except UnknownKernel as e:      # --at names no patch of the series
+                raise BadInput(f"--at: {e}") from None
+            plan = [(sc, proto if sc.kernel else None) for sc in scenarios]
         else:
-            if patches and not any(kernel):
-                kernel = tuple(patch_bases(patches))
-            plan = [(sc, k) for sc in scenarios for k in kernels_for(sc, kernel)]
+            if patches and not named:
+                named = resolve_kernels(tuple(patch_bases(patches)))
+            plan = [(sc, k) for sc in scenarios
+                    for k in ((named or list(sc.kernels or ["newest"])) if sc.kernel else [None])]
         notes = describe_patches(patches) if patches and not as_json else []
-        for sc, _ in plan:
-            sc.with_params(pvals) if len(scenarios) == 1 else None
+        if (checkpoint or resume) and len(plan) != 1:
+            raise BadInput(f"{'--checkpoint' if checkpoint else '--resume'}: a checkpoint is of one scenario "
+                           f"on one kernel; {spec} on these kernels makes {len(plan)} runs")
     except (BadInput, ScenarioFileError, PatchFileError) as e:
-        bad_input(str(e))
-        return
-    except UnknownKernel as e:              # from kernel_at: --at names no patch of the series
-        bad_input(f"--at: {e}")
-        return
+        fail(str(e))
     file = spec.partition("::")[0]
     results = []
     tty = sys.stderr.isatty() and not as_json
-    for sc, k in plan:
-        p = {key: v for key, v in pvals.items() if key in sc.params}
-        prog = Progress(f"{sc.name} {getattr(k, 'name', k) or ''}".strip(), tty, executions, seconds)
-        try:
-            res = check(sc, k, params=p, mode=mode, patches=patches, without=without,
-                        preemptions=preemptions, seed=seed, depth=depth, executions=executions,
-                        seconds=seconds, minimize=not no_minimize, stop_first=stop_first, progress=prog)
-        except (UnknownKernel, PatchFileError, ScenarioFileError, ValueError) as e:
+    with signals():
+        for sc, k in plan:
+            if interrupted_status() is not None:
+                break
+            p = {key: v for key, v in pvals.items() if key in sc.params}
+            prog = Progress(f"{sc.name} {getattr(k, 'name', k) or ''}".strip(), tty, executions, seconds)
+            try:
+                res = check(sc, k, params=p, mode=mode, patches=patches, without=without,
+                            preemptions=preemptions, seed=seed, depth=depth, executions=executions,
+                            seconds=seconds, minimize=not no_minimize, stop_first=stop_first, progress=prog,
+                            memory=memory, step_timeout=step_timeout, checkpoint=checkpoint,
+                            checkpoint_every=checkpoint_every, resume=resume)
+            except (UnknownKernel, PatchFileError, ScenarioFileError, ValueError) as e:
+                prog.done()
+                fail(str(e))
             prog.done()
-            bad_input(str(e))
-            return
-        prog.done()
-        results.append(res)
-        if not as_json:
-            print_result(res, file, without, patches, at)
+            results.append(res)
+            if not as_json:
+                print_result(res, file, without, patches, at)
     for line in notes:
         click.echo(f"\nwith {line}")
+    stopped = interrupted_status()
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in results], indent=2))
+        click.echo(dumps([r.as_dict() for r in results]))
+    elif stopped is not None:
+        click.echo(f"zonedev: interrupted: {len(results)} of {len(plan)} runs"
+                   + (f"; checkpoint in {checkpoint}" if checkpoint else ""), err=True)
+    for r in results:
+        if r.verdict == "error":
+            click.echo(f"zonedev: error: {r.error}", err=True)
+    if stopped is not None:
+        sys.exit(stopped)
     if any(r.verdict == "found" for r in results):
         sys.exit(1)
     if any(r.verdict == "error" for r in results):
-        if not as_json:
-            for r in results:
-                if r.verdict == "error":
-                    click.echo(f"zonedev: error: {r.scenario} on {r.kernel}: {r.error}", err=True)
         sys.exit(2)

@@ -7,10 +7,12 @@ driver is ``zonedev.linux.drivers.example``.
 
 from __future__ import annotations
 
-import json
 import sys
+import traceback
 
 import click
+
+from ._errors import BadInput, dumps, fail
 
 from ..linux.drivers.example import TYPES, ExampleDriver, UnknownType
 from ..patches import KERNELS, PatchFileError, UnknownKernel, kernel
@@ -72,7 +74,7 @@ def lifecycle(kernel_name: str, kind: str, nr_pages: int = 4, without=(), extra=
         def allocate():
             nonlocal page
             page, op = drv.alloc()
-            return op
+            return op or "get_page, lock_page"   # the oldest kernels: a plain reference, locked
         step("allocate", allocate)
         step("get", lambda: (k.get_page(page), "get_page")[1])
         if k.has("pin_user_page"):
@@ -108,7 +110,7 @@ def _cell(r: dict, i: int) -> str:
     if r.get("absent"):
         return "(absent)"
     s = r["steps"][i]
-    cb = ",".join(s["callbacks"])
+    cb = ",".join(map(str, s["callbacks"]))
     cell = f"{s['refcount']}/{s['pgmap_refs']}" + (f" [{cb}]" if cb else "")
     if s["violations"]:
         cell += " !" + ",".join(s["violations"])
@@ -123,7 +125,7 @@ def _table(results: list[dict]) -> str:
     cols = [[_cell(r, i) for i in range(len(PHASES))] for r in results]
     if len(results) == 1 and not results[0].get("absent"):
         heads.append("kernel call")
-        cols.append([s["op"] for s in results[0]["steps"]])
+        cols.append([str(s["op"]) for s in results[0]["steps"]])
     widths = [max(len(h), *(len(c) for c in col)) + 2 for h, col in zip(heads, cols)]
     head = f"{'step':<10}" + "".join(f"{h:<{w}}" for h, w in zip(heads, widths))
     lines = [head.rstrip(), "-" * len(head.rstrip())]
@@ -145,32 +147,40 @@ def _table(results: list[dict]) -> str:
 def command(kernel_name: str, kind: str, without: tuple, extra: tuple, as_json: bool) -> None:
     """Print a device page's life (memremap, allocate, get, pin, put, unpin, free, memunmap)."""
     if kind not in TYPES:
-        raise click.BadParameter(f"unknown type {kind!r}; known: {', '.join(TYPES)}", param_hint="--type")
-    from .check import BadInput, resolve_kernels
-    try:
-        names = resolve_kernels((kernel_name,))
-    except BadInput as e:
-        raise click.BadParameter(str(e).removeprefix("--kernel: "), param_hint="--kernel") from None
+        fail(f"--type: unknown type {kind!r}; known: {', '.join(TYPES)}")
+    from .check import check_patch_options, resolve_kernels
+    names = resolve_kernels((kernel_name,))
+    check_patch_options(without, extra)
     single = len(names) == 1
     try:
         results = [lifecycle(n, kind, without=without, extra=extra) for n in names]
     except UnknownKernel as e:
-        raise click.UsageError(str(e)) from None
+        fail(f"--without: {e}")
     except PatchFileError as e:
-        raise click.BadParameter(str(e), param_hint="--patch") from None
-    except (AttributeError, ValueError) as e:
-        if not (without or extra):
+        fail(str(e))
+    except BaseException as e:
+        if not (without or extra) or type(e).__name__ == "Interrupted":
             raise
         # a patch set the example driver cannot run on (it needs a function or fact that the
-        # left-out patch provided)
-        raise click.UsageError(f"this patch set cannot run the {kind} lifecycle: {e}") from None
+        # left-out patch provided), or a user patch whose code fails
+        raise BadInput(f"{_patch_where(e, extra) or '--patch' if extra else '--without'}: this patch set "
+                       f"cannot run the {kind} lifecycle: {type(e).__name__}: {e}".rstrip(": ")) from None
     if single and results[0].get("absent"):
         if as_json:
-            click.echo(json.dumps(results, indent=1))
+            click.echo(dumps(results, indent=1))
             return
-        click.echo(f"zonedev lifecycle: {results[0]['reason']}", err=True)
-        sys.exit(2)
+        fail(f"--type: {results[0]['reason']}")
     if as_json:
-        click.echo(json.dumps(results, indent=1))
+        click.echo(dumps(results, indent=1))
     else:
         click.echo(_table(results))
+
+
+def _patch_where(e: BaseException, files: tuple) -> str:
+    """``file:line`` of the innermost frame of ``e`` in one of the user's patch files."""
+    import os
+    wanted = {os.path.realpath(f) for f in files}
+    for fr in reversed(traceback.extract_tb(e.__traceback__)):
+        if os.path.realpath(fr.filename) in wanted:
+            return f"{fr.filename}:{fr.lineno}"
+    return ""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from ._errors import dumps, fail
 
 from ..patches import KERNELS, UnknownKernel, patches_for, series
 
@@ -26,11 +26,11 @@ def command(kernel_name: str | None, as_json: bool) -> None:
         try:
             chosen = patches_for(kernel_name)
         except UnknownKernel:
-            raise click.BadParameter(f"unknown kernel {kernel_name!r}; known: {', '.join(KERNELS)}, "
-                                     f"or a version such as 6.12", param_hint="--kernel") from None
+            fail(f"--kernel: unknown kernel {kernel_name!r}; known: {', '.join(KERNELS)}, "
+                 f"or a version such as 6.12")
     infos = [patch_info(p) for p in chosen]
     if as_json:
-        click.echo(json.dumps(infos, indent=1))
+        click.echo(dumps(infos, indent=1))
         return
     for i in infos:
         extra = f"  Fixes: {i['fixes']}" if i["fixes"] else ""

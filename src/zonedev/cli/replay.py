@@ -8,12 +8,16 @@ fit the scenario).
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from .check import BadInput, bad_input, kernels_for, load, parse_params
+from ._errors import BadInput, Seconds, dumps, fail
+from .check import check_params, check_patch_options, load, parse_params, resolve_kernels
+
+
+class _Quit(Exception):
+    """'q' at a --step prompt."""
 
 
 @click.command("replay")
@@ -27,36 +31,55 @@ from .check import BadInput, bad_input, kernels_for, load, parse_params
                    "as bisect walks it); instead of --kernel")
 @click.option("-p", "--param", "params", multiple=True, help="scenario parameter NAME=VALUE")
 @click.option("--step", "stepwise", is_flag=True, help="pause after each step")
+@click.option("--step-timeout", type=Seconds(), default=10.0, show_default=True,
+              help="a thread running this long without reaching a sync point is a finding (step_timeout)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def command(spec: str, schedule: str, kernel: str | None, patches: tuple, without: tuple, at: str | None,
-            params: tuple, stepwise: bool, as_json: bool) -> None:
-    """Replay one schedule of a scenario step by step."""
+            params: tuple, stepwise: bool, step_timeout: float, as_json: bool) -> None:
+    """Replay one schedule of a scenario step by step.
+
+    Exit status: 0 nothing found, 1 found, 2 bad input (a schedule that does not fit too)."""
     from ..patches import PatchFileError, UnknownKernel, kernel_at
     from ..report.table import render
     from ..rt.check import build_kernel
     from ..rt.engine import Runner, SetupError
-    from ..rt.outcome import BadSchedule
+    from ..rt.guard import step_guard
+    from ..rt.outcome import BadSchedule, parse_schedule
     from ..rt.replay import replay
     from ..rt.scenario import ScenarioFileError
     try:
-        scenarios = load(spec)
+        sched = parse_schedule(schedule)
+    except BadSchedule as e:
+        fail(f"--schedule: {e}")
+    try:
+        names = resolve_kernels((kernel,) if kernel else ())
+        if len(names) > 1:
+            raise BadInput(f"--kernel: replay runs one kernel; {kernel!r} names {len(names)}")
+        check_patch_options(without, patches)
+        with step_guard(None, step_timeout, what=f"loading {spec.partition('::')[0]}"):
+            scenarios = load(spec)
         if len(scenarios) != 1:
-            raise BadInput(f"{spec}: names {len(scenarios)} scenarios; say FILE::SCENARIO")
+            raise BadInput(f"{spec.partition('::')[0]}:0: holds {len(scenarios)} scenarios; say FILE::SCENARIO")
         sc = scenarios[0]
+        pvals = parse_params(params)
+        check_params(scenarios, pvals, spec)
         if at:
             if kernel or without:
                 raise BadInput("--at: give either --at or --kernel/--without")
             try:
-                k = kernel_at(at, extra=patches)
+                k = kernel_at(at, extra=patches) if sc.kernel else None
             except UnknownKernel as e:
                 raise BadInput(f"--at: {e}") from None
         else:
-            k = kernels_for(sc, (kernel,) if kernel else ())[0]
+            k = (names[0] if names else (sc.kernels[0] if sc.kernels else "newest")) if sc.kernel else None
         proto, klabel = build_kernel(sc, k, tuple(patches), tuple(without))
-        runner = Runner(sc, proto, parse_params(params))
-    except (BadInput, ScenarioFileError, UnknownKernel, PatchFileError) as e:
-        bad_input(str(e))
-        return
+        runner = Runner(sc, proto, pvals)
+    except (BadInput, ScenarioFileError) as e:
+        fail(str(e))
+    except UnknownKernel as e:
+        fail(f"--without: {e}")
+    except PatchFileError as e:
+        fail(str(e))
 
     def show(st, _runner) -> None:
         cell = st.text()
@@ -71,27 +94,26 @@ def command(spec: str, schedule: str, kernel: str | None, patches: tuple, withou
             except click.Abort:
                 line = "q"
             if line.strip().lower() == "q":
-                raise KeyboardInterrupt
+                raise _Quit
 
     try:
-        trace = replay(runner, schedule, on_step=show if stepwise and not as_json else None)
+        with step_guard(runner, step_timeout):
+            trace = replay(runner, sched, on_step=show if stepwise and not as_json else None)
     except BadSchedule as e:
-        bad_input(f"{spec}: schedule does not fit: {e}")
-        return
+        fail(f"--schedule: does not fit {sc.name}: {e}")
     except SetupError as e:
-        bad_input(str(e))
-        return
-    except KeyboardInterrupt:
+        fail(str(e))
+    except _Quit:
         click.echo("stopped")
         sys.exit(0)
     if as_json:
-        click.echo(json.dumps({
+        click.echo(dumps({
             "scenario": sc.name, "kernel": klabel, "schedule": trace.schedule,
             "preemptions": trace.preemptions, "complete": trace.complete,
             "steps": [{"step": s.index, "thread": s.name, "label": s.label, "function": s.func,
                        "object": s.obj, "events": s.events, "findings": [f.kind for f in s.findings]}
                       for s in trace.steps],
-            "findings": [f.as_dict() for f in trace.findings]}, indent=2))
+            "findings": [f.as_dict() for f in trace.findings]}))
     else:
         click.echo(f"{sc.name} on {klabel}: schedule {trace.schedule}, {len(trace.steps)} steps, "
                    f"{trace.preemptions} preemptions" + ("" if trace.complete else " (threads remain runnable after the schedule)"))

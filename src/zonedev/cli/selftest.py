@@ -32,17 +32,24 @@ def command() -> None:
 def hmm(kernel: str, variant: str | None, npages: int, chunk_pages: int, page_ints: int, only: str | None) -> None:
     """hmm-tests.c cases on the dmirror model (lib/test_hmm.c)."""
     from ..patches import UnknownKernel, resolve
+    from ..selftests.hmm_tests import CASES, NOT_PORTED
     from ..selftests.runner import run_hmm
+    from ._errors import fail
     try:
         r = resolve(kernel)
     except UnknownKernel as e:
-        click.echo(f"zonedev: error: --kernel: {e}", err=True)
-        sys.exit(2)
+        fail(f"--kernel: {e}")
+    if npages < 7 or npages > 4096:
+        fail("--npages: need 7 <= --npages <= 4096")
+    if not 1 <= page_ints <= 1024:
+        fail("--page-ints: need 1 <= --page-ints <= 1024")
+    if chunk_pages < 8 or chunk_pages > 65536:
+        fail("--chunk-pages: need 8 <= --chunk-pages <= 65536")
+    known = [c[0] for c in CASES] + [n for n, _ in NOT_PORTED]
+    if only is not None and only not in known:
+        fail(f"--test: no case {only!r} in hmm-tests (cases: {', '.join(known)})")
     if r.note:
         click.echo(f"# zonedev: {r.note}")
     kernel = r.name
-    if npages < 7 or not 1 <= page_ints <= 1024 or chunk_pages < 8:
-        click.echo("zonedev selftest hmm: need --npages >= 7, 1 <= --page-ints <= 1024, --chunk-pages >= 8", err=True)
-        sys.exit(2)
     results = run_hmm(kernel, variant, npages, chunk_pages, page_ints, write=click.echo, only=only)
     sys.exit(1 if any(r.status == "not ok" for r in results) else 0)

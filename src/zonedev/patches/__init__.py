@@ -10,14 +10,16 @@ kernel is the series up to and including the patches of that version.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import re
 import sys
 import traceback
 from functools import lru_cache
 from pathlib import Path
 
-from ._patch import Patch
+from ._patch import _REMOVED, Patch
 from .versions import KernelVersionError, Resolved, parse_version, resolve_kernel
 
 #: patch modules in merge order (module names under zonedev.patches)
@@ -224,23 +226,41 @@ def find_patch(ref: str) -> Patch:
 
 
 def load_patch_file(path: str | Path) -> Patch:
-    """Load a user patch: a Python file that defines ``PATCH = Patch(...)``."""
+    """Load a user patch: a Python file that defines ``PATCH = Patch(...)``.  Whatever is wrong
+    (no such file, not ``.py``, the file raising anything -- ``SystemExit`` too -- or a ``PATCH``
+    of the wrong shape) is a :class:`PatchFileError` naming the file and line."""
     path = Path(path)
-    if not path.is_file():
-        raise PatchFileError(f"{path}: no such file")
-    name = f"zonedev_user_patch_{abs(hash(str(path.resolve())))}"
+    shown = str(path) if len(str(path)) <= 120 else str(path)[:117] + "..."
+    try:
+        is_file = path.is_file()
+        key = str(path.resolve())
+    except (OSError, ValueError) as e:      # a name too long, a NUL byte
+        raise PatchFileError(f"{shown}:0: {getattr(e, 'strerror', None) or e}") from None
+    if not is_file:
+        raise PatchFileError(f"{shown}:0: no such file")
+    if path.suffix != ".py":
+        raise PatchFileError(f"{shown}:0: a patch file is a Python file (.py) defining PATCH = zonedev.Patch(...)")
+    name = f"zonedev_user_patch_{hashlib.sha1(key.encode()).hexdigest()[:16]}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise PatchFileError(f"{shown}:0: not a Python file")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as e:
         raise PatchFileError(f"{path}:{e.lineno}: {e.msg}") from None
-    except Exception as e:  # the user's code failed while loading: say where
+    except BaseException as e:  # the user's code failed while loading (SystemExit too): say where
+        if type(e).__name__ == "Interrupted":
+            raise
         line = _user_line(e, path)
-        raise PatchFileError(f"{path}:{line}: {type(e).__name__}: {e}") from None
+        raise PatchFileError(f"{path}:{line}: {type(e).__name__}: {e}".rstrip(": ")) from None
     patch = getattr(module, "PATCH", None)
+    line = _patch_line(path)
     if not isinstance(patch, Patch):
-        raise PatchFileError(f"{path}:1: defines no PATCH = zonedev.Patch(...)")
+        raise PatchFileError(f"{path}:{line}: defines no PATCH = zonedev.Patch(...)")
+    problem = _patch_problem(patch)
+    if problem:
+        raise PatchFileError(f"{path}:{line}: PATCH: {problem}")
     patch.source = str(path)
     if patch.base is not None:
         try:
@@ -260,6 +280,42 @@ def _line_of(path: Path, word: str) -> int:
     except OSError:
         pass
     return 1
+
+
+def _patch_line(path: Path) -> int:
+    """The line that assigns ``PATCH`` (1 when there is none)."""
+    try:
+        for i, text in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if re.match(r"PATCH\s*(:[^=]*)?=", text):
+                return i
+    except OSError:
+        pass
+    return 1
+
+
+def _patch_problem(p: Patch) -> str:
+    """What is wrong with a user patch's fields, or ''."""
+    for field in ("commit", "title", "version"):
+        v = getattr(p, field)
+        if not isinstance(v, str) or not v.strip():
+            return f"{field} must be a non-empty string, not {v!r}"
+    if p.fixes is not None and not isinstance(p.fixes, str):
+        return f"fixes must be a commit id string, not {p.fixes!r}"
+    try:
+        version_key(p.version)
+    except UnknownKernel:
+        return f"version {p.version!r} is not a kernel version (e.g. v6.1)"
+    if not isinstance(p.functions, dict):
+        return f"functions must be a dict name -> function, not {type(p.functions).__name__}"
+    for fname, fn in p.functions.items():
+        if not isinstance(fname, str) or not fname.isidentifier():
+            return f"functions: {fname!r} is not a function name"
+        if not callable(fn) and fn is not _REMOVED:
+            return f"functions: {fname} is not a function"
+    if not isinstance(p.facts, dict) or not all(isinstance(k, str) for k in p.facts):
+        return "facts must be a dict name -> value"
+    return ""
+
 
 
 def _user_line(exc: BaseException, path: Path) -> int:

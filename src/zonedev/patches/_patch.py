@@ -60,8 +60,12 @@ class Patch:
 
     def matches(self, ref: str) -> bool:
         """Does ``ref`` (a commit prefix of at least 7 characters) name this patch?"""
-        ref = ref.lower()
-        return len(ref) >= 7 and (self.commit.lower().startswith(ref) or ref.startswith(self.commit.lower()))
+        ref = str(ref).lower()
+        commit = self.commit.lower()
+        if len(ref) < 7 or any(c not in "0123456789abcdef" for c in ref):
+            return False
+        # a prefix of the commit id, or a longer id (up to 40 hex digits) that the stored one prefixes
+        return commit.startswith(ref) or (len(ref) <= 40 and ref.startswith(commit))
 
 
 _REMOVED = object()

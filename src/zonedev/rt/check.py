@@ -16,6 +16,15 @@ Modes:
 * ``bounded`` (``preemptions=N``): every schedule with at most N preemptions.
 * ``random`` / ``pct`` (``depth=d``): sampled schedules from ``seed``, within a budget.
 
+Budgets (``executions``, ``seconds``, ``memory``) are asked before every execution, so
+``executions=N`` runs exactly N (complete plus cut) and ``seconds`` is overshot by at most one
+execution; the step guard (:mod:`zonedev.rt.guard`, ``step_timeout``) stops a thread that runs
+too long without reaching a sync point.  A stop that a signal asked for
+(:func:`~zonedev.rt.outcome.request_stop`) ends the search at the next execution boundary with
+the findings so far (``Result.stopped == "interrupted"``).  ``checkpoint``: a file the
+exploration's state is saved to (every ``checkpoint_every`` seconds and when it stops early);
+``resume``: continue from such a file (:mod:`zonedev.rt.checkpoint`).
+
 When something is found, the counterexample with the fewest preemptions is searched for by
 preemption-bounded search with bounds 0, 1, 2, ... (within a budget), then replayed with the
 event log on to build the interleaving table.
@@ -30,7 +39,8 @@ from typing import Any, Callable
 from .dpor import explore_dpor
 from .engine import Finding, Runner, SetupError
 from .explore import explore_dfs, explore_random
-from .outcome import Budget, Outcome
+from .guard import DEFAULT_STEP_TIMEOUT, Interrupted, step_guard
+from .outcome import DEFAULT_MEMORY, Budget, Outcome
 from .replay import replay
 from .scenario import Scenario, resolve
 
@@ -59,6 +69,7 @@ class Result:
     note: str = ""
     seed: int | None = None
     spec: str = ""                   # FILE::SCENARIO, for replay commands
+    stopped: str = ""                # what stopped the search early: time, executions, memory, interrupted, step guard
 
     @property
     def ok(self) -> bool:
@@ -92,7 +103,7 @@ class Result:
             "verdict": self.verdict, "executions": self.executions, "blocked": self.blocked,
             "pruned": self.pruned, "steps": self.steps, "states": self.states, "traces": self.traces,
             "exhaustive": self.exhaustive, "seconds": round(self.elapsed, 4), "error": self.error,
-            "note": self.note, "seed": self.seed, "coverage": self.coverage(),
+            "note": self.note, "seed": self.seed, "coverage": self.coverage(), "stopped": self.stopped,
             "findings": [dict(f.as_dict(), table=f.table, names=f.names) for f in self.findings],
         }
 
@@ -141,7 +152,9 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
           executions: int | None = None, seconds: float | None = None, minimize: bool = True,
           stop_first: bool = False, symmetry: bool = True, tables: bool = True,
           progress: Callable[[int], None] | None = None, max_steps: int = 20000,
-          observe: bool | None = None) -> Result:
+          observe: bool | None = None, memory: int | None = DEFAULT_MEMORY,
+          step_timeout: float | None = DEFAULT_STEP_TIMEOUT, checkpoint: str | None = None,
+          checkpoint_every: float = 60.0, resume: str | None = None) -> Result:
     """Explore ``scenario`` on ``kernel``; see the module docstring for the modes.
 
     ``kernel`` takes what ``--kernel`` takes: a modelled name or a version as people write it
@@ -149,10 +162,13 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
     list, or ``all``, and then :class:`Results` (one Result per modelled kernel, in order)."""
     if isinstance(kernel, (list, tuple)) or isinstance(kernel, str) and ("," in kernel or kernel.strip() == "all"):
         from ..patches import resolve_list
+        if checkpoint or resume:
+            raise ValueError("checkpoint: a checkpoint is of one scenario on one kernel")
         return Results(check(scenario, r.name, params=params, mode=mode, patches=patches, without=without,
                              preemptions=preemptions, seed=seed, depth=depth, executions=executions,
                              seconds=seconds, minimize=minimize, stop_first=stop_first, symmetry=symmetry,
-                             tables=tables, progress=progress, max_steps=max_steps, observe=observe)
+                             tables=tables, progress=progress, max_steps=max_steps, observe=observe,
+                             memory=memory, step_timeout=step_timeout)
                        for r in resolve_list(list(kernel) if isinstance(kernel, (list, tuple)) else [kernel]))
     spec = ""
     if isinstance(scenario, str):
@@ -173,58 +189,77 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
     proto, klabel = build_kernel(scenario, kernel, tuple(patches), tuple(without))
     runner = Runner(scenario, proto, params)
     res = Result(scenario.name, klabel, mode, dict(runner.params), spec=spec)
-    budget = Budget(executions, seconds, progress, stop_first, max_steps)
+    from .checkpoint import Checkpoints
+    cps = Checkpoints(checkpoint, resume, identity=dict(
+        scenario=spec, kernel=klabel, mode=mode, params=res.params, preemptions=preemptions,
+        seed=seed, depth=depth, symmetry=symmetry, max_steps=max_steps))
+    budget = Budget(executions, seconds, progress, stop_first, max_steps, memory=memory,
+                    checkpoint=cps.save if checkpoint else None, checkpoint_every=checkpoint_every,
+                    resume=cps.load())
     t0 = time.perf_counter()
     try:
-        if mode in ("dpor", "source-dpor"):
-            if observe is None:
-                observe = scenario.kernel
-            optimal = mode == "dpor"
-            if observe:
-                from .observe import Observer
-                with Observer() as obs:
-                    out = explore_dpor(runner, budget, obs, optimal=optimal)
+        with step_guard(runner, step_timeout, budget):
+            if mode in ("dpor", "source-dpor"):
+                if observe is None:
+                    observe = scenario.kernel
+                optimal = mode == "dpor"
+                if observe:
+                    from .observe import Observer
+                    with Observer() as obs:
+                        out = explore_dpor(runner, budget, obs, optimal=optimal)
+                else:
+                    out = explore_dpor(runner, budget, optimal=optimal)
+            elif mode == "stateful":
+                out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
+            elif mode == "naive":
+                out = explore_dfs(runner, budget)
+            elif mode == "bounded":
+                out = explore_dfs(runner, budget, bound=preemptions)
+                res.mode = f"bounded({preemptions})"
+            elif mode == "random":
+                out = explore_random(runner, budget, seed=seed)
+                res.seed = seed
             else:
-                out = explore_dpor(runner, budget, optimal=optimal)
-        elif mode == "stateful":
-            out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
-        elif mode == "naive":
-            out = explore_dfs(runner, budget)
-        elif mode == "bounded":
-            out = explore_dfs(runner, budget, bound=preemptions)
-            res.mode = f"bounded({preemptions})"
-        elif mode == "random":
-            out = explore_random(runner, budget, seed=seed)
-            res.seed = seed
-        else:
-            out = explore_random(runner, budget, seed=seed, pct_depth=depth)
-            res.seed = seed
-            res.mode = f"pct(d={depth})"
-        findings = dict(out.findings)
-        if findings and minimize:
-            _minimize(runner, findings, out, seconds)
-        res.findings = sorted(findings.values(), key=lambda f: (f.preemptions, f.steps))
-        if tables:
-            for f in res.findings:
-                _tabulate(runner, f)
+                out = explore_random(runner, budget, seed=seed, pct_depth=depth)
+                res.seed = seed
+                res.mode = f"pct(d={depth})"
+            findings = dict(out.findings)
+            if findings and minimize and budget.reason in ("", "executions"):
+                _minimize(runner, findings, out, seconds, budget.deadline)
+            res.findings = sorted(findings.values(), key=lambda f: (f.preemptions, f.steps))
+            if tables:
+                for f in res.findings:
+                    if f.kind != "step_timeout":      # its replay would spin as long again
+                        _tabulate(runner, f)
     except SetupError as e:
         res.verdict = "error"
         res.error = str(e)
         res.elapsed = time.perf_counter() - t0
         return res
+    except Interrupted:      # a second signal: what the explorer had, without tables
+        out = budget.out or Outcome(mode)
+        budget.reason = "interrupted"
+        res.findings = sorted(out.findings.values(), key=lambda f: (f.preemptions, f.steps))
     res.elapsed = time.perf_counter() - t0
     res.executions, res.blocked, res.pruned = out.executions, out.blocked, out.pruned
     res.steps, res.states, res.traces = out.steps, out.states, out.traces
     res.exhaustive, res.note = out.exhaustive, out.note
+    res.stopped = budget.reason if not out.exhaustive else ""
+    if res.stopped and budget.note():
+        res.note = "; ".join(x for x in (budget.note(), res.note) if x)
     res.verdict = "found" if res.findings else "ok"
     return res
 
 
-def _minimize(runner: Runner, findings: dict, out: Outcome, seconds: float | None) -> None:
-    """Search with preemption bounds 0, 1, ... for counterexamples with fewer preemptions."""
+def _minimize(runner: Runner, findings: dict, out: Outcome, seconds: float | None,
+              deadline: float | None = None) -> None:
+    """Search with preemption bounds 0, 1, ... for counterexamples with fewer preemptions
+    (within 10 s, and within what is left of the time budget)."""
     worst = max(f.preemptions for f in findings.values())
     left = 50000
     limit = time.perf_counter() + (min(10.0, seconds) if seconds else 10.0)
+    if deadline is not None:
+        limit = min(limit, deadline)
     for bound in range(worst):
         if all(f.preemptions <= bound for f in findings.values()):
             break

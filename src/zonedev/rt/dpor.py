@@ -60,6 +60,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     accesses to sync objects are then added to their footprints.  ``optimal``: Optimal-DPOR
     (wakeup trees instead of source sets; Abdulla et al. POPL'14 Algorithm 2)."""
     out = Outcome("optimal-dpor" if optimal else "dpor")
+    budget.out = out
     wut: list = []            # optimal: node i's wakeup tree, [[thread, reads, writes, children], ...]
     childtree: list = []
     obs = observer
@@ -84,7 +85,24 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     nxt: list = []            # event i: its thread's next pending (descriptor, footprint), None: finished
     nmb: list[bool] = []      # event i: whether that next step may block
     init = None               # the state every execution starts in
+    started = False
+    if budget.resume is not None:     # a checkpoint: the exploration stack at an execution boundary
+        r = budget.resume
+        (wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done, clk, nxt, nmb) = r["stack"]
+        target, steps, started = r["target"], r["steps"], r["started"]
+        for k, v in r["out"].items():
+            setattr(out, k, v)
+        first = False
     while True:
+        if started:
+            stop = budget.exhausted(out.executions + out.blocked)
+            if budget.due:
+                budget.save({"stack": (wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done, clk, nxt, nmb),
+                             "target": target, "steps": steps, "started": started,
+                             "out": {k: getattr(out, k) for k in ("executions", "blocked", "note", "findings")}})
+            if stop:
+                break
+        started = True
         runner.begin()
         n = runner.n
         pool = runner.pool
@@ -443,8 +461,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             for f in found:
                 out.add(f, sched, pre, runner.names)
         runner.end()
-        total = out.executions + out.blocked
-        if (found and budget.stop_first) or ((total & 127) == 0 and budget.exhausted(total)):
+        if found and budget.stop_first:
             break
         # -- backtrack ---------------------------------------------------------------------------
         j = len(thr) - 1

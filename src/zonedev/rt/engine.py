@@ -14,8 +14,9 @@ from __future__ import annotations
 import traceback
 from typing import Any, Callable
 
-from greenlet import getcurrent, greenlet
+from greenlet import GreenletExit, getcurrent, greenlet
 
+from .guard import Interrupted, StepTimeout
 from .scenario import Run, Scenario
 from ..sync.retry import RETRY_LABELS
 from ..sync.world import IDLE_LABELS, Scheduler, World, set_world
@@ -61,6 +62,18 @@ class Finding:
         return f"<Finding {self.kind}: {self.message} @{self.step} [{self.schedule}]>"
 
 
+def _setup_error(scenario: Scenario, e: BaseException) -> SetupError:
+    """``file:line: scenario NAME: Type: message`` for an exception the setup raised: the line
+    is the innermost one in the scenario's file (else the scenario's own line)."""
+    line = scenario.line
+    for fr in reversed(traceback.extract_tb(e.__traceback__)):
+        if fr.filename == scenario.file:
+            line = fr.lineno or line
+            break
+    what = str(e) if isinstance(e, StepTimeout) else f"{type(e).__name__}: {e}".rstrip(": ")
+    return SetupError(f"{scenario.file or scenario.name}:{line}: scenario {scenario.name}: {what}")
+
+
 def _model_frame(tb: Any) -> str:
     """The last frame of a traceback that is model (not checker) code."""
     frames = traceback.extract_tb(tb)
@@ -100,6 +113,9 @@ class Runner(Scheduler):
         self.prev_world: World | None = None
         self.invariants: list = []
         self.nviol = 0
+        self.in_setup = False         # the scenario function is running (the step guard looks)
+        self.killed = False           # our greenlets are being killed (GreenletExit from switch)
+        self.timed_out = False        # the step guard stopped a thread in this execution
 
     # -- the scheduler interface the world calls -------------------------------------------------
     def point(self, obj: Any, kind: str, label: str, ready: Any, reads: tuple) -> None:
@@ -131,7 +147,11 @@ class Runner(Scheduler):
             p_label[t] = label
             p_ready[t] = ready
             p_reads[t] = reads
-            switch()
+            try:
+                switch()
+            except GreenletExit:      # the pool is being collected, not model code raising it
+                runner.killed = True
+                raise
             if runner.aborting:
                 raise Abort
 
@@ -148,8 +168,16 @@ class Runner(Scheduler):
                 self.fns[t]()
             except Abort:
                 pass
-            except Exception as e:  # model code failed: a finding, not a crash
+            except Interrupted:
+                raise
+            except GreenletExit as e:
+                if self.killed:
+                    raise
                 self.exc[t] = e
+            except BaseException as e:  # model code failed (SystemExit too): a finding, not a crash
+                self.exc[t] = e
+                if type(e) is StepTimeout:
+                    self.timed_out = True
             self.fin[t] = True
             main.switch()
 
@@ -160,14 +188,21 @@ class Runner(Scheduler):
         self.record = record
         self.world = world
         self.prev_world = set_world(world)
+        self.in_setup = True
+        self.timed_out = False
         try:
             k = self.kernel_cls() if self.kernel_cls is not None else None
             run = self.fn(k, **self.params)
-        except Exception as e:
+        except Interrupted:
             set_world(self.prev_world)
             self.world = None
-            where = _model_frame(e.__traceback__)
-            raise SetupError(f"{self.scenario.name}: {type(e).__name__}: {e}" + (f" ({where})" if where else "")) from e
+            raise
+        except BaseException as e:   # SystemExit, KeyboardInterrupt from the scenario too
+            set_world(self.prev_world)
+            self.world = None
+            raise _setup_error(self.scenario, e) from None
+        finally:
+            self.in_setup = False
         if not isinstance(run, Run):
             set_world(self.prev_world)
             self.world = None
@@ -283,8 +318,12 @@ class Runner(Scheduler):
             self.exc[t] = None
             out = out or []
             where = _model_frame(e.__traceback__)
-            f = Finding("exception", f"{type(e).__name__}: {e}", i, self.names[t], where,
-                        signature=("exception", type(e).__name__, where))
+            if type(e) is StepTimeout:
+                f = Finding("step_timeout", str(e), i, self.names[t], e.where,
+                            signature=("step_timeout", self.names[t], e.where))
+            else:
+                f = Finding("exception", f"{type(e).__name__}: {e}".rstrip(": "), i, self.names[t], where,
+                            signature=("exception", type(e).__name__, where))
             f.extra["traceback"] = "".join(traceback.format_exception(type(e), e, e.__traceback__))
             out.append(f)
         for c in self.invariants:
@@ -303,6 +342,8 @@ class Runner(Scheduler):
         thread waits in a retry loop (``RetryLoop``: nothing it read changes any more) the
         finding is a ``livelock`` naming the loops: in the kernel those CPUs spin for ever."""
         out: list[Finding] = []
+        if self.timed_out:     # a thread was stopped by the step guard: the rest would be noise
+            return out
         labels = self.p_label
         unfinished = [t for t in self.unfinished() if labels[t] not in IDLE_LABELS]
         if unfinished:

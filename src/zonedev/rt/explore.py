@@ -10,7 +10,8 @@ from typing import Any
 
 from ..sync.world import READ
 from ..sync.primitives import RELEASE
-from .engine import Runner
+from .engine import Runner, SetupError
+from .guard import Interrupted, StepTimeout
 from .outcome import Budget, Outcome, preemptions_of
 from .state import StateKeys
 
@@ -38,6 +39,7 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
     preemptions, optionally pruning at states already visited (``stateful``)."""
     mode = "stateful" if stateful else ("naive" if bound is None else f"preemptions<={bound}")
     out = Outcome(mode)
+    budget.out = out
     t0 = time.perf_counter()
     thr: list[int] = []
     opts: list[list[int]] = []
@@ -50,7 +52,28 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
     keys = StateKeys(runner, symmetry) if stateful else None
     visited: set = set()
     uncacheable = 0
+    started = False
+    if budget.resume is not None:
+        r = budget.resume
+        thr, opts, enab, prec = r["thr"], r["opts"], r["enab"], r["prec"]
+        target, steps, cut, uncacheable = r["target"], r["steps"], r["cut"], r["uncacheable"]
+        visited = r["visited"]
+        if keys is not None:
+            keys.restore(r["keys"])
+        _restore(out, r["out"])
+        first = False
+        started = r["started"]
     while True:
+        if started:
+            stop = budget.exhausted(out.executions + out.blocked + out.pruned)
+            if budget.due:
+                budget.save({"thr": thr, "opts": opts, "enab": enab, "prec": prec, "target": target,
+                             "steps": steps, "cut": cut, "uncacheable": uncacheable, "visited": visited,
+                             "keys": keys.save() if keys is not None else None, "out": _save(out),
+                             "started": started})
+            if stop:
+                break
+        started = True
         runner.begin()
         if first:
             first = False
@@ -70,7 +93,12 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
                 p = thr[i]
             else:
                 if keys is not None:
-                    key = keys.key()
+                    try:
+                        key = keys.key()
+                    except (Interrupted, StepTimeout):
+                        raise
+                    except BaseException as e:     # the scenario's state= (SystemExit too)
+                        raise _state_error(runner, e) from None
                     if key is None:
                         uncacheable += 1
                     elif key in visited:
@@ -116,8 +144,7 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
             for f in found:
                 out.add(f, sched, pre, runner.names)
         runner.end()
-        total = out.executions + out.blocked + out.pruned
-        if (found and budget.stop_first) or ((total & 63) == 0 and budget.exhausted(total)):
+        if found and budget.stop_first:
             break
         j = len(thr) - 1
         while j >= 0 and not opts[j]:
@@ -174,6 +201,7 @@ def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int
     (Burckhardt et al., ASPLOS'10): random distinct thread priorities, d-1 random priority
     change points; always run the highest-priority enabled thread."""
     out = Outcome("random" if pct_depth is None else f"pct(d={pct_depth})")
+    budget.out = out
     rng = random.Random(seed)
     t0 = time.perf_counter()
     finals: set = set()
@@ -183,7 +211,23 @@ def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int
     if budget.executions is None and budget.deadline is None:
         budget.executions = 1000
     first = True
+    started = False
+    if budget.resume is not None:
+        r = budget.resume
+        rng.setstate(r["rng"])
+        finals, traces, kmax, steps = r["finals"], r["traces"], r["kmax"], r["steps"]
+        _restore(out, r["out"])
+        first = False
+        started = r["started"]
     while True:
+        if started:
+            stop = budget.exhausted(out.executions + out.blocked)
+            if budget.due:
+                budget.save({"rng": rng.getstate(), "finals": finals, "traces": traces, "kmax": kmax,
+                             "steps": steps, "out": _save(out), "started": started})
+            if stop:
+                break
+        started = True
         runner.begin()
         n = runner.n
         if first:
@@ -235,20 +279,33 @@ def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int
             i += 1
         steps += i
         kmax = max(kmax, i)
-        finals.add(hash(runner.world.state()))
+        finals.add(runner.world.state())
         traces.add(sig.key())
         if found:
             pre = preemptions_of(thr, enab)
             for f in found:
                 out.add(f, thr, pre, runner.names)
         runner.end()
-        total = out.executions + out.blocked
         if found and budget.stop_first:
-            break
-        if budget.exhausted(total):
             break
     out.steps = steps
     out.states = len(finals)
     out.traces = len(traces)
     out.elapsed = time.perf_counter() - t0
     return out
+
+
+def _save(out: Outcome) -> dict:
+    """An outcome's counts and findings, for a checkpoint."""
+    return {k: getattr(out, k) for k in ("executions", "blocked", "pruned", "steps", "states",
+                                           "traces", "note", "findings")} | {"elapsed": out.elapsed}
+
+
+def _restore(out: Outcome, saved: dict) -> None:
+    for k, v in saved.items():
+        setattr(out, k, v)
+
+
+def _state_error(runner: Runner, e: BaseException) -> SetupError:
+    sc = runner.scenario
+    return SetupError(f"{sc.file}:{sc.line}: scenario {sc.name}: its state= raised {type(e).__name__}: {e}")

@@ -18,6 +18,7 @@ The function is called afresh for every execution the checker explores, inside a
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import inspect
 import sys
@@ -56,6 +57,11 @@ class Check:
         except AssertionError as e:
             return str(e) or self.name
         except Exception as e:   # a check that crashes has not shown that it holds
+            return f"{self.name} raised {type(e).__name__}: {e}"
+        except BaseException as e:   # SystemExit, KeyboardInterrupt, ... raised by the check
+            from .guard import Interrupted
+            if isinstance(e, Interrupted):
+                raise
             return f"{self.name} raised {type(e).__name__}: {e}"
         if r is None or r is True:
             return None
@@ -104,6 +110,12 @@ class Run:
         if isinstance(threads, dict):
             self.names = list(threads)
             self.fns = list(threads.values())
+            for name in self.names:
+                if not isinstance(name, str) or not name:
+                    raise TypeError(f"thread name {name!r}: thread names are non-empty strings")
+        elif isinstance(threads, (str, bytes)) or not isinstance(threads, Iterable):
+            raise TypeError(f"threads must be a dict name -> callable or a list of callables, "
+                            f"not {type(threads).__name__}")
         else:
             self.fns = list(threads)
             self.names = []
@@ -114,6 +126,16 @@ class Run:
             for name, fn in zip(self.names, self.fns):
                 if not callable(fn):
                     raise TypeError(f"thread {name!r} is not callable")
+        if not self.fns:
+            raise ValueError("Run() needs at least one thread")
+        if len(self.fns) > 64:
+            raise ValueError(f"Run() with {len(self.fns)} threads: at most 64")
+        if state is not None and not callable(state):
+            raise TypeError(f"state= must be a callable returning plain data, not {type(state).__name__}")
+        for what, checks in (("invariants", invariants), ("finally_", finally_)):
+            for c in checks or ():
+                if not isinstance(c, Check) and not callable(c):
+                    raise TypeError(f"{what}: {c!r} is not callable (give a function or a zonedev.Check)")
         # (built afresh for every execution the checker explores: the empty cases cost nothing)
         self.invariants = [c if isinstance(c, Check) else Check(c, "invariant") for c in invariants] if invariants else []
         self.finals = [c if isinstance(c, Check) else Check(c, "final") for c in finally_] if finally_ else []
@@ -172,6 +194,8 @@ class Scenario:
 
 
 _BOUND_KEYS = ("mode", "preemptions", "executions", "seconds")
+#: the modes a scenario may ask for (``zonedev.rt.check.MODES``)
+_MODES = ("auto", "dpor", "source-dpor", "stateful", "naive", "bounded", "random", "pct")
 
 
 def scenario(fn: Callable[..., Run] | None = None, *, name: str | None = None,
@@ -207,6 +231,17 @@ def scenario(fn: Callable[..., Run] | None = None, *, name: str | None = None,
                 parsed = parse_expect(expect)
             except ExpectationError as e:
                 raise ScenarioFileError(f"{where}: scenario {name or f.__name__}: {e}") from None
+        nm = name or getattr(f, "__name__", "?")
+        if not callable(f):
+            raise ScenarioFileError(f"{where}: @zonedev.scenario decorates a function, not {type(f).__name__}")
+        if mode not in _MODES:
+            raise ScenarioFileError(f"{where}: scenario {nm}: mode {mode!r} (modes: {', '.join(_MODES)})")
+        if params is not None and (not isinstance(params, dict) or not all(isinstance(k, str) for k in params)):
+            raise ScenarioFileError(f"{where}: scenario {nm}: params must be a dict name -> default value")
+        if kernels is not None and (isinstance(kernels, str) or not all(isinstance(k, str) for k in kernels)):
+            raise ScenarioFileError(f"{where}: scenario {nm}: kernels must be a list of kernel names")
+        if bound is not None and not isinstance(bound, dict):
+            raise ScenarioFileError(f"{where}: scenario {nm}: bound must be a dict")
         bnd = dict(bound or {})
         for key in bnd:
             if key not in _BOUND_KEYS:
@@ -240,12 +275,20 @@ _loaded: dict[str, dict[str, Scenario]] = {}
 def load_scenarios(path: str | Path) -> dict[str, Scenario]:
     """Import a scenario file; return its scenarios by name.  Raises :class:`ScenarioFileError`."""
     path = Path(path)
-    key = str(path.resolve()) if path.exists() else str(path)
+    try:
+        key = str(path.resolve()) if path.exists() else str(path)
+        is_file = path.is_file()
+    except (OSError, ValueError) as e:      # a name too long, a NUL byte
+        raise ScenarioFileError(f"{str(path)[:80]}{'...' if len(str(path)) > 80 else ''}:0: "
+                                f"{getattr(e, 'strerror', None) or e}") from None
     if key in _loaded:
         return _loaded[key]
-    if not path.is_file():
+    if not is_file:
         raise ScenarioFileError(f"{path}:0: no such scenario file")
-    modname = f"zonedev_scenarios_{abs(hash(key))}"
+    if path.suffix != ".py":
+        raise ScenarioFileError(f"{path}:0: a scenario file is a Python file (.py)")
+    # a name that is the same in every process (a checkpoint refers to the file's classes)
+    modname = f"zonedev_scenarios_{hashlib.sha1(key.encode()).hexdigest()[:16]}"
     spec = importlib.util.spec_from_file_location(modname, path)
     if spec is None or spec.loader is None:
         raise ScenarioFileError(f"{path}:0: not a Python file")
@@ -259,9 +302,13 @@ def load_scenarios(path: str | Path) -> dict[str, Scenario]:
     except ScenarioFileError:
         sys.modules.pop(modname, None)
         raise
-    except Exception as e:
+    except BaseException as e:   # SystemExit, KeyboardInterrupt, ... raised by the file too
+        from .guard import Interrupted
         sys.modules.pop(modname, None)
-        raise ScenarioFileError(f"{path}:{_user_line(e, path)}: {type(e).__name__}: {e}") from None
+        if isinstance(e, Interrupted):
+            raise
+        what = str(e) if type(e).__name__ == "StepTimeout" else f"{type(e).__name__}: {e}".rstrip(": ")
+        raise ScenarioFileError(f"{path}:{_user_line(e, path)}: {what}") from None
     found = {v.name: v for v in vars(module).values() if isinstance(v, Scenario)}
     if not found:
         raise ScenarioFileError(f"{path}:1: defines no scenario (decorate a function with @zonedev.scenario)")

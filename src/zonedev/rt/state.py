@@ -46,11 +46,21 @@ class StateKeys:
         self.named = True
         self.dirty: set = set()
         self.slot_names: dict[type, list | None] = {}
+        #: position -> its rank, in the order positions were first seen: the symmetric order of
+        #: threads (a process-independent order, unlike ``hash``, so a checkpoint resumes in kind)
+        self.rank: dict[Any, int] = {}
         try:
             from ..linux.kernel import Kernel
             self.kernel_cls: type | None = Kernel
         except Exception:  # pragma: no cover
             self.kernel_cls = None
+
+    def save(self) -> dict:
+        """What a checkpoint keeps (see :mod:`zonedev.rt.checkpoint`)."""
+        return {"rank": self.rank}
+
+    def restore(self, saved: dict) -> None:
+        self.rank = saved["rank"]
 
     def reset(self) -> None:
         self.pk = [None] * self.runner.n
@@ -148,7 +158,8 @@ class StateKeys:
             run = r.run
             state = r.world.state()
             if self.symmetry and run.symmetric and n > 1:
-                order = sorted(range(n), key=lambda t: hash(pk[t]))
+                rank = self.rank
+                order = sorted(range(n), key=lambda t: rank.setdefault(pk[t], len(rank)))
                 tnames = set(r.names)
                 self.named = any(x in tnames for x in _strings(state))
                 if self.named:

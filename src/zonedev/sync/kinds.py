@@ -30,6 +30,7 @@ for _kind, _meaning in {
     "final": "a scenario final check failed",
     "check": "a scenario check failed",
     "exception": "model code raised an exception (the thread ended there)",
+    "step_timeout": "a thread ran too long without reaching a sync point (the step guard stopped it)",
     "assert": "a value the kernel's own test asserts was not met",
     "data": "data read back differs from what was written",
     "signal": "the process would be killed (SIGBUS/SIGSEGV)",
