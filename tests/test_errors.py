@@ -201,7 +201,7 @@ def test_bad_patch_files(tmp_path, name, cmd):
 
 def test_patch_file_not_py_and_path_too_long(tmp_path):
     f = write(tmp_path, "p.txt", "PATCH = 5\n")
-    bad(run("lifecycle", "--patch", f), f"{f}:0: a patch file is a Python file")
+    bad(run("lifecycle", "--patch", f), f"{f}: a patch file is a Python file")
     bad(run("lifecycle", "--patch", "a" * 5000 + ".py"), "a" * 50)
     bad(run("check", "b" * 5000 + ".py"), "b" * 50)
 

@@ -146,7 +146,8 @@ def test_scenario_raising_is_a_cell_error_not_a_crash(lib):
     r = run("boom.py", "scenarios/teardown.py", "--jobs", "2")
     assert r.exit_code == 1, r.output
     assert "ERR!" in r.stdout
-    assert "boom.py::boom on v6.1: boom: RuntimeError: probe failed: no BAR" in r.stdout
+    line = next(x for x in r.stdout.splitlines() if "boom.py::boom on v6.1: " in x)
+    assert re.search(r"boom\.py:\d+: scenario boom: RuntimeError: probe failed: no BAR", line), line
     assert "teardown3" in r.stdout and "3 cells: 2 match, 0 differ, 1 error" in r.stdout
 
 

@@ -235,15 +235,15 @@ def load_patch_file(path: str | Path) -> Patch:
         is_file = path.is_file()
         key = str(path.resolve())
     except (OSError, ValueError) as e:      # a name too long, a NUL byte
-        raise PatchFileError(f"{shown}:0: {getattr(e, 'strerror', None) or e}") from None
+        raise PatchFileError(f"{shown}: {getattr(e, 'strerror', None) or e}") from None
     if not is_file:
-        raise PatchFileError(f"{shown}:0: no such file")
+        raise PatchFileError(f"{shown}: no such file")
     if path.suffix != ".py":
-        raise PatchFileError(f"{shown}:0: a patch file is a Python file (.py) defining PATCH = zonedev.Patch(...)")
+        raise PatchFileError(f"{shown}: a patch file is a Python file (.py) defining PATCH = zonedev.Patch(...)")
     name = f"zonedev_user_patch_{hashlib.sha1(key.encode()).hexdigest()[:16]}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise PatchFileError(f"{shown}:0: not a Python file")
+        raise PatchFileError(f"{shown}: not a Python file")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
