@@ -272,3 +272,19 @@ def test_bad_input_is_one_line_exit_2_nothing_written(lib, args, where):
     err = [line for line in r.stderr.splitlines() if not line.startswith("zonedev: ") or "error" in line]
     assert len(err) == 1 and err[0].startswith("zonedev: error: ") and where in err[0], r.stderr
     assert not Path("m.html").exists() and not list(Path(".").glob(".m.html*"))
+
+
+def test_bounded_cells_say_so_with_their_bound(lib):
+    Path("bounded.py").write_text(TEARDOWN + '''
+
+@zonedev.scenario(expect={"v5.18": "use_after_free", "v6.1": "safe"}, bound={"preemptions": 0})
+def bounded(k):
+    """The race with no preemption at all: still found on v5.18 (memunmap first, then the puts)."""
+    return _race(k)
+''')
+    r = run("bounded.py", "--jobs", "1", "--json")
+    cells = json.loads(r.stdout)["cells"]
+    assert r.exit_code == 0, r.output
+    assert [(c["exhaustive"], c["bound"], c["mode"]) for c in cells] == [(False, {"preemptions": 0}, "bounded(0)")] * 2
+    r = run("bounded.py", "--jobs", "1", "-q")
+    assert "matrix: 2 cells: 2 match, 0 differ; 2 not exhaustive: bounded v5.18,v6.1 (preemptions=0);" in r.stdout

@@ -161,6 +161,21 @@ def mismatches(result: Any) -> str:
     return "\n".join(out)
 
 
+def kernel_ranges(kernels: list[str], columns: list[str]) -> str:
+    """Kernels as ranges of consecutive columns: ``v5.6..v6.0,v6.2`` (``A..B`` inclusive)."""
+    idx = sorted(columns.index(k) for k in kernels)
+    parts: list[str] = []
+    i = 0
+    while i < len(idx):
+        j = i
+        while j + 1 < len(idx) and idx[j + 1] == idx[j] + 1:
+            j += 1
+        a, b = columns[idx[i]], columns[idx[j]]
+        parts.append(a if i == j else f"{a},{b}" if j == i + 1 else f"{a}..{b}")
+        i = j + 1
+    return ",".join(parts)
+
+
 def _bound(b: dict | None) -> str:
     if not b:
         return "search cut"
@@ -178,8 +193,11 @@ def summary(result: Any) -> str:
     head = f"matrix: {parts[0]}: " + ", ".join(parts[1:])
     ne = s["not_exhaustive"]
     if ne:
-        head += "; not exhaustive: " + ", ".join(
-            f"{c['scenario'].rsplit('::', 1)[-1]} on {c['kernel']} ({_bound(c['bound'])})" for c in ne)
+        groups: dict[tuple, list[str]] = {}
+        for c in ne:
+            groups.setdefault((c["scenario"].rsplit("::", 1)[-1], _bound(c["bound"])), []).append(c["kernel"])
+        head += f"; {len(ne)} not exhaustive: " + ", ".join(
+            f"{name} {kernel_ranges(ks, result.kernels)} ({bound})" for (name, bound), ks in groups.items())
     else:
         head += "; all exhaustive"
     head += f"; {s['seconds']:.1f}s on {s['jobs']} process{'es' if s['jobs'] != 1 else ''}"
