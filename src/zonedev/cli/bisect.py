@@ -112,7 +112,7 @@ def report(res, file: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def command(spec: str, good: str | None, bad: str | None, patches: tuple, params: tuple, as_json: bool) -> None:
     """Name the first patch of the series at which a scenario's verdict changes."""
-    from ..patches import PatchFileError, UnknownKernel, kernel, load_patch_file
+    from ..patches import PatchFileError, UnknownKernel, load_patch_file
     from ..rt.bisect import BisectError, bisect, default_ends
     from ..rt.check import check
     from ..rt.scenario import ScenarioFileError
@@ -132,7 +132,7 @@ def command(spec: str, good: str | None, bad: str | None, patches: tuple, params
             raise BadInput(f"--good {good} and --bad {bad} are the same modelled kernel ({g})")
 
         def verdict_on(name: str):
-            r = check(sc, kernel(name, extra=extra), params=pvals, minimize=False, tables=False)
+            r = check(sc, name, patches=tuple(extra), params=pvals, minimize=False, tables=False)
             return frozenset(f.kind for f in r.findings) if r.verdict != "error" else None
 
         g, b, how = default_ends(sc, g, b, verdict_on)

@@ -252,6 +252,7 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | 
     Exit status: 0 nothing found, 1 found, 2 bad input, 130/143 interrupted (SIGINT/SIGTERM:
     the findings so far are printed; with --checkpoint, --resume continues the run)."""
     from ..patches import PatchFileError, UnknownKernel, kernel_at
+    from ..sync.world import World, use_world
     from ..rt.check import check
     from ..rt.guard import step_guard
     from ..rt.scenario import ScenarioFileError
@@ -266,7 +267,8 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | 
             if any(kernel) or without:
                 raise BadInput("--at: give either --at or --kernel/--without")
             try:
-                proto = kernel_at(at, extra=patches)
+                with use_world(World()):    # only its class is used: keep the caller's world clean
+                    proto = kernel_at(at, extra=patches)
             except UnknownKernel as e:      # --at names no patch of the series
                 raise BadInput(f"--at: {e}") from None
             plan = [(sc, proto if sc.kernel else None) for sc in scenarios]

@@ -40,6 +40,7 @@ def command(spec: str, schedule: str, kernel: str | None, patches: tuple, withou
 
     Exit status: 0 nothing found, 1 found, 2 bad input (a schedule that does not fit too)."""
     from ..patches import PatchFileError, UnknownKernel, kernel_at
+    from ..sync.world import World, use_world
     from ..report.table import render
     from ..rt.check import build_kernel
     from ..rt.engine import Runner, SetupError
@@ -67,7 +68,8 @@ def command(spec: str, schedule: str, kernel: str | None, patches: tuple, withou
             if kernel or without:
                 raise BadInput("--at: give either --at or --kernel/--without")
             try:
-                k = kernel_at(at, extra=patches) if sc.kernel else None
+                with use_world(World()):    # only its class is used: keep the caller's world clean
+                    k = kernel_at(at, extra=patches) if sc.kernel else None
             except UnknownKernel as e:
                 raise BadInput(f"--at: {e}") from None
         else:

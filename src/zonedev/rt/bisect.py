@@ -273,7 +273,7 @@ def bisect(sc: Scenario, good: str, bad: str, *, params: dict | None = None, pat
         if i in res.probes:
             return res.probes[i]
         p = series()[i]
-        k = kernel_at(i, extra=extra)
+        k = _prototype(kernel_at, i, extra)
         r = check(sc, k, params=params, minimize=False, tables=False, **args)
         why = _untestable(r)
         pr = Probe(i, p.commit, p.title, p.version, k.name, None if why else frozenset(f.kind for f in r.findings),
@@ -323,11 +323,19 @@ def bisect(sc: Scenario, good: str, bad: str, *, params: dict | None = None, pat
         bad_side, good_side = (after, before) if res.direction == "came in" else (before, after)
         side, shown = ("bad", bad_side) if bad_side.kinds else ("good", good_side)
         if shown.kinds:
-            res.counterexample = check(sc, kernel_at(shown.index, extra=extra), params=params, **args)
+            res.counterexample = check(sc, _prototype(kernel_at, shown.index, extra), params=params, **args)
             res.counterexample.spec = spec
             res.counterexample_side = side
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _prototype(kernel_at: Callable[..., Any], i: int, extra: list) -> Any:
+    """The kernel at patch ``i`` built in a world of its own (the checker only takes its class;
+    the caller's world, a REPL's, is left alone)."""
+    from ..sync.world import World, use_world
+    with use_world(World()):
+        return kernel_at(i, extra=extra)
 
 
 def _pick(lo: int, hi: int, probes: dict[int, Probe]) -> int | None:
