@@ -41,10 +41,14 @@ def _state(drv, pgmap):
     return lambda: (tuple(p.memmap_live for p in pgmap.pages), len(drv.callbacks))
 
 
-@zonedev.scenario(kernels=["v5.18", "v6.1"], mode="stateful")
+@zonedev.scenario(kernels=["v5.18", "v6.1"], mode="stateful",
+                  expect={"v5.18": "use_after_free", "v6.1": "safe"},
+                  refs=["F8", "0dc45ca1ce18", "27674ef6c73f"])
 def teardown3(k):
     """put_page from a GUP user, a migration's put of the source page, and memunmap_pages on
-    the device-private pgmap, all at once."""
+    the device-private pgmap, all at once.  The same race on every kernel from v4.14 is the
+    catalogue's F8 (scenarios/catalogue.py::f8_memunmap_vs_mapped_private_page); here only
+    either side of 0dc45ca1ce18."""
     drv, pgmap, page = _device_page(k, 2)   # the mapping's reference (migration drops it) + GUP's
 
     def gup_user():
@@ -61,10 +65,19 @@ def teardown3(k):
                        state=_state(drv, pgmap), opaque=[drv])
 
 
-@zonedev.scenario(params={"users": 2}, kernels=["v5.18", "v6.1"], mode="stateful")
+@zonedev.scenario(params={"users": 2}, kernels=["v5.18", "v6.1"], mode="stateful",
+                  expect={"v4.14..v4.20": "use_after_free",
+                          "v5.0": ["page_free_while_referenced", "use_after_free"],
+                          "v5.2..v5.17": "page_free_while_referenced",
+                          "v5.18..v6.0": "use_after_free",
+                          "v6.1..": "safe"},
+                  refs=["F7", "F8", "0dc45ca1ce18", "27674ef6c73f"])
 def teardown(k, users):
     """users identical threads each drop one reference to the page while memunmap_pages runs
-    (teardown.pml's family; the users are symmetric)."""
+    (teardown.pml's family; the users are symmetric).  Expected with the default 2 users: a
+    use-after-free wherever memunmap_pages does not wait for the page (HMM before v5.0, and
+    v5.18-v6.0), page_free on a page the users still hold where the teardown put of each pfn
+    takes it to 1 (v5.0-v5.17), safe from v6.1."""
     drv, pgmap, page = _device_page(k, users)
 
     def user():
@@ -78,10 +91,16 @@ def teardown(k, users):
                        state=_state(drv, pgmap), opaque=[drv])
 
 
-@zonedev.scenario(params={"users": 3}, kernels=["v5.18", "v6.1"], mode="stateful")
+@zonedev.scenario(params={"users": 3}, kernels=["v5.18", "v6.1"], mode="stateful",
+                  expect={"v5.17": ["page_free_twice", "page_free_while_referenced"],
+                          "v5.18": "use_after_free", "v6.1": "safe", "newest": "safe"},
+                  refs=["F7", "F8", "0dc45ca1ce18"])
 def getput(k, users):
     """users threads each take a transient reference and drop it, then drop their own, while
-    memunmap_pages runs (the ZONE_DEVICE throughput benchmark)."""
+    memunmap_pages runs (the ZONE_DEVICE throughput benchmark).  In the 1-based eras a page
+    crosses 2 -> 1 several times, so page_free runs twice as well (v5.17).  1-3 s per kernel
+    with 3 users, so the expectation names the kernels either side of 27674ef6c73f and
+    0dc45ca1ce18, and newest."""
     drv, pgmap, page = _device_page(k, users)
 
     def user():
@@ -97,10 +116,12 @@ def getput(k, users):
                        state=_state(drv, pgmap), opaque=[drv])
 
 
-@zonedev.scenario(kernels=["v6.1"])
+@zonedev.scenario(kernels=["v6.1"], expect={"v5.18..v6.0": "use_after_free", "v6.1..": "hang"},
+                  refs=["F10", "F8", "0dc45ca1ce18"])
 def forgotten_put(k):
     """A GUP user that never drops its reference: from v6.1 memunmap_pages waits for every
-    allocated device-private page to be freed, so it waits forever (a hang, not a crash)."""
+    allocated device-private page to be freed, so it waits forever (a hang, not a crash: F10's
+    shape).  v5.18-v6.0 do not wait, and remove the memmap under the page (F8)."""
     drv, pgmap, page = _device_page(k, 2)
 
     def gup_user():
