@@ -3,7 +3,7 @@
 Where the other shapes live (each with ``expect=`` there):
 
 * puts racing ``memunmap_pages`` on a device-private page: ``scenarios/teardown.py``
-  (``teardown``, ``teardown3``, ``getput``, ``forgotten_put``) and the catalogue's F7/F8;
+  (``teardown``, ``getput``, ``forgotten_put``) and the catalogue's F7/F8 (``teardown3``'s race);
 * a CPU fault racing migration (``scenarios/hmm_races.py::fault_vs_migrate``, F9) or the
   driver's eviction (``scenarios/hmm_races.py::release_vs_fault``);
 * lookups (``get_dev_pagemap``) racing teardown: not here.  Whether a lookup that found the pgmap
