@@ -191,7 +191,8 @@ def f5_release_pages_vs_break_layouts(k):
 
 # --- F6 ---------------------------------------------------------------------------------------------
 
-@zonedev.scenario(expect={"v4.18..v5.3": HMM_FREE_STEPS_ON_DAX, "v5.6..": "safe"},
+@zonedev.scenario(expect={"v4.18": ["dax_mapping_lost", HMM_FREE_STEPS_ON_DAX],
+                          "v4.19..v5.3": HMM_FREE_STEPS_ON_DAX, "v5.6..": "safe"},
                   refs=["F6", "429589d647e2", "001_19201cc6408e5961.txt"])
 def f6_hmm_free_steps_on_dax_page(k):
     """An fsdax page goes idle: a GUP user drops the last extra reference.  Does the free path
@@ -200,10 +201,12 @@ def f6_hmm_free_steps_on_dax_page(k):
 
     v4.18-v5.5: yes, __put_devmap_managed_page runs them for every managed type at refcount 1.
     Fixed by 429589d647e2 (v5.6): only device-private pages get them; fsdax gets
-    wake_up_var().  The probe watches the page-flag steps (memcg is not modelled; in v4.18-v5.5
-    the uncharge sits beside them).  v6.15+'s free_zone_device_folio uncharges every ZONE_DEVICE
-    folio again, on purpose and at refcount 0, without the flag steps: safe here.
-    Not a race: one put."""
+    wake_up_var().  v4.18 also clears ->mapping of the page still in its file
+    (dax_mapping_lost, fixed by 2fa147bdbf67 in v4.19).  The probe watches the page-flag steps;
+    in v4.18-v5.5 the memcg uncharge sits beside them.  v6.15+'s free_zone_device_folio uncharges
+    every ZONE_DEVICE folio again, on purpose and at refcount 0, without the flag steps: safe
+    here (scenarios/seeds.py::dax_free_path asks the uncharge question of seed 001 and answers
+    "yes" again from v6.15).  Not a race: one put."""
     drv = ExampleDriver(k, "fsdax", nr_pages=1)
     drv.probe()
     page, _ = drv.alloc()
