@@ -55,7 +55,7 @@ def oracle(k: str, t: str) -> dict:
         alloc_pgmap = base + (1 if v >= V("v6.1") else 0)
         free_rc = 0 if v >= V("v6.1") else 1
         free_pgmap = base
-        free_cb = ["folio_free" if k == "newest" else "page_free"]
+        free_cb = ["folio_free" if v >= V("v6.19") else "page_free"]
         unpin_cb = []
     elif t == "fsdax":
         alloc = 1
@@ -82,7 +82,7 @@ def oracle(k: str, t: str) -> dict:
         alloc_pgmap = base + 1                       # the pool's / the mapping's pgmap reference
         free_rc = 0 if v >= V("v6.15") else 1
         free_pgmap = base
-        unpin_cb, free_cb = [], (["folio_free" if k == "newest" else "page_free"] if mmap else [])
+        unpin_cb, free_cb = [], (["folio_free" if v >= V("v6.19") else "page_free"] if mmap else [])
 
     era_a = v < V("v4.12")
     # era A: get_page/put_page take/drop a pgmap ref per page ref (§1)

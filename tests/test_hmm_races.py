@@ -25,7 +25,9 @@ def test_fault_vs_migrate_is_a_use_after_free_before_16ce101db85d(kernel):
 @pytest.mark.parametrize("kernel", ["v6.1", "newest"])
 def test_fault_vs_migrate_is_clean_from_v61(kernel):
     res = zonedev.check(f"{SCEN}::fault_vs_migrate", kernel=kernel, mode="dpor", tables=False)
-    assert res.exhaustive and res.executions > 1000
+    # from v6.15 (1afaeb8293c9) do_swap_page trylocks the device page, so the two faults no
+    # longer both run migrate_to_ram: far fewer interleavings matter
+    assert res.exhaustive and res.executions > (1000 if kernel == "v6.1" else 20)
     assert res.verdict == "ok", [f.message for f in res.findings]
 
 

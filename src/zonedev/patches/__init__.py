@@ -53,7 +53,9 @@ SERIES: list[str] = [
     "c_f894ddd5ff01",
     "c_b2ef9f5a5cb3",
     "c_a4574f63edc6",
+    "c_6f4dd8de4835",
     "c_b7b3c01b1915",
+    "c_4509b42c3896",
     "c_b756a3b5e7ea",
     "c_b80892ca022e",
     "c_c4386bd8ee3a",
@@ -72,7 +74,12 @@ SERIES: list[str] = [
     "c_7e9c7ef83d78",
     "c_38607c62b3",
     "c_98c183a4fccf",
+    "c_1afaeb8293c9",
+    "c_fd2825b0760a",
+    "c_d245f9b4ab80",
     "c_3a5a06554566",
+    "c_12b2285bf3d1",
+    "c_b570f37a2ce4",
     "c_744dd97752ef",
 ]
 
@@ -80,13 +87,14 @@ SERIES: list[str] = [
 #: that any version a user names maps exactly onto the series up to it (see ``versions``)
 KERNELS: list[str] = [
     "v4.5", "v4.12", "v4.14", "v4.16", "v4.18", "v4.19", "v4.20", "v5.0", "v5.2", "v5.3", "v5.6",
-    "v5.7", "v5.8", "v5.10", "v5.14", "v5.17", "v5.18", "v5.19", "v6.0", "v6.1", "v6.2", "v6.15",
-    "newest",
+    "v5.7", "v5.8", "v5.10", "v5.11", "v5.14", "v5.17", "v5.18", "v5.19", "v6.0", "v6.1", "v6.2", "v6.15",
+    "v6.17", "v6.19", "v7.0", "newest",
 ]
 
 #: what ``newest`` follows
-NEWEST_TREE = ("the akpm mm tree (linux-mm/linux-mm): mm/memremap.c @163177a569ab, "
-               "include/linux/memremap.h @5885d9aa9013, mm/gup.c @0092cb388b08 (post-v6.18)")
+NEWEST_TREE = ("the akpm mm tree (linux-mm/linux-mm) after v7.0: mm/memremap.c @163177a569ab, "
+               "include/linux/memremap.h @5885d9aa9013, mm/gup.c @0092cb388b08, with b570f37a2ce4 (v7.0); "
+               "plus the 2026 lib/test_hmm fixes (744dd97752ef)")
 
 
 _plain_kernels: dict = {}

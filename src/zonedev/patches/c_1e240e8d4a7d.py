@@ -48,6 +48,7 @@ PATCH.set(
                    MEMORY_DEVICE_DEVDAX: 1, MEMORY_DEVICE_PCI_P2PDMA: 1},
     devmap_managed_types=(MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_FS_DAX),
     page_free_takes_data=False,
+    fsdax_page_free="pmem_pagemap_page_free",     # drivers/nvdimm/pmem.c fsdax_pagemap_ops
     pgmap_ops=("page_free", "kill", "cleanup", "migrate_to_ram"),
 )
 

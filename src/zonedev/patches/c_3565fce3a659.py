@@ -3,7 +3,14 @@
 mm/gup.c ``follow_page_pte`` for a devmap PTE [kernel_eras §1, M30: CONFIRMED]: look up the
 pgmap (``get_dev_pagemap``), take the page reference (``get_page``, which in this era takes
 another pgmap reference), drop the lookup reference (``put_dev_pagemap``).  A pgmap is looked up
-only with FOLL_GET.
+only with FOLL_GET, and only then is a page returned at all: "Only return device mapping pages in
+the FOLL_GET case since they are only valid while holding the pgmap reference" (follow_page_pte);
+``follow_devmap_pmd``/``follow_devmap_pud`` return ``ERR_PTR(-EEXIST)`` without FOLL_GET ("device
+mapped pages can only be returned if the caller will manage the page reference count").  Read in
+the 3565fce3a659 diff (mm/gup.c, mm/huge_memory.c, v4.5); from v5.7 (3faa52c03f44) the test is
+``FOLL_GET | FOLL_PIN`` (v5.7+ follow_devmap_pmd), which the model applies from here on since no
+caller passes FOLL_PIN before it existed.  [kernel_2025_2026 §1 C5: the model used to return the
+page without a reference]
 
 Also modelled here: ``page_cache_get_speculative()`` (include/linux/pagemap.h), the way the
 generic GUP-fast takes a page reference.  It bypasses ``get_zone_device_page()``; when x86
@@ -12,7 +19,7 @@ pgmap reference, and the pmem pgmap ref underflowed (F1; revert 6dd29b3df975, fi
 71389703839e).
 """
 
-from ..linux.include.mm import FOLL_GET
+from ..linux.include.mm import FOLL_GET, FOLL_PIN
 from ._patch import Patch
 
 PATCH = Patch(
@@ -20,21 +27,25 @@ PATCH = Patch(
     version="v4.5", confidence="CONFIRMED",
     replaces="get_user_pages() could not return pages of a dax (devmap) mapping",
 )
+PATCH.set(gup_pgmap_lookup=True, pfn_t=True)
 
 
 @PATCH.define
 def follow_devmap_page(k, pfn: int, flags: int = FOLL_GET):
-    """GUP-slow on a devmap PTE: the page, with a reference if FOLL_GET; None (-EFAULT) if the
-    pgmap is gone or dying."""
-    pgmap = None
-    if flags & FOLL_GET:
-        pgmap = k.get_dev_pagemap(pfn)
-        if pgmap is None:
-            return None
+    """GUP-slow on a devmap PTE/PMD: the page with a reference; None without FOLL_GET (-EEXIST
+    from follow_devmap_pmd, no page from follow_page_pte) or when the pgmap is gone or dying
+    (-EFAULT)."""
+    if not flags & (FOLL_GET | FOLL_PIN):
+        return None
+    pgmap = k.get_dev_pagemap(pfn)
+    if pgmap is None:
+        return None
     page = k.pfn_to_page(pfn)
-    if flags & FOLL_GET:
+    if flags & FOLL_PIN:
+        k.try_grab_page(page, flags)
+    else:
         k.get_page(page)
-        k.put_dev_pagemap(pgmap)
+    k.put_dev_pagemap(pgmap)
     return page
 
 

@@ -103,7 +103,7 @@ def free_zone_device_folio(k, folio) -> None:
         return
     k.mem_cgroup_uncharge(folio, func)
     if k.PageAnon(folio):
-        k.__ClearPageAnonExclusive(folio, func)
+        k.free_zone_device_folio_anon(folio, func)
     t = pgmap.type
     if t not in (MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_GENERIC):
         k.set_page_field(folio, "mapping", None, func)
@@ -126,6 +126,13 @@ def free_zone_device_folio(k, folio) -> None:
                             folio.pfn, func)
             return
         k.call_page_free(folio, func)
+
+
+@PATCH.define
+def free_zone_device_folio_anon(k, folio, func: str) -> None:
+    """v6.15: ``__ClearPageAnonExclusive(&folio->page)`` -- the head page only (folios are
+    order 0 here; d245f9b4ab80 clears every page of a large folio)."""
+    k.__ClearPageAnonExclusive(folio, func)
 
 
 @PATCH.define

@@ -12,9 +12,12 @@
   PUBLIC or FS_DAX) -> ``__put_devmap_managed_page()``: decrement; at **1**: clear Active and
   Waiters, ``mapping = NULL``, memcg uncharge, ``page_free(page, data)``; at **0**:
   ``__put_page`` -> ``put_dev_pagemap``.  Which types counted as managed in v4.18 is INFERRED.
-* FS_DAX's ``page_free`` is a wake-up (pmem: ``wake_up_var(&page->_refcount)``; the exact v4.18
-  function name is UNCONFIRMED): the filesystem waits for idle (refcount 1) pages before
-  truncate (``linux/fs/dax.py``, c_5fac7408d828).
+* FS_DAX's ``page_free`` is a wake-up: pmem's ``setup_pagemap_fsdax`` sets
+  ``pgmap->page_free = generic_dax_pagefree`` (``wake_up_var(&page->_refcount)``), read in the
+  posting of this patch (v11, "Move generic_dax_pagefree() into the pmem driver"); the pre-image
+  of v5.3's ops rework calls it ``fsdax_pagefree`` (rename point UNCONFIRMED), v5.3 names it
+  ``pmem_pagemap_page_free`` (fact ``fsdax_page_free``; kernel_2025_2026 §1 C7).  The
+  filesystem waits for idle (refcount 1) pages before truncate (``linux/fs/dax.py``, c_5fac7408d828).
 * The free path at 1 still clears ``page->mapping`` for every managed type, so an fsdax page that
   a GUP user releases forgets the file it belongs to while it is still in it -- what 2fa147bdbf67
   (v4.19, Dan Williams' memory_failure-for-dax series) fixed: "Do not clear ->mapping on final
@@ -40,6 +43,7 @@ PATCH.set(
                    MEMORY_DEVICE_FS_DAX: 1},
     devmap_managed_types=(MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC, MEMORY_DEVICE_FS_DAX),
     fsdax_idle_refcount=1,
+    fsdax_page_free="generic_dax_pagefree",
 )
 
 

@@ -83,7 +83,7 @@ class ExampleDriver:
 
     def _pmem_page_free(self, page, *data) -> None:
         self.callbacks.append(("page_free", page.pfn))
-        self.k.wake_up_var_refcount(page, "pmem_pagemap_page_free")
+        self.k.wake_up_var_refcount(page, self.k.fact("fsdax_page_free") or "pmem_pagemap_page_free")
 
     def _p2pdma_page_free(self, page, *data) -> None:
         self.callbacks.append(("page_free", page.pfn))

@@ -137,6 +137,13 @@ def migrate_vma_trylock(k, migrate, page) -> bool:
     return k.trylock_page(page)
 
 
+def migrate_device_unlock_src(k, page, fault_page) -> None:
+    """``folio_unlock(src)`` in ``migrate_device_unmap``'s restore loop and in
+    ``__migrate_device_finalize``: before 1afaeb8293c9 (v6.15) collect trylocked the fault page
+    like any other, so it is unlocked here like any other."""
+    k.unlock_page(page)
+
+
 def migrate_vma_fault_extra(k, migrate, page) -> int:
     """References on ``page`` the caller of ``migrate_vma_setup`` holds besides collect's: none
     before 16ce101db85d."""
@@ -185,7 +192,7 @@ def migrate_device_unmap(k, src: list, npages: int, fault_page=None) -> int:
             continue
         k.remove_migration_ptes(page, page)
         src[i] = 0
-        k.unlock_page(page)      # v6.1: collect trylocked the fault page too
+        k.migrate_device_unlock_src(page, fault_page)
         k.put_page(page)
         restore -= 1
     return unmapped
@@ -328,7 +335,7 @@ def __migrate_device_finalize(k, src: list, dst: list, npages: int, fault_page=N
                 k.put_page(newpage)
             newpage = page
         k.remove_migration_ptes(page, newpage)
-        k.unlock_page(page)
+        k.migrate_device_unlock_src(page, fault_page)
         k.put_page(page)
         if newpage is not page:
             k.unlock_page(newpage)
@@ -383,7 +390,7 @@ def migrate_device_coherent_page(k, page) -> int:
     return 0 if src[0] & MIGRATE_PFN_MIGRATE else -errno.EBUSY
 
 
-FUNCTIONS = (migrate_vma_collect, migrate_vma_trylock, migrate_vma_fault_extra, migrate_vma_check_page,
+FUNCTIONS = (migrate_vma_collect, migrate_vma_trylock, migrate_device_unlock_src, migrate_vma_fault_extra, migrate_vma_check_page,
              migrate_device_unmap, migrate_vma_setup, migrate_vma_check_fault_page, migrate_vma_insert_page,
              folio_migrate_mapping, migrate_vma_pages, migrate_vma_finalize, migrate_device_pages,
              migrate_device_finalize)
