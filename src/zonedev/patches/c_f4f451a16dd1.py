@@ -12,7 +12,9 @@ The same commit changes the FOLL_GET/FOLL_PIN *take* side too (kernel_2025_2026 
 the v5.19 mm/gup.c diff): where ``try_get_folio`` finds the folio changed under it and where
 ``try_grab_folio`` refuses a FOLL_LONGTERM pin of a page that is not pinnable, the references it
 already took are dropped with ``put_devmap_managed_page_refs`` first (``folio_put_refs`` only
-for a page that is not devmap managed), so those paths wake a waiter too.
+for a page that is not devmap managed), so those paths wake a waiter too.  From v6.15
+(38607c62b3) ``put_devmap_managed_page_refs`` is gone and these paths are plain
+``folio_put_refs`` -- the model reaches that by the ``k.has`` guard below.
 
 Audit: CONFIRMED id <-> title <-> version: the stable backport says "commit
 f4f451a16dd1f478fdb966bcbb612c1e4ce6b962 upstream" (Muchun Song), and the kernel.org post-receive
@@ -55,8 +57,16 @@ def try_get_folio(k, page, refs: int):
             return None
         if page.head is folio:
             return folio
-        if not k.put_devmap_managed_page_refs(folio, refs):
-            k.folio_put_refs(folio, refs)
+        k.gup_undo_refs(folio, refs)
+
+
+@PATCH.define
+def gup_undo_refs(k, folio, refs: int) -> None:
+    """``if (!put_devmap_managed_page_refs(&folio->page, refs)) folio_put_refs(folio, refs);``
+    (v5.19-v6.14); ``folio_put_refs`` alone once devmap_managed_key is gone (v6.15)."""
+    if k.has("put_devmap_managed_page_refs") and k.put_devmap_managed_page_refs(folio, refs):
+        return
+    k.folio_put_refs(folio, refs)
 
 
 @PATCH.define
@@ -72,8 +82,7 @@ def try_grab_folio(k, page, refs: int = 1, flags: int = FOLL_GET):
     if folio is None:
         return None
     if flags & FOLL_LONGTERM and k.has("is_longterm_pinnable_page") and not k.is_longterm_pinnable_page(page):
-        if not k.put_devmap_managed_page_refs(folio, refs):
-            k.folio_put_refs(folio, refs)
+        k.gup_undo_refs(folio, refs)
         return None
     if folio.order >= 1 and folio._pincount is not None:
         k.pincount_add(folio, refs, "try_grab_folio")
