@@ -4,8 +4,8 @@ ext4/xfs run (``linux/fs/daxfs.py``), on every kernel that has MEMORY_DEVICE_FS_
 
     zonedev check scenarios/fsdax.py --kernel all
     zonedev check scenarios/fsdax.py::f12_truncate_vs_odirect_unpin --kernel v5.18,v5.19
-    zonedev check scenarios/fsdax.py::generic_413_odirect_from_dax_mapping --kernel v5.14 \\
-        --patch scenarios/patches/zero_based_fsdax_2021.py            # F15: the 2021 proposal
+    zonedev check scenarios/fsdax.py::generic_413_odirect_from_dax_mapping --kernel v5.17 \\
+        --patch scenarios/patches/remove_extra_refcount_2021.py      # F15: the 2021 proposal
 
 The page-level forms of F5 and F12 are in ``scenarios/catalogue.py``; these are the same
 questions asked through the file system (MMAPLOCK dropped while waiting, the unmap before the
@@ -103,16 +103,18 @@ def f12_truncate_vs_odirect_unpin(k):
     return _dio_vs_truncate(k, "pin")
 
 
-@zonedev.scenario(expect={"v4.18..": "safe"}, refs=["5fac7408d828", "xfs_break_dax_layouts"],
+@zonedev.scenario(expect={"v4.18": "dax_mapping_lost", "v4.19..": "safe"}, refs=["5fac7408d828", "xfs_break_dax_layouts"],
                   bound={"preemptions": 2})
 def truncate_vs_odirect_put(k):
     """The same race with a FOLL_GET reference (block O_DIRECT before iov_iter_extract_pages,
     v6.5; vmsplice): put_page's devmap-managed path wakes the waiter at 1 (v4.18-v6.14), the
-    free path at 0 (v6.15+).  Safe on every fsdax kernel."""
+    free path at 0 (v6.15+).  Safe on every fsdax kernel but v4.18, whose devmap-managed put at 1
+    also clears ->mapping of the page still in the file (dax_mapping_lost; 2fa147bdbf67, v4.19)."""
     return _dio_vs_truncate(k, "get")
 
 
-@zonedev.scenario(expect={"v4.18..v5.2": ["fsdax_waiter_never_woken", "hang"], "v5.3..": "safe"},
+@zonedev.scenario(expect={"v4.18": ["dax_mapping_lost", "fsdax_waiter_never_woken", "hang"],
+                          "v4.19..v5.2": ["fsdax_waiter_never_woken", "hang"], "v5.3..": "safe"},
                   refs=["F5", "c5d6c45e90c4"], bound={"preemptions": 2})
 def f5_truncate_vs_odirect_release_pages(k):
     """The I/O completion releases the buffer pages in one release_pages() batch.  v4.18-v5.2:
@@ -122,7 +124,8 @@ def f5_truncate_vs_odirect_release_pages(k):
     return _dio_vs_truncate(k, "release")
 
 
-@zonedev.scenario(expect={"v4.18..v6.2": "dax_disassociate_busy_page", "v6.15..": "safe"},
+@zonedev.scenario(expect={"v4.18": ["dax_disassociate_busy_page", "dax_mapping_lost"],
+                          "v4.19..v6.2": "dax_disassociate_busy_page", "v6.15..": "safe"},
                   refs=["C3", "38607c62b3"], bound={"preemptions": 2})
 def odirect_after_munmap_vs_truncate(k):
     """An asynchronous O_DIRECT holds the DAX buffer page (GUP) while the process unmaps the
@@ -151,7 +154,8 @@ def odirect_after_munmap_vs_truncate(k):
                        finally_=[_truncated(k, sb, f, page)])
 
 
-@zonedev.scenario(expect={"v4.18..v5.17": "safe", "v5.18": "fsdax_waiter_never_woken", "v5.19..": "safe"},
+@zonedev.scenario(expect={"v4.18": "dax_mapping_lost", "v4.19..v5.17": "safe", "v5.18": "fsdax_waiter_never_woken",
+                          "v5.19..": "safe"},
                   refs=["F15", "003_ede6d8706e8d37f1.txt", "38607c62b3"])
 def generic_413_odirect_from_dax_mapping(k):
     """xfstests generic/413 (t_mmap_dio): a DAX file is mapped and written through the mapping,
@@ -160,9 +164,10 @@ def generic_413_odirect_from_dax_mapping(k):
 
     Yes on every released kernel: before v6.15 the page idles at 1 and GUP takes it to 2; from
     v6.15 the mapping holds a reference and GUP takes it from 1.  (v5.18's unpin misses the
-    fsdax wake-up, F12: reported at the unpin even with nobody waiting.)  On the 2021 proposal
-    (``--patch scenarios/patches/zero_based_fsdax_2021.py`` on v5.14) the mapped page sits at 0,
-    GUP refuses it with WARN_ON_ONCE(page_ref_count(page) <= 0) and the I/O fails (F15)."""
+    fsdax wake-up, F12, and v4.18's put at 1 clears the page's ->mapping, 2fa147bdbf67: both
+    reported at the put even with nobody waiting.)  On the 2021 proposal (``--patch
+    scenarios/patches/remove_extra_refcount_2021.py`` on v5.17) the mapped page sits at 0, GUP
+    refuses it with WARN_ON_ONCE(page_ref_count(page) <= 0) and the I/O fails (F15)."""
     pm, sb, f, mm, addr = _dax_file(k, nr_pages=1)
     page = k.memmap[f.i_blocks.peek()[0]]
     out = regular_file("out", 1)

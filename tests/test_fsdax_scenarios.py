@@ -11,7 +11,7 @@ from zonedev.rt.scenario import load_scenarios
 
 SCEN = "scenarios/fsdax.py"
 FSDAX = load_scenarios(SCEN)
-PROPOSAL = "scenarios/patches/zero_based_fsdax_2021.py"
+PROPOSAL = "scenarios/patches/remove_extra_refcount_2021.py"   # the seeds helper's patch of seed 003
 
 
 def kinds(res):
@@ -30,12 +30,12 @@ def test_expectation_holds(name, kn):
 
 
 def test_generic_413_on_the_2021_proposal():
-    """F15: on v5.14 with the proposal the DAX-mapped page sits at 0; GUP warns and the O_DIRECT
+    """F15: on v5.17 with the proposal the DAX-mapped page sits at 0; GUP warns and the O_DIRECT
     fails.  v6.15 makes fsdax 0-based with a reference per mapping and passes."""
     scen = FSDAX["generic_413_odirect_from_dax_mapping"]
-    bad = zonedev.check(scen, kernel="v5.14", patches=[PROPOSAL], tables=False)
+    bad = zonedev.check(scen, kernel="v5.17", patches=[PROPOSAL], tables=False)
     assert kinds(bad) == {"get_on_free_page", "odirect_failed"}
-    assert kinds(zonedev.check(scen, kernel="v5.14", tables=False)) == set()
+    assert kinds(zonedev.check(scen, kernel="v5.17", tables=False)) == set()
     assert kinds(zonedev.check(scen, kernel="v6.15", tables=False)) == set()
 
 
@@ -44,7 +44,7 @@ def test_2021_proposal_truncate_vs_odirect():
     the page is mapped, GUP refuses the 0-refcount page (the WARN) and the write fails with
     -ENOMEM (not the -EFAULT of a buffer already truncated away); truncate itself never hangs."""
     scen = FSDAX["truncate_vs_odirect_put"]
-    res = zonedev.check(scen, kernel="v5.14", patches=[PROPOSAL], tables=False)
+    res = zonedev.check(scen, kernel="v5.17", patches=[PROPOSAL], tables=False)
     assert kinds(res) == {"get_on_free_page", "odirect_failed"}
 
 

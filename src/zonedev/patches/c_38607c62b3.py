@@ -36,6 +36,7 @@ FOLL_LONGTERM pinning of FS DAX pages", the dax idle-page and wait-key patches]
 from ..linux.include.memremap import (MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_GENERIC,
                                       MEMORY_DEVICE_PCI_P2PDMA, MEMORY_DEVICE_PRIVATE)
 from ..linux.include.mm import FOLL_PIN, GUP_PIN_COUNTING_BIAS
+from ..linux.fs.dax import dax_entry
 from ..linux.mm.mmap import PTE_PRESENT, Pte
 from ._patch import Patch
 
@@ -215,7 +216,6 @@ def dax_associate_entry(k, page, mapping, index: int = 0) -> None:
     ``WARN_ON_ONCE(folio->mapping)``, ``dax_folio_init``, set ``->mapping``/``->index``.  No
     zero/empty-entry guard (98c183a4fccf adds it): a hole's zero-page entry associates the
     shared zero page with the file."""
-    from ..linux.fs.dax import dax_entry
     func = "dax_associate_entry"
     folio = k.dax_to_folio(page) if isinstance(page, dax_entry) else page.head
     if folio is None:
@@ -232,7 +232,6 @@ def dax_disassociate_entry(k, page, trunc: bool = True) -> None:
     """fs/dax.c v6.15: ``dax_folio_put(dax_to_folio(entry))``: the last association clears
     ``->mapping`` (not at free).  The busy check on truncation is kept from the 1-based code with
     the 0-based idle value (UNCONFIRMED in this form)."""
-    from ..linux.fs.dax import dax_entry
     func = "dax_disassociate_entry"
     folio = k.dax_to_folio(page) if isinstance(page, dax_entry) else page.head
     if folio is None:

@@ -116,8 +116,9 @@ def dax_page_is_idle(k, page) -> bool:
 
 def dax_busy_page(k, page) -> bool:
     """v4.18-v6.14: ``page_ref_count(page) > 1`` -- any reference beyond the idle one (DAX PTEs
-    hold none, so this is GUP)."""
-    return k.page_ref_count(page.head, "dax_busy_page") > 1
+    hold none, so this is GUP).  The idle value is the era's fact, so a what-if patch that makes
+    fsdax 0-based (the 2021 proposal) changes it here too."""
+    return k.page_ref_count(page.head, "dax_busy_page") > k.fact("fsdax_idle_refcount", 1)
 
 
 def dax_layout_busy_page(k, pages):
