@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -226,21 +227,42 @@ def test_kernel_versions_as_written_and_folding(lib, monkeypatch):
     assert lines[4].split() == ["teardown3", "safe"]
 
 
-def test_interrupted_run_keeps_the_cells_done(lib, monkeypatch):
+def test_ctrl_c_keeps_the_cells_done(lib):
+    """A real SIGINT to this process after the first cell: the run stops, keeps that cell, and
+    a later run in the same process is not stopped by it."""
     Path("wrong.py").write_text(WRONG)
     seen = []
 
-    def stop_after_one(done, total, cell, running):
+    def ctrl_c_after_one(done, total, cell, running):
         if cell is not None:
             seen.append(cell)
-        if done == 1:
-            raise KeyboardInterrupt
+            if done == 1:
+                os.kill(os.getpid(), signal.SIGINT)
 
     for jobs in (1, 2):
         seen.clear()
-        res = zonedev.matrix(["scenarios", "wrong.py"], jobs=jobs, progress=stop_after_one)
-        assert res.interrupted and res.planned == 4 and len(res.cells) == 1 == len(seen)
-        assert not res.ok and res.summary()["interrupted"]
+        res = zonedev.matrix(["scenarios", "wrong.py"], jobs=jobs, progress=ctrl_c_after_one)
+        assert res.interrupted and res.planned == 4 and len(res.cells) == 1 == len(seen), jobs
+        assert res.cells[0] == seen[0] and not res.ok and res.summary()["interrupted"]
+    again = zonedev.matrix(["scenarios"], jobs=1)
+    assert not again.interrupted and len(again.cells) == 2 and again.ok
+
+
+def test_ctrl_c_on_the_command_line_prints_what_is_done_and_exits_130(lib):
+    Path("wrong.py").write_text(WRONG)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    # stop after the first cell: the progress hook is the test's, the handler the command's
+    code = ("import os, signal, zonedev.rt.matrix as m\n"
+            "orig = m.matrix\n"
+            "def first_then_ctrl_c(*a, **kw):\n"
+            "    kw['progress'] = lambda d, t, c, r: c is not None and os.kill(os.getpid(), signal.SIGINT)\n"
+            "    return orig(*a, **kw)\n"
+            "m.matrix = first_then_ctrl_c\n"
+            "from zonedev.cli import main\n"
+            "main(['matrix', 'scenarios', 'wrong.py', '--jobs', '1'], prog_name='zonedev')\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 130, p.stderr
+    assert "interrupted: 1 of 4 cells run" in p.stdout and "?: not run (interrupted)" in " ".join(p.stdout.split())
 
 
 @pytest.mark.parametrize("args,where", [

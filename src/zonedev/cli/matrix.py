@@ -3,8 +3,9 @@
 Prints the grid (scenarios x kernels, fitted to the terminal), its legend, the cells that differ
 from their expectations with the command that shows each, and a summary line.
 Exit status: 0 every cell matched, 1 a mismatch or a cell error, 2 bad input (one line
-``zonedev: error: WHERE: reason``, nothing written), 130 interrupted (the cells done so far are
-printed).
+``zonedev: error: WHERE: reason``, nothing written), 130/143 interrupted by SIGINT/SIGTERM (the
+cell being checked stops at its next execution boundary and is dropped; the cells done so far
+are printed, and --html/--json hold them).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import click
 
-from .check import BadInput, bad_input, resolve_kernels
+from ._errors import BadInput, fail, interrupted_status, signals
+from .check import resolve_kernels
 
 
 class _Progress:
@@ -85,16 +87,15 @@ def command(paths: tuple, kernel: tuple, patches: tuple, without: tuple, jobs: s
             if not parent.is_dir():
                 raise BadInput(f"--html: {Path(html_file).parent}: no such directory")
     except BadInput as e:
-        bad_input(str(e))
-        return
+        fail(str(e))
     progress = _Progress(sys.stderr.isatty() and not as_json and not quiet)
     try:
-        result = matrix(paths, kernel=kernels, patches=patches, without=without, jobs=jobs,
-                        progress=progress)
+        with signals():         # Ctrl-C / SIGTERM: stop, print the cells done, exit 130 / 143
+            result = matrix(paths, kernel=kernels, patches=patches, without=without, jobs=jobs,
+                            progress=progress)
     except MatrixError as e:
         progress.done()
-        bad_input(str(e))
-        return
+        fail(str(e))
     progress.done()
     from ..report import grid
     summary = grid.summary(result)
@@ -120,5 +121,5 @@ def command(paths: tuple, kernel: tuple, patches: tuple, without: tuple, jobs: s
         if html_file is not None:
             click.echo(f"html: {html_file}")
     if result.interrupted:
-        sys.exit(130)
+        sys.exit(interrupted_status() or 130)
     sys.exit(0 if result.ok else 1)

@@ -27,14 +27,17 @@ import multiprocessing
 import os
 import signal
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from ..patches import KERNELS, PatchFileError, UnknownKernel, kernel as make_kernel, resolve_list
 from .check import build_kernel, check
 from .engine import Runner
 from .expect import verdict_of
+from .guard import Interrupted
+from .outcome import clear_stop, request_stop, stop_requested
 from .replay import replay
 from .scenario import Scenario, ScenarioFileError, load_scenarios
 
@@ -283,8 +286,43 @@ def run_cell(task: dict[str, Any], tick: Callable[[int], None] | None = None) ->
 
 
 def _quiet_worker() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops the pool and keeps what is done."""
+    """Pool workers leave Ctrl-C to the parent, which stops the pool and keeps what is done;
+    SIGTERM (how the parent stops the pool) ends a worker at once, whatever handler it was
+    forked with."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    clear_stop()
+
+
+@contextmanager
+def _stop_on_ctrl_c() -> Iterator[None]:
+    """Ctrl-C asks the run to stop (the cell being checked ends at its next execution boundary,
+    the cells done are kept), as the command line's handlers do; installed only where Python's
+    default handler is in place (a script, a notebook), so a caller's own handling stands."""
+    try:
+        mine = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    except ValueError:
+        mine = False
+    if not mine:
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop_requested():
+            raise Interrupted(signum)       # a second Ctrl-C: at once
+        request_stop(signum)
+
+    clear_stop()
+    try:
+        old = signal.signal(signal.SIGINT, handler)
+    except ValueError:                      # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        clear_stop()                        # later checks in this process run normally
 
 
 # -- the whole matrix ------------------------------------------------------------------------------
@@ -401,29 +439,36 @@ def matrix(paths: str | Iterable[str] = (), *, kernel: str | Iterable[str] | Non
             progress(len(done), len(tasks), None, running())
 
     try:
-        if workers == 1:
-            for t in plain:
-                take(run_cell(t, tick if progress is not None else None))
-        else:
-            pool = multiprocessing.get_context().Pool(workers, initializer=_quiet_worker)
-            try:
-                results = pool.imap_unordered(run_cell, plain, chunksize=1)
-                while len(done) < len(tasks):
-                    try:
-                        cell = results.next(timeout=0.5)
-                    except multiprocessing.TimeoutError:
-                        tick()
-                        continue
+        with _stop_on_ctrl_c():
+            if workers == 1:
+                for t in plain:
+                    if stop_requested():
+                        break
+                    cell = run_cell(t, tick if progress is not None else None)
+                    if stop_requested():        # its search was cut short: not a cell
+                        break
                     take(cell)
-            except KeyboardInterrupt:
-                pool.terminate()
-                raise
             else:
-                pool.close()
-            finally:
-                pool.join()
-    except KeyboardInterrupt:
+                pool = multiprocessing.get_context().Pool(workers, initializer=_quiet_worker)
+                try:
+                    results = pool.imap_unordered(run_cell, plain, chunksize=1)
+                    while len(done) < len(tasks) and not stop_requested():
+                        try:
+                            cell = results.next(timeout=0.5)
+                        except multiprocessing.TimeoutError:
+                            tick()
+                            continue
+                        take(cell)
+                except BaseException:
+                    pool.terminate()
+                    raise
+                else:
+                    pool.terminate() if stop_requested() else pool.close()
+                finally:
+                    pool.join()
+    except (KeyboardInterrupt, Interrupted):
         interrupted = True
+    interrupted = interrupted or len(done) < len(tasks)
     cells = [done[i] for i in sorted(done)]
     return MatrixResult(kernels, rows, cells, len(tasks), time.perf_counter() - t0, workers,
                         list(patches), list(without), interrupted)
