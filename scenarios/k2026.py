@@ -1,0 +1,169 @@
+"""The kernels people run today (v6.15 -> v7.x): the bug classes of 2025-26
+(kernel_2025_2026.md §3), each a question with its answer per kernel.
+
+``f17_large_folio_reuse`` -- F17, d245f9b4ab80 (v6.19) / 12b2285bf3d1 (its fix, in v6.19 too).
+A driver allocated an order-1 device-private folio, it was freed, and two allocations now take
+its two pages as order-0 pages.  Before the fix ``zone_device_page_init`` took each page as it
+found it: the former tail still points at the old head (``compound_head`` shares a word with
+``pgmap``), the former head still says order 1.  Locking, counting and freeing the tail land on
+the head; freeing the head drops two pgmap references for one.  The fix reinitialises every page
+at allocation.  The fix landed before the v6.19 release, so no released kernel shows F17: the
+matrix says ``safe``; ``--without 12b2285bf3d1`` shows the -rc behaviour.
+
+    zonedev check scenarios/k2026.py::f17_large_folio_reuse --kernel v6.19 --without 12b2285bf3d1
+
+``f20_hmm_range_fault_livelock`` -- F20, 1afaeb8293c9 (v6.15) / b570f37a2ce4 (v7.0).  A device
+(``hmm_range_fault`` for dmirror device 1) faults a page that lives on device 0 while a CPU fault on
+another CPU holds the page lock and waits in ``lru_add_drain_all()`` for a work item queued on the
+faulting device thread's CPU.  From v6.15 the fault's ``trylock_page`` fails, ``do_swap_page``
+returns, and ``hmm_range_fault`` walks again at once: the CPU never sleeps, the work item never
+runs, the lock is never released.  From v7.0 the fault sleeps on the page lock
+(``softleaf_entry_wait_on_locked``), the CPU runs the work item, and everything completes.
+
+The CPU is modelled here, in the scenario, until the checker has one (issue 10): ``cpu1_idle`` is
+true only while the hmm thread sleeps (in ``softleaf_entry_wait_on_locked``); the kworker of CPU 1
+runs the drain work only then.  The livelock is reported as ``livelock`` once ``hmm_range_fault``'s
+walk-again loop is a fair ``RetryLoop`` (issue 10, worktree trust): the spinner then waits for a
+change that cannot come while the other threads are blocked.  Until that lands the loop spins and
+every such execution is cut at the step limit: the search reports nothing (``safe``), with a note.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import zonedev
+import zonedev.linux.mm.hmm
+from zonedev.linux.drivers.example import ExampleDriver
+from zonedev.linux.lib.test_hmm import HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_READ, hmm_dmirror_cmd
+from zonedev.linux.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, PTE_DEVICE_PRIVATE
+from zonedev.selftests.uapi import Process
+from zonedev.sync import IDLE_LABELS, READ, Completion, Var
+
+
+# --- F17 -------------------------------------------------------------------------------------------
+
+def _folio_init(k, page, pgmap, order):
+    """``zone_device_folio_init`` with the arguments of this kernel: ``(folio, order)`` from
+    d245f9b4ab80, ``(folio, pgmap, order)`` from 12b2285bf3d1."""
+    if "pgmap" in inspect.signature(type(k).zone_device_folio_init).parameters:
+        k.zone_device_folio_init(page, pgmap, order)
+    else:
+        k.zone_device_folio_init(page, order)
+
+
+@zonedev.scenario(expect={"v6.19..": "safe"},
+                  refs=["F17", "d245f9b4ab80", "12b2285bf3d1"])
+def f17_large_folio_reuse(k):
+    """Two order-0 allocations reuse the pages of a freed order-1 device-private folio: does
+    each get a page of its own (refcount, lock, pgmap references)?  Not before 12b2285bf3d1 (the
+    6.19-rc kernels): the old tail still belongs to the old head."""
+    drv = ExampleDriver(k, "private", nr_pages=2)
+    drv.probe()
+    pgmap = drv.pgmap
+    head, tail = pgmap.pages[0], pgmap.pages[1]
+    _folio_init(k, head, pgmap, 1)            # nouveau/dmirror: an order-1 (THP-like) folio
+    k.unlock_page(head)
+    k.put_page(head)                          # freed whole: folio_free, percpu_ref_put_many(2)
+
+    def alloc(page):
+        def thread():
+            _folio_init(k, page, pgmap, 0)
+            k.unlock_page(page)
+            k.put_page(page)                  # the user is done with it
+        return thread
+
+    return zonedev.Run({"alloc_head": alloc(head), "alloc_tail": alloc(tail)},
+                       finally_=[zonedev.expect_refs(head._refcount, 0, "former head page"),
+                                 zonedev.expect_refs(tail._refcount, 0, "former tail page"),
+                                 zonedev.expect_refs(pgmap.ref, 1, "pgmap reference (the base one)")],
+                       opaque=[drv])
+
+
+# --- F20 -------------------------------------------------------------------------------------------
+
+#: the kworker waiting for work is idle, not hung (zonedev.sync.IDLE_LABELS)
+_KWORKER_IDLE = "worker_thread: wait for work (cpu1)"
+IDLE_LABELS.add(_KWORKER_IDLE)
+
+def _remote_device_page(k):
+    """A page of anonymous memory migrated to dmirror device 0; a mirror of device 1 (another
+    owner: its hmm_range_fault must fault the page back)."""
+    k.page_ints = 2
+    k.hmm_dmirror_init(8, True)
+    proc = Process(k)
+    fd0 = proc.open_dmirror(0)
+    fd1 = proc.open_dmirror(1)
+    addr = proc.mmap(4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    proc.write_buf(addr, [7, 8])
+    cmd = proc.ioctl(fd0, HMM_DMIRROR_MIGRATE_TO_DEV, hmm_dmirror_cmd(addr, [0, 0], 1))
+    assert cmd.cpages == 1
+    return proc, fd1, addr, proc.mm.peek_pte(addr).page
+
+
+#: does hmm_range_fault's walk-again loop wait fairly (a RetryLoop, issue 10)?  Only then can the
+#: checker tell the busy retry from progress and report the livelock; before, the spinning
+#: executions are cut at the step limit and nothing is reported.
+_FAIR_HMM = "RetryLoop" in vars(zonedev.linux.mm.hmm)
+
+
+@zonedev.scenario(expect={"v6.15..v6.19": "livelock" if _FAIR_HMM else "safe", "v7.0..": "safe"},
+                  refs=["F20", "1afaeb8293c9", "b570f37a2ce4"], bound={"executions": 200})
+def f20_hmm_range_fault_livelock(k):
+    """A device faults (hmm_range_fault) a device-private page whose lock is held by a CPU
+    fault waiting in lru_add_drain_all() for work queued on the device thread's CPU: does the
+    fault ever complete?  Not from v6.15 (busy retry after the failed trylock: livelock) until
+    v7.0 (b570f37a2ce4: sleep on the page lock)."""
+    proc, fd1, addr, page = _remote_device_page(k)
+    cpu1_idle = Var(False, "cpu1 idle (the hmm thread sleeps)")
+    work_queued = Var(False, "lru_add_drain work queued on cpu1")
+    drained = Completion("lru_add_drain_all")
+    out = {}
+
+    if k.has("softleaf_entry_wait_on_locked"):
+        sleep = k.softleaf_entry_wait_on_locked
+
+        def softleaf_entry_wait_on_locked(pg, ptl):
+            # the task sleeps: its CPU is free to run the kworker
+            cpu1_idle.set(True, "schedule")
+            sleep(pg, ptl)
+            cpu1_idle.set(False, "woken")
+        k.softleaf_entry_wait_on_locked = softleaf_entry_wait_on_locked
+
+    def hmm_fault_cpu1():
+        cmd = hmm_dmirror_cmd(addr, [0, 0], 1)
+        try:
+            proc.ioctl(fd1, HMM_DMIRROR_READ, cmd)
+            out["read"] = list(cmd.ptr)
+        except OSError as e:
+            out["read"] = -e.errno
+        cpu1_idle.set(True, "do_exit: cpu1 idle")
+
+    def cpu_fault_cpu0():
+        # do_swap_page: the PTE still holds the device entry, the trylock is won; then
+        # migrate_to_ram's migrate_vma_* drain the per-CPU LRU caches (lru_add_drain_all)
+        pt = proc.mm.pgtable(addr)
+        pt.ptl.lock("pte_offset_map_lock")
+        pte = pt.pte(addr).get("pte_same")
+        if pte is None or pte.kind != PTE_DEVICE_PRIVATE or not k.trylock_page(page, "do_swap_page"):
+            pt.ptl.unlock("pte_unmap_unlock")
+            return
+        pt.ptl.unlock("pte_unmap_unlock")
+        work_queued.set(True, "queue_work_on(cpu1, lru_add_drain_per_cpu)")
+        drained.wait_for_completion("flush_work")
+        k.unlock_page(page, "do_swap_page")
+
+    def kworker_cpu1():
+        w = work_queued.world
+        # idle until work is queued (an idle kworker is not a hang) ...
+        w.point(work_queued, READ, _KWORKER_IDLE, lambda: work_queued.value)
+        # ... then runnable, but it runs only when cpu1 is not busy with the spinning fault
+        w.point(cpu1_idle, READ, "worker_thread: wait for cpu1", lambda: cpu1_idle.value)
+        drained.complete("lru_add_drain_per_cpu")
+
+    def read_done():
+        return None if out.get("read") == [7, 8] else f"HMM_DMIRROR_READ returned {out.get('read')!r}"
+
+    return zonedev.Run({"hmm_fault_cpu1": hmm_fault_cpu1, "cpu_fault_cpu0": cpu_fault_cpu0,
+                        "kworker_cpu1": kworker_cpu1},
+                       finally_=[zonedev.Check(read_done, "assert", "device read completes with the data")])
