@@ -12,7 +12,7 @@ stateful search (``mode="stateful"``); the mm paths (F9) use DPOR.  Every scenar
 well under a second per kernel except F9 (DPOR over two do_swap_page paths: ~2.5 s on a fixed
 kernel), whose expectation names only the kernels where its answer matters.
 
-Not here: F11 (get_dev_pagemap racing percpu_ref_exit needs RCU in the checker, issue 10), F3
+Not here: F11 (get_dev_pagemap racing percpu_ref_exit turns on RCU: scenarios/trust.py), F3
 (pmem's block queue is not modelled), F13/F14 (v6.0-rc only; the zero page and the NULL-ops
 memory_failure path are not modelled), F15 (a 2021 proposal, never merged: a what-if patch).
 """

@@ -6,10 +6,9 @@ Where the other shapes live (each with ``expect=`` there):
   (``teardown``, ``getput``, ``forgotten_put``) and the catalogue's F7/F8 (``teardown3``'s race);
 * a CPU fault racing migration (``scenarios/hmm_races.py::fault_vs_migrate``, F9) or the
   driver's eviction (``scenarios/hmm_races.py::release_vs_fault``);
-* lookups (``get_dev_pagemap``) racing teardown: not here.  Whether a lookup that found the pgmap
-  in the xarray can still touch its percpu_ref after ``percpu_ref_exit`` is decided by the RCU
-  grace period between the xarray erase and the exit (F11, 1e57ffb6e3fd); without RCU in the
-  checker every kernel shows that window, fixed ones included.  It belongs with F11 (issue 10).
+* lookups (``get_dev_pagemap``) racing teardown: ``scenarios/trust.py::get_dev_pagemap_vs_memunmap``
+  (F11).  Whether a lookup that found the pgmap in the xarray can still touch its percpu_ref
+  after ``percpu_ref_exit`` is decided by the RCU grace period between the erase and the exit.
 
 This file adds:
 
