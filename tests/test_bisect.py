@@ -240,3 +240,24 @@ def test_bad_input_is_one_line_exit_2(args, words):
     assert res.stdout == ""
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("zonedev: error: ") and words in lines[0], lines
+
+
+def test_default_ends_from_expect():
+    from zonedev.rt.bisect import BisectError, default_ends
+    from zonedev.rt.expect import parse_expect
+    from zonedev.rt.scenario import Scenario
+
+    def sc(expect):
+        return Scenario(fn=lambda k: None, name="s", expect=parse_expect(expect), file="s.py", line=3)
+
+    # the first change expect= declares; the safe side is good
+    assert default_ends(sc({"v5.18..v6.0": "use_after_free", "v6.1..": "safe"}), None, None)[:2] == ("v6.1", "v6.0")
+    assert default_ends(sc({"..v5.17": "safe", "v5.18..": "hang"}), None, None)[:2] == ("v5.17", "v5.18")
+    # neither side safe: the side that lost a finding is good, else the older one
+    two = ["page_free_while_referenced", "use_after_free"]
+    assert default_ends(sc({"v5.0..v5.17": two, "v5.18..": "use_after_free"}), None, None)[:2] == ("v5.18", "v5.17")
+    assert default_ends(sc({"v5.0..v5.17": "hang", "v5.18..": "use_after_free"}), None, None)[:2] == ("v5.17", "v5.18")
+    # one end given: the nearest kernel expect= gives another verdict
+    assert default_ends(sc({"v5.18..v6.0": "use_after_free", "v6.1..": "safe"}), None, "v5.18")[:2] == ("v6.1", "v5.18")
+    with pytest.raises(BisectError, match=r"^s.py:3: scenario s: expect= gives every kernel the same verdict"):
+        default_ends(sc({"all": "safe"}), None, None)

@@ -213,8 +213,9 @@ def default_ends(sc: Scenario, good: str | None, bad: str | None,
     if not g and not b:
         for older, newer in zip(order, order[1:]):
             if exp[older] != exp[newer]:
-                # the safe side is good; between two kinds of failure, the older side is
-                g, b = (newer, older) if not exp[newer] else (older, newer)
+                # the good side is the safe one, or the one whose kinds are a strict subset of the
+                # other's (a finding went away); else the older one
+                g, b = (newer, older) if exp[newer] < exp[older] else (older, newer)
                 return g, b, (f"from expect=: {b} expects {describe(exp[b])}, {g} expects "
                               f"{describe(exp[g])}")
         raise BisectError(f"{where}: scenario {sc.name}: expect= gives every kernel the same verdict "
