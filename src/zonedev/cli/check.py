@@ -311,8 +311,10 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | 
     if as_json:
         click.echo(dumps([r.as_dict() for r in results]))
     elif stopped is not None:
-        click.echo(f"zonedev: interrupted: {len(results)} of {len(plan)} runs"
-                   + (f"; checkpoint in {checkpoint}" if checkpoint else ""), err=True)
+        done = sum(1 for r in results if r.stopped != "interrupted")
+        click.echo(f"zonedev: interrupted: the findings so far are above ({done} of {len(plan)} runs "
+                   f"complete)" + (f"; continue with --resume {shlex.quote(checkpoint)}" if checkpoint else ""),
+                   err=True)
     for r in results:
         if r.verdict == "error":
             click.echo(f"zonedev: error: {r.error}", err=True)

@@ -198,7 +198,9 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                     resume=cps.load())
     t0 = time.perf_counter()
     try:
-        with step_guard(runner, step_timeout, budget):
+        # a step longer than the whole time budget is past the budget too
+        guard = min(step_timeout, seconds) if step_timeout and seconds else step_timeout
+        with step_guard(runner, guard, budget):
             if mode in ("dpor", "source-dpor"):
                 if observe is None:
                     observe = scenario.kernel
@@ -245,6 +247,8 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
     res.steps, res.states, res.traces = out.steps, out.states, out.traces
     res.exhaustive, res.note = out.exhaustive, out.note
     res.stopped = budget.reason if not out.exhaustive else ""
+    if checkpoint and out.exhaustive:      # nothing left to resume
+        cps.remove()
     if res.stopped and budget.note():
         res.note = "; ".join(x for x in (budget.note(), res.note) if x)
     res.verdict = "found" if res.findings else "ok"

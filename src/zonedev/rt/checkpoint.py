@@ -80,6 +80,13 @@ class Checkpoints:
             raise CheckpointError(f"{self.out}: cannot write the checkpoint: {e.strerror or e}") from None
         self.saves += 1
 
+    def remove(self) -> None:
+        if self.out is not None:
+            try:
+                os.unlink(self.out)
+            except OSError:
+                pass
+
     def load(self) -> dict | None:
         if self.src is None:
             return None

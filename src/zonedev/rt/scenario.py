@@ -128,8 +128,6 @@ class Run:
                     raise TypeError(f"thread {name!r} is not callable")
         if not self.fns:
             raise ValueError("Run() needs at least one thread")
-        if len(self.fns) > 64:
-            raise ValueError(f"Run() with {len(self.fns)} threads: at most 64")
         if state is not None and not callable(state):
             raise TypeError(f"state= must be a callable returning plain data, not {type(state).__name__}")
         for what, checks in (("invariants", invariants), ("finally_", finally_)):
