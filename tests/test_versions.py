@@ -29,7 +29,7 @@ def test_mapping_is_exact_every_patch_release_is_a_named_kernel():
     assert zonedev.kernel("6.12").name == "v6.2"
 
 
-@pytest.mark.parametrize("bad", ["v6.x", "9999", "3.10", "v10.1", "6", "", "v6.99", "linux"])
+@pytest.mark.parametrize("bad", ["v6.x", "9999", "3.10", "v10.1", "6", "", "v6.99", "linux", "v5.18..v6.1", "6.1.."])
 def test_garbage_is_refused(bad):
     with pytest.raises(UnknownKernel):
         resolve(bad)

@@ -37,6 +37,9 @@ class KernelVersionError(ValueError):
 def parse_version(text: str) -> tuple[int, int, int]:
     """``"6.1.0-56-amd64"`` -> ``(6, 1, 0)``; ``"7.0-rc4"`` -> ``(7, 0, 0)``.  Raises
     :class:`KernelVersionError` with the reason."""
+    if ".." in text:        # "v5.18..v6.1" would otherwise read as v5.18 with a suffix
+        raise KernelVersionError(f"unknown kernel {text!r}: a range names many kernels; give a version, a comma "
+                                 f"list, or all (ranges A..B are for a scenario's expect=)")
     m = _VERSION.match(text.strip())
     if not m:
         raise KernelVersionError(f"unknown kernel {text!r}: not a kernel version (write it as uname -r does: "
