@@ -2,8 +2,8 @@
 
 The scenarios below are fixtures for the bisect tests (the library's own live in ``scenarios/``):
 
-* ``f2_put_vs_release`` — F2: a device-dax user drops its page reference while the driver tears
-  the pgmap down.  v4.5-v5.0 remove the memmap (arch_remove_memory) before anybody waits for the
+* ``f2_put_vs_release`` — F2: a user of a host-memory pgmap (pmem or device-dax: the ``generic``
+  type) drops its page reference while the driver tears the pgmap down.  v4.5-v5.0 remove the memmap (arch_remove_memory) before anybody waits for the
   page references; 50f44ee7248a (v5.2) moves the wait (``cleanup``) before it.
 * ``fsdax_unpin`` — the last unpin of an fsdax page (refcount back to 1) must wake the
   dax_layout_busy_page waiter.  d8ddc099c6b3 (v5.18, gup_put_folio) lost the wake-up;
@@ -45,13 +45,13 @@ def _memmap_state(drv):
 @zonedev.scenario(mode="stateful", expect={"v4.5..v5.0": "use_after_free", "v5.2..v5.17": "safe"},
                   refs=["F2", "50f44ee7248a"])
 def f2_put_vs_release(k):
-    """A device-dax user's put_page racing the driver's teardown: is the memmap still there when
-    the put runs?  v4.5-v5.0: devm_memremap_pages_release removes it (arch_remove_memory) before
+    """A GUP user's put_page of a pmem/device-dax page racing the driver's teardown: is the memmap
+    still there when the put runs?  v4.5-v5.0: devm_memremap_pages_release removes it (arch_remove_memory) before
     the driver waits for the reference; fixed by 50f44ee7248a (v5.2)."""
     drv = ExampleDriver(k, "generic", nr_pages=1)
     drv.probe()
     page, _ = drv.alloc()
-    k.get_page(page)                 # get_user_pages on the device-dax mapping
+    k.get_page(page)                 # get_user_pages on the DAX mapping
 
     def user():
         k.put_page(page)             # the I/O is done
