@@ -35,6 +35,7 @@ import inspect
 import zonedev
 import zonedev.linux.mm.hmm
 from zonedev.linux.drivers.example import ExampleDriver
+from zonedev.linux.mm.memory import SegmentationFault
 from zonedev.linux.lib.test_hmm import HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_READ, hmm_dmirror_cmd
 from zonedev.linux.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, PTE_DEVICE_PRIVATE
 from zonedev.selftests.uapi import Process
@@ -167,3 +168,167 @@ def f20_hmm_range_fault_livelock(k):
     return zonedev.Run({"hmm_fault_cpu1": hmm_fault_cpu1, "cpu_fault_cpu0": cpu_fault_cpu0,
                         "kworker_cpu1": kworker_cpu1},
                        finally_=[zonedev.Check(read_done, "assert", "device read completes with the data")])
+
+
+def _user_fault(k, proc, addr, signals):
+    try:
+        k.do_user_addr_fault(proc.mm, addr, False)
+    except SegmentationFault as e:            # the process would get SIGBUS
+        signals.append(str(e))
+
+
+# --- F26: DRM GPU SVM (drm_pagemap / drm_gpusvm, v6.15+) ---------------------------------------------
+
+def _svm_buffer(k, npages=2, fixes=None):
+    """An Xe-like driver (4 VRAM pages) and a process whose ``npages`` anonymous pages (holding
+    1, 2, ...) were migrated into one devmem allocation by ``drm_pagemap_migrate_to_devmem``."""
+    from zonedev.linux.drivers.gpu.drm.drm_pagemap import DRM_PAGEMAP_FIXES, DrmPagemapDriver, \
+        drm_pagemap_migrate_to_devmem
+    k.page_ints = 1
+    drv = DrmPagemapDriver(k, 4, fixes=DRM_PAGEMAP_FIXES if fixes is None else fixes)
+    drv.probe()
+    proc = Process(k)
+    addr = proc.mmap(npages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    proc.write_buf(addr, list(range(1, npages + 1)))
+    devmem = drv.devmem_alloc(proc.mm, npages)
+    proc.mm.mmap_lock.down_read("mmap_read_lock")
+    err = drm_pagemap_migrate_to_devmem(k, devmem, proc.mm, addr, addr + npages * 4096)
+    proc.mm.mmap_lock.up_read("mmap_read_unlock")
+    assert err == 0, err
+    return drv, proc, addr, devmem
+
+
+def _lifetimes(drv, devmem):
+    """What a driver author needs at the end: each device page still in use holds exactly one
+    zdd reference and nothing else does (an extra put is ``kref_underflow`` at the time); the
+    allocation is freed exactly once, and only when no page uses it any more (eviction is best
+    effort: it may give up with -EBUSY while a fault holds a page)."""
+    def check():
+        k = drv.k
+        in_use = [k.pfn_to_page(p) for p in devmem.pfns if k.pfn_to_page(p)._refcount.peek() > 0]
+        if drv.zdd_refs() != len(in_use):
+            return f"{drv.zdd_refs()} zdd references held at the end for {len(in_use)} device pages in use"
+        freed = drv.released.count(devmem.name)
+        if in_use and freed:
+            return f"{devmem.name} freed with {len(in_use)} device pages still in use"
+        if not in_use and (freed != 1 or devmem.bo_ref.peek() != 0):
+            return f"{devmem.name} freed {freed} times, {devmem.bo_ref.peek()} BO references left"
+        return None
+    return zonedev.Check(check, "leak", "zdd and devmem lifetimes")
+
+
+def _data(proc, addr, npages):
+    def check():
+        want = list(range(1, npages + 1))
+        got = []
+        for i in range(npages):
+            pte = proc.mm.peek_pte(addr + i * 4096)
+            if pte is None:
+                return f"page {i} unmapped"
+            got.append(pte.page.data.peek()[0] if pte.page.data.peek() else None)
+        return None if got == want else f"data {got} != {want}"
+    return zonedev.Check(check, "data", "the process's data survives")
+
+
+@zonedev.scenario(expect={"v6.15..": "safe"}, refs=["F26", "drm_pagemap"], bound={"executions": 3000})
+def drm_fault_vs_evict(k):
+    """A CPU fault on a page of a devmem allocation (migrate_to_ram) races the driver evicting
+    the same allocation (drm_pagemap_evict_to_ram): are the zdd and the allocation released
+    exactly once, no device page left pointing at a freed zdd, and the data intact?"""
+    from zonedev.linux.drivers.gpu.drm.drm_pagemap import drm_pagemap_evict_to_ram
+    drv, proc, addr, devmem = _svm_buffer(k)
+    drv.devmem_get(devmem)                    # TTM's reference on the BO it is evicting
+    out = {}
+
+    def cpu_fault():
+        _user_fault(k, proc, addr, [])
+
+    def evict():
+        out["evict"] = drm_pagemap_evict_to_ram(k, devmem)
+        drv.devmem_put(devmem)
+
+    return zonedev.Run({"cpu_fault": cpu_fault, "evict": evict},
+                       finally_=[_lifetimes(drv, devmem), _data(proc, addr, 2)], opaque=[drv])
+
+
+def _use_after_put(k, fixed):
+    from zonedev.linux.drivers.gpu.drm.drm_pagemap import FIX_DMA_UNMAP_FIRST, FIX_USE_AFTER_PUT
+    drv, proc, addr, devmem = _svm_buffer(k, fixes=(FIX_DMA_UNMAP_FIRST,) + ((FIX_USE_AFTER_PUT,) if fixed else ()))
+    drv.fail_folio_alloc_after = 1            # the second system page cannot be allocated
+
+    def cpu_fault():
+        signals = []
+        _user_fault(k, proc, addr, signals)   # SIGBUS: the migration failed (-ENOMEM)
+
+    return zonedev.Run({"cpu_fault": cpu_fault}, opaque=[drv])
+
+
+@zonedev.scenario(expect={"v6.15..": "use_after_free"}, refs=["F26", "df72e55e754c"])
+def f26_use_after_put(k):
+    """drm_pagemap before df72e55e754c: a CPU fault migrates a 2-page allocation to RAM and the
+    second system page cannot be allocated.  Does the error path touch the first page after
+    putting it?  Yes: it reads folio_order() of the folio it just freed."""
+    return _use_after_put(k, fixed=False)
+
+
+@zonedev.scenario(expect={"v6.15..": "safe"}, refs=["F26", "df72e55e754c"])
+def f26_use_after_put_fixed(k):
+    """The same with df72e55e754c "drm/pagemap: Fix folio allocation fallback and use-after-put":
+    the order is read before the put."""
+    return _use_after_put(k, fixed=True)
+
+
+def _dma_unmap(k, fixed):
+    from zonedev.linux.drivers.gpu.drm.drm_pagemap import FIX_DMA_UNMAP_FIRST, FIX_USE_AFTER_PUT, \
+        drm_pagemap_evict_to_ram
+    drv, proc, addr, devmem = _svm_buffer(k, fixes=(FIX_USE_AFTER_PUT,) + ((FIX_DMA_UNMAP_FIRST,) if fixed else ()))
+    drv.fail_copy_to_ram = True               # the copy engine fails during eviction
+    drv.devmem_get(devmem)                    # TTM's reference on the BO it is evicting
+
+    def evict():
+        drm_pagemap_evict_to_ram(k, devmem)
+        drv.devmem_put(devmem)
+
+    return zonedev.Run({"evict": evict}, opaque=[drv])
+
+
+@zonedev.scenario(expect={"v6.15..": "use_after_free"}, refs=["F26", "9e6372ec2a39"])
+def f26_dma_unmap_after_put(k):
+    """drm_pagemap before 9e6372ec2a39: eviction's copy to RAM fails.  Are the system pages
+    still DMA-mapped when the error path frees them?  Yes: put first, dma-unmap after."""
+    return _dma_unmap(k, fixed=False)
+
+
+@zonedev.scenario(expect={"v6.15..": "safe"}, refs=["F26", "9e6372ec2a39"])
+def f26_dma_unmap_after_put_fixed(k):
+    """The same with 9e6372ec2a39 "drm/pagemap: dma-unmap pages before handling migration
+    errors"."""
+    return _dma_unmap(k, fixed=True)
+
+
+def _mm_leak(k, fixed):
+    from zonedev.linux.drivers.gpu.drm.drm_gpusvm import DrmGpuSvm, FIX_MM_LEAK, drm_gpusvm_range_evict
+    drv, proc, addr, devmem = _svm_buffer(k)
+    svm = DrmGpuSvm(k, proc.mm, addr, addr + 2 * 4096, fixes=(FIX_MM_LEAK,) if fixed else ())
+    svm.init()
+    svm.fail_kvmalloc = True
+    users = proc.mm.mm_users.peek()
+
+    def evict():
+        drm_gpusvm_range_evict(k, svm, addr, addr + 2 * 4096)
+
+    return zonedev.Run({"evict": evict}, finally_=[zonedev.expect_refs(proc.mm.mm_users, users, "mm->mm_users")],
+                       opaque=[drv])
+
+
+@zonedev.scenario(expect={"v6.15..": "leak"}, refs=["F26", "847b371debf3", "99624bdff867"])
+def f26_mm_reference_leak(k):
+    """drm_gpusvm before "Fix MM reference leak in drm_gpusvm_range_evict": the pfn array
+    cannot be allocated.  Is the mm reference taken by mmget_not_zero() dropped?  No."""
+    return _mm_leak(k, fixed=False)
+
+
+@zonedev.scenario(expect={"v6.15..": "safe"}, refs=["F26", "847b371debf3"])
+def f26_mm_reference_leak_fixed(k):
+    """The same with the fix (mmput on the kvmalloc_array() failure path)."""
+    return _mm_leak(k, fixed=True)

@@ -38,6 +38,8 @@ VIOLATIONS: dict[str, str] = {
     "dax_zero_page_associated": "the shared zero page associated with a DAX file (F19: WARN_ON_ONCE(folio->mapping))",
     "dax_to_folio_bad_pfn": "dax_to_folio() on an entry whose pfn has no struct page (a paging fault)",
     "dmirror_warn": "a WARN in lib/test_hmm.c (dmirror)",
+    "kref_underflow": "refcount_t: underflow; use-after-free (a kref -- a drm_pagemap_zdd -- put too often)",
+    "devmem_freed_in_use": "a driver's device-memory allocation released while a device page still points to it",
 }
 
 for _kind, _meaning in VIOLATIONS.items():

@@ -74,6 +74,7 @@ SERIES: list[str] = [
     "c_7e9c7ef83d78",
     "c_38607c62b3",
     "c_98c183a4fccf",
+    "c_a14fa8ec9d81",
     "c_1afaeb8293c9",
     "c_fd2825b0760a",
     "c_d245f9b4ab80",
