@@ -19,6 +19,7 @@ pgmap reference, and the pmem pgmap ref underflowed (F1; revert 6dd29b3df975, fi
 71389703839e).
 """
 
+from ..linux.drivers.dax import device
 from ..linux.include.mm import FOLL_GET, FOLL_PIN
 from ._patch import Patch
 
@@ -28,6 +29,9 @@ PATCH = Patch(
     replaces="get_user_pages() could not return pages of a dax (devmap) mapping",
 )
 PATCH.set(gup_pgmap_lookup=True, pfn_t=True)
+# device-dax, the user of these mappings (drivers/dax/device.c; linux/drivers/dax/device.py)
+for _fn in device.FUNCTIONS:
+    PATCH.define(_fn)
 
 
 @PATCH.define

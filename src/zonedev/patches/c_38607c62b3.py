@@ -264,3 +264,21 @@ def dax_insert_pfn(k, vmf, page, write: bool) -> int:
     vmf.ptev.set(Pte(PTE_PRESENT, page, write, write), "set_pte_at")
     vmf.ptl.unlock("insert_page")
     return 0
+
+
+@PATCH.define
+def dev_dax_insert(k, vma, base: int, head, order: int, write: bool) -> None:
+    """drivers/dax/device.c v6.15 ("device/dax: properly refcount device dax pages when
+    mapping"): ``vmf_insert_page_mkwrite`` (order 0) / ``vmf_insert_folio_pmd``/``_pud``: one
+    folio reference (GENERIC idles at 1: 1 -> 2) and one entire mapcount for the mapping."""
+    mm = vma.vm_mm
+    pt, hv = mm.pte(base, alloc=True)
+    pt.ptl.lock("insert_pmd" if order else "insert_page")
+    if hv.get("pmd_none") is None:
+        k.page_ref_inc(head, "vmf_insert_folio_pmd" if order else "insert_page")   # folio_get()
+        k.page_add_file_rmap(head, vma)                # folio_add_file_rmap_pmd / _pte
+        for i in range(1 << order):
+            page = k.pfn_to_page(head.pfn + i)
+            _, v = mm.pte(base + (i << 12), alloc=True)
+            v.set(Pte(PTE_PRESENT, page, write, write, huge=order), "set_pmd_at")
+    pt.ptl.unlock("insert_pmd" if order else "insert_page")

@@ -24,13 +24,18 @@ PATCH.set(p2pdma_mmap=True)
 
 
 @PATCH.define
-def p2pmem_alloc_mmap(k, pgmap, page):
-    """Map one pool page to userspace; None if the pgmap is dying."""
+def p2pmem_alloc_mmap(k, pgmap, page, vma=None, addr: int = 0):
+    """Map one pool page to userspace; None if the pgmap is dying.  With ``vma`` the page is
+    inserted at ``addr`` (``vm_insert_page``: reference, mapcount, PTE); without, only the
+    reference the insert takes is modelled (the lifecycle's form)."""
     ref = pgmap.ref
     if not ref.tryget_live("p2pmem_alloc_mmap"):
         return None
     k.p2pmem_prepare_page(page)
-    k.page_ref_inc(page, "vm_insert_page")
+    if vma is not None:
+        k.vm_insert_page(vma, addr, page)
+    else:
+        k.page_ref_inc(page, "vm_insert_page")
     ref.get("p2pmem_alloc_mmap")
     k.put_page(page)
     ref.put("p2pmem_alloc_mmap")
@@ -44,5 +49,10 @@ def p2pmem_prepare_page(k, page) -> None:
 
 @PATCH.define
 def p2pdma_page_free(k, page) -> None:
-    """``p2pdma_page_free``: back to the pool, drop the page's pgmap reference."""
+    """``p2pdma_page_free``: ``gen_pool_free_owner`` (the page goes back to the provider's pool:
+    the pgmap owner's ``free`` list, see ``linux/drivers/pci/p2pdma.py``), then
+    ``percpu_ref_put`` of the page's pgmap reference."""
+    pool = getattr(page.pgmap.owner, "free", None)
+    if pool is not None:
+        pool.set(pool.get("gen_pool_free_owner") + (page.pfn,), "gen_pool_free_owner")
     page.pgmap.ref.put("p2pdma_page_free")

@@ -23,7 +23,9 @@ Page-level reference taking is the core's (``k.try_grab_page``, ``k.unpin_user_p
   page is held (slow path ``follow_page_pte``; fast path ``gup_pte_range``, which on a failed
   lookup undoes the pages it grabbed -- ``undo_dev_pagemap`` -- and bails).  The model gets and
   puts the pgmap per page in every era: the v4.16+/v5.0 cached lookup (one put at the end) has
-  the same net references.  From v5.2 (c_7af75561e171) gup-fast bails to the slow path on a
+  the same net references.  v6.17 (c_fd2825b0760a, "mm: Remove pXX_devmap page table bit and
+  pfn_t type") removes both lookups (``gup_pgmap_lookup``); from v6.15 DAX makes no devmap PTEs
+  anyway.  From v5.2 (c_7af75561e171) gup-fast bails to the slow path on a
   devmap PTE with FOLL_LONGTERM.  ``check_vma_flags`` refuses FOLL_LONGTERM on an fsdax VMA
   with -EOPNOTSUPP (get_user_pages_longterm v4.15, __gup_longterm_locked v5.2,
   check_vma_flags v5.11: the same errno in every era the model has fsdax).
@@ -69,20 +71,21 @@ def follow_page_pte(k, vma, addr: int, flags: int):
     page = None
     if pte is not None and pte.kind == PTE_PRESENT and (pte.write or not flags & FOLL_WRITE):
         page = pte.page
-        pgmap = None
-        if pte.devmap and flags & (FOLL_GET | FOLL_PIN):
-            # "device mapped pages can only be returned if the caller will manage their
-            # lifetime": hold the pgmap while taking the page reference
-            pgmap = k.get_dev_pagemap(page.pfn)
-            if pgmap is None:
-                pt.ptl.unlock("pte_unmap_unlock")
-                return -errno.EFAULT
         if k.fact("p2pdma_mmap") and not flags & FOLL_PCI_P2PDMA and k.is_pci_p2pdma_page(page):
             page = -errno.EREMOTEIO                     # try_grab_page (v6.2+)
+        elif pte.devmap and k.fact("gup_pgmap_lookup") and flags & (FOLL_GET | FOLL_PIN):
+            # "device mapped pages can only be returned if the caller will manage their
+            # lifetime": the pgmap is held across the grab (v4.5-v6.16; the same steps as
+            # follow_devmap_page, with try_grab_page's failure kept)
+            pgmap = k.get_dev_pagemap(page.pfn)
+            if pgmap is None:
+                page = -errno.EFAULT
+            else:
+                if not k.try_grab_page(page, flags):
+                    page = -errno.ENOMEM
+                k.put_dev_pagemap(pgmap)
         elif not k.try_grab_page(page, flags):
             page = -errno.ENOMEM
-        if pgmap is not None:
-            k.put_dev_pagemap(pgmap)
     pt.ptl.unlock("pte_unmap_unlock")
     return page
 
@@ -199,7 +202,7 @@ def gup_pte_range(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
             break
         page = pte.page
         pgmap = None
-        if pte.devmap:
+        if pte.devmap and k.fact("gup_pgmap_lookup"):
             if gup_flags & FOLL_LONGTERM and k.fact("gup_fast_longterm_devmap_bails"):
                 break                                    # v5.2+: the slow path decides
             pgmap = k.get_dev_pagemap(page.pfn)
@@ -226,6 +229,8 @@ def gup_pte_range(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
 
 
 def internal_get_user_pages_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    if k.fact("p2pdma_mmap") and gup_flags & FOLL_LONGTERM and gup_flags & FOLL_PCI_P2PDMA:
+        raise err(errno.EOPNOTSUPP, "FOLL_LONGTERM with FOLL_PCI_P2PDMA: the pgmap must stay unpluggable")
     pages = k.gup_fast(mm, start, nr_pages, gup_flags)
     if len(pages) == nr_pages:
         return pages

@@ -314,6 +314,8 @@ def unmap_vma_range(k, vma, start: int, end: int) -> None:
             v.set(None, "ptep_get_and_clear_full")
             if pte.kind == PTE_PRESENT:
                 page = k.vm_normal_page(vma, pte)
+                if page is not None and pte.huge and page is not page.head:
+                    page = None                    # a tail of a PMD/PUD mapping: the head's entry holds it
                 if page is not None:
                     k.page_remove_rmap(page, vma)
                     batch.append(page)             # __tlb_remove_page

@@ -148,9 +148,13 @@ class Pte:
     dirty: bool = False
     #: ``pte_devmap()`` (v4.5-v6.16): a DAX pfn mapping (special: no page reference, no mapcount)
     devmap: bool = False
+    #: order of the PMD/PUD mapping this entry is part of (0: a PTE).  The model keeps one entry
+    #: per 4K page of a huge mapping; the head page's entry carries the mapping's folio
+    #: reference and entire mapcount, the others none (zap drops the head's only).
+    huge: int = 0
 
     def _zd_key(self) -> tuple:
-        return (self.kind, self.page.pfn, self.write, self.dirty, self.devmap)
+        return (self.kind, self.page.pfn, self.write, self.dirty, self.devmap, self.huge)
 
     def same(self, other: "Pte | None") -> bool:
         """``pte_same()``."""

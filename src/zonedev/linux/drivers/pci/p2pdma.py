@@ -23,3 +23,33 @@ def pci_alloc_p2pmem(k, pgmap, page):
 
 def pci_free_p2pmem(k, pgmap, page) -> None:
     pgmap.ref.put("pci_free_p2pmem")
+
+
+class p2pmem_file:
+    """``/sys/bus/pci/devices/.../p2pmem/allocate`` (v6.2+, 7e9c7ef83d78): ``mmap`` of it
+    allocates pages from the provider's pool and inserts them all (``p2pmem_alloc_mmap``); the
+    VMA has no fault handler.  ``provider`` is the driver whose pgmap is MEMORY_DEVICE_PCI_P2PDMA
+    and whose ``free`` list is the pool (``gen_pool``)."""
+
+    vm_ops = "p2pmem"
+    fsdax = False
+
+    def __init__(self, provider) -> None:
+        self.provider = provider
+
+    def _zd_key(self) -> tuple:
+        return ("p2pmem", self.provider.pgmap.name)
+
+    def mmap(self, k, vma) -> None:
+        """``p2pmem_alloc_mmap``: one pool page per page of the VMA, each inserted with its own
+        pgmap reference; -ENOMEM when the pool runs dry, -ENODEV when the pgmap is dying."""
+        import errno
+        from ...mm.mmap import PAGE_SIZE, err
+        for addr in range(vma.vm_start, vma.vm_end, PAGE_SIZE):
+            free = self.provider.free.get("gen_pool_alloc_owner")
+            if not free:
+                raise err(errno.ENOMEM, "p2pmem: pool exhausted")
+            self.provider.free.set(free[1:], "gen_pool_alloc_owner")
+            page = k.pfn_to_page(free[0])
+            if k.p2pmem_alloc_mmap(self.provider.pgmap, page, vma, addr) is None:
+                raise err(errno.ENODEV, "p2pmem: pgmap dying")
