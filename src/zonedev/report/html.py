@@ -118,7 +118,7 @@ def race(cx: dict[str, Any]) -> str:
     rows = []
     for run in _runs(cx["steps"]):
         st = run[0]
-        fail = st["step"] == cx["failing_step"]
+        fail = any(x["step"] == cx["failing_step"] for x in run)
         cells = [""] * len(threads)
         fn = st["function"]
         labels = _counted([x["label"] for x in run if x["label"] != fn])
