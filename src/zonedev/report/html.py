@@ -84,15 +84,17 @@ def _quiet(st: dict[str, Any]) -> bool:
     return not st["events"] and not st["findings"]
 
 
-def _runs(steps: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def _runs(steps: list[dict[str, Any]], failing: int | None = None) -> list[list[dict[str, Any]]]:
     """Steps grouped into rows: consecutive quiet steps of one thread in one kernel function
     share a row (``8-14  mmu_notifier_invalidate_range_start: spin_lock, mn_itree_inv_start_range,
-    ...``), the way a race diagram names a function once rather than each instruction."""
+    ...``), the way a race diagram names a function once rather than each instruction.  The
+    failing step always has a row of its own."""
     rows: list[list[dict[str, Any]]] = []
     for st in steps:
         last = rows[-1][-1] if rows else None
         if (last is not None and _quiet(st) and _quiet(last) and st["thread"] == last["thread"]
-                and st["function"] == last["function"] and st["function"]):
+                and st["function"] == last["function"] and st["function"]
+                and failing not in (st["step"], last["step"])):
             rows[-1].append(st)
         else:
             rows.append([st])
@@ -116,9 +118,9 @@ def race(cx: dict[str, Any]) -> str:
     threads = cx["threads"]
     head = "".join(f"<th>CPU {i}<br>{e(name)}</th>" for i, name in enumerate(threads))
     rows = []
-    for run in _runs(cx["steps"]):
+    for run in _runs(cx["steps"], cx["failing_step"]):
         st = run[0]
-        fail = any(x["step"] == cx["failing_step"] for x in run)
+        fail = st["step"] == cx["failing_step"]
         cells = [""] * len(threads)
         fn = st["function"]
         labels = _counted([x["label"] for x in run if x["label"] != fn])
