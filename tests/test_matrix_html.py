@@ -138,3 +138,6 @@ def test_quiet_steps_of_one_function_share_a_row():
     assert rows == ["0-2", "3", "4", "&gt;&gt; 5"]
     assert "spin_lock, mn_itree_inv_start_range \u00d72" in page
     assert "pfn 0x100 _refcount 2 &rarr; 1" in page and "&lt;&lt;&lt; use_after_free" in page
+    cx["failing_step"] = 1                      # even a quiet failing step keeps its own row
+    rows = re.findall(r'<td class="idx">([^<]*)</td>', race(cx))
+    assert rows == ["0", "&gt;&gt; 1", "2", "3", "4", "5"]
