@@ -16,27 +16,35 @@ pgmap_ref_per_page     000     one pgmap reference per page keeps the pgmap aliv
                                is in use, without pgmap get/put on the get_page fast path
 dax_free_path          001     the free path leaves a DAX page alone: no memcg uncharge, no
                                ->mapping clearing, just the wake-up (F6)
+longterm_pin_fast      002     a FOLL_LONGTERM pin of an fsdax page never succeeds through the
+                               fast GUP path (it bails to the slow path, whose VMA check refuses)
 fsdax_gup_of_mapped    003     O_DIRECT into a DAX mapping while truncate waits (xfstests
                                generic/413): what the 0-based proposal broke
 =====================  ======  ==============================================================
 
-Seed 002 (FOLL_LONGTERM on fsdax through fast GUP) is not here yet: the model's GUP has no DAX
-VMA, no devmap PTE and no FOLL_LONGTERM refusal for fsdax (see the report of issue 7).
 
-Two finding kinds belong to these scenarios, not to the kernel: ``page_free_never_called`` (the
-driver was never told its page is free) and ``dax_page_uncharged`` (the free path ran the
+Three finding kinds belong to these scenarios, not to the kernel: ``page_free_never_called`` (the
+driver was never told its page is free), ``dax_page_uncharged`` (the free path ran the
 device-private memcg uncharge on an fsdax page -- unneeded, and a no-op in the kernel because an
-fsdax page is never charged; Dan Williams' "certainly unnecessary and might be broken").
+fsdax page is never charged; Dan Williams' "certainly unnecessary and might be broken") and
+``longterm_pin_fast`` (GUP-fast handed back a FOLL_LONGTERM pin of an fsdax page).
+
+The end-to-end forms of seeds 002 and 003 through the DAX file system are in ``fsdax.py``
+(``longterm_pin_fsdax_end_to_end``, ``generic_413_odirect_from_dax_mapping``); these are the
+page-level claims.
 """
 
 import zonedev
 from zonedev.linux.drivers.example import ExampleDriver
-from zonedev.linux.include.mm import FOLL_GET
+from zonedev.linux.include.mm import FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE
+from zonedev.linux.mm.mmap import MAP_SHARED, PROT_READ, PROT_WRITE
 from zonedev.linux.include.mm_types import PG_zd_uncharged
 from zonedev.sync import Lock, Var
 
 zonedev.finding_kind("page_free_never_called",
                      "every reference to a driver's device page was dropped, and its page_free never ran")
+zonedev.finding_kind("longterm_pin_fast",
+                     "GUP-fast returned a FOLL_LONGTERM pin of an fsdax page (no VMA check refused it)")
 zonedev.finding_kind("dax_page_uncharged",
                      "the free path called mem_cgroup_uncharge on an fsdax page (device-private clean-up on a "
                      "DAX page, F6; the kernel returns at once for a page that was never charged)")
@@ -262,6 +270,61 @@ def dax_free_path(k):
 
     return zonedev.Run({"gup_user": gup_user, "truncate": _truncate(k, page, pte, ptl)},
                        finally_=[_not_uncharged(page)], opaque=[drv])
+
+
+# --- seed 002: FOLL_LONGTERM on fsdax through fast GUP --------------------------------------------
+
+@zonedev.scenario(
+    expect={"v4.18..": "safe"},
+    refs=["002_bcb6ade84e983da5.txt", "7af75561e171", "38607c62b3"])
+def longterm_pin_fast(k):
+    """Seed 002 (2021, Jason Gunthorpe): "the immediate need is really 'should foll_longterm fail
+    fast-gup to the slow path' ... and rely on VMA flags to control what the slow path does";
+    Joao Martins: "just prevent FOLL_LONGTERM on fsdax -- which I guess was the original purpose
+    of commit 7af75561e171".  An RDMA memory registration asks GUP-fast for a long-term pin of a
+    mapped fsdax page (the lockless half of ``pin_user_pages_fast``, which cannot see the VMA)
+    while the file is truncated; the application deregisters the memory region some time later.
+    Does the fast path ever hand back the long-term pin?  If it did, nothing would refuse it,
+    and truncate would wait until the application deregisters -- for an RDMA MR, indefinitely.
+
+    Never, on any kernel with fsdax: before v5.2 there is no long-term GUP-fast (long-term users
+    went through ``get_user_pages_longterm``, slow only); v5.2-v6.14 ``gup_pte_range`` bails on
+    a devmap PTE with FOLL_LONGTERM (7af75561e171), the reason the fast path needs no pgmap
+    policy; v6.15 on the DAX PTE is a normal one and the fast path grabs, then drops, a folio
+    that ``folio_is_longterm_pinnable`` refuses (38607c62b3).  The slow path's -EOPNOTSUPP is
+    ``fsdax.py::longterm_pin_fsdax_end_to_end``.  The bail is what matters before v6.15:
+    ``is_longterm_pinnable_page`` says nothing about fsdax there, so a GUP-fast without it (the
+    "removing the pgmap test from GUP" item of seed 003's list, done before v6.15) would pin."""
+    pm = ExampleDriver(k, "fsdax", nr_pages=2)
+    pm.probe()
+    sb = k.daxfs_mount(pm.pgmap)
+    f = k.daxfs_create(sb, "f")
+    k.daxfs_fallocate(f, 1)
+    mm = k.mm_alloc()
+    mm.mmap_lock.down_write()
+    addr = k.do_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, f)
+    mm.mmap_lock.up_write()
+    k.dax_user_write(mm, addr, 1)                      # the DAX fault maps the page
+    page = k.memmap[f.i_blocks.peek()[0]]
+    pinned = Var((), "rdma.pinned")
+
+    def rdma_mr():
+        pages = k.gup_fast(mm, addr, 1, FOLL_PIN | FOLL_LONGTERM | FOLL_WRITE)
+        pinned.set(tuple(p.pfn for p in pages), "ib_umem_get")     # ib_reg_mr: held for the MR's lifetime
+        for p in pages:
+            k.unpin_user_page(p)                                    # ib_dereg_mr, whenever the application says
+
+    def truncate():
+        k.daxfs_truncate(f, 0)
+
+    def no_longterm_pin():
+        if pinned.peek():
+            return f"GUP-fast returned a long-term pin of fsdax page {page.pfn:#x}"
+        return None
+
+    return zonedev.Run({"rdma_mr": rdma_mr, "truncate": truncate},
+                       finally_=[zonedev.Check(no_longterm_pin, "longterm_pin_fast", "no_longterm_pin")],
+                       opaque=[pm])
 
 
 # --- seed 003: the 0-based proposal ------------------------------------------------------------------

@@ -40,6 +40,7 @@ REPRESENTATIVE = {
     "pgmap_ref_per_page": ["v4.5", "v4.12", "v5.2", "v5.18"],
     "dax_free_path": ["v4.18", "v4.19", "v5.6", "v6.15"],
     "fsdax_gup_of_mapped": ["v4.18", "v5.17", "v6.15"],
+    "longterm_pin_fast": ["v4.18", "v5.2", "v6.15"],
 }
 
 
@@ -137,3 +138,27 @@ def test_memcg_uncharge_of_a_dax_page_is_recorded(kernel, uncharged):
     k, page, _ = _dax_put_after_gup(kernel)
     assert bool(page.flags.bits >> PG_zd_uncharged & 1) is uncharged
     assert k.world.violations == []                      # a no-op in the kernel: not a violation
+
+
+def test_longterm_pin_fast_finds_a_fast_path_without_the_devmap_bail(sc, tmp_path):
+    """The scenario can fail: on v6.2, a GUP-fast that decides by the folio alone (v6.15's rule,
+    before fsdax folios were marked not long-term pinnable) hands back the long-term pin."""
+    patch = tmp_path / "no_devmap_bail.py"
+    patch.write_text(
+        "import zonedev\n"
+        "from zonedev.linux.include.mm import FOLL_LONGTERM, FOLL_PIN\n"
+        "PATCH = zonedev.Patch(commit='feedface0002', title='gup-fast: no devmap bail (planted)', version='v6.2')\n"
+        "\n"
+        "@PATCH.define\n"
+        "def gup_fast(k, mm, start, nr_pages, gup_flags):\n"
+        "    keep = []\n"
+        "    mm.gup_fast_irqs_off.down_read('local_irq_save')\n"
+        "    pages = k.gup_pte_range(mm, start, nr_pages, gup_flags & ~FOLL_LONGTERM)\n"
+        "    mm.gup_fast_irqs_off.up_read('local_irq_restore')\n"
+        "    for p in pages:\n"
+        "        if gup_flags & FOLL_LONGTERM and not k.is_longterm_pinnable_page(p):\n"
+        "            k.unpin_user_page(p) if gup_flags & FOLL_PIN else k.put_page(p)\n"
+        "        else:\n"
+        "            keep.append(p)\n"
+        "    return keep\n")
+    assert kinds(run(sc["longterm_pin_fast"], "v6.2", [patch])) == {"longterm_pin_fast"}
