@@ -195,8 +195,8 @@ def PageAnon(k, page) -> bool:
 
 def mem_cgroup_uncharge(k, page, func: str = "mem_cgroup_uncharge") -> None:
     """``mem_cgroup_uncharge()`` (mm/memcontrol.c): memcg charges are not modelled, so for the
-    model every ZONE_DEVICE page is uncharged and the kernel's early return (``!page->mem_cgroup``,
-    later ``!folio_memcg_charged``) is all that runs.  The call is logged, and the model-only
+    model every ZONE_DEVICE page is uncharged and the kernel's early return (``!page->mem_cgroup``
+    in v4.x, later ``!page_memcg(page)`` / ``!folio_memcg(folio)``) is all that runs.  The call is logged, and the model-only
     ``PG_zd_uncharged`` bit records that the free path made it (no scheduling point): scenarios
     ask with it whether device-private clean-up runs on fsdax pages (F6)."""
     page.flags.bits |= 1 << PG_zd_uncharged

@@ -37,8 +37,9 @@ PG_zd_nobase = 12
 # dependence tracking and state hashing see it like any other page field.
 PG_memmap_gone = 13
 #: model bookkeeping: the free path called ``mem_cgroup_uncharge`` on this page.  The kernel's
-#: uncharge returns at once for a page that was never charged (``if (!page->mem_cgroup) return``,
-#: mm/memcontrol.c v4.18-v5.10; ``folio_memcg_charged`` later), as every fsdax page is; the bit
+#: uncharge returns at once for a page that was never charged (mm/memcontrol.c: ``if
+#: (!page->mem_cgroup) return`` in v4.x, ``!page_memcg(page)`` / ``!folio_memcg(folio)`` later),
+#: as every fsdax page is; the bit
 #: records only that the device-private clean-up ran on it (kernel_eras F6, seed 001).
 PG_zd_uncharged = 14
 
