@@ -162,3 +162,24 @@ def test_longterm_pin_fast_finds_a_fast_path_without_the_devmap_bail(sc, tmp_pat
         "            keep.append(p)\n"
         "    return keep\n")
     assert kinds(run(sc["longterm_pin_fast"], "v6.2", [patch])) == {"longterm_pin_fast"}
+
+
+# each boundary of the declared expectations is the commit the docstrings name
+BOUNDARIES = [
+    ("page_free_at_one", "v4.14", "v4.12", "7b2d55d2c893"),
+    ("page_free_vs_memunmap", "v4.20", "v5.0", "a95c90f1e2c2"),
+    ("page_free_vs_memunmap", "v6.1", "v6.0", "0dc45ca1ce18"),
+    ("pgmap_ref_per_page", "v5.2", "v5.0", "50f44ee7248a"),
+    ("pgmap_ref_per_page", "v5.17", "v5.18", "27674ef6c73f"),
+    ("dax_free_path", "v4.19", "v4.18", "2fa147bdbf67"),
+    ("dax_free_path", "v5.6", "v5.3", "429589d647e2"),
+    ("dax_free_path", "v6.2", "v6.15", "38607c62b3"),
+]
+
+
+@pytest.mark.parametrize("name,good,bad,commit", BOUNDARIES)
+def test_bisect_names_the_commit_of_each_boundary(sc, name, good, bad, commit):
+    from zonedev.rt.bisect import bisect
+    res = bisect(sc[name], good, bad)
+    assert res.changes and res.changes[0][1].commit.startswith(commit)
+    assert commit in sc[name].refs
