@@ -154,7 +154,7 @@ def _gup_fast_devmap(k, page) -> bool:
     """gup_pte_range() on a devmap PTE, as the generic GUP-fast did it (v4.12-era mm/gup.c,
     kernel_eras §1(f), §6.6): look the pgmap up (``get_dev_pagemap``), take the page reference
     speculatively (``page_cache_get_speculative``: no pgmap reference), drop the lookup's pgmap
-    reference.  Kept in every era: the model has no patch for the 2025 removal of the lookup."""
+    reference.  Kept in every era here (``linux/mm/gup_user.py`` models the v6.17 removal)."""
     pgmap = k.get_dev_pagemap(page.pfn)
     if pgmap is None:
         return False
@@ -187,8 +187,9 @@ def pgmap_ref_per_page(k):
     ``cleanup`` before the memmap goes).  v5.18 on: ``memunmap_pages`` puts the per-page
     references back in bulk (27674ef6c73f), so a page user no longer keeps the pgmap alive;
     0dc45ca1ce18 (v6.1) restored a per-page reference only for device-private/coherent pages
-    (see ``page_free_vs_memunmap``).  The GUP lookup runs before the race: the pgmap lookup's RCU
-    read side is not modelled."""
+    (see ``page_free_vs_memunmap``).  The GUP runs before the race: the claim is about a user
+    that holds a page; a lookup racing the teardown is ``trust.py::get_dev_pagemap_vs_memunmap``
+    (F11, through RCU) and, through the file system, ``fsdax.py``."""
     drv = ExampleDriver(k, "generic", nr_pages=1)
     drv.probe()
     page = drv.pgmap.pages[0]
