@@ -90,7 +90,7 @@ def _dio_vs_truncate(k, gup):
 
 
 @zonedev.scenario(expect={"v5.6..v5.17": "safe", "v5.18": ["fsdax_waiter_never_woken", "hang"], "v5.19..": "safe"},
-                  refs=["F12", "d8ddc099c6b3", "f4f451a16dd1"], bound={"preemptions": 2})
+                  refs=["F12", "d8ddc099c6b3", "f4f451a16dd1"])
 def f12_truncate_vs_odirect_unpin(k):
     """O_DIRECT from a DAX mapping into a regular file pins the buffer page (FOLL_PIN) while the
     DAX file is truncated: truncate finds the page busy, sleeps with MMAPLOCK dropped, and the
@@ -103,8 +103,7 @@ def f12_truncate_vs_odirect_unpin(k):
     return _dio_vs_truncate(k, "pin")
 
 
-@zonedev.scenario(expect={"v4.18": "dax_mapping_lost", "v4.19..": "safe"}, refs=["5fac7408d828", "xfs_break_dax_layouts"],
-                  bound={"preemptions": 2})
+@zonedev.scenario(expect={"v4.18": "dax_mapping_lost", "v4.19..": "safe"}, refs=["5fac7408d828", "xfs_break_dax_layouts"])
 def truncate_vs_odirect_put(k):
     """The same race with a FOLL_GET reference (block O_DIRECT before iov_iter_extract_pages,
     v6.5; vmsplice): put_page's devmap-managed path wakes the waiter at 1 (v4.18-v6.14), the
@@ -115,7 +114,7 @@ def truncate_vs_odirect_put(k):
 
 @zonedev.scenario(expect={"v4.18": ["dax_mapping_lost", "fsdax_waiter_never_woken", "hang"],
                           "v4.19..v5.2": ["fsdax_waiter_never_woken", "hang"], "v5.3..": "safe"},
-                  refs=["F5", "c5d6c45e90c4"], bound={"preemptions": 2})
+                  refs=["F5", "c5d6c45e90c4"])
 def f5_truncate_vs_odirect_release_pages(k):
     """The I/O completion releases the buffer pages in one release_pages() batch.  v4.18-v5.2:
     release_pages sends only DEVICE_PUBLIC pages to the devmap-managed put, so the fsdax page
@@ -126,7 +125,7 @@ def f5_truncate_vs_odirect_release_pages(k):
 
 @zonedev.scenario(expect={"v4.18": ["dax_disassociate_busy_page", "dax_mapping_lost"],
                           "v4.19..v6.2": "dax_disassociate_busy_page", "v6.15..": "safe"},
-                  refs=["C3", "38607c62b3"], bound={"preemptions": 2})
+                  refs=["C3", "38607c62b3"])
 def odirect_after_munmap_vs_truncate(k):
     """An asynchronous O_DIRECT holds the DAX buffer page (GUP) while the process unmaps the
     buffer and another thread truncates the DAX file.  Does truncate wait for the I/O?

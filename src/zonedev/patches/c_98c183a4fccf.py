@@ -41,6 +41,7 @@ def dax_associate_entry(k, page, mapping, index: int = 0) -> None:
 
 @PATCH.define
 def dax_disassociate_entry(k, page, trunc: bool = True) -> None:
+    """fs/dax.c v6.15 with the fix: ``dax_to_folio`` first, then return for zero/empty entries."""
     if isinstance(page, dax_entry):
         k.dax_to_folio(page)
         if dax_is_zero_entry(page) or dax_is_empty_entry(page):

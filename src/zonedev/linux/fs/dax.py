@@ -52,10 +52,12 @@ class dax_entry:
 
 
 def dax_is_zero_entry(entry) -> bool:
+    """``dax_is_zero_entry()``: a hole mapped to the zero page."""
     return entry.kind == DAX_ZERO_PAGE
 
 
 def dax_is_empty_entry(entry) -> bool:
+    """``dax_is_empty_entry()``: a locked placeholder, no pfn yet."""
     return entry.kind == DAX_EMPTY
 
 
@@ -111,6 +113,8 @@ def dax_disassociate_entry(k, page, trunc: bool = True) -> None:
 
 
 def dax_page_is_idle(k, page) -> bool:
+    """``dax_page_is_idle()`` (named so from v6.15; the waiters' open-coded test before): the
+    refcount is at the era's idle value."""
     return k.page_ref_count(page, "dax_page_is_idle") <= k.fact("fsdax_idle_refcount", 1)
 
 

@@ -56,18 +56,21 @@ class address_space:
         return ("address_space", self.host.name)
 
     def lookup(self, index: int, label: str = "xa_load"):
+        """``xa_load``: the entry at ``index`` or None."""
         for i, e in self.i_pages.get(label):
             if i == index:
                 return e
         return None
 
     def store(self, index: int, entry, label: str = "xa_store") -> None:
+        """``xas_store``: put ``entry`` at ``index`` (None erases)."""
         cur = tuple((i, e) for i, e in self.i_pages.get(label) if i != index)
         if entry is not None:
             cur = tuple(sorted(cur + ((index, entry),), key=lambda ie: ie[0]))
         self.i_pages.set(cur, label)
 
     def entries_in(self, start: int, last: int, label: str = "xas_for_each"):
+        """``xas_for_each``: the (index, entry) pairs of [start, last]."""
         return [(i, e) for i, e in self.i_pages.get(label) if start <= i <= last]
 
     def __repr__(self) -> str:
@@ -113,6 +116,7 @@ class daxfs_inode:
         m.i_mmap.set(m.i_mmap.get("vma_link") + (vma,), "vma_interval_tree_insert")
 
     def fault(self, k, vmf) -> int:
+        """``vm_ops->fault`` (and ``->pfn_mkwrite``): ``xfs_filemap_fault``."""
         return k.dax_iomap_fault(vmf)
 
     def unlink_vma(self, k, mm, start: int, end: int) -> None:
@@ -143,6 +147,7 @@ def daxfs_mount(k, pgmap) -> daxfs_super:
 
 
 def daxfs_create(k, sb: daxfs_super, name: str | None = None) -> daxfs_inode:
+    """``open(O_CREAT)``: an empty file."""
     return daxfs_inode(sb, name or f"f{next_id('daxfs_inode')}")
 
 
@@ -277,6 +282,7 @@ def dax_user_write(k, mm, addr: int, value) -> None:
 
 
 def dax_user_read(k, mm, addr: int):
+    """A load through the mapping (a read fault maps a hole to the zero page)."""
     page = k.cpu_access(mm, addr, False)
     return page.data.get("load")
 
@@ -355,6 +361,8 @@ def daxfs_punch_hole(k, inode: daxfs_inode, start: int, nr: int) -> int:
 # --- O_DIRECT on a regular file whose buffer is a DAX mapping -------------------------------------
 
 def dio_default_gup(k) -> str:
+    """How O_DIRECT grabs its buffer by default: pins where the kernel has ``unpin_user_page``
+    (v5.6+), FOLL_GET references before."""
     return "pin" if k.has("unpin_user_page") else "get"
 
 

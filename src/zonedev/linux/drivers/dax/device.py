@@ -50,6 +50,7 @@ class dev_dax:
         self.vmas.set(self.vmas.get("dax_mmap") + (vma,), "dax_mmap")
 
     def fault(self, k, vmf) -> int:
+        """``dax_vm_ops.fault`` / ``.huge_fault``."""
         return k.dev_dax_huge_fault(vmf)
 
 
