@@ -37,7 +37,7 @@ import zonedev.linux.mm.hmm
 from zonedev.linux.drivers.example import ExampleDriver
 from zonedev.linux.mm.memory import SegmentationFault
 from zonedev.linux.lib.test_hmm import HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_READ, hmm_dmirror_cmd
-from zonedev.linux.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, PTE_DEVICE_PRIVATE
+from zonedev.linux.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, PTE_DEVICE_PRIVATE, find_vma
 from zonedev.selftests.uapi import Process
 from zonedev.sync import IDLE_LABELS, READ, Completion, Var
 
@@ -332,3 +332,67 @@ def f26_mm_reference_leak(k):
 def f26_mm_reference_leak_fixed(k):
     """The same with the fix (mmput on the kvmalloc_array() failure path)."""
     return _mm_leak(k, fixed=True)
+
+
+# --- F22, F23: the THP insertion of migrate_vma_pages (a30b48bf1b24, v6.19) -----------------------------
+
+def _thp_insert_setup(k):
+    """A process with a 2-page anonymous VMA (the model's PMD: HPAGE_PMD_NR = 2 here) and an
+    order-1 device-private folio for it, as ``migrate_vma_pages`` hands a compound destination to
+    ``migrate_vma_insert_huge_pmd_page`` for a hole."""
+    from zonedev.linux.mm.migrate_device import MIGRATE_PFN_COMPOUND, MIGRATE_PFN_MIGRATE, migrate_vma
+    drv = ExampleDriver(k, "private", nr_pages=2)
+    drv.probe()
+    folio = drv.pgmap.pages[0]
+    _folio_init(k, folio, drv.pgmap, 1)
+    proc = Process(k)
+    addr = proc.mmap(2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    vma = find_vma(proc.mm, addr)
+    migrate = migrate_vma(vma=vma, start=addr, end=addr + 2 * 4096, pgmap_owner=drv)
+    src = [MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND, MIGRATE_PFN_MIGRATE]
+    return drv, proc, addr, migrate, folio, src
+
+
+@zonedev.scenario(expect={"v6.19..v7.0": "hang", "v7.1..": "safe"}, refs=["F22", "a30b48bf1b24", "63451de16e0a"])
+def f22_pmd_lock_leak(k):
+    """The OOM reaper marked the mm unstable while a device-private THP is being inserted: does
+    migrate_vma_insert_huge_pmd_page() release the PMD lock when check_stable_address_space()
+    fails?  Not until 63451de16e0a: the exit path's next pmd_lock() of that mm waits for ever."""
+    drv, proc, addr, migrate, folio, src = _thp_insert_setup(k)
+    pmd = k.pmd_entry(proc.mm, addr)
+    k.mm_set_unstable(proc.mm)                # the OOM reaper
+    inserted = Completion("migrate_vma_pages done")
+
+    def migrate_thp():
+        k.migrate_vma_insert_huge_pmd_page(migrate, addr, folio, src, pmd)
+        inserted.complete()
+
+    def exit_zap():
+        inserted.wait_for_completion()        # exit_mmap -> zap_huge_pmd: pmd_lock
+        ptl = k.pmd_lock(proc.mm, pmd)
+        ptl.unlock("spin_unlock")
+
+    return zonedev.Run({"migrate_thp": migrate_thp, "exit_zap": exit_zap}, opaque=[drv])
+
+
+@zonedev.scenario(expect={"v6.19..v7.0": "leak", "v7.1..": "safe"}, refs=["F23", "a30b48bf1b24", "2c6f81d58741"])
+def f23_pgtable_leak(k):
+    """The PMD was populated meanwhile (a racing fault mapped it), so the THP insertion backs
+    off: is the page-table page it preallocated freed?  Not until 2c6f81d58741."""
+    from zonedev.linux.mm.migrate_device import MIGRATE_PFN_MIGRATE
+    drv, proc, addr, migrate, folio, src = _thp_insert_setup(k)
+    pmd = k.pmd_entry(proc.mm, addr)
+    pmd.set(("huge", 0), "set_pmd_at (a racing fault)")
+
+    def migrate_thp():
+        k.migrate_vma_insert_huge_pmd_page(migrate, addr, folio, src, pmd)
+
+    def backed_off():
+        return None if not src[0] & MIGRATE_PFN_MIGRATE else "the insertion did not back off"
+
+    return zonedev.Run({"migrate_thp": migrate_thp},
+                       finally_=[zonedev.Check(lambda: (f"{k.pgtables_in_flight(proc.mm)} page-table page(s) "
+                                                        "neither deposited nor freed")
+                                               if k.pgtables_in_flight(proc.mm) else None, "leak", "pgtable freed"),
+                                 zonedev.Check(backed_off, "assert", "src MIGRATE cleared")],
+                       opaque=[drv])

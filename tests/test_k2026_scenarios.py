@@ -43,3 +43,20 @@ def test_f20_fixed_by_b570f37a2ce4():
 def test_expectations_declared(name):
     sc = load_scenarios(SCEN)[name]
     assert sc.expect and sc.refs[0].startswith("F")
+
+
+@pytest.mark.parametrize("name,before", [("f22_pmd_lock_leak", "hang"), ("f23_pgtable_leak", "leak")])
+def test_thp_insert_bugs_found_before_v71_and_fixed_in_it(name, before):
+    for k in ("v6.19", "v7.0"):
+        res = zonedev.check(f"{SCEN}::{name}", kernel=k, tables=False)
+        assert kinds(res) == {before}, (k, [f.message for f in res.findings])
+    res = zonedev.check(f"{SCEN}::{name}", kernel="v7.1", tables=False)
+    assert res.verdict == "ok" and res.exhaustive
+
+
+def test_versions_map_onto_the_new_kernels():
+    from zonedev.patches import KERNELS, kernel_range, resolve, series
+    assert {p.version for p in series()} <= set(KERNELS)
+    assert [resolve(v).name for v in ("7.0-rc4", "6.18", "6.19.3", "7.1-rc6", "7.2", "5.12")] == \
+        ["v7.0", "v6.17", "v6.19", "v7.1", "v7.1", "v5.11"]
+    assert kernel_range("v6.17") == "6.17 - 6.18" and kernel_range("v7.0") == "7.0"

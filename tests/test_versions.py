@@ -13,7 +13,7 @@ from zonedev.patches import KERNELS, UnknownKernel, kernel_range, patches_for, r
 
 @pytest.mark.parametrize("text,name", [
     ("6.12", "v6.2"), ("v6.6", "v6.2"), ("v5.15.120", "v5.14"), ("6.1.0-56-amd64", "v6.1"),
-    ("7.0-rc4", KERNELS[-2]), ("4.16.3", "v4.16"), ("v6.1", "v6.1"), ("newest", "newest"),
+    ("7.0-rc4", "v7.0"), ("7.1-rc6", KERNELS[-2]), ("4.16.3", "v4.16"), ("v6.1", "v6.1"), ("newest", "newest"),
     ("5.4", "v5.3"), ("4.19.0-21-amd64", "v4.19"),
 ])
 def test_versions_map_to_the_newest_modelled_kernel_at_or_below(text, name):

@@ -80,7 +80,10 @@ SERIES: list[str] = [
     "c_d245f9b4ab80",
     "c_3a5a06554566",
     "c_12b2285bf3d1",
+    "c_a30b48bf1b24",
     "c_b570f37a2ce4",
+    "c_63451de16e0a",
+    "c_2c6f81d58741",
     "c_744dd97752ef",
 ]
 
@@ -89,11 +92,11 @@ SERIES: list[str] = [
 KERNELS: list[str] = [
     "v4.5", "v4.12", "v4.14", "v4.16", "v4.18", "v4.19", "v4.20", "v5.0", "v5.2", "v5.3", "v5.6",
     "v5.7", "v5.8", "v5.10", "v5.11", "v5.14", "v5.17", "v5.18", "v5.19", "v6.0", "v6.1", "v6.2", "v6.15",
-    "v6.17", "v6.19", "v7.0", "newest",
+    "v6.17", "v6.19", "v7.0", "v7.1", "newest",
 ]
 
 #: what ``newest`` follows
-NEWEST_TREE = ("the akpm mm tree (linux-mm/linux-mm) after v7.0: mm/memremap.c @163177a569ab, "
+NEWEST_TREE = ("the akpm mm tree (linux-mm/linux-mm) after v7.1: mm/memremap.c @163177a569ab, "
                "include/linux/memremap.h @5885d9aa9013, mm/gup.c @0092cb388b08, with b570f37a2ce4 (v7.0); "
                "plus the 2026 lib/test_hmm fixes (744dd97752ef)")
 

@@ -29,11 +29,13 @@ from .mmu_notifier import MMU_NOTIFY_MIGRATE, mmu_notifier_range
 MIGRATE_PFN_VALID = 1 << 0
 MIGRATE_PFN_MIGRATE = 1 << 1
 MIGRATE_PFN_WRITE = 1 << 3
+MIGRATE_PFN_COMPOUND = 1 << 4                   # v6.19 (a30b48bf1b24): a PMD-sized folio
 MIGRATE_PFN_SHIFT = 6
 
 MIGRATE_VMA_SELECT_SYSTEM = 1 << 0
 MIGRATE_VMA_SELECT_DEVICE_PRIVATE = 1 << 1
 MIGRATE_VMA_SELECT_DEVICE_COHERENT = 1 << 2     # v6.0
+MIGRATE_VMA_SELECT_COMPOUND = 1 << 3            # v6.19 (device-private THP series)
 
 
 def migrate_pfn(pfn: int) -> int:
