@@ -40,9 +40,16 @@ class BadInput(Exception):
 
 
 def one_line(message: str) -> str:
-    """A message on one line (continuation lines joined with ``; ``)."""
-    parts = [p.strip() for p in str(message).splitlines() if p.strip()]
-    return "; ".join(parts) if parts else "bad input"
+    """A message on one line (continuation lines joined with ``; ``, control characters
+    escaped, a WHERE that is blank or padded quoted)."""
+    parts = [p.strip() for p in str(message).split("\n") if p.strip()]
+    text = "; ".join(parts) if parts else "bad input"
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    where, sep, reason = str(message).partition(": ")
+    if sep and (not where.strip() or where != where.strip()):
+        where = "".join(c if c.isprintable() else repr(c)[1:-1] for c in where)
+        text = f"{where!r}: {one_line(reason)}"
+    return text
 
 
 def _split(message: str) -> tuple[str, str]:
@@ -114,6 +121,9 @@ class Group(click.Group):
                 rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
                 code = rv if isinstance(rv, int) else OK
             except click.UsageError as e:
+                if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:   # ``zonedev trace``
+                    click.echo(e.ctx.get_help())
+                    raise SystemExit(OK) from None
                 fail(usage_message(e))
             except click.ClickException as e:
                 fail(e.format_message())
@@ -228,3 +238,18 @@ def jsonable(v: Any) -> Any:
 
 def dumps(v: Any, indent: int | None = 2) -> str:
     return json.dumps(jsonable(v), indent=indent, allow_nan=False)
+
+
+class Path(click.Path):
+    """``click.Path`` that refuses, in one line, what the OS cannot take as a path (a NUL
+    byte) instead of raising from ``os.stat``."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and "\0" in value:
+            self.fail(f"{value!r}: a path cannot hold a NUL byte", param, ctx)
+        try:
+            return super().convert(value, param, ctx)
+        except (ValueError, OSError) as e:
+            if isinstance(e, click.BadParameter):
+                raise
+            self.fail(f"{value!r}: {getattr(e, 'strerror', None) or e}", param, ctx)

@@ -18,6 +18,8 @@ import sys
 
 import click
 
+from . import _errors
+
 from .check import BadInput, bad_input, load, parse_params, print_result
 
 
@@ -106,7 +108,7 @@ def report(res, file: str) -> None:
               help="a kernel where the verdict is good (default: from the scenario's expect=)")
 @click.option("--bad", default=None, metavar="K",
               help="a kernel where the verdict is bad (default: from the scenario's expect=)")
-@click.option("--patch", "patches", multiple=True, type=click.Path(),
+@click.option("--patch", "patches", multiple=True, type=_errors.Path(),
               help="a what-if patch file, applied on top of every prefix (repeatable)")
 @click.option("-p", "--param", "params", multiple=True, help="scenario parameter NAME=VALUE")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")

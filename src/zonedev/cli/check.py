@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from . import _errors
+
 from ._errors import BadInput, Seconds, Size, dumps, fail, interrupted_status, signals
 
 MODE_CHOICES = ["auto", "dpor", "source-dpor", "stateful", "naive", "bounded", "random", "pct"]
@@ -220,7 +222,7 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
 @click.command("check")
 @click.argument("spec", metavar="FILE[::SCENARIO]")
 @click.option("--kernel", "-k", "kernel", multiple=True, help="kernel name, comma list, or 'all' (default: the scenario's kernels)")
-@click.option("--patch", "patches", multiple=True, type=click.Path(), help="extra patch file (repeatable)")
+@click.option("--patch", "patches", multiple=True, type=_errors.Path(), help="extra patch file (repeatable)")
 @click.option("--without", multiple=True, help="leave out a patch of the series (commit id)")
 @click.option("--at", "at", default=None, metavar="COMMIT",
               help="the kernel at one patch of the series: every patch up to and including COMMIT "
@@ -235,10 +237,10 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
               help="stop when the process's resident size reaches this (e.g. 2G, 512M)")
 @click.option("--step-timeout", type=Seconds(), default=10.0, show_default=True,
               help="a thread running this long without reaching a sync point is a finding (step_timeout)")
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+@click.option("--checkpoint", type=_errors.Path(dir_okay=False), default=None,
               help="save the exploration's state to this file periodically and when interrupted")
 @click.option("--checkpoint-every", type=Seconds(), default=60.0, show_default=True, help="seconds between checkpoints")
-@click.option("--resume", type=click.Path(dir_okay=False), default=None, help="continue the exploration saved in this checkpoint")
+@click.option("--resume", type=_errors.Path(dir_okay=False), default=None, help="continue the exploration saved in this checkpoint")
 @click.option("-p", "--param", "params", multiple=True, help="scenario parameter NAME=VALUE")
 @click.option("--no-minimize", is_flag=True, help="do not search for fewer-preemption counterexamples")
 @click.option("--first", "stop_first", is_flag=True, help="stop at the first finding (not exhaustive)")

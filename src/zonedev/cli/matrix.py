@@ -18,6 +18,8 @@ from pathlib import Path
 
 import click
 
+from . import _errors
+
 from ._errors import BadInput, fail, interrupted_status, signals
 from .check import resolve_kernels
 
@@ -68,7 +70,7 @@ class _Progress:
 @click.option("--without", multiple=True, help="leave out a patch of the series (commit id; repeatable)")
 @click.option("--jobs", "-j", default=None, help="processes (default: all cores; 1: in this process)")
 @click.option("--json", "as_json", is_flag=True, help="print matrix.json (docs/json.md) instead of the grid")
-@click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None,
+@click.option("--html", "html_file", type=_errors.Path(dir_okay=False), default=None,
               help="also write the grid and counterexamples as one self-contained HTML file")
 @click.option("--quiet", "-q", is_flag=True, help="no grid and no progress: mismatches and the summary only")
 def command(paths: tuple, kernel: tuple, patches: tuple, without: tuple, jobs: str | None,

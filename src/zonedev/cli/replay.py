@@ -12,6 +12,8 @@ import sys
 
 import click
 
+from . import _errors
+
 from ._errors import BadInput, Seconds, dumps, fail
 from .check import check_params, check_patch_options, load, parse_params, resolve_kernels
 
@@ -24,7 +26,7 @@ class _Quit(Exception):
 @click.argument("spec", metavar="FILE::SCENARIO")
 @click.option("--schedule", "-s", required=True, help="schedule string from a finding (e.g. 0*3.1.2)")
 @click.option("--kernel", "-k", "kernel", default=None, help="kernel name (default: the scenario's first)")
-@click.option("--patch", "patches", multiple=True, type=click.Path(), help="extra patch file (repeatable)")
+@click.option("--patch", "patches", multiple=True, type=_errors.Path(), help="extra patch file (repeatable)")
 @click.option("--without", multiple=True, help="leave out a patch of the series (commit id)")
 @click.option("--at", "at", default=None, metavar="COMMIT",
               help="the kernel at one patch of the series (every patch up to and including COMMIT, "

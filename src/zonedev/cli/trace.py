@@ -19,12 +19,13 @@ from pathlib import Path
 
 import click
 
+from . import _errors
+
 
 def _fail(msg: str, as_json: bool = False) -> None:
-    if as_json:
-        click.echo(json.dumps({"error": msg}))
-    click.echo(f"zonedev: error: {msg}", err=True)
-    sys.exit(2)
+    """Bad input: the one error path (``zonedev.cli._errors.fail``; its JSON object under --json)."""
+    from ._errors import fail
+    fail(msg)
 
 
 @click.group(name="trace")
@@ -36,7 +37,7 @@ _LINUX_VERSION = re.compile(r"Linux version (\S+)")
 
 
 @command.command(name="check")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=_errors.Path(dir_okay=False))
 @click.option("--kernel", "-k", default=None,
               help="the kernel the trace came from, as uname -r says (default: the 'Linux version' line of a console log)")
 @click.option("--type", "ptype", default=None, help="pgmap type of --pfns (private, coherent, fsdax, generic, p2pdma)")
@@ -122,7 +123,7 @@ def _print_report(file: str, rep) -> None:
 @click.option("--kernel", "-k", default="newest", show_default=True, help="a kernel version or modelled name")
 @click.option("--schedule", "-s", default=None, help="the schedule to export (default: the first finding's)")
 @click.option("-p", "--param", "params", multiple=True, help="scenario parameter NAME=VALUE")
-@click.option("--output", "-o", default=None, type=click.Path(dir_okay=False), help="write here instead of stdout")
+@click.option("--output", "-o", default=None, type=_errors.Path(dir_okay=False), help="write here instead of stdout")
 def export_cmd(spec: str | None, life: str | None, kernel: str, schedule: str | None, params: tuple,
                output: str | None) -> None:
     """Write the model's refcount events as page_ref tracepoint lines.

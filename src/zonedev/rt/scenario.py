@@ -230,6 +230,8 @@ def scenario(fn: Callable[..., Run] | None = None, *, name: str | None = None,
             except ExpectationError as e:
                 raise ScenarioFileError(f"{where}: scenario {name or f.__name__}: {e}") from None
         nm = name or getattr(f, "__name__", "?")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ScenarioFileError(f"{where}: @zonedev.scenario name= must be a non-empty string, not {name!r}")
         if not callable(f):
             raise ScenarioFileError(f"{where}: @zonedev.scenario decorates a function, not {type(f).__name__}")
         if mode not in _MODES:
