@@ -13,7 +13,7 @@ import pytest
 import zonedev
 from zonedev.linux.drivers.example import ExampleDriver
 from zonedev.linux.fs.daxfs import regular_file
-from zonedev.linux.include.mm import FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE
+from zonedev.linux.include.mm import FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE
 from zonedev.linux.mm.mmap import MAP_SHARED, PROT_READ, PROT_WRITE, OSErrorKernel
 from zonedev.patches import KERNELS, version_key
 from zonedev.sync import Scheduler, World, use_world
@@ -197,3 +197,46 @@ def test_gup_devmap_takes_and_drops_pgmap(kn):
             k.get_user_pages(mm, addr, 1, 0)
         mm.mmap_lock.up_read()
         assert e.value.errno == errno.EFAULT
+
+
+class _KillAtSecondLookup(Scheduler):
+    """memunmap's percpu_ref_kill lands between gup-fast's first and second pgmap lookup."""
+
+    def __init__(self, ref):
+        self.ref, self.seen, self.done = ref, 0, False
+
+    def point(self, obj, kind, label, ready, reads):
+        if obj is self.ref and label.startswith("percpu_ref_tryget_live") and not self.done:
+            self.seen += 1
+            if self.seen == 2:
+                self.done = True
+                w = obj.world
+                w.scheduler = None
+                try:
+                    self.ref.kill("percpu_ref_kill")
+                finally:
+                    w.scheduler = self
+
+    def thread_name(self):
+        return "main"
+
+
+@pytest.mark.parametrize("kn", ["v4.18", "v5.10", "v6.1"])
+def test_gup_fast_undoes_pages_when_a_later_lookup_fails(kn):
+    """undo_dev_pagemap(): gup-fast has grabbed page 0 when the pgmap lookup for page 1 fails
+    (the pgmap was killed in between); it drops page 0's reference and returns nothing, leaving
+    every count as it was."""
+    with use_world(World()) as w:
+        k = zonedev.kernel(kn)
+        pm, sb, f, mm, addr = setup(k)
+        k.dax_user_write(mm, addr, 1)
+        k.dax_user_write(mm, addr + 4096, 2)
+        p0 = k.memmap[f.i_blocks.peek()[0]]
+        before = (p0._refcount.peek(), pm.pgmap.ref.peek())
+        w.scheduler = _KillAtSecondLookup(pm.pgmap.ref)
+        got = k.gup_fast(mm, addr, 2, FOLL_PIN if k.has("unpin_user_page") else FOLL_GET)
+        w.scheduler = None
+        assert got == []
+        grabbed = [e for e in w.events if e.pfn == p0.pfn and e.field == "_refcount"][-2:]
+        assert grabbed[0].new > grabbed[0].old and grabbed[1].new < grabbed[1].old   # taken, then undone
+        assert (p0._refcount.peek(), pm.pgmap.ref.peek()) == (before[0], before[1] - 1)   # -1: the kill
