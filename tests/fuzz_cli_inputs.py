@@ -12,6 +12,7 @@ form, valid JSON under ``--json``, no run past its budget).
 from __future__ import annotations
 
 import json
+import os
 import re
 import textwrap
 import threading
@@ -22,6 +23,7 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 PLANTED = str(HERE / "rt_planted.py")
 BUDGET = str(HERE / "budget_scenarios.py")
 
@@ -46,9 +48,9 @@ kernel = st.sampled_from(["v6.1", "v5.18", "newest", "all", "6.12", "v4.14", "bo
                           "", "4.0", "v6.15"]) | weird_text
 
 SCENARIO_SPECS = [PLANTED, f"{PLANTED}::dec_and_test", f"{PLANTED}::wakeup", f"{PLANTED}::crash",
-                  f"{PLANTED}::nosuch", "scenarios/teardown.py::teardown3", "scenarios/teardown.py::teardown",
+                  f"{PLANTED}::nosuch", f"{ROOT}/scenarios/teardown.py::teardown3", f"{ROOT}/scenarios/teardown.py::teardown",
                   f"{BUDGET}::spin", f"{BUDGET}::scribblers", "nosuch.py", "{dir}/gen.py",
-                  "{dir}/gen.py::s", "{dir}/gen.py::nosuch", "{dir}", "README.md", "{dir}/patch.py"]
+                  "{dir}/gen.py::s", "{dir}/gen.py::nosuch", "{dir}", f"{ROOT}/README.md", "{dir}/patch.py"]
 
 # -- generated scenario files ------------------------------------------------------------------
 EXCEPTIONS = ["SystemExit(7)", "SystemExit", "SystemExit(0)", "KeyboardInterrupt", "GeneratorExit",
@@ -225,14 +227,15 @@ def invocation(draw) -> tuple[dict[str, str], list[str]]:
     if cmd == "selftest hmm" and "-t" not in argv:
         argv += ["-t", "open_close"]                    # one case: the whole suite is not a fuzz input
     if cmd == "bisect":
-        argv = [a for a in argv if a != "scenarios/teardown.py::teardown"]
+        argv = [a for a in argv if a != f"{ROOT}/scenarios/teardown.py::teardown"]
     files = {"gen.py": draw(scenario_file()), "patch.py": draw(patch_file()), "patch.txt": "PATCH = 1\n"}
     return files, argv
 
 
 # -- running one input and judging it ----------------------------------------------------------
 def run_one(files: dict[str, str], argv: list[str], where: Path):
-    """Write ``files`` into ``where``, run ``argv`` in this process; return (result, seconds,
+    """Write ``files`` into ``where``, run ``argv`` in this process with ``where`` as the
+    working directory (whatever a generated option writes lands there); return (result, seconds,
     hung).  A watchdog interrupts the run (as a SIGINT would) past :data:`HANG` seconds."""
     from click.testing import CliRunner
     from zonedev.cli import main
@@ -249,9 +252,12 @@ def run_one(files: dict[str, str], argv: list[str], where: Path):
             _thread.interrupt_main()
     threading.Thread(target=watchdog, daemon=True).start()
     t0 = time.perf_counter()
+    cwd = os.getcwd()
+    os.chdir(where)
     try:
         r = CliRunner().invoke(main, args, catch_exceptions=True)
     finally:
+        os.chdir(cwd)
         done.set()
     return r, time.perf_counter() - t0, bool(hung)
 
