@@ -112,3 +112,33 @@ def test_a_missing_zdd_reference_is_found():
         with pytest.raises(SegmentationFault):
             k.do_user_addr_fault(proc.mm, addr, False)
         assert "use_after_free" in {v.kind for v in w.violations}
+
+
+@pytest.mark.parametrize("with_cb", [True, False])
+def test_device_private_folio_split_callback(with_cb):
+    """56ef39899643: splitting an order-1 device-private folio announces each new folio to the
+    driver's folio_split and then NULL; without the op the core copies pgmap and mapping.  With
+    drm_pagemap's callback each piece holds its own zdd reference, so freeing both puts twice."""
+    from zonedev.linux.drivers.gpu.drm.drm_pagemap import drm_pagemap_zdd_alloc
+    with use_world(World()) as w:
+        k = zonedev.kernel("v6.19")
+        drv = DrmPagemapDriver(k, 2)
+        if not with_cb:
+            drv.pgmap.ops.folio_split = None
+        drv.probe()
+        head, tail = drv.pgmap.pages
+        zdd = drm_pagemap_zdd_alloc(k, drv, drv.dpagemap)
+        k.zone_device_folio_init(head, drv.pgmap, 1)
+        k.set_page_field(head, "zone_device_data", zdd, "test")
+        k.set_page_field(head, "mapping", "anon", "test")
+        assert k.__split_unmapped_folio(head, 0) == 0
+        assert tail.head is tail and head.order == 0 and tail._refcount.peek() == 1
+        assert tail.pgmap is drv.pgmap
+        if with_cb:
+            assert tail.zone_device_data.peek() is zdd and zdd.refcount.peek() == 2
+            for p in (head, tail):                         # the head holds the first reference, the tail its own
+                k.unlock_page(p)
+                k.put_page(p)
+            assert zdd.freed.peek() and not w.violations, w.violations
+        else:
+            assert tail.mapping.peek() == "anon" and tail.zone_device_data.peek() is None

@@ -80,6 +80,7 @@ SERIES: list[str] = [
     "c_d245f9b4ab80",
     "c_3a5a06554566",
     "c_12b2285bf3d1",
+    "c_56ef39899643",
     "c_a30b48bf1b24",
     "c_b570f37a2ce4",
     "c_63451de16e0a",

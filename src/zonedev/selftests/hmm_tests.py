@@ -692,11 +692,13 @@ NOT_PORTED = [
     ("anon_write_huge", "THP (MADV_HUGEPAGE, PMD mappings) is not modelled"),
     ("anon_write_hugetlbfs", "hugetlbfs is not modelled"),
     ("compound", "hugetlbfs (PMD-order snapshot bytes) is not modelled"),
-    ("migrate_anon_huge_empty", "S2 THP migration: device THP folios are not modelled"),
+    ("migrate_anon_huge_empty", "S2 THP migration: the model has device THP folios (zone_device_folio_init, "
+     "large free, folio_split) and the huge-PMD insertion, but not THP collection/migration or dmirror THP"),
     ("migrate_anon_huge_zero", "S2 THP migration (huge zero page) is not modelled"),
     ("migrate_anon_huge_free", "S2 THP migration + MADV_FREE is not modelled"),
     ("migrate_anon_huge_fault", "S2 THP migration is not modelled"),
-    ("migrate_partial_unmap_fault", "S2 device folio split (folio_split) is not modelled"),
+    ("migrate_partial_unmap_fault", "S2 needs a partially unmapped device THP (PMD split, collection of "
+     "partially mapped folios); folio_split itself is modelled (56ef39899643)"),
     ("migrate_remap_fault", "S2 THP mremap/split is not modelled"),
     ("migrate_anon_huge_err", "S2 HMM_DMIRROR_FLAGS allocation-failure injection + THP not modelled"),
     ("migrate_anon_huge_zero_err", "S2 HMM_DMIRROR_FLAGS + huge zero page not modelled"),

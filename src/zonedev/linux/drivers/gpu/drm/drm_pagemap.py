@@ -378,6 +378,17 @@ def drm_pagemap_folio_free(k, folio) -> None:
         drm_pagemap_zdd_put(k, zdd)
 
 
+def drm_pagemap_folio_split(k, orig_folio, new_folio) -> None:
+    """``drm_pagemap_folio_split()`` (``dev_pagemap_ops.folio_split``, v6.19+): the new folio gets
+    the pgmap and its own zdd reference (every piece frees -- and puts -- once)."""
+    if new_folio is None:
+        return
+    new_folio.pgmap = orig_folio.pgmap
+    zdd = drm_pagemap_page_zone_device_data(k, orig_folio)
+    if zdd is not None:
+        k.set_page_field(new_folio, "zone_device_data", drm_pagemap_zdd_get(k, zdd), "folio_set_zone_device_data")
+
+
 # --- eviction -----------------------------------------------------------------------------------------
 
 def drm_pagemap_evict_to_ram(k, devmem) -> int:
@@ -431,6 +442,8 @@ class DrmPagemapDriver:
         else:
             ops.page_free = self._folio_free
         ops.migrate_to_ram = lambda vmf: drm_pagemap_migrate_to_ram(k, vmf)
+        if k.fact("folio_free"):
+            ops.folio_split = lambda orig, new: drm_pagemap_folio_split(k, orig, new)
         self.pgmap = dev_pagemap(MEMORY_DEVICE_PRIVATE, nr_pages, ops=ops, owner=self, name=f"{name} vram")
         self.dpagemap = None
         self.vram = Var((), f"{name} vram free list")
