@@ -141,3 +141,14 @@ def test_quiet_steps_of_one_function_share_a_row():
     cx["failing_step"] = 1                      # even a quiet failing step keeps its own row
     rows = re.findall(r'<td class="idx">([^<]*)</td>', race(cx))
     assert rows == ["0", "&gt;&gt; 1", "2", "3", "4", "5"]
+
+
+def test_page_lists_the_mismatches_with_links_to_their_cells(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("evil.py").write_text(EVIL)
+    r = CliRunner().invoke(main, ["matrix", "evil.py", "--jobs", "1", "--html", "m.html"])
+    assert r.exit_code == 1
+    page = Path("m.html").read_text()
+    listed = re.findall(r'<ul class="mismatches"><li><a href="([^"]+)">([^<]+)</a>: ([^<]+)</li></ul>', page)
+    assert listed == [("#cell=" + quote("evil.py::teardown3@v5.18", safe=""), "evil.py::teardown3 on v5.18",
+                       "expected safe, got use_after_free")]

@@ -220,6 +220,13 @@ def render(result: Any, summary_text: str = "") -> str:
               "ERR: the scenario failed", "?: not run"]
     legend += [f"{s} = {k}" + (f" ({KINDS[k]})" if k in KINDS else "")
                for k, s in sorted(abbr.items(), key=lambda kv: kv[1])]
+    bad = []
+    for c in result.mismatches + result.errors:
+        href = "#cell=" + quote(cell_key(c["scenario"], c["kernel"]), safe="")
+        got = "an error" if c["error"] is not None else words(c["verdict"])
+        bad.append(f'<li><a href="{e(href)}">{e(c["scenario"])} on {e(c["kernel"])}</a>: '
+                   f'expected {e(words(c["expected"]))}, got {e(got)}</li>')
+    listed = f'<ul class="mismatches">{"".join(bad)}</ul>' if bad else ""
     asks = {r.spec: question(r.scenario) for r in result.rows}
     details = "\n".join(_detail(c, result, asks.get(c["scenario"], "")) for c in result.cells)
     title = "zonedev matrix"
@@ -230,6 +237,7 @@ def render(result: Any, summary_text: str = "") -> str:
 <body>
 <h1>{e(title)}</h1>
 <pre class="summary">{e(summary_text)}</pre>
+{listed}
 <table class="grid"><thead><tr><th>scenario</th>{head}</tr></thead>
 <tbody>
 {chr(10).join(rows)}
