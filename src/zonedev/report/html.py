@@ -19,6 +19,7 @@ import html
 from typing import Any
 from urllib.parse import quote
 
+from ..patches import kernel_range
 from .grid import abbreviations, cell_text, labels, words, kinds_in
 from ..sync.kinds import KINDS
 from .matrix_json import check_of, question, replay_of
@@ -187,13 +188,21 @@ def _detail(cell: dict[str, Any], result: Any, asks: str) -> str:
     return "\n".join(out)
 
 
+def _covers(kernel: str) -> str:
+    """The releases a modelled kernel stands for (``v6.2``: ``6.2 - 6.14``), for the column's tooltip."""
+    try:
+        return f"{kernel} stands for {kernel_range(kernel)}"
+    except ValueError:
+        return kernel
+
+
 def render(result: Any, summary_text: str = "") -> str:
     """The page for ``result`` (a :class:`~zonedev.rt.matrix.MatrixResult`)."""
     abbr = abbreviations(kinds_in(result))
     by_key = {(c["scenario"], c["kernel"]): c for c in result.cells}
     names = labels(result)
     grouped = len({r.file for r in result.rows}) > 1
-    head = "".join(f"<th>{e(k)}</th>" for k in result.kernels)
+    head = "".join(f'<th title="{e(_covers(k))}">{e(k)}</th>' for k in result.kernels)
     rows = []
     last = None
     for i, r in enumerate(result.rows):
