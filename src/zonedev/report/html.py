@@ -20,8 +20,8 @@ from typing import Any
 from urllib.parse import quote
 
 from ..patches import kernel_range
-from .grid import abbreviations, cell_text, labels, words, kinds_in
 from ..sync.kinds import KINDS
+from .grid import abbreviations, cell_text, kinds_in, labels, words
 from .matrix_json import check_of, question, replay_of
 
 CSS = """
