@@ -225,3 +225,12 @@ def test_process_exit_status_is_never_chosen_by_user_code(tmp_path):
     p = subprocess.run([sys.executable, "-m", "zonedev", "check", f"{f}::thread_raises", "-p", "exc=exit"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 1 and "SystemExit: 7" in p.stdout and "Traceback" not in p.stderr
+
+
+def test_json_holds_parameters_json_cannot(tmp_path):
+    f = write(tmp_path, "p.py", "import zonedev\n\n@zonedev.scenario(kernel=False, params={'x': float('nan'), "
+                                "'o': object()})\ndef s(k, x, o):\n    return zonedev.Run({'a': lambda: None})\n")
+    r = run("check", f, "--json")
+    assert r.exit_code == 0, r.output
+    params = json.loads(r.stdout)[0]["params"]
+    assert params["x"] == "nan" and params["o"].startswith("<object object")

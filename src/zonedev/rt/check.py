@@ -170,6 +170,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                              tables=tables, progress=progress, max_steps=max_steps, observe=observe,
                              memory=memory, step_timeout=step_timeout)
                        for r in resolve_list(list(kernel) if isinstance(kernel, (list, tuple)) else [kernel]))
+    entered = time.perf_counter()          # the time budget covers building the kernel too
     spec = ""
     if isinstance(scenario, str):
         spec = scenario
@@ -196,6 +197,8 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
     budget = Budget(executions, seconds, progress, stop_first, max_steps, memory=memory,
                     checkpoint=cps.save if checkpoint else None, checkpoint_every=checkpoint_every,
                     resume=cps.load())
+    if seconds:
+        budget.deadline = entered + seconds
     t0 = time.perf_counter()
     try:
         # a step longer than the whole time budget is past the budget too
