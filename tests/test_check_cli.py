@@ -29,7 +29,7 @@ def test_finding_exits_1_with_table_and_replay_command():
     assert r.exit_code == 1, r.output
     assert "FOUND 1 (leak)" in r.output
     assert "schedule: " in r.output and "zonedev replay" in r.output
-    assert "| put0" in r.output and "| put1" in r.output
+    assert "CPU 0: put0" in r.output and "CPU 1: put1" in r.output   # one column per thread
 
 
 def test_replay_reproduces_the_finding_exactly():

@@ -70,3 +70,76 @@ def test_single_kernel_marks_against_the_kernel_before():
     assert "from v6.0" in r.output
     assert "ef233450898f" in r.output and "0dc45ca1ce18" in r.output
     assert "kernel call" in r.output and "zone_device_page_init" in r.output
+
+
+# --- counterexamples -------------------------------------------------------------------------
+
+NAMED = '''
+import zonedev
+from zonedev.sync import Atomic, Var
+
+
+@zonedev.scenario(kernel=False)
+def lost_update(k):
+    """Two CPUs bump a counter with a plain read and write: one update is lost."""
+    hits = Var(0, "stats.hits")
+    done = Atomic(0, "done")
+
+    def bump():
+        v = hits.get()
+        hits.set(v + 1)
+        done.add_return(1)
+
+    def lost():
+        return None if hits.peek() == 2 else f"hits {hits.peek()}"
+
+    return zonedev.Run({"cpu0": bump, "cpu1": (lambda: bump())},
+                       finally_=[zonedev.Check(lost, "leak", "no lost update")])
+'''
+
+
+def test_counterexample_fits_one_table_per_schedule_kernel_names_only():
+    spec = "scenarios/hmm_races.py::fault_vs_migrate"
+    r = run("check", spec, "--kernel", "v5.18,v6.0")
+    assert r.exit_code == 1, r.output
+    lines = r.output.splitlines()
+    # the replay command stays one line, to be copied as it is; everything else fits
+    assert all(len(line) <= 100 for line in lines if not line.startswith("    replay:")), \
+        [line for line in lines if len(line) > 100]
+    # two findings per kernel share one schedule: one table, printed once for both kernels
+    assert sum(1 for line in lines if line.lstrip().startswith("step  CPU 0: cpu_fault")) == 1
+    assert "(the same interleaving as finding 1 above)" in r.output
+    assert "(the interleaving of finding 1 of fault_vs_migrate on v5.18 above)" in r.output
+    assert len(lines) < 200                      # it printed 530 lines before (793 for three kernels)
+    # kernel function names only; no model helpers, lambdas or changes to the same value
+    for noise in ("<lambda>", "_dec:", "_inc:", "set_page_field", "None -> None", "static_branch_unlikely"):
+        assert noise not in r.output, noise
+    # the race as kernel people draw it: the refcount steps under the function that made them
+    assert "folio_put" in r.output and "pfn 0x400007 _refcount 1 -> 0" in r.output
+    assert ">> 88  dmirror_devmem_fault:" in r.output and "!! use_after_free" in r.output
+    # a run of uneventful steps is one row naming its kernel functions
+    assert any(line.strip().startswith("3-17") and "... 15 steps: do_user_addr_fault" in line for line in lines)
+
+
+def test_counterexample_narrow_terminal_and_quiet():
+    spec = "scenarios/hmm_races.py::fault_vs_migrate"
+    r = run("check", spec, "--kernel", "v5.18", columns=72)
+    assert all(len(line) <= 72 for line in r.output.splitlines() if not line.startswith("    replay:"))
+    q = run("check", spec, "--kernel", "v5.18,v6.0", "--quiet")
+    assert q.exit_code == 1
+    out = q.output.splitlines()
+    assert len(out) == 2 and out[0].startswith("fault_vs_migrate  v5.18  FOUND 2")
+    assert out[1].startswith("fault_vs_migrate  v6.0  FOUND 2") and "exhaustive]" in out[1]
+    ok = run("check", "scenarios/teardown.py::teardown3", "--kernel", "v6.1", "-q")
+    assert ok.exit_code == 0 and len(ok.output.splitlines()) == 1 and "no violation" in ok.output
+
+
+def test_named_sync_object_shown_by_its_name(tmp_path):
+    f = tmp_path / "named.py"
+    f.write_text(NAMED)
+    r = run("check", f"{f}::lost_update")
+    assert r.exit_code == 1, r.output
+    assert "READ_ONCE(stats.hits)" in r.output and "WRITE_ONCE(stats.hits)" in r.output
+    assert "<lambda>" not in r.output
+    # the lambda thread's steps are named by the function it calls
+    assert "bump: READ_ONCE(stats.hits)" in r.output

@@ -147,11 +147,14 @@ def check_verdict(scenario: Any, kernel: str, expected: Any, **options: Any) -> 
     spec = f"{scenario.file}::{scenario.name}"
     lines = [f"{scenario.name} on {res.kernel}: expected {describe(want)}, found {describe(got)}",
              f"  {res.summary()}"]
-    for i, f in enumerate(res.findings, 1):
+    from .report.table import shared
+    for (table, same), (i, f) in zip(shared(res.findings), enumerate(res.findings, 1)):
         lines += ["", f"  finding {i}: {f.kind}: {f.message}",
                   f"    replay: {replay_command(spec, res.kernel, f.schedule, res.params)}"]
-        if f.table:
-            lines += ["    " + line for line in f.table.splitlines()]
+        if same:
+            lines.append(f"    (the same interleaving as {same} above)")
+        elif table:
+            lines += ["    " + line for line in table.splitlines()]
     if not res.findings:
         lines.append(f"  ({res.coverage()}: nothing found where {describe(want)} was expected)")
     raise VerdictMismatch("\n".join(lines))

@@ -192,29 +192,70 @@ def replay_command(spec_file: str, res: Any, schedule: str, without: tuple = (),
     return cmd
 
 
+def _wrap(text: str, indent: str, width: int, later: str | None = None) -> str:
+    """``text`` wrapped to ``width`` columns, the first line indented by ``indent``."""
+    import textwrap
+    return "\n".join(textwrap.wrap(text, width, initial_indent=indent,
+                                    subsequent_indent=later if later is not None else indent + "  ",
+                                    break_on_hyphens=False, break_long_words=False)) or indent
+
+
+def _summary_lines(summary: str, width: int) -> str:
+    """A run's verdict line; where it is wider than the output it goes on as many lines as it
+    needs, split between its fields (they are two spaces apart), never inside one."""
+    if len(summary) <= width:
+        return summary
+    lines = [""]
+    for field in summary.split("  "):
+        if lines[-1].strip() and len(lines[-1]) + 2 + len(field) > width:
+            lines.append("    " + field)
+        else:
+            lines[-1] = f"{lines[-1]}  {field}" if lines[-1] else field
+    return "\n".join(lines)
+
+
 def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple = (),
-                 at: str | None = None) -> None:
+                 at: str | None = None, quiet: bool = False, shown: dict | None = None) -> None:
+    """Print one run: the verdict line, then each finding with its replay command and its
+    interleaving table; findings with the same schedule (in this run, or in an earlier run of
+    the same command, passed in ``shown``) share one table.  ``quiet``: the verdict line only."""
+    from ..report.console import width as out_width
     if res.verdict == "error":      # bad input: the one line on stderr says it
         return
-    click.echo(res.summary())
+    if quiet:
+        click.echo(res.summary())
+        return
+    width = out_width()
+    shown = {} if shown is None else shown
+    click.echo(_summary_lines(res.summary(), width))
     if res.note:
-        click.echo(f"  note: {res.note}")
+        click.echo(_wrap(f"note: {res.note}", "  ", width))
+    from ..report.table import shared
+    tables = shared(res.findings)
     for i, f in enumerate(res.findings, 1):
         where = f"step {f.step}" if f.step >= 0 else "at the end"
         who = f", thread {f.thread}" if f.thread else ""
-        click.echo(f"\n  finding {i}: {f.kind}: {f.message}")
+        click.echo("\n" + _wrap(f"finding {i}: {f.kind}: {f.message}", "  ", width, "      "))
         click.echo(f"    {where}{who}; {f.preemptions} preemption{'s' if f.preemptions != 1 else ''}, "
                    f"{f.steps} steps")
         if f.detail:
-            click.echo(f"    {f.detail}")
+            click.echo(_wrap(f.detail, "    ", width))
         if "traceback" in f.extra and f.kind == "exception":
             last = f.extra["traceback"].rstrip().splitlines()[-3:]
             for line in last:
                 click.echo(f"    | {line}")
         click.echo(f"    schedule: {f.schedule or '(empty: at the start)'}")
         click.echo(f"    replay:   {replay_command(spec_file, res, f.schedule, without, patches, at)}")
-        if f.table:
-            click.echo("\n".join("    " + line for line in f.table.splitlines()))
+        table, same = tables[i - 1]
+        if same:
+            click.echo(f"    (the same interleaving as {same} above)")
+        elif table:
+            first = shown.get(table)
+            if first is not None:
+                click.echo(f"    (the interleaving of {first} above)")
+            else:
+                shown[table] = f"finding {i} of {res.scenario} on {res.kernel}"
+                click.echo("\n".join("    " + line for line in table.splitlines()))
         if f.extra.get("replay"):
             click.echo(f"    WARNING: {f.extra['replay']}")
 
@@ -245,10 +286,12 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
 @click.option("--no-minimize", is_flag=True, help="do not search for fewer-preemption counterexamples")
 @click.option("--first", "stop_first", is_flag=True, help="stop at the first finding (not exhaustive)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--quiet", "-q", "quiet", is_flag=True, help="print the verdict lines only (one per scenario and kernel)")
 def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | None, mode: str,
             preemptions: int | None, seed: int, depth: int, executions: int | None, seconds: float | None,
             memory: int, step_timeout: float, checkpoint: str | None, checkpoint_every: float,
-            resume: str | None, params: tuple, no_minimize: bool, stop_first: bool, as_json: bool) -> None:
+            resume: str | None, params: tuple, no_minimize: bool, stop_first: bool, as_json: bool,
+            quiet: bool = False) -> None:
     """Explore every interleaving of a scenario's threads on one or more kernels.
 
     Exit status: 0 nothing found, 1 found, 2 bad input, 130/143 interrupted (SIGINT/SIGTERM:
@@ -287,6 +330,7 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | 
         fail(str(e))
     file = spec.partition("::")[0]
     results = []
+    shown: dict = {}
     tty = sys.stderr.isatty() and not as_json
     with signals():
         for sc, k in plan:
@@ -306,7 +350,7 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | 
             prog.done()
             results.append(res)
             if not as_json:
-                print_result(res, file, without, patches, at)
+                print_result(res, file, without, patches, at, quiet=quiet, shown=shown)
     for line in notes:
         click.echo(f"\nwith {line}")
     stopped = interrupted_status()

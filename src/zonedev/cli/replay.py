@@ -86,7 +86,8 @@ def command(spec: str, schedule: str, kernel: str | None, patches: tuple, withou
         fail(str(e))
 
     def show(st, _runner) -> None:
-        cell = st.text()
+        from ..report.table import step_head
+        cell = step_head(st)
         click.echo(f"step {st.index:>3}  {st.name:<12} {cell}" + (" (preempting)" if st.preempted else ""))
         for e in st.events:
             click.echo(f"           {'':<12}   {e}")
@@ -121,7 +122,8 @@ def command(spec: str, schedule: str, kernel: str | None, patches: tuple, withou
     else:
         click.echo(f"{sc.name} on {klabel}: schedule {trace.schedule}, {len(trace.steps)} steps, "
                    f"{trace.preemptions} preemptions" + ("" if trace.complete else " (threads remain runnable after the schedule)"))
-        click.echo(render(trace))
+        from ..report.console import width as out_width
+        click.echo(render(trace, width=out_width()))
         for f in trace.findings:
             where = f"step {f.step}" if f.step >= 0 else "at the end"
             click.echo(f">> {f.kind} ({where}{', ' + f.thread if f.thread else ''}): {f.message}")

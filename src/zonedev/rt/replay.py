@@ -20,6 +20,8 @@ class Step:
     events: list = field(default_factory=list)
     findings: list = field(default_factory=list)
     preempted: bool = False
+    #: the ``Event`` objects behind ``events`` (for the counterexample table)
+    raw_events: list = field(default_factory=list, repr=False)
 
     def text(self) -> str:
         head = self.label if not self.func or self.func == self.label else f"{self.func}: {self.label}"
@@ -37,15 +39,37 @@ class Trace:
     waiting: dict = field(default_factory=dict)   # thread index -> what it waits in, at the end
 
 
+_kernel_names: dict[type, frozenset[str]] = {}
+
+
+def kernel_function_names(cls: type | None) -> frozenset[str]:
+    """The names of the kernel functions of a modelled kernel class (every patch's ``functions``)."""
+    if cls is None:
+        return frozenset()
+    names = _kernel_names.get(cls)
+    if names is None:
+        names = _kernel_names[cls] = frozenset(n for p in getattr(cls, "patches", ()) for n in p.functions)
+    return names
+
+
 def _caller(runner: Runner, t: int) -> str:
-    """The innermost model function of thread ``t``'s pending step (outside zonedev.sync / rt)."""
+    """The kernel function of thread ``t``'s pending step: the innermost frame (outside
+    zonedev.sync / rt) whose function is a kernel function of the running kernel; failing that
+    the innermost frame with a plain name (a scenario's thread function), never a lambda or a
+    model helper (``_dec``)."""
     f = runner.pool[t].gr_frame
+    names = kernel_function_names(runner.kernel_cls)
+    plain = ""
     while f is not None:
         fn = f.f_code.co_filename
         if "/zonedev/sync/" not in fn and "/zonedev/rt/" not in fn:
-            return f.f_code.co_name
+            name = f.f_code.co_name
+            if name in names:
+                return name
+            if not plain and name.isidentifier() and not name.startswith("_"):
+                plain = name
         f = f.f_back
-    return ""
+    return plain
 
 
 def replay(runner: Runner, schedule: str | list[int],
@@ -70,10 +94,15 @@ def replay(runner: Runner, schedule: str | list[int],
                 raise BadSchedule(f"step {i}: thread {p} ({names[p]}) cannot run: {why}")
             enab.append(em)
             obj = runner.p_obj[p]
-            st = Step(i, p, names[p], runner.p_label[p], _caller(runner, p), getattr(obj, "name", str(obj)))
+            label = runner.p_label[p]
+            func = _caller(runner, p)
+            if func != label and label in kernel_function_names(runner.kernel_cls):
+                func = label    # a helper's step done on behalf of the kernel function it names
+            st = Step(i, p, names[p], label, func, getattr(obj, "name", str(obj)))
             st.preempted = bool(i and sched[i - 1] != p and em >> sched[i - 1] & 1)
             runner.step(p)
-            st.events = [str(e) for e in world.events[nev:]]
+            st.raw_events = list(world.events[nev:])
+            st.events = [str(e) for e in st.raw_events]
             nev = len(world.events)
             fs = runner.findings_after_step(i, p)
             if fs:
