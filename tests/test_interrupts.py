@@ -171,3 +171,15 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     assert r.exit_code == 2 and r.stderr.startswith(f"zonedev: error: {cp}: not a zonedev checkpoint")
     r = CliRunner().invoke(main, ["check", PLANTED, "--checkpoint", cp])
     assert r.exit_code == 2 and "--checkpoint: a checkpoint is of one scenario on one kernel" in r.stderr
+
+
+def test_commands_that_do_not_explore_stop_at_once():
+    """replay (here stuck in a thread that spins) stops at the first SIGTERM: 143, no traceback,
+    and the signal is not mistaken for the model's own exception."""
+    p = _cli("replay", BUDGET + "::spin", "--schedule", "0.1", "--step-timeout", "60",
+             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    assert p.poll() is None
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 143 and "Traceback" not in err and ">> exception" not in out

@@ -118,7 +118,8 @@ class Group(click.Group):
         code: Any = OK
         try:
             try:
-                rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
+                with signals(immediate=True):
+                    rv = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
                 code = rv if isinstance(rv, int) else OK
             except click.UsageError as e:
                 if type(e).__name__ == "NoArgsIsHelpError" and e.ctx is not None:   # ``zonedev trace``
@@ -151,13 +152,16 @@ def _interrupted() -> type[BaseException]:
 
 
 @contextmanager
-def signals() -> Iterator[None]:
-    """SIGINT/SIGTERM ask the exploration to stop (see the module docstring) while the block runs."""
+def signals(immediate: bool = False) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the exploration to stop (see the module docstring) while the block
+    runs; ``immediate``: they stop it at once (:class:`Interrupted`), for commands that do not
+    look for a stop request (every command runs under this; ``check`` and ``matrix`` look)."""
     from ..rt.outcome import Interrupted, clear_stop, request_stop, stop_requested
     clear_stop()
 
     def handler(signum: int, frame: Any) -> None:
-        if stop_requested():
+        if immediate or stop_requested():
+            request_stop(signum)
             raise Interrupted(signum)
         request_stop(signum)
 
