@@ -287,11 +287,18 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
 @click.option("--first", "stop_first", is_flag=True, help="stop at the first finding (not exhaustive)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--quiet", "-q", "quiet", is_flag=True, help="print the verdict lines only (one per scenario and kernel)")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="worker processes for one Optimal-DPOR exploration (default: all cores; the answer is "
+                   "the one-process answer)")
+@click.option("--backend", type=click.Choice(["process", "ray"]), default="process", show_default=True,
+              help="where the units of a split exploration run (ray: pip install 'zonedev[ray]')")
+@click.option("--address", default=None, metavar="ADDR", help="the Ray cluster to join (default: a local one)")
 def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | None, mode: str,
             preemptions: int | None, seed: int, depth: int, executions: int | None, seconds: float | None,
             memory: int, step_timeout: float, checkpoint: str | None, checkpoint_every: float,
             resume: str | None, params: tuple, no_minimize: bool, stop_first: bool, as_json: bool,
-            quiet: bool = False) -> None:
+            quiet: bool = False, jobs: int | None = None, backend: str = "process",
+            address: str | None = None) -> None:
     """Explore every interleaving of a scenario's threads on one or more kernels.
 
     Exit status: 0 nothing found, 1 found, 2 bad input, 130/143 interrupted (SIGINT/SIGTERM:
@@ -328,6 +335,14 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | 
                            f"on one kernel; {spec} on these kernels makes {len(plan)} runs")
     except (BadInput, ScenarioFileError, PatchFileError) as e:
         fail(str(e))
+    if address and backend != "ray":
+        fail("--address: only with --backend ray")
+    if backend == "ray":
+        from ..rt.backends.ray_backend import ray_missing
+        why = ray_missing()
+        if why:
+            fail(f"--backend ray: {why}")
+    from ..rt.parallel import default_jobs
     file = spec.partition("::")[0]
     results = []
     shown: dict = {}
@@ -343,7 +358,8 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | 
                             preemptions=preemptions, seed=seed, depth=depth, executions=executions,
                             seconds=seconds, minimize=not no_minimize, stop_first=stop_first, progress=prog,
                             memory=memory, step_timeout=step_timeout, checkpoint=checkpoint,
-                            checkpoint_every=checkpoint_every, resume=resume)
+                            checkpoint_every=checkpoint_every, resume=resume,
+                            jobs=jobs or default_jobs(), backend=backend, address=address)
             except (UnknownKernel, PatchFileError, ScenarioFileError, ValueError) as e:
                 prog.done()
                 fail(str(e))

@@ -154,7 +154,8 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
           progress: Callable[[int], None] | None = None, max_steps: int = 20000,
           observe: bool | None = None, memory: int | None = DEFAULT_MEMORY,
           step_timeout: float | None = DEFAULT_STEP_TIMEOUT, checkpoint: str | None = None,
-          checkpoint_every: float = 60.0, resume: str | None = None) -> Result:
+          checkpoint_every: float = 60.0, resume: str | None = None, jobs: int = 1,
+          backend: str = "process", address: str | None = None, split: int | None = None) -> Result:
     """Explore ``scenario`` on ``kernel``; see the module docstring for the modes.
 
     ``kernel`` takes what ``--kernel`` takes: a modelled name or a version as people write it
@@ -168,7 +169,8 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                              preemptions=preemptions, seed=seed, depth=depth, executions=executions,
                              seconds=seconds, minimize=minimize, stop_first=stop_first, symmetry=symmetry,
                              tables=tables, progress=progress, max_steps=max_steps, observe=observe,
-                             memory=memory, step_timeout=step_timeout)
+                             memory=memory, step_timeout=step_timeout, jobs=jobs, backend=backend,
+                             address=address, split=split)
                        for r in resolve_list(list(kernel) if isinstance(kernel, (list, tuple)) else [kernel]))
     entered = time.perf_counter()          # the time budget covers building the kernel too
     spec = ""
@@ -208,7 +210,15 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                 if observe is None:
                     observe = scenario.kernel
                 optimal = mode == "dpor"
-                if observe:
+                split_why = _unsplittable(optimal, executions, checkpoint, resume) if (
+                    jobs > 1 or backend != "process") else "one job"
+                if not split_why:
+                    from .parallel import explore_parallel
+                    job = dict(spec=spec, kernel=klabel if proto is not None else None, params=res.params,
+                               patches=[str(x) for x in patches], without=list(without))
+                    out = explore_parallel(runner, budget, bool(observe), jobs, backend, address, job,
+                                           split=split, step_timeout=step_timeout)
+                elif observe:
                     from .observe import Observer
                     with Observer() as obs:
                         out = explore_dpor(runner, budget, obs, optimal=optimal)
@@ -256,6 +266,19 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
         res.note = "; ".join(x for x in (budget.note(), res.note) if x)
     res.verdict = "found" if res.findings else "ok"
     return res
+
+
+def _unsplittable(optimal: bool, executions: int | None, checkpoint: str | None,
+                  resume: str | None) -> str:
+    """Why an exploration runs in one process although jobs were asked for ("" when it can be
+    split: :mod:`zonedev.rt.parallel`)."""
+    if not optimal:
+        return "source-DPOR runs in one process"
+    if executions is not None:
+        return "an execution budget runs in one process (exact count)"
+    if checkpoint or resume:
+        return "checkpoints are of one process"
+    return ""
 
 
 def _minimize(runner: Runner, findings: dict, out: Outcome, seconds: float | None,

@@ -55,12 +55,22 @@ def _fp(d: tuple) -> tuple[int, int]:
     return r, 1 << o
 
 
-def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = False) -> Outcome:
+def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = False,
+                 start: dict | None = None, floor: int = 0) -> Outcome:
     """``observer``: an installed :class:`~zonedev.rt.observe.Observer`; steps' unannounced
     accesses to sync objects are then added to their footprints.  ``optimal``: Optimal-DPOR
-    (wakeup trees instead of source sets; Abdulla et al. POPL'14 Algorithm 2)."""
+    (wakeup trees instead of source sets; Abdulla et al. POPL'14 Algorithm 2).
+
+    A unit of a split exploration (:mod:`zonedev.rt.parallel`, optimal only): ``start`` is the
+    exploration stack right after a backtrack (``{"stack": ..., "target": j}``), ``floor`` > j
+    the depth above which this call does not backtrack: it explores the subtree below the
+    prefix of ``floor`` events and stops where the whole search would backtrack to a node above
+    it.  Wakeup sequences for nodes above ``floor`` are not inserted but listed in
+    ``out.log`` as ``(node, sequence)``, in the order found; ``out.stack`` is the stack cut at
+    ``floor``, for the caller to go on from (:func:`insert`, :func:`backtrack_top`)."""
     out = Outcome("optimal-dpor" if optimal else "dpor")
     budget.out = out
+    log: list = []
     wut: list = []            # optimal: node i's wakeup tree, [[thread, reads, writes, children], ...]
     childtree: list = []
     obs = observer
@@ -92,6 +102,10 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
         target, steps, started = r["target"], r["steps"], r["started"]
         for k, v in r["out"].items():
             setattr(out, k, v)
+        first = False
+    if start is not None:
+        (wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done, clk, nxt, nmb) = start["stack"]
+        target = start["target"]
         first = False
     while True:
         if started:
@@ -261,7 +275,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     else:
                         if alive:
                             _blocked_races(i, alive, curd, curf, tclk, lastw, rsince, thr, clk, enab,
-                                           sleep, bt, pend, er, ew, done, sx, wut, optimal)
+                                           sleep, bt, pend, er, ew, done, sx, wut, optimal, floor, log)
                         out.executions += 1
                         if alive or runner.run.finals:
                             fs = runner.findings_at_end(i)
@@ -424,7 +438,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                         races = keep
                     for e in races:
                         if optimal:
-                            _wakeup(e, i, p, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut)
+                            _wakeup(e, i, p, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut, floor, log)
                         else:
                             _backtrack(e, i, p, c, thr, clk, enab, sleep, bt)
             if c is None:
@@ -477,28 +491,12 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             break
         # -- backtrack ---------------------------------------------------------------------------
         j = len(thr) - 1
-        while optimal and j >= 0:
-            tree = wut[j]
-            del tree[0]
-            done[j] |= 1 << thr[j]
-            if evx[j] is not None:
-                if sx[j] is None:
-                    sx[j] = {}
-                sx[j][thr[j]] = (er[j], ew[j])
-            blocked_here = sleep[j] | done[j]
-            while tree:
-                t = tree[0][0]
-                if enab[j] >> t & 1 and not blocked_here >> t & 1:
-                    break
-                del tree[0]
-            if tree:
-                thr[j] = tree[0][0]
-                del thr[j + 1:], pend[j + 1:], enab[j + 1:], sleep[j + 1:], bt[j + 1:], done[j + 1:]
-                del clk[j:], evd[j:], evx[j:], er[j:], ew[j:], nxt[j:], nmb[j:], sx[j + 1:], wut[j + 1:]
+        if optimal:
+            j = backtrack_optimal((wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done, clk, nxt, nmb),
+                                  j, floor)
+            if j >= floor:
                 target = j
-                break
-            j -= 1
-        while not optimal and j >= 0:
+        while not optimal and j >= floor:
             c = bt[j] & ~done[j] & ~sleep[j]
             if c:
                 b = c & -c
@@ -513,12 +511,45 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 target = j
                 break
             j -= 1
-        if j < 0:
+        if j < floor:
             out.exhaustive = True
             break
+    if floor:
+        out.log = log
+        out.stack = tuple(x[:floor] for x in (wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done,
+                                               clk, nxt, nmb))
     out.steps = steps
     out.elapsed = time.perf_counter() - t0
     return out
+
+
+def backtrack_optimal(stack: tuple, j: int, floor: int = 0) -> int:
+    """Optimal-DPOR's backtrack from node ``j`` down to ``floor``: the node's explored child
+    leaves its wakeup tree (and joins done, with its observed extras), children that cannot
+    start there go too; at the first node with a child left the stack is cut to it and that
+    child chosen.  Returns the node (the next execution's replay target), or ``floor - 1``."""
+    (wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done, clk, nxt, nmb) = stack
+    while j >= floor:
+        tree = wut[j]
+        del tree[0]
+        done[j] |= 1 << thr[j]
+        if j < len(evx) and evx[j] is not None:
+            if sx[j] is None:
+                sx[j] = {}
+            sx[j][thr[j]] = (er[j], ew[j])
+        blocked_here = sleep[j] | done[j]
+        while tree:
+            t = tree[0][0]
+            if enab[j] >> t & 1 and not blocked_here >> t & 1:
+                break
+            del tree[0]
+        if tree:
+            thr[j] = tree[0][0]
+            del thr[j + 1:], pend[j + 1:], enab[j + 1:], sleep[j + 1:], bt[j + 1:], done[j + 1:]
+            del clk[j:], evd[j:], evx[j:], er[j:], ew[j:], nxt[j:], nmb[j:], sx[j + 1:], wut[j + 1:]
+            return j
+        j -= 1
+    return j
 
 
 def _backtrack(e: int, i: int, p: int, c: tuple, thr: list, clk: list, enab: list,
@@ -589,7 +620,8 @@ def _wi_remove(v: list, t: int, fr: int | None, fw: int) -> list | None:
 
 
 def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: list, ew: list,
-            pend: list, sleep: list, done: list, sx: list, wut: list) -> None:
+            pend: list, sleep: list, done: list, sx: list, wut: list, floor: int = 0,
+            log: list | None = None) -> None:
     """Race e -> i: insert notdep(e).i into the wakeup tree at pre(e), unless a sleeping thread
     is a weak initial of it or a leaf of the tree covers it already.
 
@@ -620,6 +652,9 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
                         w |= xs[1]
                 if not (w & fa or r & fw):
                     return
+        if e < floor:
+            log.append((e, [(p, fr, fw)]))
+            return
         fa = fr | fw
         node = wut[e]
         while True:
@@ -684,11 +719,26 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
                 return
     v = [(thr[j], er[j], ew[j]) for j in vs]
     v.append((p, fr, fw))
+    if e < floor:
+        log.append((e, v))
+        return
+    insert(wut[e], v)
+
+
+def insert(node: list, v: list) -> None:
+    """Insert the sequence ``v`` ((thread, reads, writes) each) into the wakeup tree ``node``
+    (a list of children), unless a leaf of the tree covers it already.  One walk does both the
+    covering test and the search for where to insert: at each level it follows the first child
+    whose thread is a weak initial of what is left of v."""
+    inv = vr = vw = 0
+    for u, r, w in v:
+        inv |= 1 << u
+        vr |= r
+        vw |= w
     # what is left of v is v[lo:]; si/sr/sw[k]: threads, reads, writes of v[k:] (built when the
     # walk first takes an event off the front, rebuilt when it takes one from the middle)
     lo = 0
     si = None
-    node = wut[e]
     while True:
         for c in node:
             t = c[0]
@@ -747,7 +797,8 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
 
 def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw: dict, rsince: dict,
                    thr: list, clk: list, enab: list, sleep: list, bt: list, pend: list, er: list,
-                   ew: list, done: list, sx: list, wut: list, optimal: bool) -> None:
+                   ew: list, done: list, sx: list, wut: list, optimal: bool, floor: int = 0,
+                   log: list | None = None) -> None:
     """At a hang, every blocked thread's pending step is a virtual last event: it races with the
     prior steps it depends on (a wait that another thread's step consumed the condition of), so
     the orders in which it would have gone first are explored too."""
@@ -791,6 +842,6 @@ def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw
         fr, fw = curf[q]
         for e in races:
             if optimal:
-                _wakeup(e, i, q, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut)
+                _wakeup(e, i, q, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut, floor, log)
             else:
                 _backtrack(e, i, q, c, thr, clk, enab, sleep, bt)
