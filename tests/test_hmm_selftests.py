@@ -47,10 +47,10 @@ def test_ktap_output_numbering_and_skip_reasons():
     lines = []
     run_hmm("v6.0", write=lines.append)
     assert lines[0] == "TAP version 13"
-    assert lines[2] == "1..56"
+    assert lines[1] == "1..56" and lines[2] == "# Starting 56 tests from 4 test cases."
     assert "ok 12 hmm.hmm_device_private.migrate" in lines
     assert "ok 13 hmm.hmm_device_private.migrate_fault" in lines
-    rel = [l for l in lines if "hmm_device_private.migrate_release" in l]
+    rel = [l for l in lines if "hmm_device_private.migrate_release" in l and l.startswith("ok ")]
     assert rel == ["ok 14 hmm.hmm_device_private.migrate_release # SKIP no migrate_device_range()/"
                    "HMM_DMIRROR_RELEASE in this kernel (e778406b40db, v6.1)"]
     assert "ok 8 hmm.hmm_device_private.anon_write_huge # SKIP not ported: THP (MADV_HUGEPAGE, PMD mappings) " \

@@ -28,9 +28,19 @@ def command() -> None:
                    "device has one fixed chunk, so keep --npages at most this")
 @click.option("--page-ints", type=int, default=16, show_default=True,
               help="ints per page kept as data (a 4 KiB page holds 1024)")
-@click.option("--test", "-t", "only", default=None, help="run only this case (e.g. migrate_fault)")
-def hmm(kernel: str, variant: str | None, npages: int, chunk_pages: int, page_ints: int, only: str | None) -> None:
-    """hmm-tests.c cases on the dmirror model (lib/test_hmm.c)."""
+@click.option("--test", "-t", "only", multiple=True, metavar="NAME",
+              help="run only this test (e.g. migrate_fault); repeatable, as the harness's -t")
+@click.option("--list", "-l", "list_only", is_flag=True,
+              help="list the fixtures, variants and tests, as the harness's -l, and run nothing")
+def hmm(kernel: str, variant: str | None, npages: int, chunk_pages: int, page_ints: int, only: tuple,
+        list_only: bool = False) -> None:
+    """hmm-tests.c cases on the dmirror model (lib/test_hmm.c), KTAP output as kselftest prints it.
+
+    \b
+    Examples:
+      zonedev selftest hmm --kernel v6.1
+      zonedev selftest hmm -k 6.12 --variant private -t migrate_fault
+      zonedev selftest hmm -l"""
     from ..patches import UnknownKernel, resolve
     from ..selftests.hmm_tests import CASES, NOT_PORTED
     from ..selftests.runner import run_hmm
@@ -45,11 +55,27 @@ def hmm(kernel: str, variant: str | None, npages: int, chunk_pages: int, page_in
         fail("--page-ints: need 1 <= --page-ints <= 1024")
     if chunk_pages < 8 or chunk_pages > 65536:
         fail("--chunk-pages: need 8 <= --chunk-pages <= 65536")
-    known = [c[0] for c in CASES] + [n for n, _ in NOT_PORTED]
-    if only is not None and only not in known:
-        fail(f"--test: no case {only!r} in hmm-tests (cases: {', '.join(known)})")
+    known = list(dict.fromkeys([c[0] for c in CASES] + [n for n, _ in NOT_PORTED]))
+    for name in only:
+        if name not in known:
+            fail(f"--test: no case {name!r} in hmm-tests (cases: {', '.join(known)})")
+    kernel = r.name
+    if list_only:
+        from ..selftests.runner import list_cases
+        for line in list_cases(kernel):
+            click.echo(line)
+        return
+    if only:
+        from ..selftests.runner import build_kernel
+        from ..selftests.hmm_tests import ABSENT
+        from ..sync import World, use_world
+        with use_world(World()):
+            k = build_kernel(kernel)
+        present = {c[0] for c in CASES if c[3](k) != ABSENT}
+        for name in only:
+            if name not in present:
+                fail(f"--test: {kernel}'s hmm-tests has no case {name!r} (it came in a later kernel)")
     if r.note:
         click.echo(f"# zonedev: {r.note}")
-    kernel = r.name
     results = run_hmm(kernel, variant, npages, chunk_pages, page_ints, write=click.echo, only=only)
     sys.exit(1 if any(r.status == "not ok" for r in results) else 0)

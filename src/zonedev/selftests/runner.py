@@ -1,8 +1,14 @@
 """Run the hmm-tests port on a modelled kernel and print KTAP the way kselftest does.
 
-Order and names as the kselftest harness prints them: fixture ``hmm`` with its variants
-(``hmm_device_private``, ``hmm_device_coherent``), each running every ``hmm`` test, then fixture
-``hmm2`` likewise: ``ok 12 hmm.hmm_device_private.migrate``.
+Order, names and lines as the kselftest harness prints them
+(tools/testing/selftests/kselftest_harness.h, ``test_harness_run`` and ``__run_test``, v6.x):
+``TAP version 13``, the plan, ``# Starting N tests from M test cases.`` (M: the fixture/variant
+pairs with a test to run), then per test ``#  RUN           NAME ...``, a ``#      SKIP      reason``
+line where the test skips (the ``SKIP()`` macro), ``#            OK  NAME`` or ``#          FAIL  NAME``
+and the result line (``ok 12 hmm.hmm_device_private.migrate``, ``ok 8 NAME # SKIP reason``); at the
+end ``# PASSED: P / N tests passed.`` (a skip counts as passed, as ``__test_passed`` has it) and
+``# Totals: pass:... skip:... error:0`` (``ksft_print_cnts``).  Fixture ``hmm`` with its variants
+(``hmm_device_private``, ``hmm_device_coherent``) runs every ``hmm`` test, then fixture ``hmm2``.
 
 Like ``test_hmm.sh``, the module is loaded once for the whole run (free lists and chunks carry
 over between cases) and each case runs in its own process that ends with teardown (close) and
@@ -168,25 +174,50 @@ def plan(k, mod, variant: str | None = None):
     return out
 
 
+def list_cases(kernel: str, chunk_pages: int = 64, page_ints: int = 16) -> list[str]:
+    """The lines ``hmm-tests -l`` prints (``test_harness_list_tests``): a ``# FIXTURE VARIANT TEST``
+    header, then per fixture its name on the first row, its variants and its tests side by side
+    (the harness walks the two lists together), a dashed line between fixtures.  The tests are
+    the ones this kernel's hmm-tests.c has."""
+    with use_world(World()):
+        k = build_kernel(kernel)
+    out = [f"{'# FIXTURE':<20} {'VARIANT':<25} TEST"]
+    for n, fixture in enumerate(("hmm", "hmm2")):
+        tests = [name for name, fx, _fn, need in CASES if fx == fixture and need(k) != ABSENT]
+        variants = [f"{fixture}_device_{v}" for v in VARIANTS]
+        if n:
+            out.append("-" * 80)
+        for i in range(max(len(tests), len(variants))):
+            out.append(f"{fixture if i == 0 else '':<20} {variants[i] if i < len(variants) else '':<25} "
+                       f"{tests[i] if i < len(tests) else ''}".rstrip())
+    return out
+
+
 def run_hmm(kernel: str, variant: str | None = None, npages: int = 16, chunk_pages: int = 64,
-            page_ints: int = 16, write=print, only: str | None = None) -> list[Result]:
-    """Run the port on ``kernel``; write KTAP lines with ``write``; return the results."""
+            page_ints: int = 16, write=print, only: str | tuple | list | None = None) -> list[Result]:
+    """Run the port on ``kernel``; write KTAP lines with ``write``; return the results.
+    ``only``: the test names to run (``-t``; a name or several)."""
     results: list[Result] = []
+    wanted = (only,) if isinstance(only, str) else tuple(only or ())
     with use_world(World()) as world:
         k, mod = setup_kernel(kernel, chunk_pages, page_ints)
         items = plan(k, mod, variant)
-        if only:
-            items = [it for it in items if it[0].endswith("." + only)]
+        if wanted:
+            items = [it for it in items if it[0].rsplit(".", 1)[1] in wanted]
+        cases = len({it[0].rsplit(".", 1)[0] for it in items})
         write("TAP version 13")
+        write(f"1..{len(items)}")
+        write(f"# Starting {len(items)} tests from {cases} test cases.")
         write(f"# zonedev: hmm-tests on {k.name} (npages={npages}, chunk={chunk_pages} pages, "
               f"{page_ints} ints/page)")
-        write(f"1..{len(items)}")
         for i, (full, fixture, fn, v, reason) in enumerate(items, 1):
+            write(f"#  RUN           {full} ...")
             if reason:
+                write(f"#      SKIP      {reason}")
+                write(f"#            OK  {full}")
                 write(f"ok {i} {full} # SKIP {reason}")
                 results.append(Result(i, full, "skip", reason))
                 continue
-            write(f"#  RUN           {full} ...")
             t0 = time.perf_counter()
             nviol = len(world.violations)
             try:
@@ -200,13 +231,13 @@ def run_hmm(kernel: str, variant: str | None = None, npages: int = 16, chunk_pag
                 results.append(Result(i, full, "ok", seconds=dt))
             else:
                 for line in failure.split("; "):
-                    write(f"# {line}")
+                    write(f"# {full}: {line}")
                 write(f"#          FAIL  {full}")
                 write(f"not ok {i} {full}")
                 results.append(Result(i, full, "not ok", failure, dt))
                 del world.violations[nviol:]
         unload_failed = False
-        if mod is not None and not only:
+        if mod is not None and not wanted:
             # test_hmm.sh ends with `modprobe -r test_hmm`: remove every chunk (memunmap_pages
             # waits for the pgmap references) -- the suite's only implicit leak check.
             nviol = len(world.violations)
@@ -220,12 +251,14 @@ def run_hmm(kernel: str, variant: str | None = None, npages: int = 16, chunk_pag
                 write(f"# modprobe -r test_hmm: hang: {e}")
         npass = sum(r.status == "ok" for r in results)
         nfail = sum(r.status == "not ok" for r in results)
+        nskip = sum(r.status == "skip" for r in results)
+        ran = len(results)
         if unload_failed:
             results.append(Result(len(results) + 1, "modprobe -r test_hmm", "not ok", "unload"))
-        nskip = sum(r.status == "skip" for r in results)
-        write(f"# {'FAILED' if nfail else 'PASSED'}: {npass} / {len(results) - nskip} tests passed.")
+        failed = nfail or unload_failed
+        write(f"# {'FAILED' if failed else 'PASSED'}: {npass + nskip} / {ran} tests passed.")
         nported = sum(r.reason.startswith("not ported") for r in results)
         if nported:
             write(f"# {nported} skipped as not ported (THP/hugetlb are not modelled)")
-        write(f"# Totals: pass:{npass} fail:{nfail} xfail:0 xpass:0 skip:{nskip} error:0")
+        write(f"# Totals: pass:{npass} fail:{nfail + unload_failed} xfail:0 xpass:0 skip:{nskip} error:0")
     return results
