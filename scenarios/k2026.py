@@ -39,7 +39,7 @@ from zonedev.linux.mm.memory import SegmentationFault
 from zonedev.linux.lib.test_hmm import HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_READ, hmm_dmirror_cmd
 from zonedev.linux.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, PTE_DEVICE_PRIVATE, find_vma
 from zonedev.selftests.uapi import Process
-from zonedev.sync import IDLE_LABELS, READ, Completion, Var
+from zonedev.sync import READ, Completion, Var
 
 
 # --- F17 -------------------------------------------------------------------------------------------
@@ -83,9 +83,6 @@ def f17_large_folio_reuse(k):
 
 # --- F20 -------------------------------------------------------------------------------------------
 
-#: the kworker waiting for work is idle, not hung (zonedev.sync.IDLE_LABELS)
-_KWORKER_IDLE = "worker_thread: wait for work (cpu1)"
-IDLE_LABELS.add(_KWORKER_IDLE)
 
 def _remote_device_page(k):
     """A page of anonymous memory migrated to dmirror device 0; a mirror of device 1 (another
@@ -117,7 +114,9 @@ def f20_hmm_range_fault_livelock(k):
     v7.0 (b570f37a2ce4: sleep on the page lock)."""
     proc, fd1, addr, page = _remote_device_page(k)
     cpu1_idle = Var(False, "cpu1 idle (the hmm thread sleeps)")
-    work_queued = Var(False, "lru_add_drain work queued on cpu1")
+    # None: the CPU fault has not decided yet; "queued": lru_add_drain_all() queued its work on
+    # cpu1; "none": the fault found nothing to do (then the kworker has nothing to run)
+    work_queued = Var(None, "lru_add_drain work queued on cpu1")
     drained = Completion("lru_add_drain_all")
     out = {}
 
@@ -148,19 +147,21 @@ def f20_hmm_range_fault_livelock(k):
         pte = pt.pte(addr).get("pte_same")
         if pte is None or pte.kind != PTE_DEVICE_PRIVATE or not k.trylock_page(page, "do_swap_page"):
             pt.ptl.unlock("pte_unmap_unlock")
+            work_queued.set("none", "no migration")
             return
         pt.ptl.unlock("pte_unmap_unlock")
-        work_queued.set(True, "queue_work_on(cpu1, lru_add_drain_per_cpu)")
+        work_queued.set("queued", "queue_work_on(cpu1, lru_add_drain_per_cpu)")
         drained.wait_for_completion("flush_work")
         k.unlock_page(page, "do_swap_page")
 
     def kworker_cpu1():
         w = work_queued.world
-        # idle until work is queued (an idle kworker is not a hang) ...
-        w.point(work_queued, READ, _KWORKER_IDLE, lambda: work_queued.value)
-        # ... then runnable, but it runs only when cpu1 is not busy with the spinning fault
-        w.point(cpu1_idle, READ, "worker_thread: wait for cpu1", lambda: cpu1_idle.value)
-        drained.complete("lru_add_drain_per_cpu")
+        # the work item runs once it is queued *and* cpu1 is not busy with the spinning fault
+        w.point(work_queued, READ, "worker_thread: run lru_add_drain_per_cpu",
+                lambda: work_queued.value == "none" or (work_queued.value == "queued" and cpu1_idle.value),
+                (cpu1_idle,))
+        if work_queued.value == "queued":
+            drained.complete("lru_add_drain_per_cpu")
 
     def read_done():
         return None if out.get("read") == [7, 8] else f"HMM_DMIRROR_READ returned {out.get('read')!r}"
