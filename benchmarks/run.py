@@ -11,8 +11,13 @@
 2. readers(N) throughput on one core.
 3. ZONE_DEVICE scenarios on the real model (scenarios/teardown.py): three threads doing get/put
    against memunmap_pages, on v5.18 and v6.1.
-4. SPIN side by side (when `spin` and a C compiler are installed): the teardown family for
-   NU = 2, 4, 6, 8, as whole processes: ../shared/bench/spin/run.sh vs `zonedev check`.
+4. SPIN and Rumur side by side (when `spin`, `rumur` and a C compiler are installed): the
+   teardown family for NU = 2..12, as whole processes: benchmarks/teardown.pml and
+   benchmarks/teardown.m.in vs `zonedev check`; a side that failed prints FAILED and no ratio.
+5. musil on a hand-made abstraction (when it installs: it needs Python >= 3.12).
+6. The real model: Optimal-DPOR executions/s, the previous path against the current one.
+7. `check --jobs 1` vs `--jobs 2` as whole processes (wall, CPU, equal answers, ratio).
+8. `--long`: indexer(17) and lastzero(18) counted exactly with `--jobs`.
 """
 
 from __future__ import annotations
@@ -38,9 +43,6 @@ from zonedev.rt.scenario import load_scenarios    # noqa: E402
 
 BENCH = ROOT / "scenarios" / "dpor_benchmarks.py"
 TEARDOWN = ROOT / "scenarios" / "teardown.py"
-# the workplace's shared/ sits beside the checkout; ZONEDEV_SPIN_DIR points elsewhere
-SPIN_DIR = Path(os.environ.get("ZONEDEV_SPIN_DIR",
-                               Path(__file__).resolve().parents[2] / "shared" / "bench" / "spin"))
 
 
 def optimal(name: str, n: int) -> int | None:
@@ -138,46 +140,224 @@ def zone_device(quick: bool) -> None:
     print()
 
 
-def _timed(cmd: list[str], env=None) -> tuple[float, str]:
+def _timed(cmd: list[str], env=None, timeout: float | None = None) -> tuple[float, float, str, int]:
+    """Wall and CPU seconds (the process and its children) of a whole process, its output and
+    exit status (-1: it did not finish within ``timeout``)."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    return time.perf_counter() - t, (p.stdout + p.stderr).strip()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        out, rc = (p.stdout + p.stderr).strip(), p.returncode
+    except subprocess.TimeoutExpired as e:
+        out, rc = f"timeout after {timeout:g} s {(e.stdout or b'')[-200:]!r}", -1
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, out, rc
+
+
+def _zonedev() -> list[str]:
+    venv = ROOT / ".venv" / "bin" / "zonedev"
+    return [str(venv)] if venv.exists() else [sys.executable, "-m", "zonedev"]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT / "src") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    """``a / b``, or FAILED-free blank when a side failed."""
+    if a is None or b is None or b <= 0:
+        return "-"
+    return f"{a / b:.2f}"
+
+
+def _spin(v518: int, nu: int, timeout: float) -> tuple[float | None, str]:
+    """SPIN on benchmarks/teardown.pml as a whole process (generate, compile, verify)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(ROOT / "benchmarks" / "teardown.pml", d)
+        cmd = ["sh", "-c", f"spin -DV518={v518} -DNU={nu} -a teardown.pml >/dev/null && "
+                           f"cc -O2 -DSAFETY -o pan pan.c 2>/dev/null && ./pan -E"]
+        t = time.perf_counter()
+        try:
+            p = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, f"FAILED (timeout {timeout:g} s)"
+        wall = time.perf_counter() - t
+        out = p.stdout + p.stderr
+        errors = next((ln.split("errors:")[1].strip() for ln in out.splitlines() if "errors:" in ln), None)
+        states = next((ln.split()[0] for ln in out.splitlines() if "states, stored" in ln), None)
+        if p.returncode != 0 or errors is None or states is None:
+            return None, "FAILED " + (out.strip().splitlines() or ["(no output)"])[-1][:40]
+        return wall, f"errors {errors}, {states} states"
+
+
+def _rumur(v518: int, nu: int, timeout: float) -> tuple[float | None, str]:
+    """Rumur (Murphi) on benchmarks/teardown.m.in, symmetry reduction on (users are a scalarset)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        src = (ROOT / "benchmarks" / "teardown.m.in").read_text()
+        Path(d, "teardown.m").write_text(src.replace("@NU@", str(nu)).replace("@V518@", str(v518)))
+        cmd = ["sh", "-c", "rumur --deadlock-detection off --threads 1 --symmetry-reduction heuristic "
+                           "--counterexample-trace off --output v.c teardown.m && "
+                           "cc -std=c11 -O3 -o v v.c -lpthread 2>/dev/null && ./v"]
+        t = time.perf_counter()
+        try:
+            p = subprocess.run(cmd, cwd=d, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None, f"FAILED (timeout {timeout:g} s)"
+        wall = time.perf_counter() - t
+        out = p.stdout + p.stderr
+        states = next((ln.split()[0] for ln in out.splitlines() if " states, " in ln), None)
+        if states is None or ("No error found" not in out and "error(s) found" not in out):
+            return None, "FAILED " + (out.strip().splitlines() or ["(no output)"])[-1][:40]
+        err = "1 error" if "error(s) found" in out else "no error"
+        return wall, f"{err}, {states} states"
 
 
 def spin_side_by_side(quick: bool) -> None:
-    print("== SPIN side by side: teardown family, whole processes (time s) ==")
+    print("== SPIN and Rumur side by side: teardown family, whole processes (wall s) ==")
+    print("   the same race: benchmarks/teardown.pml (Promela) and benchmarks/teardown.m.in (Murphi,")
+    print("   users a scalarset) vs `zonedev check scenarios/teardown.py::teardown -p users=NU` (auto:")
+    print("   the stateful search with symmetry, on the real model); a side that failed prints FAILED")
     have_spin = shutil.which("spin") is not None and shutil.which("cc") is not None
-    if not have_spin:
-        print("  spin (or cc) not installed: apt-get install -y spin; zonedev figures only")
-    zd = [str(ROOT / ".venv" / "bin" / "zonedev")] if (ROOT / ".venv" / "bin" / "zonedev").exists() else [sys.executable, "-m", "zonedev.cli"]
-    print(f"  {'rules':<6}{'NU':>3}  {'SPIN s':>7}  {'SPIN result':<34}{'zonedev s':>10}  {'zonedev result':<44}{'zonedev/SPIN':>12}")
+    have_rumur = shutil.which("rumur") is not None and shutil.which("cc") is not None
+    if not (have_spin and have_rumur):
+        print("  spin/rumur (or cc) not installed: apt-get install -y spin rumur gcc")
+    hdr = (f"  {'rules':<6}{'NU':>3}  {'SPIN s':>7} {'SPIN result':<26}{'Rumur s':>8} {'Rumur result':<24}"
+           f"{'zonedev s':>10} {'zonedev result':<40}{'zd/SPIN':>8}{'zd/Rumur':>9}")
+    print(hdr)
     for v518, kern in ((0, "v6.1"), (1, "v5.18")):
-        for nu in ([2, 4] if quick else [2, 4, 6, 8]):
-            if have_spin:
-                ts, so = _timed(["sh", str(SPIN_DIR / "run.sh"), str(v518), str(nu)])
-                errors = next((ln.split("errors:")[1].strip() for ln in so.splitlines() if "errors:" in ln), "?")
-                states = next((ln.split()[0] for ln in so.splitlines() if "states, stored" in ln), "?")
-                spin_res = f"errors {errors}, {states} states"
-            else:
-                ts, spin_res = float("nan"), "-"
-            tz, zo = _timed(zd + ["check", f"{TEARDOWN}::teardown", "--kernel", kern, "-p", f"users={nu}",
-                                  "--json"])
+        for nu in ([2, 4, 6] if quick else list(range(2, 13))):
+            ts, sres = _spin(v518, nu, 300) if have_spin else (None, "FAILED (not installed)")
+            tr, rres = _rumur(v518, nu, 300) if have_rumur else (None, "FAILED (not installed)")
+            tz, _, zo, rc = _timed(_zonedev() + ["check", f"{TEARDOWN}::teardown", "--kernel", kern, "-p",
+                                                 f"users={nu}", "--json"], env=_env(), timeout=600)
             try:
+                if rc not in (0, 1):
+                    raise ValueError
                 d = json.loads(zo)[0]
                 kinds = sorted({f["kind"] for f in d["findings"]})
                 zres = (f"found {','.join(kinds)}" if kinds else "no violation") + \
-                    f", {d['states']} states, {d['executions']} execs"
+                    f", {d['states']} states, {d['executions']} ex"
             except (ValueError, IndexError, KeyError):
-                zres = zo[:44]
-            ratio = tz / ts if have_spin else float("nan")
-            print(f"  {kern:<6}{nu:>3}  {ts:>7.2f}  {spin_res:<34}{tz:>10.2f}  {zres[:44]:<44}{ratio:>12.2f}")
+                tz, zres = None, "FAILED " + zo[-30:]
+            print(f"  {kern:<6}{nu:>3}  {ts if ts is not None else float('nan'):>7.2f} {sres[:26]:<26}"
+                  f"{tr if tr is not None else float('nan'):>8.2f} {rres[:24]:<24}"
+                  f"{tz if tz is not None else float('nan'):>10.2f} {zres[:40]:<40}{_ratio(tz, ts):>8}{_ratio(tz, tr):>9}")
+    print()
+
+
+def jobs_speedup(quick: bool) -> None:
+    """``check --jobs 1`` vs ``--jobs 2`` as whole processes: wall, CPU (with the workers), the
+    answer of each side (which must be equal), the wall-time ratio."""
+    import resource
+    la = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"== one exploration on 1 and 2 worker processes (check --jobs; load average {la:.1f} at the start) ==")
+    plan = [(f"{BENCH}::readers", None, ["-p", "n=10" if quick else "n=13"]),
+            (f"{BENCH}::lastzero", None, ["-p", "n=9" if quick else "n=12"]),
+            (f"{TEARDOWN}::getput", "v5.18", ["--mode", "dpor"] + (["-p", "users=2"] if quick else [])),
+            (f"{ROOT / 'scenarios' / 'hmm_races.py'}::release_vs_fault", "v6.1", ["--mode", "dpor"]),
+            (f"{ROOT / 'scenarios' / 'hmm_races.py'}::fault_vs_migrate", "v6.1", ["--mode", "dpor"])]
+    if quick:
+        plan = plan[:3]
+    for spec, kern, extra in plan:
+        name = spec.rpartition("/")[2] + " " + " ".join(x for x in extra if "=" in x) + (f" {kern}" if kern else "")
+        sides = []
+        for jobs in (1, 2):
+            cmd = _zonedev() + ["check", spec, "--jobs", str(jobs), "--json", "--no-minimize"] + extra + \
+                (["--kernel", kern] if kern else [])
+            wall, cpu, out, rc = _timed(cmd, env=_env(), timeout=1800)
+            try:
+                if rc not in (0, 1):
+                    raise ValueError
+                d = json.loads(out)[0]
+                ans = (d["executions"], d["blocked"], d["steps"], sorted(f["kind"] for f in d["findings"]))
+                sides.append((wall, cpu, ans, d["note"]))
+            except (ValueError, IndexError, KeyError):
+                sides.append((None, cpu, None, "FAILED " + out[-60:]))
+        line = f"  {name:<34}"
+        for jobs, (wall, cpu, ans, note) in zip((1, 2), sides):
+            if wall is None:
+                line += f"  --jobs {jobs}: {note:<44}"
+            else:
+                line += f"  --jobs {jobs}: {wall:7.2f}s wall {cpu:7.2f}s cpu {ans[0]:>8,} ex"
+        same = sides[0][2] is not None and sides[0][2] == sides[1][2]
+        line += f"  equal: {'yes' if same else 'NO'}  ratio {_ratio(sides[0][0], sides[1][0])}"
+        print(line)
+        if sides[1][3] and sides[1][0] is not None:
+            print(f"      --jobs 2: {sides[1][3]}")
+    print()
+
+
+def real_model_speed(quick: bool) -> None:
+    """Executions/s on the real scenarios, the previous DPOR path (a waiting step raced with the
+    event that made it ready: infeasible reversals ending sleep-set blocked) against the current
+    one, in the same run (``zonedev.rt.dpor.ORDER_BY_ENABLER``)."""
+    import zonedev
+    from zonedev.rt import dpor
+    print("== the real model: Optimal-DPOR, previous path vs current (same run) ==")
+    plan = [(ROOT / "scenarios" / "hmm_races.py", "release_vs_fault", "v6.1", {}),
+            (TEARDOWN, "getput", "v5.18", {"users": 2} if quick else {})]
+    for path, name, kern, params in plan:
+        sc = load_scenarios(path)[name]
+        line = f"  {name}{params or ''} {kern:<6}"
+        rates = []
+        for label, flag in (("previous", False), ("current", True)):
+            dpor.ORDER_BY_ENABLER = flag
+            try:
+                t = time.process_time()
+                r = zonedev.check(sc, kern, params=params, mode="dpor", minimize=False, tables=False)
+                cpu = time.process_time() - t
+            finally:
+                dpor.ORDER_BY_ENABLER = True
+            rates.append((r.executions + r.blocked) / cpu)
+            line += (f"  {label}: {r.executions:,} ex + {r.blocked:,} blocked in {cpu:.2f}s cpu "
+                     f"({rates[-1]:,.0f} ex/s, {r.executions / cpu:,.0f} complete/s)")
+        print(line)
+    print()
+
+
+def long_counts(jobs: int) -> None:
+    """indexer(17) = 262,144 and lastzero(18) = 1,376,256 executions, checked exactly with --jobs."""
+    print(f"== long: exact counts with --jobs {jobs} ==")
+    for name, n in (("indexer", 17), ("lastzero", 18)):
+        want = optimal(name, n)
+        wall, cpu, out, rc = _timed(_zonedev() + ["check", f"{BENCH}::{name}", "-p", f"n={n}", "--jobs", str(jobs),
+                                                  "--json", "--time", "1800"], env=_env(), timeout=2000)
+        try:
+            d = json.loads(out)[0]
+            ok = d["executions"] == want and d["exhaustive"]
+            print(f"  {name}({n}): {d['executions']:,} executions (paper {want:,}: {'equal' if ok else 'NOT EQUAL'}), "
+                  f"{wall:.1f}s wall, {cpu:.1f}s cpu; {d['note']}")
+        except (ValueError, IndexError, KeyError):
+            print(f"  {name}({n}): FAILED {out[-80:]}")
+    print()
+
+
+def musil_abstraction(quick: bool) -> None:
+    print("== musil (PyPI) on a hand-made abstraction of the teardown race ==")
+    try:
+        import musil  # noqa: F401
+    except ImportError:
+        import sys as _s
+        print(f"  FAILED: musil is not installed (it needs Python >= 3.12; this is {_s.version.split()[0]})")
+        print()
+        return
+    print("  musil is installed but this benchmark has no model for its API yet: FAILED")
     print()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", choices=["dpor", "readers", "zone", "spin"], default=None)
+    ap.add_argument("--only", choices=["dpor", "readers", "zone", "spin", "jobs", "real", "musil"], default=None)
+    ap.add_argument("--long", action="store_true", help="also indexer(17) and lastzero(18) exactly, with --jobs")
+    ap.add_argument("--jobs", type=int, default=2, help="workers for --long (default 2)")
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     if args.only in (None, "dpor"):
@@ -188,6 +368,14 @@ def main() -> None:
         zone_device(args.quick)
     if args.only in (None, "spin"):
         spin_side_by_side(args.quick)
+    if args.only in (None, "musil"):
+        musil_abstraction(args.quick)
+    if args.only in (None, "real"):
+        real_model_speed(args.quick)
+    if args.only in (None, "jobs"):
+        jobs_speedup(args.quick)
+    if args.long:
+        long_counts(args.jobs)
 
 
 if __name__ == "__main__":

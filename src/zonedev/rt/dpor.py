@@ -36,6 +36,11 @@ from ..sync.primitives import RELEASE
 # writes: ``wa & (rb | wb) or wb & ra``.
 
 
+#: a step that waited is ordered after the event that made it ready (not raced with it); False
+#: restores the previous behaviour, for the benchmark's before/after (benchmarks/run.py)
+ORDER_BY_ENABLER = True
+
+
 def dependent(a: tuple, b: tuple) -> bool:
     """Dependence of two step descriptors ``(oid, kind, reads)`` (reference definition)."""
     ar, aw = _fp(a)
@@ -71,6 +76,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     out = Outcome("optimal-dpor" if optimal else "dpor")
     budget.out = out
     log: list = []
+    by_enabler = ORDER_BY_ENABLER
     wut: list = []            # optimal: node i's wakeup tree, [[thread, reads, writes, children], ...]
     childtree: list = []
     obs = observer
@@ -334,7 +340,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             # -- event i by p: clock and races ---------------------------------------------------
             o, k, rs = d
             tc = tclk[p]
-            if mayblock >> p & 1 and k != ACQUIRE:
+            if mayblock >> p & 1 and k != ACQUIRE and by_enabler:
                 # a step that waited (a completion, a wait_event): the event that made it ready
                 # orders it, as a lock's release orders the next acquire (below): it could not
                 # have run before that event, so reversing them is no race.  Without this the

@@ -148,7 +148,7 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
     handles: dict[bytes, Any] = {}      # key -> backend handle (submitted units)
     spare: dict[bytes, bytes] = {}      # key -> pickled result, run but not committed yet
     back = None
-    units = 0
+    units = remote = 0
     depths = []
     local_obs = None
     if observe:
@@ -157,8 +157,11 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
     try:
         while True:
             res_b = spare.pop(key, None)
-            if res_b is None and key in handles:
+            if res_b is not None:
+                remote += 1
+            elif key in handles:
                 res_b = _wait(back, handles.pop(key))
+                remote += 1
             if res_b is None:
                 if back is None and (jobs <= 1 or time.perf_counter() - t0 < warmup):
                     with (local_obs() if local_obs else nullcontext()) as obs:
@@ -170,6 +173,7 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
                     h = back.submit(payload)
                     _speculate(state, target, split, back, handles, spare, jobs)
                     res_b = _wait(back, h)
+                    remote += 1
             elif back is not None:
                 _speculate(state, target, split, back, handles, spare, jobs)
             if res_b is None:                 # a stop was asked for while waiting
@@ -216,7 +220,7 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
             back.close()
     if back is not None:
         out.note = "; ".join(x for x in (out.note, f"split at depth {min(depths)}-{max(depths)}: {units} units on {jobs} "
-                                                   f"workers, {back.submitted - units} guessed ahead in vain") if x)
+                                                   f"workers, {back.submitted - remote} guessed ahead in vain") if x)
     out.elapsed = time.perf_counter() - t0
     return out
 
