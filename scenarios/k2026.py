@@ -231,7 +231,7 @@ def _data(proc, addr, npages):
     return zonedev.Check(check, "data", "the process's data survives")
 
 
-@zonedev.scenario(expect={"v6.15..": "safe"}, refs=["F26", "drm_pagemap"], bound={"executions": 3000})
+@zonedev.scenario(expect={"v6.15..": "safe"}, refs=["F26", "drm_pagemap"], bound={"executions": 1000})
 def drm_fault_vs_evict(k):
     """A CPU fault on a page of a devmem allocation (migrate_to_ram) races the driver evicting
     the same allocation (drm_pagemap_evict_to_ram): are the zdd and the allocation released
