@@ -59,7 +59,9 @@ PATCH.set(
 @PATCH.define
 def zone_device_init_refcount(k, pgmap) -> int:
     """The refcount ``memmap_init_zone_device`` gives a new ZONE_DEVICE page: 1 (the generic
-    ``__init_single_page``/``init_page_count``)."""
+    ``__init_single_page``/``init_page_count``).
+
+    Kernel: mm/page_alloc.c, v4.5."""
     return 1
 
 
@@ -73,6 +75,7 @@ def get_page(k, page) -> None:
 
 @PATCH.define
 def put_page_testzero(k, page, func: str = "put_page_testzero") -> bool:
+    """``put_page_testzero()`` of include/linux/mm.h, v4.5."""
     return k.page_ref_dec_and_test(page, func)
 
 
@@ -113,7 +116,8 @@ def devm_memremap_pages_release(k, pgmap) -> None:
 
 @PATCH.define
 def pgmap_check_killed(k, pgmap, func: str) -> None:
-    """``if (percpu_ref_tryget_live(pgmap->ref)) { dev_WARN(dev, "%s: page mapping is still live!"); percpu_ref_put(ref); }``"""
+    """``if (percpu_ref_tryget_live(pgmap->ref)) { dev_WARN(dev, "%s: page mapping is still live!"); percpu_ref_put(ref); }``
+    Kernel: mm/memremap.c, v4.5."""
     if pgmap.ref.tryget_live(func):
         k.world.violate("pgmap_not_killed", "dev_WARN: page mapping is still live!", None, func)
         pgmap.ref.put(func)

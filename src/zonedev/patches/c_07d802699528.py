@@ -24,6 +24,8 @@ PATCH.remove("__put_devmap_managed_page")
 
 @PATCH.define
 def put_devmap_managed_page(k, page) -> bool:
+    """``put_devmap_managed_page()`` as 07d802699528 "mm: devmap: refactor 1-based refcounting for
+    ZONE_DEVICE pages" (v5.6) left it (include/linux/mm.h)."""
     if not k.page_is_devmap_managed(page):
         return False
     count = k.page_ref_dec_return(page, "put_devmap_managed_page")
@@ -37,6 +39,8 @@ def put_devmap_managed_page(k, page) -> bool:
 
 @PATCH.define
 def free_devmap_managed_page(k, page) -> None:
+    """``free_devmap_managed_page()`` as 07d802699528 "mm: devmap: refactor 1-based refcounting for
+    ZONE_DEVICE pages" (v5.6) left it (mm/memremap.c)."""
     func = "free_devmap_managed_page"
     if not k.is_device_private_page(page):
         k.wake_up_var_refcount(page, func)
@@ -50,6 +54,8 @@ def free_devmap_managed_page(k, page) -> None:
 
 @PATCH.define
 def put_page(k, page) -> None:
+    """``put_page()`` as 07d802699528 "mm: devmap: refactor 1-based refcounting for ZONE_DEVICE
+    pages" (v5.6) left it (include/linux/mm.h)."""
     page = page.head
     if k.page_is_devmap_managed(page):
         k.put_devmap_managed_page(page)
@@ -60,6 +66,8 @@ def put_page(k, page) -> None:
 
 @PATCH.define
 def release_pages(k, pages) -> None:
+    """``release_pages()`` as 07d802699528 "mm: devmap: refactor 1-based refcounting for ZONE_DEVICE
+    pages" (v5.6) left it (mm/swap.c)."""
     for page in pages:
         page = page.head
         if k.is_zone_device_page(page) and k.page_is_devmap_managed(page):

@@ -33,13 +33,18 @@ _OWN_REF = (MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT)
 
 @PATCH.define
 def pagemap_range_get_refs(k, pgmap, rng) -> None:
+    """``pagemap_range_get_refs()`` as 0dc45ca1ce18 "mm/memremap.c: take a pgmap reference on page
+    allocation" (v6.1) left it (mm/memremap.c)."""
     if pgmap.type not in _OWN_REF:
         pgmap.ref.get_many(rng[1] >> pgmap.vmemmap_shift, "percpu_ref_get_many")
 
 
 @PATCH.define
 def zone_device_page_init(k, page) -> None:
-    """Drivers shouldn't be allocating pages after calling memunmap_pages()."""
+    """``zone_device_page_init()``: a driver hands out a free device page: take a pgmap
+    reference for it (``percpu_ref_tryget_live``: a WARN once ``memunmap_pages`` has killed the
+    ref -- drivers must not allocate after that), then refcount 0 -> 1 and lock it.
+    Kernel: mm/memremap.c, as 0dc45ca1ce18 (v6.1) has it."""
     if not page.pgmap.ref.tryget_live("zone_device_page_init"):
         k.world.violate("alloc_after_kill", WORDS_ALLOC_AFTER_KILL, page.pfn, "zone_device_page_init")
     if page._refcount.peek() != 0:
@@ -50,6 +55,10 @@ def zone_device_page_init(k, page) -> None:
 
 @PATCH.define
 def free_zone_device_page(k, page) -> None:
+    """``free_zone_device_page()``: the final put of a device page: clear its mapping, the
+    driver's ``page_free``, and drop the pgmap reference ``zone_device_page_init`` took.
+    Kernel: mm/memremap.c, as 0dc45ca1ce18 "mm/memremap.c: take a pgmap reference on page
+    allocation" (v6.1) left it."""
     func = "free_zone_device_page"
     pgmap = page.pgmap
     if pgmap.ops is None or (pgmap.ops.page_free is None and pgmap.ops.folio_free is None):
@@ -70,6 +79,11 @@ def free_zone_device_page(k, page) -> None:
 
 @PATCH.define
 def memunmap_pages(k, pgmap) -> None:
+    """``memunmap_pages()``: kill the pgmap ref (its initial reference goes), put the per-page
+    references memremap took for the types that do not count allocations (all but private and
+    coherent), wait for the rest to drain (``wait_for_completion(&pgmap->done)``), remove the
+    memmap, exit the ref.  Kernel: mm/memremap.c, as 0dc45ca1ce18 "mm/memremap.c: take a pgmap reference on
+    page allocation" (v6.1) left it."""
     pgmap.ref.kill("percpu_ref_kill")
     if pgmap.type not in _OWN_REF:
         for rng in pgmap.ranges:

@@ -66,7 +66,8 @@ def zone_device_page_init(k, page, pgmap=None, order: int = 0) -> None:
 
 @PATCH.define
 def zone_device_folio_init(k, folio, pgmap=None, order: int = 0) -> None:
-    """``zone_device_folio_init(folio, pgmap, order)``."""
+    """``zone_device_folio_init(folio, pgmap, order)``.
+    Kernel: mm/memremap.c, as 12b2285bf3d1 (v6.19) has it."""
     k.zone_device_page_init(folio, pgmap, order)
     if order:
         k.world.event("zone_device_folio_init", folio.pfn, "large_rmappable", False, True)

@@ -45,11 +45,14 @@ def do_swap_page(k, vmf) -> int:
 
 @PATCH.define
 def migrate_vma_fault_extra(k, migrate, page) -> int:
-    """The fault path's reference (do_swap_page) on ``fault_page``."""
+    """The fault path's reference (do_swap_page) on ``fault_page``.
+    Kernel: mm/migrate_device.c, as 16ce101db85d (v6.1) has it."""
     return 1
 
 
 @PATCH.define
 def migrate_vma_check_fault_page(k, args) -> None:
+    """``migrate_vma_check_fault_page()`` as 16ce101db85d "mm/memory.c: fix race when faulting a
+    device private page" (v6.1) left it (mm/migrate_device.c)."""
     if args.fault_page is not None and not k.is_device_private_page(args.fault_page):
         raise err(errno.EINVAL, "migrate_vma_setup: fault_page is not device private")

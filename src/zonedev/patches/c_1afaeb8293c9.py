@@ -61,14 +61,16 @@ def do_swap_page(k, vmf) -> int:
 
 @PATCH.define
 def do_swap_page_device_busy(k, vmf) -> int:
-    """The trylock lost: ``pte_unmap_unlock`` and return 0, so the fault is retried at once."""
+    """The trylock lost: ``pte_unmap_unlock`` and return 0, so the fault is retried at once.
+    Kernel: mm/memory.c, as 1afaeb8293c9 (v6.15) has it."""
     vmf.ptl.unlock("pte_unmap_unlock")
     return 0
 
 
 @PATCH.define
 def migrate_vma_trylock(k, migrate, page) -> bool:
-    """``fault_folio == folio || folio_trylock(folio)`` (migrate_vma_collect_pmd, v6.15)."""
+    """``fault_folio == folio || folio_trylock(folio)`` (migrate_vma_collect_pmd, v6.15).
+    Kernel: mm/migrate_device.c, as 1afaeb8293c9 (v6.15) has it."""
     fault = migrate.fault_page if migrate is not None else None
     if fault is not None and fault.head is page.head:
         return True
@@ -78,7 +80,9 @@ def migrate_vma_trylock(k, migrate, page) -> bool:
 @PATCH.define
 def migrate_device_unlock_src(k, page, fault_page) -> None:
     """``if (fault_folio != folio) folio_unlock(folio)``: the fault page stays locked for
-    ``do_swap_page``."""
+    ``do_swap_page``.
+
+    Kernel: mm/migrate_device.c, as 1afaeb8293c9 (v6.15) has it."""
     if fault_page is not None and fault_page.head is page.head:
         return
     k.unlock_page(page)
@@ -87,7 +91,9 @@ def migrate_device_unlock_src(k, page, fault_page) -> None:
 @PATCH.define
 def migrate_vma_check_fault_page(k, args) -> None:
     """``migrate_vma_setup``: -EINVAL for a fault page that is not device private or not
-    locked."""
+    locked.
+
+    Kernel: mm/migrate_device.c, as 1afaeb8293c9 (v6.15) has it."""
     if args.fault_page is None:
         return
     if not k.is_device_private_page(args.fault_page):

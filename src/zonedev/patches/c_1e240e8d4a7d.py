@@ -55,6 +55,8 @@ PATCH.set(
 
 @PATCH.define
 def dev_pagemap_kill(k, pgmap, func: str = "dev_pagemap_kill") -> None:
+    """``dev_pagemap_kill()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate
+    structure" (v5.3) left it (mm/memremap.c)."""
     if pgmap.ops.kill is not None:
         k.world.event(func, None, pgmap.name + ".callback", None, "kill")
         pgmap.ops.kill(pgmap)
@@ -64,6 +66,8 @@ def dev_pagemap_kill(k, pgmap, func: str = "dev_pagemap_kill") -> None:
 
 @PATCH.define
 def dev_pagemap_cleanup(k, pgmap, func: str = "dev_pagemap_cleanup") -> None:
+    """``dev_pagemap_cleanup()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a
+    separate structure" (v5.3) left it (mm/memremap.c)."""
     if pgmap.ops.cleanup is not None:
         k.world.event(func, None, pgmap.name + ".callback", None, "cleanup")
         pgmap.ops.cleanup(pgmap)
@@ -74,7 +78,8 @@ def dev_pagemap_cleanup(k, pgmap, func: str = "dev_pagemap_cleanup") -> None:
 
 @PATCH.define
 def memremap_pages_check(k, pgmap) -> None:
-    """The type checks at the top of ``memremap_pages`` (``-EINVAL`` with a WARN)."""
+    """The type checks at the top of ``memremap_pages`` (``-EINVAL`` with a WARN).
+    Kernel: mm/memremap.c, as 1e240e8d4a7d (v5.3) has it."""
     ops = pgmap.ops
     t = pgmap.type
     if t == MEMORY_DEVICE_PRIVATE and ((ops.page_free or ops.folio_free) is None or ops.migrate_to_ram is None):
@@ -87,7 +92,8 @@ def memremap_pages_check(k, pgmap) -> None:
 
 @PATCH.define
 def dev_pagemap_init_ref(k, pgmap) -> None:
-    """Use the internal ref unless the caller brought one (then kill and cleanup are required)."""
+    """Use the internal ref unless the caller brought one (then kill and cleanup are required).
+    Kernel: mm/memremap.c, as 1e240e8d4a7d (v5.3) has it."""
     if pgmap.ref is None:
         if pgmap.ops.kill is not None or pgmap.ops.cleanup is not None:
             k.world.violate("pgmap_bad_ops", "WARN(1, \"Missing reference count teardown definition\")",
@@ -103,12 +109,16 @@ def dev_pagemap_init_ref(k, pgmap) -> None:
 
 @PATCH.define
 def devmap_managed_enable_get(k, pgmap) -> None:
+    """``devmap_managed_enable_get()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a
+    separate structure" (v5.3) left it (mm/memremap.c)."""
     if pgmap.type in k.fact("devmap_managed_types"):
         k.dev_pagemap_get_ops()
 
 
 @PATCH.define
 def devmap_managed_enable_put(k, pgmap) -> None:
+    """``devmap_managed_enable_put()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a
+    separate structure" (v5.3) left it (mm/memremap.c)."""
     if pgmap.type in k.fact("devmap_managed_types"):
         k.dev_pagemap_put_ops()
 
@@ -116,7 +126,9 @@ def devmap_managed_enable_put(k, pgmap) -> None:
 @PATCH.define
 def pagemap_range(k, pgmap, rng) -> None:
     """One range of ``memremap_pages`` (a function of its own from v5.10): xarray store, add the
-    memory, ``memmap_init_zone_device``, then one pgmap reference per (compound) page."""
+    memory, ``memmap_init_zone_device``, then one pgmap reference per (compound) page.
+
+    Kernel: mm/memremap.c, as 1e240e8d4a7d (v5.3) has it."""
     k.pgmap_register(pgmap, "memremap_pages")
     k.memmap_init_zone_device(pgmap, rng[0], rng[1], "memmap_init_zone_device")
     k.pagemap_range_get_refs(pgmap, rng)
@@ -124,11 +136,15 @@ def pagemap_range(k, pgmap, rng) -> None:
 
 @PATCH.define
 def pagemap_range_get_refs(k, pgmap, rng) -> None:
+    """``pagemap_range_get_refs()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a
+    separate structure" (v5.3) left it (mm/memremap.c)."""
     pgmap.ref.get_many(rng[1] >> pgmap.vmemmap_shift, "percpu_ref_get_many")
 
 
 @PATCH.define
 def memremap_pages(k, pgmap, nid: int = 0):
+    """``memremap_pages()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate
+    structure" (v5.3) left it (mm/memremap.c)."""
     k.memremap_pages_check(pgmap)
     k.dev_pagemap_init_ref(pgmap)
     k.devmap_managed_enable_get(pgmap)
@@ -139,6 +155,8 @@ def memremap_pages(k, pgmap, nid: int = 0):
 
 @PATCH.define
 def memunmap_pages(k, pgmap) -> None:
+    """``memunmap_pages()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate
+    structure" (v5.3) left it (mm/memremap.c)."""
     k.dev_pagemap_kill(pgmap)
     k.devm_memremap_pages_put_pfns(pgmap, "memunmap_pages")
     k.dev_pagemap_cleanup(pgmap)
@@ -148,22 +166,28 @@ def memunmap_pages(k, pgmap) -> None:
 
 @PATCH.define
 def pageunmap_range(k, pgmap) -> None:
-    """Remove the pages and the xarray entry (``pageunmap_range`` from v5.10; inline before)."""
+    """Remove the pages and the xarray entry (``pageunmap_range`` from v5.10; inline before).
+    Kernel: mm/memremap.c, as 1e240e8d4a7d (v5.3) has it."""
     k.remove_pages(pgmap, "__remove_pages" if pgmap.type == MEMORY_DEVICE_PRIVATE else "arch_remove_memory")
     k.pgmap_unregister(pgmap, "memunmap_pages")
 
 
 @PATCH.define
 def devm_memremap_pages(k, pgmap):
-    """``devm_memremap_pages()``: ``memremap_pages`` plus a devm action that unmaps."""
+    """``devm_memremap_pages()``: ``memremap_pages`` plus a devm action that unmaps.
+    Kernel: mm/memremap.c, as 1e240e8d4a7d (v5.3) has it."""
     return k.memremap_pages(pgmap)
 
 
 @PATCH.define
 def devm_memunmap_pages(k, pgmap) -> None:
+    """``devm_memunmap_pages()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a
+    separate structure" (v5.3) left it (mm/memremap.c)."""
     k.memunmap_pages(pgmap)
 
 
 @PATCH.define
 def devm_memremap_pages_release(k, pgmap) -> None:
+    """``devm_memremap_pages_release()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into
+    a separate structure" (v5.3) left it (mm/memremap.c)."""
     k.memunmap_pages(pgmap)

@@ -37,6 +37,8 @@ PATCH.set(devmap_managed_types=(MEMORY_DEVICE_FS_DAX,), zd_alloc="lock_page")
 
 @PATCH.define
 def memremap_pages_check(k, pgmap) -> None:
+    """``memremap_pages_check()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page
+    refcount" (v5.18) left it (mm/memremap.c)."""
     ops = pgmap.ops
     if pgmap.type == MEMORY_DEVICE_PRIVATE:
         if (ops.page_free or ops.folio_free) is None or ops.migrate_to_ram is None:
@@ -59,6 +61,10 @@ def put_devmap_managed_page(k, page) -> bool:
 
 @PATCH.define
 def free_zone_device_page(k, page) -> None:
+    """``free_zone_device_page()``: the last put of a device-private (or coherent) page: clear its
+    mapping, call the driver's ``page_free``, and give the page its idle count back (1 in
+    v5.18-v6.0).  Kernel: mm/memremap.c, as 27674ef6c73f "mm: remove the extra ZONE_DEVICE
+    struct page refcount" (v5.18) left it."""
     func = "free_zone_device_page"
     if not k.is_device_private_page(page):
         k.world.violate("free_without_page_free", "WARN_ON_ONCE(!is_device_private_page(page))", page.pfn, func)
@@ -73,6 +79,8 @@ def free_zone_device_page(k, page) -> None:
 
 @PATCH.define
 def __put_page(k, page) -> None:
+    """``__put_page()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
+    (v5.18) left it (mm/swap.c)."""
     if k.is_zone_device_page(page):
         k.free_zone_device_page(page)
         return
@@ -81,6 +89,8 @@ def __put_page(k, page) -> None:
 
 @PATCH.define
 def __folio_put(k, folio) -> None:
+    """``__folio_put()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
+    (v5.18) left it (mm/swap.c)."""
     if k.folio_is_zone_device(folio):
         k.free_zone_device_page(folio)
         return
@@ -89,18 +99,26 @@ def __folio_put(k, folio) -> None:
 
 @PATCH.define
 def folio_put(k, folio) -> None:
+    """``folio_put()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
+    (v5.18) left it (include/linux/mm.h)."""
     if k.page_ref_dec_and_test(folio, "folio_put"):
         k.__folio_put(folio)
 
 
 @PATCH.define
 def folio_put_refs(k, folio, refs: int) -> None:
+    """``folio_put_refs()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
+    (v5.18) left it (include/linux/mm.h)."""
     if k.page_ref_sub_and_test(folio, refs, "folio_put_refs"):
         k.__folio_put(folio)
 
 
 @PATCH.define
 def put_page(k, page) -> None:
+    """``put_page()``: the devmap-managed put (fsdax: wake the waiter at 1) first, else
+    ``folio_put``; device-private pages now free at 0 through ``free_zone_device_page``.
+    Kernel: include/linux/mm.h, as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page
+    refcount" (v5.18) left it."""
     folio = page.head
     # For some devmap managed pages we need to catch refcount transition from 2 to 1
     if k.put_devmap_managed_page(folio):
@@ -110,6 +128,8 @@ def put_page(k, page) -> None:
 
 @PATCH.define
 def release_pages(k, pages) -> None:
+    """``release_pages()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
+    (v5.18) left it (mm/swap.c)."""
     for page in pages:
         page = page.head
         if k.is_zone_device_page(page):
@@ -124,6 +144,8 @@ def release_pages(k, pages) -> None:
 
 @PATCH.define
 def memunmap_pages(k, pgmap) -> None:
+    """``memunmap_pages()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
+    (v5.18) left it (mm/memremap.c)."""
     pgmap.ref.kill("percpu_ref_kill")
     for rng in pgmap.ranges:
         pgmap.ref.put_many(rng[1] >> pgmap.vmemmap_shift, "percpu_ref_put_many")

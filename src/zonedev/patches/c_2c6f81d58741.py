@@ -19,7 +19,8 @@ PATCH = Patch(
 
 @PATCH.define
 def migrate_vma_huge_pmd_abort(k, src: list, nr: int, mm, pgtable, ptl, locked: bool, csa: bool) -> int:
-    """``unlock_abort:`` -> ``free_abort:`` (``pte_free``) -> ``abort:``."""
+    """``unlock_abort:`` -> ``free_abort:`` (``pte_free``) -> ``abort:``.
+    Kernel: mm/migrate_device.c, as 2c6f81d58741 (v7.1) has it."""
     if locked:
         ptl.unlock("spin_unlock")
     k.pte_free(mm, pgtable)

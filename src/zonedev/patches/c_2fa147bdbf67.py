@@ -19,6 +19,8 @@ PATCH = Patch(
 
 @PATCH.define
 def __put_devmap_managed_page(k, page) -> None:
+    """``__put_devmap_managed_page()`` as 2fa147bdbf67 "mm, dev_pagemap: Do not clear ->mapping on
+    final put" (v4.19) left it (mm/memremap.c)."""
     func = "__put_devmap_managed_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:

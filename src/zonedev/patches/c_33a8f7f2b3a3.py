@@ -18,7 +18,8 @@ PATCH.set(pgmap_ops=("page_free", "migrate_to_ram", "memory_failure"))
 
 @PATCH.define
 def memory_failure_dev_pagemap(k, pfn: int, flags: int = 0) -> int:
-    """``memory_failure_dev_pagemap``: hold the pgmap, call ``ops->memory_failure`` if any."""
+    """``memory_failure_dev_pagemap``: hold the pgmap, call ``ops->memory_failure`` if any.
+    Kernel: mm/memory-failure.c, as 33a8f7f2b3a3 (v6.0) has it."""
     pgmap = k.get_dev_pagemap(pfn)
     if pgmap is None:
         return -6   # -ENXIO

@@ -38,7 +38,9 @@ for _fn in device.FUNCTIONS:
 def follow_devmap_page(k, pfn: int, flags: int = FOLL_GET):
     """GUP-slow on a devmap PTE/PMD: the page with a reference; None without FOLL_GET (-EEXIST
     from follow_devmap_pmd, no page from follow_page_pte) or when the pgmap is gone or dying
-    (-EFAULT)."""
+    (-EFAULT).
+
+    Kernel: mm/gup.c, as 3565fce3a659 (v4.5) has it."""
     if not flags & (FOLL_GET | FOLL_PIN):
         return None
     pgmap = k.get_dev_pagemap(pfn)
@@ -55,5 +57,6 @@ def follow_devmap_page(k, pfn: int, flags: int = FOLL_GET):
 
 @PATCH.define
 def page_cache_get_speculative(k, page) -> bool:
-    """``get_page_unless_zero()`` on the head: no pgmap reference in any era."""
+    """``get_page_unless_zero()`` on the head: no pgmap reference in any era.
+    Kernel: include/linux/pagemap.h, as 3565fce3a659 (v4.5) has it."""
     return k.page_ref_add_unless(page.head, 1, 0, "page_cache_get_speculative")

@@ -61,32 +61,42 @@ _ZERO_BASED = (MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_FS_D
 
 @PATCH.define
 def zone_device_init_refcount(k, pgmap) -> int:
+    """``zone_device_init_refcount()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages"
+    (v6.15) left it (mm/page_alloc.c)."""
     return 0 if pgmap.type in _ZERO_BASED else 1
 
 
 @PATCH.define
 def devmap_managed_enable_get(k, pgmap) -> None:
-    """Gone: no devmap_managed_key any more."""
+    """Gone: no devmap_managed_key any more.  Kernel: mm/memremap.c, as 38607c62b3 (v6.15) has it."""
 
 
 @PATCH.define
 def devmap_managed_enable_put(k, pgmap) -> None:
-    """Gone: no devmap_managed_key any more."""
+    """Gone: no devmap_managed_key any more.  Kernel: mm/memremap.c, as 38607c62b3 (v6.15) has it."""
 
 
 @PATCH.define
 def put_page(k, page) -> None:
+    """``put_page()``: ``folio_put`` on the page's folio -- no devmap special case any more, a
+    ZONE_DEVICE page reaching 0 is freed by ``free_zone_device_folio``.  Kernel:
+    include/linux/mm.h, as 38607c62b3 "fs/dax: properly refcount fs dax pages" (v6.15) left it."""
     k.folio_put(page.head)
 
 
 @PATCH.define
 def folio_put(k, folio) -> None:
+    """``folio_put()``: drop a reference; at 0 ``__folio_put`` frees the folio (a ZONE_DEVICE one
+    through ``free_zone_device_folio``).  Kernel: include/linux/mm.h, as 38607c62b3 "fs/dax:
+    properly refcount fs dax pages" (v6.15) left it."""
     if k.page_ref_dec_and_test(folio, "folio_put"):
         k.__folio_put(folio)
 
 
 @PATCH.define
 def gup_put_folio(k, folio, refs: int, flags: int) -> None:
+    """``gup_put_folio()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages" (v6.15) left it
+    (mm/gup.c)."""
     if flags & FOLL_PIN:
         if folio.order >= 1 and folio._pincount is not None:
             k.pincount_add(folio, -refs, "gup_put_folio")
@@ -97,6 +107,8 @@ def gup_put_folio(k, folio, refs: int, flags: int) -> None:
 
 @PATCH.define
 def free_zone_device_folio(k, folio) -> None:
+    """``free_zone_device_folio()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages" (v6.15)
+    left it (mm/memremap.c)."""
     func = "free_zone_device_folio"
     pgmap = folio.pgmap
     if pgmap is None:
@@ -132,22 +144,29 @@ def free_zone_device_folio(k, folio) -> None:
 @PATCH.define
 def free_zone_device_folio_anon(k, folio, func: str) -> None:
     """v6.15: ``__ClearPageAnonExclusive(&folio->page)`` -- the head page only (folios are
-    order 0 here; d245f9b4ab80 clears every page of a large folio)."""
+    order 0 here; d245f9b4ab80 clears every page of a large folio).
+
+    Kernel: mm/memremap.c, as 38607c62b3 (v6.15) has it."""
     k.__ClearPageAnonExclusive(folio, func)
 
 
 @PATCH.define
 def zd_check_fsdax_idle(k, folio) -> None:
-    """An idle fsdax page is not a driver-free page: keep the model's free marker clear."""
+    """An idle fsdax page is not a driver-free page: keep the model's free marker clear.
+    Kernel: mm/memremap.c, as 38607c62b3 (v6.15) has it."""
 
 
 @PATCH.define
 def free_zone_device_put_pgmap(k, folio) -> None:
+    """``free_zone_device_put_pgmap()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages"
+    (v6.15) left it (mm/memremap.c)."""
     k.put_dev_pagemap(folio.pgmap)
 
 
 @PATCH.define
 def __folio_put(k, folio) -> None:
+    """``__folio_put()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages" (v6.15) left it
+    (mm/swap.c)."""
     if k.folio_is_zone_device(folio):
         k.free_zone_device_folio(folio)
         return
@@ -156,12 +175,15 @@ def __folio_put(k, folio) -> None:
 
 @PATCH.define
 def __put_page(k, page) -> None:
+    """``__put_page()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages" (v6.15) left it
+    (mm/swap.c)."""
     k.__folio_put(page.head)
 
 
 @PATCH.define
 def release_pages(k, pages) -> None:
-    """``release_pages`` -> ``folios_put_refs``: no devmap special case."""
+    """``release_pages`` -> ``folios_put_refs``: no devmap special case.
+    Kernel: mm/swap.c, as 38607c62b3 (v6.15) has it."""
     for page in pages:
         folio = page.head
         if k.folio_is_zone_device(folio):
@@ -174,7 +196,8 @@ def release_pages(k, pages) -> None:
 
 @PATCH.define
 def p2pmem_prepare_page(k, page) -> None:
-    """v6.15: the page rests at 0; initialise the refcount for the fresh allocation."""
+    """v6.15: the page rests at 0; initialise the refcount for the fresh allocation.
+    Kernel: drivers/pci/p2pdma.c, as 38607c62b3 (v6.15) has it."""
     if page._refcount.peek() != 0:
         k.world.violate("init_of_busy_page", "VM_WARN_ON_ONCE_PAGE(page_ref_count(page), page)", page.pfn,
                         "p2pmem_alloc_mmap")
@@ -184,7 +207,9 @@ def p2pmem_prepare_page(k, page) -> None:
 @PATCH.define
 def folio_is_longterm_pinnable(k, folio) -> bool:
     """Coherent: false; fsdax: false ("filesystems can only tolerate transient delays to
-    truncate and hole-punch"); other ZONE_DEVICE / normal pages: true in this model."""
+    truncate and hole-punch"); other ZONE_DEVICE / normal pages: true in this model.
+
+    Kernel: include/linux/mm.h, as 38607c62b3 (v6.15) has it."""
     if k.is_device_coherent_page(folio) or k.is_fsdax_page(folio):
         return False
     return True
@@ -192,6 +217,8 @@ def folio_is_longterm_pinnable(k, folio) -> bool:
 
 @PATCH.define
 def is_longterm_pinnable_page(k, page) -> bool:
+    """``is_longterm_pinnable_page()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages"
+    (v6.15) left it (include/linux/mm.h)."""
     return k.folio_is_longterm_pinnable(page.head)
 
 

@@ -34,5 +34,7 @@ PATCH.set(pgmap_ops=("folio_free", "migrate_to_ram", "memory_failure", "folio_sp
 @PATCH.define
 def get_dev_pagemap(k, pfn: int, pgmap=None):
     """Newest: ``get_dev_pagemap(pfn)`` -- rcu, ``xa_load``, ``percpu_ref_tryget_live_rcu``.
-    (A cached ``pgmap`` argument is still accepted by the model and ignored.)"""
+    (A cached ``pgmap`` argument is still accepted by the model and ignored.)
+
+    Kernel: mm/memremap.c, as 3a5a06554566 (v6.19) has it."""
     return k.get_dev_pagemap_rcu(pfn, "percpu_ref_tryget_live_rcu")

@@ -27,11 +27,14 @@ PATCH.set(GUP_PIN_COUNTING_BIAS=GUP_PIN_COUNTING_BIAS, pincount_min_order=2)
 
 @PATCH.define
 def hpage_pincount_available(k, page) -> bool:
+    """``hpage_pincount_available()`` as 3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7) left it
+    (include/linux/mm.h)."""
     return page.head.order >= k.fact("pincount_min_order") and page.head._pincount is not None
 
 
 @PATCH.define
 def pincount_add(k, page, n: int, func: str) -> None:
+    """``pincount_add()`` as 3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7) left it (mm/gup.c)."""
     head = page.head
     new = head._pincount.add_return(n, func)
     k.world.event(func, head.pfn, "_pincount", new - n, new)
@@ -41,6 +44,7 @@ def pincount_add(k, page, n: int, func: str) -> None:
 
 @PATCH.define
 def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
+    """``try_grab_page()`` as 3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7) left it (mm/gup.c)."""
     if flags & FOLL_GET:
         return k.try_get_page(page)
     if flags & FOLL_PIN:
@@ -58,6 +62,8 @@ def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
 
 @PATCH.define
 def __unpin_devmap_managed_user_page(k, page) -> bool:
+    """``__unpin_devmap_managed_user_page()`` as 3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7)
+    left it (mm/gup.c)."""
     func = "__unpin_devmap_managed_user_page"
     if not k.page_is_devmap_managed(page):
         return False
@@ -76,6 +82,8 @@ def __unpin_devmap_managed_user_page(k, page) -> bool:
 
 @PATCH.define
 def unpin_user_page(k, page) -> None:
+    """``unpin_user_page()`` as 3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7) left it
+    (mm/gup.c)."""
     page = page.head
     if k.__unpin_devmap_managed_user_page(page):
         return
@@ -90,6 +98,8 @@ def unpin_user_page(k, page) -> None:
 
 @PATCH.define
 def page_maybe_dma_pinned(k, page) -> bool:
+    """``page_maybe_dma_pinned()`` as 3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7) left it
+    (include/linux/mm.h)."""
     page = page.head
     if k.hpage_pincount_available(page):
         return page._pincount.read("page_maybe_dma_pinned") > 0

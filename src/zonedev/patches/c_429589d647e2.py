@@ -30,6 +30,8 @@ PATCH = Patch(
 
 @PATCH.define
 def memremap_pages_check(k, pgmap) -> None:
+    """``memremap_pages_check()`` as 429589d647e2 "mm: Cleanup __put_devmap_managed_page() vs
+    ->page_free()" (v5.6) left it (mm/memremap.c)."""
     ops = pgmap.ops
     if pgmap.type == MEMORY_DEVICE_PRIVATE and ((ops.page_free or ops.folio_free) is None or ops.migrate_to_ram is None):
         k.world.violate("pgmap_bad_ops", "WARN(1, \"Missing migrate_to_ram method\")", None, "memremap_pages")
@@ -38,6 +40,8 @@ def memremap_pages_check(k, pgmap) -> None:
 
 @PATCH.define
 def __put_devmap_managed_page(k, page) -> None:
+    """``__put_devmap_managed_page()`` as 429589d647e2 "mm: Cleanup __put_devmap_managed_page() vs
+    ->page_free()" (v5.6) left it (mm/memremap.c)."""
     func = "__put_devmap_managed_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:

@@ -45,5 +45,6 @@ def put_compound_head(k, page, refs: int, flags: int) -> None:
 
 @PATCH.define
 def unpin_user_page(k, page) -> None:
-    """``unpin_user_page()`` (v5.11): ``put_compound_head(compound_head(page), 1, FOLL_PIN)``."""
+    """``unpin_user_page()`` (v5.11): ``put_compound_head(compound_head(page), 1, FOLL_PIN)``.
+    Kernel: mm/gup.c, as 4509b42c3896 (v5.11) has it."""
     k.put_compound_head(page.head, 1, FOLL_PIN)

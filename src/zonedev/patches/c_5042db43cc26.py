@@ -59,14 +59,16 @@ def hmm_devmem_add(k, pgmap):
 
 @PATCH.define
 def hmm_devmem_release(k, pgmap) -> None:
-    """``hmm_devmem_pages_remove``: remove the pages (the ref is already exited)."""
+    """``hmm_devmem_pages_remove``: remove the pages (the ref is already exited).
+    Kernel: mm/hmm.c, as 5042db43cc26 (v4.14) has it."""
     k.remove_pages(pgmap, "__remove_pages" if pgmap.type == MEMORY_DEVICE_PRIVATE else "arch_remove_memory")
     k.pgmap_unregister(pgmap, "hmm_devmem_release")
 
 
 @PATCH.define
 def hmm_devmem_remove(k, pgmap) -> None:
-    """``hmm_devmem_remove``: kill and wait, exit, then remove the pages."""
+    """``hmm_devmem_remove``: kill and wait, exit, then remove the pages.
+    Kernel: mm/hmm.c, as 5042db43cc26 (v4.14) has it."""
     pgmap.ref.kill("hmm_devmem_ref_kill")
     pgmap.done.wait_for_completion("wait_for_completion")     # inside hmm_devmem_ref_kill
     k.percpu_ref_exit_pgmap(pgmap, "percpu_ref_exit")         # hmm_devmem_ref_exit

@@ -20,13 +20,16 @@ PATCH.set(pgmap_ops=("page_fault", "page_free", "kill", "cleanup"))
 
 @PATCH.define
 def dev_pagemap_cleanup(k, pgmap, func: str = "dev_pagemap_cleanup") -> None:
-    """``pgmap->cleanup(pgmap->ref)``: the driver waits for the ref and exits it."""
+    """``pgmap->cleanup(pgmap->ref)``: the driver waits for the ref and exits it.
+    Kernel: mm/memremap.c, as 50f44ee7248a (v5.2) has it."""
     k.world.event(func, None, pgmap.name + ".callback", None, "cleanup")
     pgmap.ops.cleanup(pgmap.ref)
 
 
 @PATCH.define
 def devm_memremap_pages(k, pgmap):
+    """``devm_memremap_pages()`` as 50f44ee7248a "mm/devm_memremap_pages: fix final page put race"
+    (v5.2) left it (mm/memremap.c)."""
     from ..linux.include.memremap import MEMORY_DEVICE_FS_DAX
     if pgmap.ref is None or pgmap.ops.kill is None or pgmap.ops.cleanup is None:
         k.world.violate("pgmap_bad_ops", "WARN(1, \"Missing reference count teardown definition\")", None,
@@ -53,6 +56,8 @@ def devm_memremap_pages_release(k, pgmap) -> None:
 
 @PATCH.define
 def hmm_devmem_add(k, pgmap):
+    """``hmm_devmem_add()`` as 50f44ee7248a "mm/devm_memremap_pages: fix final page put race" (v5.2)
+    left it (mm/hmm.c)."""
     k.pgmap_percpu_ref(pgmap, "hmm_devmem_ref_release")
     if pgmap.ops.kill is None:
         pgmap.ops.kill = lambda ref: ref.kill("hmm_devmem_ref_kill")
@@ -68,4 +73,6 @@ def hmm_devmem_add(k, pgmap):
 
 @PATCH.define
 def hmm_devmem_remove(k, pgmap) -> None:
+    """``hmm_devmem_remove()`` as 50f44ee7248a "mm/devm_memremap_pages: fix final page put race"
+    (v5.2) left it (mm/hmm.c)."""
     k.devm_memremap_pages_release(pgmap)

@@ -48,7 +48,8 @@ def zone_device_private_split_cb(k, original_folio, new_folio) -> None:
 
 @PATCH.define
 def __split_unmapped_folio(k, folio, new_order: int = 0) -> int:
-    """Split an unmapped, locked device-private folio into folios of ``new_order``."""
+    """Split an unmapped, locked device-private folio into folios of ``new_order``.
+    Kernel: mm/huge_memory.c, as 56ef39899643 (v6.19) has it."""
     func = "__split_unmapped_folio"
     order = folio.order
     if new_order >= order:

@@ -27,6 +27,8 @@ PATCH = Patch(
 
 @PATCH.define
 def get_dev_pagemap(k, pfn: int, pgmap=None):
+    """``get_dev_pagemap()`` as 5c2c2587b132 "mm, dax, pmem: introduce {get|put}_dev_pagemap() for
+    dax-gup" (v4.5) left it (mm/memremap.c)."""
     if pgmap is not None and pgmap_covers(pgmap, pfn):
         pgmap.ref.get("get_dev_pagemap")
         return pgmap
@@ -35,23 +37,30 @@ def get_dev_pagemap(k, pfn: int, pgmap=None):
 
 @PATCH.define
 def put_dev_pagemap(k, pgmap) -> None:
+    """``put_dev_pagemap()`` as 5c2c2587b132 "mm, dax, pmem: introduce {get|put}_dev_pagemap() for
+    dax-gup" (v4.5) left it (include/linux/memremap.h)."""
     if pgmap is not None:
         pgmap.ref.put("put_dev_pagemap")
 
 
 @PATCH.define
 def get_zone_device_page(k, page) -> None:
+    """``get_zone_device_page()`` as 5c2c2587b132 "mm, dax, pmem: introduce {get|put}_dev_pagemap()
+    for dax-gup" (v4.5) left it (include/linux/mm.h)."""
     page.pgmap.ref.get("get_zone_device_page")
 
 
 @PATCH.define
 def put_zone_device_page(k, page) -> None:
+    """``put_zone_device_page()`` as 5c2c2587b132 "mm, dax, pmem: introduce {get|put}_dev_pagemap()
+    for dax-gup" (v4.5) left it (include/linux/mm.h)."""
     k.put_dev_pagemap(page.pgmap)
 
 
 @PATCH.define
 def get_page(k, page) -> None:
-    """``get_page()`` v4.5: raise the count, then a pgmap reference for a ZONE_DEVICE page."""
+    """``get_page()`` v4.5: raise the count, then a pgmap reference for a ZONE_DEVICE page.
+    Kernel: include/linux/mm.h, as 5c2c2587b132 (v4.5) has it."""
     page = page.head
     if k.page_ref_inc_return(page, "get_page") <= 1:
         k.world.violate("get_on_free_page", "VM_BUG_ON_PAGE(page_ref_count(page) <= 0, page)", page.pfn, "get_page")
@@ -62,7 +71,9 @@ def get_page(k, page) -> None:
 @PATCH.define
 def put_page(k, page) -> None:
     """``put_page()`` v4.5: drop the count (``__put_page`` at 0, a bug for these pages), then
-    drop the shadowing pgmap reference."""
+    drop the shadowing pgmap reference.
+
+    Kernel: include/linux/mm.h, as 5c2c2587b132 (v4.5) has it."""
     page = page.head
     if k.put_page_testzero(page, "put_page"):
         k.__put_page(page)

@@ -18,6 +18,8 @@ PATCH = Patch(
 
 @PATCH.define
 def free_zone_device_page(k, page) -> None:
+    """``free_zone_device_page()`` as 5cbf9942c963 "mm: generalize the pgmap based page_free
+    infrastructure" (v5.18) left it (mm/memremap.c)."""
     func = "free_zone_device_page"
     pgmap = page.pgmap
     if pgmap.ops is None or (pgmap.ops.page_free is None and pgmap.ops.folio_free is None):

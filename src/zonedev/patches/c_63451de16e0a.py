@@ -19,7 +19,8 @@ PATCH = Patch(
 
 @PATCH.define
 def migrate_vma_huge_pmd_abort(k, src: list, nr: int, mm, pgtable, ptl, locked: bool, csa: bool) -> int:
-    """``unlock_abort:`` for every failure under the lock; still no page-table free (F23)."""
+    """``unlock_abort:`` for every failure under the lock; still no page-table free (F23).
+    Kernel: mm/migrate_device.c, as 63451de16e0a (v7.1) has it."""
     if locked:
         ptl.unlock("spin_unlock")
     for i in range(min(nr, len(src))):

@@ -28,6 +28,8 @@ PATCH.remove("get_zone_device_page", "put_zone_device_page")
 
 @PATCH.define
 def get_page(k, page) -> None:
+    """``get_page()`` as 71389703839e "mm, zone_device: Replace {get, put}_zone_device_page() with a
+    single reference to fix pmem crash" (v4.12) left it (include/linux/mm.h)."""
     page = page.head
     if k.page_ref_inc_return(page, "get_page") <= 1:
         k.world.violate("get_on_free_page", "VM_BUG_ON_PAGE(page_ref_count(page) <= 0, page)", page.pfn, "get_page")
@@ -35,6 +37,8 @@ def get_page(k, page) -> None:
 
 @PATCH.define
 def put_page(k, page) -> None:
+    """``put_page()`` as 71389703839e "mm, zone_device: Replace {get, put}_zone_device_page() with a
+    single reference to fix pmem crash" (v4.12) left it (include/linux/mm.h)."""
     page = page.head
     if k.put_page_testzero(page, "put_page"):
         k.__put_page(page)
@@ -51,6 +55,9 @@ def __put_page(k, page) -> None:
 
 @PATCH.define
 def devm_memremap_pages(k, pgmap):
+    """``devm_memremap_pages()`` as 71389703839e "mm, zone_device: Replace {get,
+    put}_zone_device_page() with a single reference to fix pmem crash" (v4.12) left it
+    (mm/memremap.c)."""
     if pgmap.ref is None:
         raise ValueError("devm_memremap_pages: this era needs the driver's percpu_ref (pgmap.ref)")
     k.pgmap_register(pgmap, "devm_memremap_pages")
@@ -64,7 +71,9 @@ def devm_memremap_pages(k, pgmap):
 @PATCH.define
 def devm_memremap_pages_put_pfns(k, pgmap, func: str) -> None:
     """``for_each_device_pfn(pfn, pgmap) put_page(pfn_to_page(pfn))``: drop every page's base
-    reference (the teardown put)."""
+    reference (the teardown put).
+
+    Kernel: mm/memremap.c, as 71389703839e (v4.12) has it."""
     k.world.event(func, None, pgmap.name + ".teardown", None, "put_page each pfn")
     for page in list(k.pgmap_heads_of(pgmap)):
         k.zd_mark_base_dropped(page)
@@ -73,6 +82,8 @@ def devm_memremap_pages_put_pfns(k, pgmap, func: str) -> None:
 
 @PATCH.define
 def pgmap_heads_of(k, pgmap):
+    """``pgmap_heads_of()`` as 71389703839e "mm, zone_device: Replace {get, put}_zone_device_page()
+    with a single reference to fix pmem crash" (v4.12) left it (mm/memremap.c)."""
     from ..linux.mm.memremap import pgmap_heads
     return pgmap_heads(k, pgmap)
 

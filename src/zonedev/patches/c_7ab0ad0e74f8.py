@@ -17,6 +17,8 @@ PATCH = Patch(
 
 @PATCH.define
 def __put_devmap_managed_page(k, page) -> None:
+    """``__put_devmap_managed_page()`` as 7ab0ad0e74f8 "mm/hmm: fix ZONE_DEVICE anon page mapping
+    reuse" (v5.3) left it (mm/memremap.c)."""
     func = "__put_devmap_managed_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:

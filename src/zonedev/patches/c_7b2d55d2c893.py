@@ -29,6 +29,8 @@ PATCH = Patch(
 
 @PATCH.define
 def put_page(k, page) -> None:
+    """``put_page()`` as 7b2d55d2c893 "mm/ZONE_DEVICE: special case put_page() for device private
+    pages" (v4.14) left it (include/linux/mm.h)."""
     page = page.head
     if k.is_zone_device_page(page) and k.devmap_managed_key.get("static_branch_unlikely") and (
             k.is_device_private_page(page) or k.is_device_public_page(page)):
@@ -40,6 +42,8 @@ def put_page(k, page) -> None:
 
 @PATCH.define
 def put_zone_device_private_or_public_page(k, page) -> None:
+    """``put_zone_device_private_or_public_page()`` as 7b2d55d2c893 "mm/ZONE_DEVICE: special case
+    put_page() for device private pages" (v4.14) left it (include/linux/mm.h)."""
     func = "put_zone_device_private_or_public_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:

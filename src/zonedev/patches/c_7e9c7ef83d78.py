@@ -27,7 +27,9 @@ PATCH.set(p2pdma_mmap=True)
 def p2pmem_alloc_mmap(k, pgmap, page, vma=None, addr: int = 0):
     """Map one pool page to userspace; None if the pgmap is dying.  With ``vma`` the page is
     inserted at ``addr`` (``vm_insert_page``: reference, mapcount, PTE); without, only the
-    reference the insert takes is modelled (the lifecycle's form)."""
+    reference the insert takes is modelled (the lifecycle's form).
+
+    Kernel: drivers/pci/p2pdma.c, as 7e9c7ef83d78 (v6.2) has it."""
     ref = pgmap.ref
     if not ref.tryget_live("p2pmem_alloc_mmap"):
         return None
@@ -44,14 +46,17 @@ def p2pmem_alloc_mmap(k, pgmap, page, vma=None, addr: int = 0):
 
 @PATCH.define
 def p2pmem_prepare_page(k, page) -> None:
-    """Nothing before v6.15: the pool page already sits at refcount 1."""
+    """Nothing before v6.15: the pool page already sits at refcount 1.
+    Kernel: drivers/pci/p2pdma.c, as 7e9c7ef83d78 (v6.2) has it."""
 
 
 @PATCH.define
 def p2pdma_page_free(k, page) -> None:
     """``p2pdma_page_free``: ``gen_pool_free_owner`` (the page goes back to the provider's pool:
     the pgmap owner's ``free`` list, see ``linux/drivers/pci/p2pdma.py``), then
-    ``percpu_ref_put`` of the page's pgmap reference."""
+    ``percpu_ref_put`` of the page's pgmap reference.
+
+    Kernel: drivers/pci/p2pdma.c, as 7e9c7ef83d78 (v6.2) has it."""
     pool = getattr(page.pgmap.owner, "free", None)
     if pool is not None:
         pool.set(pool.get("gen_pool_free_owner") + (page.pfn,), "gen_pool_free_owner")

@@ -28,6 +28,8 @@ PATCH = Patch(
 
 @PATCH.define
 def get_dev_pagemap(k, pfn: int, pgmap=None):
+    """``get_dev_pagemap()`` as 832d7aa05178 "mm: optimize dev_pagemap reference counting around
+    get_dev_pagemap" (v4.16) left it (mm/memremap.c)."""
     if pgmap is not None:
         if pgmap_covers(pgmap, pfn):
             return pgmap

@@ -26,7 +26,9 @@ PATCH = Patch(
 @PATCH.define
 def migrate_device_pfn_lock(k, pfn: int) -> int:
     """The lock helper both ``migrate_device_range`` and ``migrate_device_pfns`` use: the
-    migrate pfn of a page that is in use and could be locked, else 0."""
+    migrate pfn of a page that is in use and could be locked, else 0.
+
+    Kernel: mm/migrate_device.c, as a14fa8ec9d81 (v6.15) has it."""
     page = k.pfn_to_page(pfn)
     if not k.get_page_unless_zero(page):
         return 0
@@ -39,7 +41,9 @@ def migrate_device_pfn_lock(k, pfn: int) -> int:
 @PATCH.define
 def migrate_device_pfns(k, src_pfns: list, npages: int) -> int:
     """``migrate_device_pfns(src_pfns, npages)``: ``src_pfns`` holds device pfns on entry and
-    migrate pfns on return; then ``migrate_device_unmap``."""
+    migrate pfns on return; then ``migrate_device_unmap``.
+
+    Kernel: mm/migrate_device.c, as a14fa8ec9d81 (v6.15) has it."""
     for i in range(npages):
         src_pfns[i] = k.migrate_device_pfn_lock(src_pfns[i])
     k.migrate_device_unmap(src_pfns, npages, None)

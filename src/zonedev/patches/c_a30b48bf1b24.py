@@ -39,7 +39,8 @@ PATCH.set(thp_migration=True)
 
 @PATCH.define
 def migrate_vma_insert_huge_pmd_page(k, migrate, addr: int, folio, src: list, pmd) -> int:
-    """``migrate_vma_insert_huge_pmd_page()`` as a30b48bf1b24 left it (F22, F23)."""
+    """``migrate_vma_insert_huge_pmd_page()`` as a30b48bf1b24 left it (F22, F23).
+    Kernel: mm/migrate_device.c, as a30b48bf1b24 (v6.19) has it."""
     vma = migrate.vma
     mm = vma.vm_mm
     nr = 1 << folio.order
@@ -66,7 +67,9 @@ def migrate_vma_insert_huge_pmd_page(k, migrate, addr: int, folio, src: list, pm
 def migrate_vma_huge_pmd_abort(k, src: list, nr: int, mm, pgtable, ptl, locked: bool, csa: bool) -> int:
     """The failure labels of a30b48bf1b24: ``unlock_abort:`` unlocks, ``abort:`` clears the
     MIGRATE bits.  The stable-address-space failure jumps straight to ``abort:`` (the PMD lock
-    stays held: F22) and no label frees the page-table page (F23)."""
+    stays held: F22) and no label frees the page-table page (F23).
+
+    Kernel: mm/migrate_device.c, as a30b48bf1b24 (v6.19) has it."""
     if locked and not csa:
         ptl.unlock("spin_unlock")                       # unlock_abort:
     for i in range(min(nr, len(src))):                  # abort:

@@ -31,13 +31,15 @@ PATCH.set(pgmap_ops=("page_fault", "page_free", "kill"))
 
 @PATCH.define
 def dev_pagemap_kill(k, pgmap, func: str = "dev_pagemap_kill") -> None:
-    """``pgmap->kill(pgmap->ref)``."""
+    """``pgmap->kill(pgmap->ref)``.  Kernel: mm/memremap.c, as a95c90f1e2c2 (v5.0) has it."""
     k.world.event(func, None, pgmap.name + ".callback", None, "kill")
     pgmap.ops.kill(pgmap.ref)
 
 
 @PATCH.define
 def devm_memremap_pages(k, pgmap):
+    """``devm_memremap_pages()`` as a95c90f1e2c2 "mm, devm_memremap_pages: Fix shutdown handling"
+    (v5.0) left it (mm/memremap.c)."""
     if pgmap.ref is None or pgmap.ops.kill is None:
         k.world.violate("pgmap_bad_ops", "WARN(1, \"Missing reference count teardown definition\")", None,
                         "devm_memremap_pages")
@@ -74,7 +76,9 @@ def hmm_devmem_add(k, pgmap):
 @PATCH.define
 def hmm_devmem_remove(k, pgmap) -> None:
     """devm actions: ``devm_memremap_pages_release`` (kill, put, remove), then HMM's exit
-    action (wait, exit)."""
+    action (wait, exit).
+
+    Kernel: mm/hmm.c, as a95c90f1e2c2 (v5.0) has it."""
     k.devm_memremap_pages_release(pgmap)
     pgmap.done.wait_for_completion("wait_for_completion")
     k.percpu_ref_exit_pgmap(pgmap, "percpu_ref_exit")

@@ -45,6 +45,8 @@ def softleaf_entry_wait_on_locked(k, page, ptl) -> None:
 @PATCH.define
 def do_swap_page_device_busy(k, vmf) -> int:
     """The trylock lost: ``pte_unmap`` + ``softleaf_entry_wait_on_locked(entry, vmf->ptl)``,
-    then return 0 (the fault is retried once the lock holder is done)."""
+    then return 0 (the fault is retried once the lock holder is done).
+
+    Kernel: mm/memory.c, as b570f37a2ce4 (v7.0) has it."""
     k.softleaf_entry_wait_on_locked(vmf.page, vmf.ptl)
     return 0

@@ -16,6 +16,8 @@ PATCH = Patch(
 
 @PATCH.define
 def __put_devmap_managed_page(k, page) -> None:
+    """``__put_devmap_managed_page()`` as b7a523109fb5 "mm: don't clear ->mapping in
+    hmm_devmem_free" (v5.3) left it (mm/memremap.c)."""
     func = "__put_devmap_managed_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:

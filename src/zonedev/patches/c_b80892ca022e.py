@@ -22,11 +22,15 @@ PATCH.set(pgmap_ops=("page_free", "migrate_to_ram"))
 
 @PATCH.define
 def dev_pagemap_init_ref(k, pgmap) -> None:
+    """``dev_pagemap_init_ref()`` as b80892ca022e "memremap: remove support for external pgmap
+    refcounts" (v5.17) left it (mm/memremap.c)."""
     k.pgmap_percpu_ref(pgmap, "dev_pagemap_percpu_release")
 
 
 @PATCH.define
 def memunmap_pages(k, pgmap) -> None:
+    """``memunmap_pages()`` as b80892ca022e "memremap: remove support for external pgmap refcounts"
+    (v5.17) left it (mm/memremap.c)."""
     pgmap.ref.kill("percpu_ref_kill")
     k.devm_memremap_pages_put_pfns(pgmap, "memunmap_pages")
     pgmap.done.wait_for_completion("wait_for_completion")

@@ -24,6 +24,8 @@ PATCH.remove("release_pages_devmap_put")
 
 @PATCH.define
 def release_pages(k, pages) -> None:
+    """``release_pages()`` as c5d6c45e90c4 "mm/swap: fix release_pages() when releasing devmap
+    pages" (v5.3) left it (mm/swap.c)."""
     for page in pages:
         page = page.head
         if k.is_zone_device_page(page) and k.put_devmap_managed_page(page):

@@ -52,7 +52,9 @@ def zone_device_page_init(k, page, order: int = 0) -> None:
 @PATCH.define
 def zone_device_folio_init(k, folio, order: int = 0) -> None:
     """``zone_device_folio_init(folio, order)`` (include/linux/memremap.h): page init, then
-    ``folio_set_large_rmappable`` for a large folio."""
+    ``folio_set_large_rmappable`` for a large folio.
+
+    Kernel: mm/memremap.c, as d245f9b4ab80 (v6.19) has it."""
     k.zone_device_page_init(folio, order)
     if order:
         k.world.event("zone_device_folio_init", folio.pfn, "large_rmappable", False, True)
@@ -61,7 +63,9 @@ def zone_device_folio_init(k, folio, order: int = 0) -> None:
 @PATCH.define
 def free_zone_device_folio_anon(k, folio, func: str) -> None:
     """``mod_mthp_stat(folio_order(folio), MTHP_STAT_NR_ANON, -1)`` and
-    ``__ClearPageAnonExclusive(folio_page(folio, i))`` for every page of the folio."""
+    ``__ClearPageAnonExclusive(folio_page(folio, i))`` for every page of the folio.
+
+    Kernel: mm/memremap.c, as d245f9b4ab80 (v6.19) has it."""
     k.world.event(func, folio.pfn, "mthp_stat_nr_anon", None, -1)
     for pfn in range(folio.pfn, folio.pfn + (1 << folio.order)):
         k.__ClearPageAnonExclusive(k.memmap[pfn], func)
@@ -69,5 +73,6 @@ def free_zone_device_folio_anon(k, folio, func: str) -> None:
 
 @PATCH.define
 def free_zone_device_put_pgmap(k, folio) -> None:
-    """``percpu_ref_put_many(&pgmap->ref, nr)``: one pgmap reference per page of the folio."""
+    """``percpu_ref_put_many(&pgmap->ref, nr)``: one pgmap reference per page of the folio.
+    Kernel: mm/memremap.c, as d245f9b4ab80 (v6.19) has it."""
     folio.pgmap.ref.put_many(1 << folio.order, "percpu_ref_put_many")

@@ -24,7 +24,8 @@ PATCH.set(pincount_min_order=1)
 
 @PATCH.define
 def try_grab_folio(k, page, refs: int = 1, flags: int = FOLL_GET):
-    """Take ``refs`` references on the folio of ``page``; the folio, or None."""
+    """Take ``refs`` references on the folio of ``page``; the folio, or None.
+    Kernel: mm/gup.c, as d8ddc099c6b3 (v5.18) has it."""
     folio = page.head
     if flags & FOLL_GET:
         if not k.folio_ref_try_add_rcu(folio, refs):
@@ -43,11 +44,14 @@ def try_grab_folio(k, page, refs: int = 1, flags: int = FOLL_GET):
 
 @PATCH.define
 def folio_ref_try_add_rcu(k, folio, count: int) -> bool:
+    """``folio_ref_try_add_rcu()`` as d8ddc099c6b3 "mm/gup: Add gup_put_folio()" (v5.18) left it
+    (include/linux/page_ref.h)."""
     return k.page_ref_add_unless(folio, count, 0, "folio_ref_try_add_rcu")
 
 
 @PATCH.define
 def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
+    """``try_grab_page()`` as d8ddc099c6b3 "mm/gup: Add gup_put_folio()" (v5.18) left it (mm/gup.c)."""
     folio = page.head
     if folio._refcount.peek() <= 0:
         k.world.violate("get_on_free_page", "WARN_ON_ONCE(folio_ref_count(folio) <= 0)", folio.pfn, "try_grab_page")
@@ -65,11 +69,14 @@ def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
 
 @PATCH.define
 def hpage_pincount_available(k, page) -> bool:
+    """``hpage_pincount_available()`` as d8ddc099c6b3 "mm/gup: Add gup_put_folio()" (v5.18) left it
+    (include/linux/mm.h)."""
     return page.head.order >= 1 and page.head._pincount is not None
 
 
 @PATCH.define
 def gup_put_folio(k, folio, refs: int, flags: int) -> None:
+    """``gup_put_folio()`` as d8ddc099c6b3 "mm/gup: Add gup_put_folio()" (v5.18) left it (mm/gup.c)."""
     if flags & FOLL_PIN:
         if folio.order >= 1 and folio._pincount is not None:
             k.pincount_add(folio, -refs, "gup_put_folio")
@@ -84,4 +91,6 @@ def gup_put_folio(k, folio, refs: int, flags: int) -> None:
 
 @PATCH.define
 def unpin_user_page(k, page) -> None:
+    """``unpin_user_page()`` as d8ddc099c6b3 "mm/gup: Add gup_put_folio()" (v5.18) left it
+    (mm/gup.c)."""
     k.gup_put_folio(page.head, 1, FOLL_PIN)

@@ -29,7 +29,8 @@ PATCH.set(
 
 @PATCH.define
 def release_pages(k, pages) -> None:
-    """mm/swap.c: public pages go through the devmap put; the rest through put_page_testzero."""
+    """mm/swap.c: public pages go through the devmap put; the rest through put_page_testzero.
+    Kernel: mm/swap.c, as df6ad69838fc (v4.14) has it."""
     for page in pages:
         page = page.head
         if k.is_device_public_page(page):
@@ -45,4 +46,6 @@ def release_pages(k, pages) -> None:
 
 @PATCH.define
 def release_pages_devmap_put(k, page) -> None:
+    """``release_pages_devmap_put()`` as df6ad69838fc "mm/device-public-memory: device memory cache
+    coherent with CPU" (v4.14) left it (mm/swap.c)."""
     k.put_zone_device_private_or_public_page(page)

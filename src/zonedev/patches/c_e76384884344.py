@@ -49,6 +49,8 @@ PATCH.set(
 
 @PATCH.define
 def dev_pagemap_get_ops(k) -> None:
+    """``dev_pagemap_get_ops()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
+    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/memremap.c)."""
     old = k.devmap_managed_key.get("dev_pagemap_get_ops")
     k.devmap_managed_key.set(old + 1, "dev_pagemap_get_ops")
     k.world.event("dev_pagemap_get_ops", None, "devmap_managed_key", old, old + 1)
@@ -56,6 +58,8 @@ def dev_pagemap_get_ops(k) -> None:
 
 @PATCH.define
 def dev_pagemap_put_ops(k) -> None:
+    """``dev_pagemap_put_ops()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
+    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/memremap.c)."""
     old = k.devmap_managed_key.get("dev_pagemap_put_ops")
     k.devmap_managed_key.set(old - 1, "dev_pagemap_put_ops")
     k.world.event("dev_pagemap_put_ops", None, "devmap_managed_key", old, old - 1)
@@ -63,6 +67,8 @@ def dev_pagemap_put_ops(k) -> None:
 
 @PATCH.define
 def hmm_devmem_add(k, pgmap):
+    """``hmm_devmem_add()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
+    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/hmm.c)."""
     k.pgmap_percpu_ref(pgmap, "hmm_devmem_ref_release")
     k.pgmap_register(pgmap, "hmm_devmem_add")
     for start, nr in pgmap.ranges:
@@ -73,6 +79,8 @@ def hmm_devmem_add(k, pgmap):
 
 @PATCH.define
 def devm_memremap_pages(k, pgmap):
+    """``devm_memremap_pages()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
+    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/memremap.c)."""
     if pgmap.ref is None:
         raise ValueError("devm_memremap_pages: this era needs the driver's percpu_ref (pgmap.ref)")
     if pgmap.type == MEMORY_DEVICE_FS_DAX:
@@ -88,7 +96,9 @@ def devm_memremap_pages(k, pgmap):
 @PATCH.define
 def page_is_devmap_managed(k, page) -> bool:
     """The inline test (named ``page_is_devmap_managed`` from v5.6; part of
-    ``put_devmap_managed_page`` before): key on, ZONE_DEVICE, a managed type."""
+    ``put_devmap_managed_page`` before): key on, ZONE_DEVICE, a managed type.
+
+    Kernel: include/linux/mm.h, as e76384884344 (v4.18) has it."""
     if not k.devmap_managed_key.get("static_branch_unlikely"):
         return False
     if not k.is_zone_device_page(page):
@@ -98,6 +108,8 @@ def page_is_devmap_managed(k, page) -> bool:
 
 @PATCH.define
 def put_devmap_managed_page(k, page) -> bool:
+    """``put_devmap_managed_page()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
+    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (include/linux/mm.h)."""
     if not k.page_is_devmap_managed(page):
         return False
     k.__put_devmap_managed_page(page)
@@ -106,6 +118,8 @@ def put_devmap_managed_page(k, page) -> bool:
 
 @PATCH.define
 def __put_devmap_managed_page(k, page) -> None:
+    """``__put_devmap_managed_page()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
+    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/memremap.c)."""
     func = "__put_devmap_managed_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:
@@ -124,6 +138,10 @@ def __put_devmap_managed_page(k, page) -> None:
 
 @PATCH.define
 def put_page(k, page) -> None:
+    """``put_page()``: a devmap-managed page (private, public, fsdax) goes through
+    ``put_devmap_managed_page`` (the driver's ``page_free`` when the count drops to 1); any
+    other page is freed at 0.  Kernel: include/linux/mm.h, as e76384884344 "mm: introduce
+    MEMORY_DEVICE_FS_DAX and CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it."""
     page = page.head
     if k.put_devmap_managed_page(page):
         return
@@ -133,4 +151,6 @@ def put_page(k, page) -> None:
 
 @PATCH.define
 def release_pages_devmap_put(k, page) -> None:
+    """``release_pages_devmap_put()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
+    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/swap.c)."""
     k.put_devmap_managed_page(page)

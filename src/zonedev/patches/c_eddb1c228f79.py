@@ -20,6 +20,8 @@ PATCH = Patch(
 
 @PATCH.define
 def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
+    """``try_grab_page()`` as eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN" (v5.6)
+    left it (mm/gup.c)."""
     if flags & (FOLL_GET | FOLL_PIN):
         k.get_page(page)
     return True
@@ -27,15 +29,21 @@ def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
 
 @PATCH.define
 def pin_user_page(k, page) -> bool:
+    """``pin_user_page()`` as eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN" (v5.6)
+    left it (mm/gup.c)."""
     return k.try_grab_page(page, FOLL_PIN)
 
 
 @PATCH.define
 def unpin_user_page(k, page) -> None:
+    """``unpin_user_page()`` as eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN"
+    (v5.6) left it (mm/gup.c)."""
     k.put_page(page)
 
 
 @PATCH.define
 def unpin_user_pages(k, pages) -> None:
+    """``unpin_user_pages()`` as eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN"
+    (v5.6) left it (mm/gup.c)."""
     for page in pages:
         k.unpin_user_page(page)

@@ -27,12 +27,15 @@ PATCH.set(
 
 @PATCH.define
 def zone_device_init_refcount(k, pgmap) -> int:
-    """mm/page_alloc.c ``__init_zone_device_page``: 0 for PRIVATE/COHERENT, 1 otherwise."""
+    """mm/page_alloc.c ``__init_zone_device_page``: 0 for PRIVATE/COHERENT, 1 otherwise.
+    Kernel: mm/page_alloc.c, as ef233450898f (v6.1) has it."""
     return 0 if pgmap.type in (MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT) else 1
 
 
 @PATCH.define
 def zone_device_page_init(k, page) -> None:
+    """``zone_device_page_init()`` as ef233450898f "mm: free device private pages have zero
+    refcount" (v6.1) left it (mm/memremap.c)."""
     if page._refcount.peek() != 0:
         k.world.violate("init_of_busy_page", WORDS_INIT_BUSY, page.pfn, "zone_device_page_init")
     k.set_page_count(page, 1, "zone_device_page_init")
@@ -41,6 +44,8 @@ def zone_device_page_init(k, page) -> None:
 
 @PATCH.define
 def free_zone_device_page(k, page) -> None:
+    """``free_zone_device_page()`` as ef233450898f "mm: free device private pages have zero
+    refcount" (v6.1) left it (mm/memremap.c)."""
     func = "free_zone_device_page"
     pgmap = page.pgmap
     if pgmap.ops is None or (pgmap.ops.page_free is None and pgmap.ops.folio_free is None):

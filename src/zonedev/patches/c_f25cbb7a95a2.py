@@ -29,6 +29,8 @@ PATCH.set(
 
 @PATCH.define
 def memremap_pages_check(k, pgmap) -> None:
+    """``memremap_pages_check()`` as f25cbb7a95a2 "mm: add zone device coherent type memory support"
+    (v6.0) left it (mm/memremap.c)."""
     ops = pgmap.ops
     t = pgmap.type
     free = ops.page_free or ops.folio_free
@@ -51,5 +53,7 @@ def memremap_pages_check(k, pgmap) -> None:
 @PATCH.define
 def is_longterm_pinnable_page(k, page) -> bool:
     """Coherent pages must not be long-term pinned (fsdax is refused earlier, by
-    ``check_vma_flags``, in this era)."""
+    ``check_vma_flags``, in this era).
+
+    Kernel: include/linux/mm.h, as f25cbb7a95a2 (v6.0) has it."""
     return not k.is_device_coherent_page(page)

@@ -35,6 +35,8 @@ PATCH = Patch(
 
 @PATCH.define
 def put_devmap_managed_page_refs(k, page, refs: int) -> bool:
+    """``put_devmap_managed_page_refs()`` as f4f451a16dd1 "mm: fix missing wake-up event for FSDAX
+    pages" (v5.19) left it (include/linux/mm.h)."""
     if not k.page_is_devmap_managed(page):
         return False
     if k.page_ref_sub_return(page, refs, "put_devmap_managed_page_refs") == 1:
@@ -44,6 +46,8 @@ def put_devmap_managed_page_refs(k, page, refs: int) -> bool:
 
 @PATCH.define
 def put_devmap_managed_page(k, page) -> bool:
+    """``put_devmap_managed_page()`` as f4f451a16dd1 "mm: fix missing wake-up event for FSDAX pages"
+    (v5.19) left it (include/linux/mm.h)."""
     return k.put_devmap_managed_page_refs(page, 1)
 
 
@@ -63,7 +67,9 @@ def try_get_folio(k, page, refs: int):
 @PATCH.define
 def gup_undo_refs(k, folio, refs: int) -> None:
     """``if (!put_devmap_managed_page_refs(&folio->page, refs)) folio_put_refs(folio, refs);``
-    (v5.19-v6.14); ``folio_put_refs`` alone once devmap_managed_key is gone (v6.15)."""
+    (v5.19-v6.14); ``folio_put_refs`` alone once devmap_managed_key is gone (v6.15).
+
+    Kernel: mm/gup.c, as f4f451a16dd1 (v5.19) has it."""
     if k.has("put_devmap_managed_page_refs") and k.put_devmap_managed_page_refs(folio, refs):
         return
     k.folio_put_refs(folio, refs)
@@ -93,6 +99,8 @@ def try_grab_folio(k, page, refs: int = 1, flags: int = FOLL_GET):
 
 @PATCH.define
 def gup_put_folio(k, folio, refs: int, flags: int) -> None:
+    """``gup_put_folio()`` as f4f451a16dd1 "mm: fix missing wake-up event for FSDAX pages" (v5.19)
+    left it (mm/gup.c)."""
     if flags & FOLL_PIN:
         if folio.order >= 1 and folio._pincount is not None:
             k.pincount_add(folio, -refs, "gup_put_folio")

@@ -18,6 +18,8 @@ PATCH = Patch(
 
 @PATCH.define
 def memremap_pages_check(k, pgmap) -> None:
+    """``memremap_pages_check()`` as f894ddd5ff01 "memremap: add an owner field to struct
+    dev_pagemap" (v5.7) left it (mm/memremap.c)."""
     ops = pgmap.ops
     if pgmap.type == MEMORY_DEVICE_PRIVATE:
         if (ops.page_free or ops.folio_free) is None or ops.migrate_to_ram is None:

@@ -64,7 +64,9 @@ def dax_is_empty_entry(entry) -> bool:
 def dax_to_folio(k, entry):
     """``dax_to_folio()`` (v6.15+): ``page_folio(pfn_to_page(dax_to_pfn(entry)))`` -- reads the
     struct page of whatever pfn the entry holds, a real page or not (F19: an empty entry's pfn
-    is 0, a zero entry's the zero page's)."""
+    is 0, a zero entry's the zero page's).
+
+    Kernel: fs/dax.c, v4.18+ (5fac7408d828)."""
     page = k.memmap.get(entry.pfn)
     if page is None:
         k.world.violate("dax_to_folio_bad_pfn",
@@ -114,19 +116,24 @@ def dax_disassociate_entry(k, page, trunc: bool = True) -> None:
 
 def dax_page_is_idle(k, page) -> bool:
     """``dax_page_is_idle()`` (named so from v6.15; the waiters' open-coded test before): the
-    refcount is at the era's idle value."""
+    refcount is at the era's idle value.
+
+    Kernel: fs/dax.c, v4.18+ (5fac7408d828)."""
     return k.page_ref_count(page, "dax_page_is_idle") <= k.fact("fsdax_idle_refcount", 1)
 
 
 def dax_busy_page(k, page) -> bool:
     """v4.18-v6.14: ``page_ref_count(page) > 1`` -- any reference beyond the idle one (DAX PTEs
     hold none, so this is GUP).  The idle value is the era's fact, so a what-if patch that makes
-    fsdax 0-based (the 2021 proposal) changes it here too."""
+    fsdax 0-based (the 2021 proposal) changes it here too.
+
+    Kernel: fs/dax.c, v4.18+ (5fac7408d828)."""
     return k.page_ref_count(page.head, "dax_busy_page") > k.fact("fsdax_idle_refcount", 1)
 
 
 def dax_layout_busy_page(k, pages):
-    """The first page of ``pages`` that is still busy (``dax_busy_page``), or None."""
+    """The first page of ``pages`` that is still busy (``dax_busy_page``), or None.
+    Kernel: fs/dax.c, v4.18+ (5fac7408d828)."""
     for page in pages:
         page = page.head
         if k.dax_busy_page(page):
@@ -145,7 +152,8 @@ def dax_layout_busy_page_range(k, mapping, start: int = 0, end: int = -1):
 
 
 def dax_layout_scan_busy(k, mapping, start: int, end: int):
-    """``unmap_mapping_pages()`` on [start, end] then the entry walk for a busy page."""
+    """``unmap_mapping_pages()`` on [start, end] then the entry walk for a busy page.
+    Kernel: fs/dax.c, v4.18+ (5fac7408d828)."""
     last = end if end >= 0 else (1 << 62)
     k.unmap_mapping_pages(mapping, start, last - start + 1)
     for index, entry in mapping.entries_in(start, last, "xas_for_each"):
@@ -158,7 +166,9 @@ def dax_layout_scan_busy(k, mapping, start: int, end: int):
 def dax_wait_page_idle(k, page, drop=None, retake=None) -> None:
     """``___wait_var_event(&page->_refcount, page_ref_count(page) == idle, TASK_INTERRUPTIBLE,
     0, 0, cb)``: ``drop``/``retake`` are the filesystem callback's unlock and relock of
-    MMAPLOCK around ``schedule()`` (xfs_wait_dax_page; ext4_wait_dax_page)."""
+    MMAPLOCK around ``schedule()`` (xfs_wait_dax_page; ext4_wait_dax_page).
+
+    Kernel: fs/dax.c, v4.18+ (5fac7408d828)."""
     idle = k.fact("fsdax_idle_refcount", 1)
     ref = page._refcount
     k.world.event("dax_wait_page_idle", page.pfn, "waiting", None, f"refcount == {idle}")
@@ -170,7 +180,8 @@ def dax_wait_page_idle(k, page, drop=None, retake=None) -> None:
 
 
 def dax_break_layouts(k, pages) -> None:
-    """xfs_break_dax_layouts / ext4_break_layouts: wait until every page is idle."""
+    """xfs_break_dax_layouts / ext4_break_layouts: wait until every page is idle.
+    Kernel: fs/xfs/xfs_file.c, v4.18+ (5fac7408d828)."""
     while True:
         page = k.dax_layout_busy_page(pages)
         if page is None:
@@ -179,7 +190,8 @@ def dax_break_layouts(k, pages) -> None:
 
 
 def fsdax_idle_without_wakeup(k, page, func: str) -> None:
-    """A put made an fsdax page idle on a path that sends no wake-up (F12)."""
+    """A put made an fsdax page idle on a path that sends no wake-up (F12).
+    Kernel: mm/memremap.c, v4.18-v5.18 (the paths f4f451a16dd1 fixed)."""
     k.world.violate("fsdax_waiter_never_woken",
                     "missing wake_up_var(&page->_refcount): a dax_layout_busy_page() waiter sleeps forever",
                     page.pfn, func)

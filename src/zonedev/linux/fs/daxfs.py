@@ -142,18 +142,21 @@ class regular_file:
 # --- mount, create, size ------------------------------------------------------------------------
 
 def daxfs_mount(k, pgmap) -> daxfs_super:
-    """``mount -o dax``: the pmem pgmap (MEMORY_DEVICE_FS_DAX, already ``memremap``-ed by pmem)."""
+    """``mount -o dax``: the pmem pgmap (MEMORY_DEVICE_FS_DAX, already ``memremap``-ed by pmem).
+    Kernel: fs/xfs/xfs_super.c, v4.18+."""
     return daxfs_super(k, pgmap)
 
 
 def daxfs_create(k, sb: daxfs_super, name: str | None = None) -> daxfs_inode:
-    """``open(O_CREAT)``: an empty file."""
+    """``open(O_CREAT)``: an empty file.  Kernel: fs/xfs/xfs_iops.c, v4.18+."""
     return daxfs_inode(sb, name or f"f{next_id('daxfs_inode')}")
 
 
 def daxfs_alloc_block(k, sb: daxfs_super) -> int:
     """The block allocator (``xfs_bmapi_write``): a free pmem page, zeroed (DAX zeroes new
-    blocks before they are mapped)."""
+    blocks before they are mapped).
+
+    Kernel: fs/xfs/xfs_bmap_util.c, v4.18+."""
     free = sb.free.get("xfs_alloc_vextent")
     if not free:
         raise err(errno.ENOSPC, "daxfs: no free block")
@@ -164,7 +167,8 @@ def daxfs_alloc_block(k, sb: daxfs_super) -> int:
 
 
 def daxfs_fallocate(k, inode: daxfs_inode, nr_pages: int) -> None:
-    """``fallocate(fd, 0, 0, nr_pages * PAGE_SIZE)``: extend the file with allocated blocks."""
+    """``fallocate(fd, 0, 0, nr_pages * PAGE_SIZE)``: extend the file with allocated blocks.
+    Kernel: fs/xfs/xfs_file.c, v4.18+."""
     blocks = list(inode.i_blocks.get("xfs_alloc_file_space"))
     while len(blocks) < nr_pages:
         blocks.append(None)
@@ -177,7 +181,7 @@ def daxfs_fallocate(k, inode: daxfs_inode, nr_pages: int) -> None:
 
 
 def daxfs_extend(k, inode: daxfs_inode, nr_pages: int) -> None:
-    """``ftruncate`` up: the new range is a hole (no blocks)."""
+    """``ftruncate`` up: the new range is a hole (no blocks).  Kernel: fs/xfs/xfs_iops.c, v4.18+."""
     blocks = inode.i_blocks.get("xfs_setattr_size")
     if len(blocks) < nr_pages:
         inode.i_blocks.set(blocks + (None,) * (nr_pages - len(blocks)), "xfs_setattr_size")
@@ -187,7 +191,7 @@ def daxfs_extend(k, inode: daxfs_inode, nr_pages: int) -> None:
 # --- the mapping --------------------------------------------------------------------------------
 
 def mapping_mapped(k, mapping) -> bool:
-    """``mapping_mapped()``: some VMA maps the file."""
+    """``mapping_mapped()``: some VMA maps the file.  Kernel: include/linux/fs.h, v4.5+."""
     return bool(mapping.i_mmap.get("mapping_mapped"))
 
 
@@ -196,7 +200,9 @@ def unmap_mapping_pages(k, mapping, start: int, nr: int, even_cows: bool = False
     every VMA that maps them (``i_mmap_lock_read``; ``zap_page_range_single``), then the TLB
     flush, whose IPI waits for any gup-fast walker of that mm (IRQs off): the guarantee
     dax_layout_busy_page's comment relies on -- a racing gup-fast either is seen holding the
-    page or sees the PTE gone and drops its speculative reference before the flush returns."""
+    page or sees the PTE gone and drops its speculative reference before the flush returns.
+
+    Kernel: mm/memory.c, v4.16+."""
     last = start + nr - 1
     for vma in mapping.i_mmap.get("i_mmap_lock_read"):
         first_idx = vma.vm_pgoff
@@ -214,7 +220,9 @@ def unmap_mapping_pages(k, mapping, start: int, nr: int, even_cows: bool = False
 
 def dax_insert_pfn(k, vmf, page, write: bool) -> int:
     """v4.18-v6.14: ``vmf_insert_mixed(_mkwrite)`` -> ``insert_pfn`` with a ``PFN_DEV|PFN_MAP``
-    pfn: a devmap PTE (``pte_mkdevmap``); no page reference, no mapcount."""
+    pfn: a devmap PTE (``pte_mkdevmap``); no page reference, no mapcount.
+
+    Kernel: fs/dax.c, v4.18+ (5fac7408d828)."""
     vmf.ptl.lock("insert_pfn")
     cur = vmf.ptev.get("pte_none")
     if cur is not None and cur.page is page:
@@ -228,7 +236,8 @@ def dax_insert_pfn(k, vmf, page, write: bool) -> int:
 
 
 def dax_iomap_fault(k, vmf) -> int:
-    """``xfs_filemap_fault`` -> ``dax_iomap_fault`` -> ``dax_iomap_pte_fault`` (MMAPLOCK shared)."""
+    """``xfs_filemap_fault`` -> ``dax_iomap_fault`` -> ``dax_iomap_pte_fault`` (MMAPLOCK shared).
+    Kernel: fs/dax.c, v4.18+ (5fac7408d828)."""
     vma = vmf.vma
     inode = vma.vm_file
     mapping = inode.i_mapping
@@ -276,13 +285,15 @@ def dax_iomap_fault(k, vmf) -> int:
 # --- user access through a mapping ----------------------------------------------------------------
 
 def dax_user_write(k, mm, addr: int, value) -> None:
-    """A store through the mapping: fault as needed, then write the pmem page."""
+    """A store through the mapping: fault as needed, then write the pmem page.
+    Kernel: mm/memory.c, v4.18+."""
     page = k.cpu_access(mm, addr, True)
     page.data.set(value, "store")
 
 
 def dax_user_read(k, mm, addr: int):
-    """A load through the mapping (a read fault maps a hole to the zero page)."""
+    """A load through the mapping (a read fault maps a hole to the zero page).
+    Kernel: mm/memory.c, v4.18+."""
     page = k.cpu_access(mm, addr, False)
     return page.data.get("load")
 
@@ -291,7 +302,9 @@ def dax_user_read(k, mm, addr: int):
 
 def xfs_break_dax_layouts(k, inode: daxfs_inode, start: int = 0, end: int = -1) -> int:
     """fs/xfs/xfs_file.c: wait until no page of [start, end] is busy; MMAPLOCK is held
-    exclusive on entry and on return, dropped while sleeping.  Returns how often it waited."""
+    exclusive on entry and on return, dropped while sleeping.  Returns how often it waited.
+
+    Kernel: fs/xfs/xfs_file.c, v4.18+ (5fac7408d828)."""
     waits = 0
     lock = inode.i_mmaplock
     while True:
@@ -305,7 +318,9 @@ def xfs_break_dax_layouts(k, inode: daxfs_inode, start: int = 0, end: int = -1) 
 
 def dax_delete_mapping_entry(k, mapping, index: int) -> None:
     """``dax_delete_mapping_entry`` -> ``__dax_invalidate_entry``: remove the entry and
-    disassociate its page (``trunc``: the page must be idle now)."""
+    disassociate its page (``trunc``: the page must be idle now).
+
+    Kernel: fs/dax.c, v4.18+ (5fac7408d828)."""
     mapping.xa_lock.lock("xas_lock_irq")
     entry = mapping.lookup(index, "get_unlocked_entry")
     if entry is not None:
@@ -316,7 +331,9 @@ def dax_delete_mapping_entry(k, mapping, index: int) -> None:
 
 def truncate_dax_range(k, inode: daxfs_inode, start: int, last: int) -> None:
     """``truncate_pagecache_range`` + ``xfs_free_file_space``: unmap, delete the entries, free
-    the blocks."""
+    the blocks.
+
+    Kernel: mm/truncate.c, v4.18+."""
     mapping = inode.i_mapping
     k.unmap_mapping_pages(mapping, start, last - start + 1)
     for index, _ in mapping.entries_in(start, last, "truncate_inode_pages_range"):
@@ -334,7 +351,9 @@ def truncate_dax_range(k, inode: daxfs_inode, start: int, last: int) -> None:
 
 def daxfs_truncate(k, inode: daxfs_inode, new_size: int) -> int:
     """``truncate(2)`` down (xfs_vn_setattr -> xfs_setattr_size): MMAPLOCK exclusive, break
-    layouts, drop the pages past ``new_size``.  Returns how often it waited for a busy page."""
+    layouts, drop the pages past ``new_size``.  Returns how often it waited for a busy page.
+
+    Kernel: fs/xfs/xfs_iops.c, v4.18+."""
     lock = inode.i_mmaplock
     lock.down_write("xfs_ilock(XFS_MMAPLOCK_EXCL)")
     waits = k.xfs_break_dax_layouts(inode, new_size, -1)
@@ -349,7 +368,8 @@ def daxfs_truncate(k, inode: daxfs_inode, new_size: int) -> int:
 
 
 def daxfs_punch_hole(k, inode: daxfs_inode, start: int, nr: int) -> int:
-    """``fallocate(FALLOC_FL_PUNCH_HOLE)`` (xfs_file_fallocate -> xfs_free_file_space)."""
+    """``fallocate(FALLOC_FL_PUNCH_HOLE)`` (xfs_file_fallocate -> xfs_free_file_space).
+    Kernel: fs/xfs/xfs_file.c, v4.18+."""
     lock = inode.i_mmaplock
     lock.down_write("xfs_ilock(XFS_MMAPLOCK_EXCL)")
     waits = k.xfs_break_dax_layouts(inode, start, start + nr - 1)
@@ -362,7 +382,9 @@ def daxfs_punch_hole(k, inode: daxfs_inode, start: int, nr: int) -> int:
 
 def dio_default_gup(k) -> str:
     """How O_DIRECT grabs its buffer by default: pins where the kernel has ``unpin_user_page``
-    (v5.6+), FOLL_GET references before."""
+    (v5.6+), FOLL_GET references before.
+
+    Kernel: block/bio.c, v5.6+ (pins; get_user_pages before)."""
     return "pin" if k.has("unpin_user_page") else "get"
 
 
@@ -370,7 +392,9 @@ def dio_get_user_pages(k, mm, addr: int, nr_pages: int, to_buffer: bool, gup: st
     """``bio_iov_iter_get_pages``: ``pin_user_pages_fast`` (``gup="pin"``, FOLL_PIN) or
     ``get_user_pages_fast`` (FOLL_GET; also ``gup="release"``, whose completion releases the
     pages in one batch); FOLL_WRITE when the I/O writes into the buffer (a read from the
-    file)."""
+    file).
+
+    Kernel: block/bio.c, v4.18+."""
     flags = FOLL_WRITE if to_buffer else 0
     if (gup or k.dio_default_gup()) == "pin":
         return k.pin_user_pages_fast(mm, addr, nr_pages, flags)
@@ -379,7 +403,9 @@ def dio_get_user_pages(k, mm, addr: int, nr_pages: int, to_buffer: bool, gup: st
 
 def dio_put_user_pages(k, pages, gup: str | None = None) -> None:
     """``bio_release_pages`` at I/O completion: ``unpin_user_page`` or ``put_page``; with
-    ``gup="release"`` one ``release_pages()`` batch (``put_user_pages``-style callers)."""
+    ``gup="release"`` one ``release_pages()`` batch (``put_user_pages``-style callers).
+
+    Kernel: block/bio.c, v4.18+."""
     if gup == "release":
         k.release_pages(list(pages))
         return
@@ -391,7 +417,8 @@ def dio_put_user_pages(k, pages, gup: str | None = None) -> None:
 
 
 def dio_copy(k, pages, file: regular_file, first_block: int, to_buffer: bool) -> None:
-    """The device's DMA between the file's blocks and the grabbed buffer pages."""
+    """The device's DMA between the file's blocks and the grabbed buffer pages.
+    Kernel: block/fops.c, v4.18+."""
     blocks = list(file.blocks.get("dma"))
     for i, page in enumerate(pages):
         if to_buffer:
@@ -405,7 +432,9 @@ def dio_copy(k, pages, file: regular_file, first_block: int, to_buffer: bool) ->
 def blkdev_direct_IO(k, mm, addr: int, nr_pages: int, file: regular_file, first_block: int = 0,
                      read: bool = True, gup: str | None = None) -> int:
     """``read``/``write`` with O_DIRECT on ``file`` with the user buffer at ``addr``: grab,
-    DMA, release.  Returns the number of pages transferred."""
+    DMA, release.  Returns the number of pages transferred.
+
+    Kernel: block/fops.c, v5.16+ (fs/block_dev.c before)."""
     pages = k.dio_get_user_pages(mm, addr, nr_pages, read, gup)
     try:
         k.dio_copy(pages, file, first_block, read)

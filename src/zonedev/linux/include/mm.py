@@ -42,7 +42,8 @@ _ZD_FREE = ~(1 << PG_zd_free)
 # --- page flags -------------------------------------------------------------------------------
 
 def SetPageFlag(k, page, nr: int, func: str) -> None:
-    """``__SetPageX`` / ``SetPageX``: set a flag bit and log it."""
+    """``__SetPageX`` / ``SetPageX``: set a flag bit and log it.
+    Kernel: include/linux/page-flags.h, v4.5+."""
     flags = page.flags
     old = flags.test_and_set_bit(nr, func)
     if not old:
@@ -50,33 +51,44 @@ def SetPageFlag(k, page, nr: int, func: str) -> None:
 
 
 def ClearPageFlag(k, page, nr: int, func: str) -> None:
+    """``__ClearPageX`` / ``ClearPageX``: clear a flag bit and log it. Kernel:
+    include/linux/page-flags.h, v4.5+."""
     old = page.flags.test_and_clear_bit(nr, func)
     if old:
         k.world.event(func, page.pfn, "flags." + PAGE_FLAG_NAMES[nr], True, False)
 
 
 def PageFlag(k, page, nr: int, func: str = "test_bit") -> bool:
+    """``PageX()``: test a flag bit. Kernel: include/linux/page-flags.h, v4.5+."""
     return page.flags.test_bit(nr, func)
 
 
 def PageLocked(k, page) -> bool:
+    """``PageLocked()``: is PG_locked set? Kernel: include/linux/page-flags.h, v4.5+."""
     return page.head.flags.test_bit(PG_locked, "PageLocked")
 
 
 def __ClearPageActive(k, page, func: str = "__ClearPageActive") -> None:
+    """``__ClearPageActive()``: clear PG_active (the free path's non-atomic clear). Kernel:
+    include/linux/page-flags.h, v4.5+."""
     k.ClearPageFlag(page, PG_active, func)
 
 
 def __ClearPageWaiters(k, page, func: str = "__ClearPageWaiters") -> None:
+    """``__ClearPageWaiters()``: clear PG_waiters (the free path's non-atomic clear). Kernel:
+    include/linux/page-flags.h, v4.10+."""
     k.ClearPageFlag(page, PG_waiters, func)
 
 
 def __ClearPageAnonExclusive(k, page, func: str = "__ClearPageAnonExclusive") -> None:
+    """``__ClearPageAnonExclusive()``: clear PG_anon_exclusive (zone-device free path). Kernel:
+    include/linux/page-flags.h, v5.19+."""
     k.ClearPageFlag(page, PG_anon_exclusive, func)
 
 
 def lock_page(k, page, func: str = "lock_page") -> None:
-    """``lock_page()`` (include/linux/pagemap.h): sleep until PG_locked is clear, then set it."""
+    """``lock_page()`` (include/linux/pagemap.h): sleep until PG_locked is clear, then set it.
+    Kernel: include/linux/pagemap.h, v4.5+."""
     page = page.head
     page.flags.wait_and_set_bit(PG_locked, func)
     k.check_page_alive(page, func)
@@ -85,6 +97,8 @@ def lock_page(k, page, func: str = "lock_page") -> None:
 
 
 def trylock_page(k, page, func: str = "trylock_page") -> bool:
+    """``trylock_page()``: set PG_locked if it was clear; true on success, never sleeps. Kernel:
+    include/linux/pagemap.h, v4.5+."""
     page = page.head
     was_locked = page.flags.test_and_set_bit(PG_locked, func)
     k.check_page_alive(page, func)
@@ -96,6 +110,7 @@ def trylock_page(k, page, func: str = "trylock_page") -> bool:
 
 
 def unlock_page(k, page, func: str = "unlock_page") -> None:
+    """``unlock_page()``: clear PG_locked and wake the page's waiters. Kernel: mm/filemap.c, v4.5+."""
     page = page.head
     was_locked = page.flags.test_and_clear_bit(PG_locked, func)
     k.check_page_alive(page, func)
@@ -113,7 +128,8 @@ folio_trylock = trylock_page
 # --- plain fields -----------------------------------------------------------------------------
 
 def set_page_field(k, page, field: str, value, func: str) -> None:
-    """Write ``page->field`` (``mapping``, ``index``, ``zone_device_data``) and log it."""
+    """Write ``page->field`` (``mapping``, ``index``, ``zone_device_data``) and log it.
+    Kernel: include/linux/mm_types.h, v4.5+."""
     old = getattr(page, field).set(value, func)
     if old is not value:
         k.world.event(func, page.pfn, field, _show(old), _show(value))
@@ -128,26 +144,38 @@ def _show(v):
 # --- compound pages and zone-device predicates ---------------------------------------------------
 
 def compound_head(k, page):
+    """``compound_head()``: the head page of a compound page, else the page itself. Kernel:
+    include/linux/page-flags.h, v4.5+."""
     return page.head
 
 
 def page_folio(k, page):
+    """``page_folio()``: the folio (head page) a page belongs to. Kernel:
+    include/linux/page-flags.h, v5.16+ (compound_head before)."""
     return page.head
 
 
 def compound_order(k, page) -> int:
+    """``compound_order()``: the order of a compound page (0 for a small page). Kernel:
+    include/linux/mm.h, v4.5+."""
     return page.head.order
 
 
 def folio_nr_pages(k, folio) -> int:
+    """``folio_nr_pages()``: pages in the folio (``1 << order``). Kernel: include/linux/mm.h,
+    v5.16+."""
     return 1 << folio.order
 
 
 def is_zone_device_page(k, page) -> bool:
+    """``is_zone_device_page()``: the page belongs to ZONE_DEVICE. Kernel: include/linux/mm.h,
+    v4.5+."""
     return page.zone == ZONE_DEVICE
 
 
 def folio_is_zone_device(k, folio) -> bool:
+    """``folio_is_zone_device()``: the folio belongs to ZONE_DEVICE. Kernel: include/linux/mm.h,
+    v5.16+."""
     return folio.zone == ZONE_DEVICE
 
 
@@ -157,22 +185,32 @@ def _type(page):
 
 
 def is_device_private_page(k, page) -> bool:
+    """``is_device_private_page()``: a ZONE_DEVICE page of a MEMORY_DEVICE_PRIVATE pgmap. Kernel:
+    include/linux/mm.h, v4.14+ (5042db43cc26)."""
     return _type(page) == MEMORY_DEVICE_PRIVATE
 
 
 def is_device_public_page(k, page) -> bool:
+    """``is_device_public_page()``: a ZONE_DEVICE page of a MEMORY_DEVICE_PUBLIC pgmap. Kernel:
+    include/linux/mm.h, v4.14-v5.2 (df6ad69838fc; removed by 25b2995a35b6)."""
     return _type(page) == MEMORY_DEVICE_PUBLIC
 
 
 def is_device_coherent_page(k, page) -> bool:
+    """``is_device_coherent_page()``: a ZONE_DEVICE page of a MEMORY_DEVICE_COHERENT pgmap. Kernel:
+    include/linux/memremap.h, v6.0+ (f25cbb7a95a2)."""
     return _type(page) == MEMORY_DEVICE_COHERENT
 
 
 def is_pci_p2pdma_page(k, page) -> bool:
+    """``is_pci_p2pdma_page()``: a ZONE_DEVICE page of a MEMORY_DEVICE_PCI_P2PDMA pgmap. Kernel:
+    include/linux/mm.h, v4.20+ (52916982af48)."""
     return _type(page) == MEMORY_DEVICE_PCI_P2PDMA
 
 
 def is_fsdax_page(k, page) -> bool:
+    """``is_fsdax_page()``: a ZONE_DEVICE page of a MEMORY_DEVICE_FS_DAX pgmap. Kernel:
+    include/linux/memremap.h, v4.18+ (e76384884344 added MEMORY_DEVICE_FS_DAX)."""
     return _type(page) == MEMORY_DEVICE_FS_DAX
 
 
@@ -183,12 +221,16 @@ folio_is_fsdax = is_fsdax_page
 
 
 def page_mapcount(k, page) -> int:
+    """``page_mapcount()``: the page-table mappings of a small page (``_mapcount + 1``). Kernel:
+    include/linux/mm.h, v4.5+."""
     return page._mapcount.read("page_mapcount") + 1
 
 
 def PageAnon(k, page) -> bool:
     """``PageAnon()``: the mapping's low bit (PAGE_MAPPING_ANON); the model stores an object
-    whose ``anon`` attribute is true (an ``anon_vma``) or the string ``"anon"``."""
+    whose ``anon`` attribute is true (an ``anon_vma``) or the string ``"anon"``.
+
+    Kernel: include/linux/page-flags.h, v4.5+."""
     m = page.head.mapping.get("PageAnon")
     return m == "anon" or bool(getattr(m, "anon", False))
 
@@ -198,7 +240,9 @@ def mem_cgroup_uncharge(k, page, func: str = "mem_cgroup_uncharge") -> None:
     model every ZONE_DEVICE page is uncharged and the kernel's early return (``!page->mem_cgroup``
     in v4.x, later ``!page_memcg(page)`` / ``!folio_memcg(folio)``) is all that runs.  The call is logged, and the model-only
     ``PG_zd_uncharged`` bit records that the free path made it (no scheduling point): scenarios
-    ask with it whether device-private clean-up runs on fsdax pages (F6)."""
+    ask with it whether device-private clean-up runs on fsdax pages (F6).
+
+    Kernel: include/linux/mm.h, v4.5+."""
     page.flags.bits |= 1 << PG_zd_uncharged
     k.world.event(func, page.pfn, "memcg", None, None)
 

@@ -34,7 +34,9 @@ def check_page_alive(k, page, func: str) -> bool:
     """Report ``use_after_free`` for an access to a removed or buddy-free page; True if alive.
 
     Called right *after* the access's scheduling point, so the check and the access are one
-    atomic step: another thread cannot remove the memmap between them."""
+    atomic step: another thread cannot remove the memmap between them.
+
+    Kernel: mm/debug.c, v4.5+ (what KASAN and CONFIG_DEBUG_VM report)."""
     if not page.flags.bits & _GONE:
         return True
     k.world.violate("use_after_free", WORDS_UAF, page.pfn,
@@ -64,64 +66,92 @@ def _dec(k, page, n: int, func: str) -> int:
 
 
 def page_ref_count(k, page, func: str = "page_ref_count") -> int:
+    """The page's ``_refcount`` (``atomic_read``). Kernel: include/linux/page_ref.h, v4.6+ (v4.5
+    made the same atomic accesses to page->_count in include/linux/mm.h)."""
     count = page._refcount.read(func)
     check_page_alive(k, page, func)
     return count
 
 
 def page_count(k, page, func: str = "page_count") -> int:
-    """``page_count()``: the head page's count (include/linux/mm.h)."""
+    """``page_count()``: the head page's count.  Kernel: include/linux/mm.h, v4.5+."""
     return k.page_ref_count(page.head, func)
 
 
 def set_page_count(k, page, v: int, func: str = "set_page_count") -> None:
+    """Set ``_refcount`` (``atomic_set``): page init and reuse only. Kernel:
+    include/linux/page_ref.h, v4.6+ (v4.5 made the same atomic accesses to page->_count in
+    include/linux/mm.h)."""
     old = page._refcount.set(v, func)
     check_page_alive(k, page, func)
     k.world.event(func, page.pfn, "_refcount", old, v)
 
 
 def page_ref_add(k, page, nr: int, func: str = "page_ref_add") -> None:
+    """Add ``nr`` references (``atomic_add``). Kernel: include/linux/page_ref.h, v4.6+ (v4.5 made
+    the same atomic accesses to page->_count in include/linux/mm.h)."""
     _inc(k, page, nr, func)
 
 
 def page_ref_sub(k, page, nr: int, func: str = "page_ref_sub") -> None:
+    """Drop ``nr`` references (``atomic_sub``), no test for zero. Kernel: include/linux/page_ref.h,
+    v4.6+ (v4.5 made the same atomic accesses to page->_count in include/linux/mm.h)."""
     _dec(k, page, nr, func)
 
 
 def page_ref_inc(k, page, func: str = "page_ref_inc") -> None:
+    """Take one reference (``atomic_inc``). Kernel: include/linux/page_ref.h, v4.6+ (v4.5 made the
+    same atomic accesses to page->_count in include/linux/mm.h)."""
     _inc(k, page, 1, func)
 
 
 def page_ref_dec(k, page, func: str = "page_ref_dec") -> None:
+    """Drop one reference (``atomic_dec``), no test for zero. Kernel: include/linux/page_ref.h,
+    v4.6+ (v4.5 made the same atomic accesses to page->_count in include/linux/mm.h)."""
     _dec(k, page, 1, func)
 
 
 def page_ref_add_return(k, page, nr: int, func: str = "page_ref_add_return") -> int:
+    """Add ``nr`` and return the new count. Kernel: include/linux/page_ref.h, v4.6+ (v4.5 made the
+    same atomic accesses to page->_count in include/linux/mm.h)."""
     return _inc(k, page, nr, func)
 
 
 def page_ref_inc_return(k, page, func: str = "page_ref_inc_return") -> int:
+    """Take one reference and return the new count. Kernel: include/linux/page_ref.h, v4.6+ (v4.5
+    made the same atomic accesses to page->_count in include/linux/mm.h)."""
     return _inc(k, page, 1, func)
 
 
 def page_ref_sub_return(k, page, nr: int, func: str = "page_ref_sub_return") -> int:
+    """Drop ``nr`` and return the new count. Kernel: include/linux/page_ref.h, v4.6+ (v4.5 made the
+    same atomic accesses to page->_count in include/linux/mm.h)."""
     return _dec(k, page, nr, func)
 
 
 def page_ref_dec_return(k, page, func: str = "page_ref_dec_return") -> int:
+    """Drop one reference and return the new count. Kernel: include/linux/page_ref.h, v4.6+ (v4.5
+    made the same atomic accesses to page->_count in include/linux/mm.h)."""
     return _dec(k, page, 1, func)
 
 
 def page_ref_sub_and_test(k, page, nr: int, func: str = "page_ref_sub_and_test") -> bool:
+    """Drop ``nr``; true when the count reached 0. Kernel: include/linux/page_ref.h, v4.6+ (v4.5
+    made the same atomic accesses to page->_count in include/linux/mm.h)."""
     return _dec(k, page, nr, func) == 0
 
 
 def page_ref_dec_and_test(k, page, func: str = "page_ref_dec_and_test") -> bool:
+    """Drop one reference; true when the count reached 0 (the caller frees). Kernel:
+    include/linux/page_ref.h, v4.6+ (v4.5 made the same atomic accesses to page->_count in
+    include/linux/mm.h)."""
     return _dec(k, page, 1, func) == 0
 
 
 def page_ref_add_unless(k, page, nr: int, u: int, func: str = "page_ref_add_unless") -> bool:
-    """Add ``nr`` unless the count is ``u`` (``get_page_unless_zero`` is ``u == 0``)."""
+    """Add ``nr`` unless the count is ``u`` (``get_page_unless_zero`` is ``u == 0``).
+    Kernel: include/linux/page_ref.h, v4.6+ (v4.5 made the same atomic accesses to
+    page->_count in include/linux/mm.h)."""
     ref = page._refcount
     added = ref.add_unless(nr, u, func)
     check_page_alive(k, page, func)
@@ -134,7 +164,9 @@ def page_ref_add_unless(k, page, nr: int, u: int, func: str = "page_ref_add_unle
 
 
 def page_ref_freeze(k, page, count: int, func: str = "page_ref_freeze") -> bool:
-    """``atomic_cmpxchg(&page->_refcount, count, 0) == count``."""
+    """``atomic_cmpxchg(&page->_refcount, count, 0) == count``.
+    Kernel: include/linux/page_ref.h, v4.6+ (v4.5 made the same atomic accesses to
+    page->_count in include/linux/mm.h)."""
     found = page._refcount.cmpxchg(count, 0, func)
     check_page_alive(k, page, func)
     if found == count:
@@ -144,7 +176,9 @@ def page_ref_freeze(k, page, count: int, func: str = "page_ref_freeze") -> bool:
 
 
 def page_ref_unfreeze(k, page, count: int, func: str = "page_ref_unfreeze") -> None:
-    """``atomic_set_release(&page->_refcount, count)`` on a frozen (0) page."""
+    """``atomic_set_release(&page->_refcount, count)`` on a frozen (0) page.
+    Kernel: include/linux/page_ref.h, v4.6+ (v4.5 made the same atomic accesses to
+    page->_count in include/linux/mm.h)."""
     old = page._refcount.set(count, func)
     check_page_alive(k, page, func)
     k.world.event(func, page.pfn, "_refcount", old, count)
@@ -154,47 +188,64 @@ def page_ref_unfreeze(k, page, count: int, func: str = "page_ref_unfreeze") -> N
 
 
 def get_page_unless_zero(k, page, func: str = "get_page_unless_zero") -> bool:
+    """Take a reference unless the count is 0 (a page being freed stays free). Kernel:
+    include/linux/page_ref.h, v4.6+ (v4.5 made the same atomic accesses to page->_count in
+    include/linux/mm.h)."""
     return k.page_ref_add_unless(page, 1, 0, func)
 
 
 # folio forms (include/linux/page_ref.h, v5.16+): a folio is its head page in the model
 def folio_ref_count(k, folio, func: str = "folio_ref_count") -> int:
+    """The folio's ``_refcount`` (its head page's). Kernel: include/linux/page_ref.h, v5.16+."""
     return k.page_ref_count(folio, func)
 
 
 def folio_ref_add(k, folio, nr: int, func: str = "folio_ref_add") -> None:
+    """Add ``nr`` references to the folio. Kernel: include/linux/page_ref.h, v5.16+."""
     k.page_ref_add(folio, nr, func)
 
 
 def folio_ref_sub(k, folio, nr: int, func: str = "folio_ref_sub") -> None:
+    """Drop ``nr`` references from the folio, no test for zero. Kernel: include/linux/page_ref.h,
+    v5.16+."""
     k.page_ref_sub(folio, nr, func)
 
 
 def folio_ref_inc(k, folio, func: str = "folio_ref_inc") -> None:
+    """Take one reference on the folio. Kernel: include/linux/page_ref.h, v5.16+."""
     k.page_ref_inc(folio, func)
 
 
 def folio_ref_dec_and_test(k, folio, func: str = "folio_ref_dec_and_test") -> bool:
+    """Drop one folio reference; true at 0. Kernel: include/linux/page_ref.h, v5.16+."""
     return k.page_ref_dec_and_test(folio, func)
 
 
 def folio_ref_sub_and_test(k, folio, nr: int, func: str = "folio_ref_sub_and_test") -> bool:
+    """Drop ``nr`` folio references; true at 0. Kernel: include/linux/page_ref.h, v5.16+."""
     return k.page_ref_sub_and_test(folio, nr, func)
 
 
 def folio_ref_sub_return(k, folio, nr: int, func: str = "folio_ref_sub_return") -> int:
+    """Drop ``nr`` folio references and return the new count. Kernel: include/linux/page_ref.h,
+    v5.16+."""
     return k.page_ref_sub_return(folio, nr, func)
 
 
 def folio_set_count(k, folio, v: int, func: str = "folio_set_count") -> None:
+    """Set the folio's count (init and reuse only). Kernel: include/linux/page_ref.h, v5.16+."""
     k.set_page_count(folio, v, func)
 
 
 def folio_ref_freeze(k, folio, count: int, func: str = "folio_ref_freeze") -> bool:
+    """``folio_ref_freeze``: swap the expected count for 0 (cmpxchg); true if it was the expected
+    one. Kernel: include/linux/page_ref.h, v5.16+."""
     return k.page_ref_freeze(folio, count, func)
 
 
 def folio_ref_unfreeze(k, folio, count: int, func: str = "folio_ref_unfreeze") -> None:
+    """``folio_ref_unfreeze``: give a frozen (0) folio the count ``count`` back. Kernel:
+    include/linux/page_ref.h, v5.16+."""
     k.page_ref_unfreeze(folio, count, func)
 
 

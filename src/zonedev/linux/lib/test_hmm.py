@@ -206,7 +206,9 @@ def _copy_highpage(dst, src) -> None:
 
 def hmm_dmirror_init(k, chunk_pages: int = 64, spm: bool = True) -> hmm_module:
     """``hmm_dmirror_init()``: two private devices, two coherent ones when the kernel has
-    MEMORY_DEVICE_COHERENT and SPM addresses are given; each eagerly gets one chunk."""
+    MEMORY_DEVICE_COHERENT and SPM addresses are given; each eagerly gets one chunk.
+
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mod = hmm_module(chunk_pages, spm)
     types = [HMM_DMIRROR_MEMORY_DEVICE_PRIVATE] * 2
     if spm and MEMORY_DEVICE_COHERENT in (k.fact("memory_types") or ()):
@@ -221,14 +223,18 @@ def hmm_dmirror_init(k, chunk_pages: int = 64, spm: bool = True) -> hmm_module:
 
 def hmm_dmirror_exit(k, mod: hmm_module) -> None:
     """``hmm_dmirror_exit()`` -> ``dmirror_device_remove()``: remove every chunk
-    (``memunmap_pages`` waits for the pgmap references to drain)."""
+    (``memunmap_pages`` waits for the pgmap references to drain).
+
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     for mdev in mod.devices:
         k.dmirror_device_remove_chunks(mdev)
 
 
 def dmirror_allocate_chunk(k, mdevice: dmirror_device, want_page: bool):
     """``dmirror_allocate_chunk()``: memremap a new chunk, push all its pages on the free list,
-    optionally pop one for the caller (``calloc++``).  Returns the page, True, or raises."""
+    optionally pop one for the caller (``calloc++``).  Returns the page, True, or raises.
+
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mod = mdevice.module
     n = mod.chunk_pages
     if mdevice.zone_device_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE:
@@ -273,7 +279,9 @@ def dmirror_allocate_chunk(k, mdevice: dmirror_device, want_page: bool):
 
 def dmirror_devmem_alloc_page(k, mdevice: dmirror_device):
     """``dmirror_devmem_alloc_page()``: backing page (private), pop the free list or make a new
-    chunk, then the era's allocation protocol.  Returns the device page, locked, or None."""
+    chunk, then the era's allocation protocol.  Returns the device page, locked, or None.
+
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     rpage = None
     if mdevice.zone_device_type == HMM_DMIRROR_MEMORY_DEVICE_PRIVATE:
         rpage = k.alloc_page()
@@ -305,7 +313,9 @@ def dmirror_devmem_alloc_page(k, mdevice: dmirror_device):
 
 def dmirror_devmem_free(k, page) -> None:
     """``dmirror_devmem_free()`` (``.page_free``): free the backing page; unless the chunk is
-    being removed, ``cfree++`` and push the page back on the free list."""
+    being removed, ``cfree++`` and push the page back on the free list.
+
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mdevice = dmirror_page_to_chunk(page).mdevice
     rpage = page.zone_device_data.get("BACKING_PAGE") if k.is_device_private_page(page) else page
     if rpage is not page and rpage is not None:
@@ -323,6 +333,8 @@ def dmirror_devmem_free(k, page) -> None:
 # --- open / release / mmap ------------------------------------------------------------------------
 
 def dmirror_interval_invalidate(k, mni, rng, cur_seq: int) -> bool:
+    """``dmirror_interval_invalidate()``: the mirror's notifier callback; bump the sequence and drop
+    the mirrored range. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mirror = mni.owner_obj
     if rng.event == MMU_NOTIFY_MIGRATE and rng.owner is mirror.mdevice:
         return True
@@ -334,7 +346,8 @@ def dmirror_interval_invalidate(k, mni, rng, cur_seq: int) -> bool:
 
 
 def dmirror_do_update(k, mirror: dmirror, start: int, end: int) -> None:
-    """Erase [start, end) from the xarray (it holds no references)."""
+    """Erase [start, end) from the xarray (it holds no references).
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     lo, hi = start >> PAGE_SHIFT, end >> PAGE_SHIFT
     for pfn in sorted(mirror.pt):
         if lo <= pfn < hi:
@@ -344,7 +357,8 @@ def dmirror_do_update(k, mirror: dmirror, start: int, end: int) -> None:
 
 
 def dmirror_fops_open(k, minor: int, mm) -> dmirror_file:
-    """``open("/dev/hmm_dmirrorN")`` -> ``dmirror_fops_open()``: a mirror of the opener's mm."""
+    """``open("/dev/hmm_dmirrorN")`` -> ``dmirror_fops_open()``: a mirror of the opener's mm.
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mod = k.hmm_module
     if minor >= len(mod.devices):
         raise err(errno.ENOENT, f"/dev/hmm_dmirror{minor}: no such device")
@@ -359,7 +373,9 @@ def dmirror_fops_open(k, minor: int, mm) -> dmirror_file:
 def dmirror_fops_release(k, filp: dmirror_file) -> None:
     """``dmirror_fops_release()``: remove the notifier, (newest, 744dd97752ef: evict every chunk
     of the device -- read without ``devmem_lock``, as D2 does) destroy the xarray, free the
-    mirror."""
+    mirror.
+
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mirror = filp.private_data
     k.mmu_interval_notifier_remove(mirror.notifier)
     if k.fact("dmirror_evict_on_close"):
@@ -372,7 +388,8 @@ def dmirror_fops_release(k, filp: dmirror_file) -> None:
 
 
 def dmirror_fops_mmap(k, filp: dmirror_file, vma) -> None:
-    """``dmirror_fops_mmap()``: insert zeroed kernel pages (VM_MIXEDMAP)."""
+    """``dmirror_fops_mmap()``: insert zeroed kernel pages (VM_MIXEDMAP).
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     for addr in range(vma.vm_start, vma.vm_end, PAGE_SIZE):
         page = k.alloc_page()
         page.data.set(None, "__GFP_ZERO")
@@ -383,6 +400,8 @@ def dmirror_fops_mmap(k, filp: dmirror_file, vma) -> None:
 # --- mirroring: READ / WRITE -------------------------------------------------------------------------
 
 def dmirror_do_fault(k, mirror: dmirror, rng: hmm_range) -> int:
+    """``dmirror_do_fault()``: copy what ``hmm_range_fault`` returned into the mirror's page table.
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     for i, (flags, page) in enumerate(rng.hmm_pfns[: (rng.end - rng.start) >> PAGE_SHIFT]):
         pfn = (rng.start >> PAGE_SHIFT) + i
         if flags & HMM_PFN_ERROR or not flags & HMM_PFN_VALID or page is None:
@@ -417,6 +436,8 @@ def _hmm_range_fault_locked(k, mirror: dmirror, rng: hmm_range) -> int:
 
 
 def dmirror_range_fault(k, mirror: dmirror, rng: hmm_range) -> int:
+    """``dmirror_range_fault()``: ``hmm_range_fault`` in the read_begin/read_retry loop, updating
+    the mirror under its lock. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     ret = _hmm_range_fault_locked(k, mirror, rng)
     if ret:
         return ret
@@ -426,6 +447,8 @@ def dmirror_range_fault(k, mirror: dmirror, rng: hmm_range) -> int:
 
 
 def dmirror_fault(k, mirror: dmirror, start: int, end: int, write: bool) -> int:
+    """``dmirror_fault()``: fault [start, end) of the mirrored mm into the device page table.
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mm = mirror.mm
     if not k.mmget_not_zero(mm):
         return 0
@@ -444,6 +467,8 @@ def dmirror_fault(k, mirror: dmirror, start: int, end: int, write: bool) -> int:
 
 
 def dmirror_do_read(k, mirror: dmirror, start: int, end: int, bounce: dict) -> int:
+    """``dmirror_do_read()``: copy mirrored pages into the bounce buffer; -ENOENT for an unmirrored
+    one. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     n = _page_ints(k)
     for pfn in range(start >> PAGE_SHIFT, end >> PAGE_SHIFT):
         entry = mirror.slot(pfn).get("xa_load")
@@ -457,6 +482,8 @@ def dmirror_do_read(k, mirror: dmirror, start: int, end: int, bounce: dict) -> i
 
 
 def dmirror_do_write(k, mirror: dmirror, start: int, end: int, bounce: dict) -> int:
+    """``dmirror_do_write()``: copy the bounce buffer into mirrored pages. Kernel: lib/test_hmm.c,
+    v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     n = _page_ints(k)
     for pfn in range(start >> PAGE_SHIFT, end >> PAGE_SHIFT):
         entry = mirror.slot(pfn).get("xa_load")
@@ -492,6 +519,8 @@ def _copy_faulting_in(k, mirror: dmirror, cmd: hmm_dmirror_cmd, bounce: dict, co
 
 
 def dmirror_read(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
+    """``dmirror_read()`` (HMM_DMIRROR_READ): fault the range in, then read it through the mirror.
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     bounce = _bounce(k, cmd.addr, cmd.npages)
     ret = _copy_faulting_in(k, mirror, cmd, bounce, k.dmirror_do_read, False)
     if ret == 0:
@@ -501,6 +530,8 @@ def dmirror_read(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
 
 
 def dmirror_write(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
+    """``dmirror_write()`` (HMM_DMIRROR_WRITE): fault the range in writable, then write through the
+    mirror. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     bounce = _bounce(k, cmd.addr, cmd.npages)
     src = list(cmd.ptr)                      # copy_from_user
     bounce["buf"][: len(src)] = src[: len(bounce["buf"])]
@@ -512,6 +543,8 @@ def dmirror_write(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
 # --- migration -------------------------------------------------------------------------------------
 
 def dmirror_migrate_alloc_and_copy(k, args: migrate_vma, mirror: dmirror) -> None:
+    """``dmirror_migrate_alloc_and_copy()``: a device page for each collected source page, data
+    copied. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mdevice = mirror.mdevice
     for i in range(args.npages):
         src = args.src[i]
@@ -538,6 +571,8 @@ def dmirror_migrate_alloc_and_copy(k, args: migrate_vma, mirror: dmirror) -> Non
 
 
 def dmirror_migrate_finalize_and_map(k, args: migrate_vma, mirror: dmirror) -> int:
+    """``dmirror_migrate_finalize_and_map()``: record the migrated device pages in the mirror.
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mirror.mutex.lock("mutex_lock(&dmirror->mutex)")
     for i in range(args.npages):
         if not args.src[i] & MIGRATE_PFN_MIGRATE:
@@ -583,6 +618,8 @@ def _vma_walk(k, mirror: dmirror, cmd: hmm_dmirror_cmd, step) -> int:
 
 
 def dmirror_migrate_to_device(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
+    """``dmirror_migrate_to_device()`` (HMM_DMIRROR_MIGRATE_TO_DEV): migrate_vma_setup, alloc and
+    copy, pages, finalize. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     def step(args):
         args.flags = MIGRATE_VMA_SELECT_SYSTEM
         k.migrate_vma_setup(args)
@@ -606,6 +643,8 @@ def dmirror_migrate_to_device(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
 
 
 def dmirror_devmem_fault_alloc_and_copy(k, args: migrate_vma, mirror: dmirror) -> int:
+    """``dmirror_devmem_fault_alloc_and_copy()``: a system page for each device page coming back,
+    data copied. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     for i in range(args.npages):
         src = args.src[i]
         spage = migrate_pfn_to_page(k, src)
@@ -626,6 +665,8 @@ def dmirror_devmem_fault_alloc_and_copy(k, args: migrate_vma, mirror: dmirror) -
 
 
 def dmirror_migrate_to_system(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
+    """``dmirror_migrate_to_system()`` (HMM_DMIRROR_MIGRATE_TO_SYS): migrate device pages of a range
+    back to RAM. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     cmd.cpages = 0
 
     def step(args):
@@ -642,7 +683,9 @@ def dmirror_devmem_fault(k, vmf) -> int:
     """``dmirror_devmem_fault()`` (``.migrate_to_ram``): migrate the faulting page back to a
     system page.  The backing page and the mirror are found through ``zone_device_data``: if
     the device page was freed meanwhile (F9) that field is a free-list link, and the kernel
-    would dereference freed memory -- reported as ``use_after_free``."""
+    would dereference freed memory -- reported as ``use_after_free``.
+
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     page = vmf.page
     rpage = page.zone_device_data.get("vmf->page->zone_device_data")
     gone = rpage is None or k.is_zone_device_page(rpage) or k.page_is_buddy_free(rpage)
@@ -669,6 +712,8 @@ def dmirror_devmem_fault(k, vmf) -> int:
 # --- snapshot --------------------------------------------------------------------------------------
 
 def dmirror_mkentry(k, mirror: dmirror, entry) -> int:
+    """``dmirror_mkentry()``: one snapshot byte from an hmm_pfns entry (valid, write, device-private
+    owner). Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     flags, page = entry
     if flags & HMM_PFN_ERROR:
         return HMM_DMIRROR_PROT_ERROR
@@ -689,6 +734,8 @@ def dmirror_mkentry(k, mirror: dmirror, entry) -> int:
 
 
 def dmirror_range_snapshot(k, mirror: dmirror, rng: hmm_range, perm: list) -> int:
+    """``dmirror_range_snapshot()``: ``hmm_range_fault`` without faulting, in the read_begin/retry
+    loop. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mm = mirror.mm
 
     def inval(mni, r, seq):
@@ -712,6 +759,8 @@ def dmirror_range_snapshot(k, mirror: dmirror, rng: hmm_range, perm: list) -> in
 
 
 def dmirror_snapshot(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
+    """``dmirror_snapshot()`` (HMM_DMIRROR_SNAPSHOT): the protection byte of each page of a range.
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mm = mirror.mm
     start = cmd.addr
     end = start + (cmd.npages << PAGE_SHIFT)
@@ -738,6 +787,8 @@ def dmirror_snapshot(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
 # --- device exclusive --------------------------------------------------------------------------------
 
 def dmirror_exclusive(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
+    """``dmirror_exclusive()`` (HMM_DMIRROR_EXCLUSIVE): make the range's pages device-exclusive and
+    mirror them as atomic. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mm = mirror.mm
     start = cmd.addr
     end = start + (cmd.npages << PAGE_SHIFT)
@@ -771,6 +822,8 @@ def dmirror_exclusive(k, mirror: dmirror, cmd: hmm_dmirror_cmd) -> int:
 
 
 def dmirror_check_atomic(k, mirror: dmirror, start: int, end: int) -> int:
+    """``dmirror_check_atomic()``: -EPERM if any page of the range is still mirrored for atomic
+    access. Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     for pfn in range(start >> PAGE_SHIFT, end >> PAGE_SHIFT):
         e = mirror.slot(pfn).get("xa_load")
         if e is not None and e[1] == DPT_XA_TAG_ATOMIC:
@@ -781,6 +834,8 @@ def dmirror_check_atomic(k, mirror: dmirror, start: int, end: int) -> int:
 # --- eviction / chunk removal (v6.1, e778406b40db) -------------------------------------------------------
 
 def dmirror_device_evict_chunk(k, chunk: dmirror_chunk) -> None:
+    """``dmirror_device_evict_chunk()``: migrate every page of a chunk back to system memory.
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     start, npages = chunk.pagemap.ranges[0]
     src: list = []
     dst = [0] * npages
@@ -800,7 +855,9 @@ def dmirror_device_evict_chunk(k, chunk: dmirror_chunk) -> None:
 
 def dmirror_remove_free_pages(k, chunk: dmirror_chunk) -> None:
     """As the kernel writes it: walk the list and, for each page of this chunk, make the head
-    skip to its successor (correct when the chunk's pages end the list)."""
+    skip to its successor (correct when the chunk's pages end the list).
+
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mdevice = chunk.mdevice
     page = mdevice.free_pages.get("mdevice->free_pages")
     while page is not None:
@@ -811,6 +868,8 @@ def dmirror_remove_free_pages(k, chunk: dmirror_chunk) -> None:
 
 
 def dmirror_device_remove_chunks(k, mdevice: dmirror_device) -> None:
+    """``dmirror_device_remove_chunks()``: evict and ``memunmap_pages`` every chunk of a device.
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     mdevice.devmem_lock.lock("mutex_lock(&mdevice->devmem_lock)")
     chunks = mdevice.devmem_chunks.get("devmem_chunks")
     for chunk in chunks:
@@ -830,7 +889,9 @@ def dmirror_device_remove_chunks(k, mdevice: dmirror_device) -> None:
 
 def dmirror_fops_unlocked_ioctl(k, filp: dmirror_file, command: int, cmd: hmm_dmirror_cmd) -> hmm_dmirror_cmd:
     """``dmirror_fops_unlocked_ioctl()``.  Returns the updated command struct (what
-    ``copy_to_user`` writes back) or raises ``OSError`` (then the struct is not copied back)."""
+    ``copy_to_user`` writes back) or raises ``OSError`` (then the struct is not copied back).
+
+    Kernel: lib/test_hmm.c, v5.8+ (b2ef9f5a5cb3), in its v6.15 shape."""
     if filp.closed:
         raise err(errno.EBADF, "ioctl on a closed /dev/hmm_dmirror fd")
     mirror = filp.private_data

@@ -29,7 +29,9 @@ def _release(k) -> tuple[int, int]:
 
 def dump_page(k, page, reason: str = "") -> str:
     """mm/debug.c ``dump_page(page, reason)``: the era's lines, returned (and not printed: the
-    REPL shows them; ``print(k.dump_page(page))``)."""
+    REPL shows them; ``print(k.dump_page(page))``).
+
+    Kernel: mm/debug.c, v4.5+."""
     rel = _release(k)
     ptr = VMEMMAP_BASE + page.pfn * 64
     count = page._refcount.peek()

@@ -14,6 +14,8 @@ from .mmap import _join_anon_vma, _set_vmas
 
 
 def dup_mm(k, oldmm):
+    """``dup_mm()`` -> ``dup_mmap()``: the child's address space, VMA by VMA, PTEs copied with
+    ``copy_page_range``. Kernel: kernel/fork.c, v4.5+."""
     mm = k.mm_alloc()
     mm.mmap_base = oldmm.mmap_base
     oldmm.mmap_lock.down_write("dup_mmap")

@@ -24,14 +24,15 @@ from ..include.mm import FOLL_GET, FOLL_PIN
 
 
 def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
-    """``try_grab_page()`` before FOLL_PIN existed: FOLL_GET takes a ``get_page`` reference."""
+    """``try_grab_page()`` before FOLL_PIN existed: FOLL_GET takes a ``get_page`` reference.
+    Kernel: mm/gup.c, v5.7 (3faa52c03f44) name; the v4.5-v5.5 FOLL_GET behaviour."""
     if flags & (FOLL_GET | FOLL_PIN):
         k.get_page(page)
     return True
 
 
 def get_user_page_ref(k, page) -> None:
-    """What GUP did to a page it returned before FOLL_PIN (``get_page``)."""
+    """What GUP did to a page it returned before FOLL_PIN (``get_page``).  Kernel: mm/gup.c, v4.5-v5.5."""
     k.try_grab_page(page, FOLL_GET)
 
 

@@ -50,7 +50,9 @@ __all__ = ["FOLL_GET", "FOLL_PIN", "FOLL_WRITE", "FOLL_LONGTERM", "FOLL_SPLIT_PM
 
 def is_longterm_pinnable_page(k, page) -> bool:
     """``is_longterm_pinnable_page()`` / ``folio_is_longterm_pinnable()``: device-coherent pages
-    are not (v6.0+); everything else this mm maps is (no CMA/ZONE_MOVABLE modelled)."""
+    are not (v6.0+); everything else this mm maps is (no CMA/ZONE_MOVABLE modelled).
+
+    Kernel: mm/gup.c, v5.8+."""
     return not k.is_device_coherent_page(page)
 
 
@@ -61,7 +63,9 @@ def vma_is_fsdax(vma) -> bool:
 
 def follow_page_pte(k, vma, addr: int, flags: int):
     """Return the page with a grab (FOLL_GET/FOLL_PIN) or None when a fault is needed; a
-    negative errno when the page cannot be returned."""
+    negative errno when the page cannot be returned.
+
+    Kernel: mm/gup.c, v5.8+."""
     mm = vma.vm_mm
     pt = mm.pgtable(addr)
     if pt is None:
@@ -91,6 +95,8 @@ def follow_page_pte(k, vma, addr: int, flags: int):
 
 
 def __get_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    """``__get_user_pages()``: look up each page (``follow_page_pte``), faulting it in with
+    ``handle_mm_fault`` when needed. Kernel: mm/gup.c, v5.8+."""
     if k.fact("p2pdma_mmap") and gup_flags & FOLL_LONGTERM and gup_flags & FOLL_PCI_P2PDMA:
         raise err(errno.EOPNOTSUPP, "FOLL_LONGTERM with FOLL_PCI_P2PDMA: the pgmap must stay unpluggable")
     pages = []
@@ -126,7 +132,8 @@ def __get_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
 
 
 def check_and_migrate_movable_pages(k, pages: list, gup_flags: int) -> int:
-    """v6.0+: migrate device-coherent pages out of the pin.  Returns 0 or -EAGAIN (retry)."""
+    """v6.0+: migrate device-coherent pages out of the pin.  Returns 0 or -EAGAIN (retry).
+    Kernel: mm/gup.c, v5.8+."""
     coherent = [i for i, p in enumerate(pages) if not k.is_longterm_pinnable_page(p)]
     if not coherent:
         return 0
@@ -144,7 +151,7 @@ def check_and_migrate_movable_pages(k, pages: list, gup_flags: int) -> int:
 
 
 def __gup_longterm_locked(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
-    """``__gup_longterm_locked()``: mmap_lock is held for read by the caller."""
+    """``__gup_longterm_locked()``: mmap_lock is held for read by the caller.  Kernel: mm/gup.c, v5.8+."""
     while True:
         pages = k.__get_user_pages(mm, start, nr_pages, gup_flags)
         if not gup_flags & FOLL_LONGTERM or MEMORY_DEVICE_COHERENT not in (k.fact("memory_types") or ()):
@@ -154,7 +161,8 @@ def __gup_longterm_locked(k, mm, start: int, nr_pages: int, gup_flags: int) -> l
 
 
 def get_user_pages_remote(k, mm, start: int, nr_pages: int, gup_flags: int, locked: bool = False) -> list:
-    """``get_user_pages_remote()``; with ``locked`` the caller already holds mmap_lock."""
+    """``get_user_pages_remote()``; with ``locked`` the caller already holds mmap_lock.
+    Kernel: mm/gup.c, v5.8+."""
     if not locked:
         mm.mmap_lock.down_read("mmap_read_lock")
     try:
@@ -165,19 +173,22 @@ def get_user_pages_remote(k, mm, start: int, nr_pages: int, gup_flags: int, lock
 
 
 def get_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
-    """``get_user_pages()`` (caller holds mmap_lock for read): FOLL_GET references."""
+    """``get_user_pages()`` (caller holds mmap_lock for read): FOLL_GET references.
+    Kernel: mm/gup.c, v5.8+."""
     return k.__gup_longterm_locked(mm, start, nr_pages, gup_flags | FOLL_GET)
 
 
 def pin_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
-    """``pin_user_pages()`` (v5.6+; caller holds mmap_lock for read): FOLL_PIN."""
+    """``pin_user_pages()`` (v5.6+; caller holds mmap_lock for read): FOLL_PIN.  Kernel: mm/gup.c, v5.8+."""
     return k.__gup_longterm_locked(mm, start, nr_pages, gup_flags | FOLL_PIN)
 
 
 def gup_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
     """``lockless_pages_from_mm()`` -> ``gup_pte_range()``: no locks, IRQs off
     (``mm.gup_fast_irqs_off`` held for read: a TLB-flush IPI waits for the walk); stop at the
-    first PTE that needs the slow path."""
+    first PTE that needs the slow path.
+
+    Kernel: mm/gup.c, v5.8+."""
     if gup_flags & FOLL_LONGTERM and not k.fact("gup_fast_longterm_devmap_bails"):
         return []      # before v5.2 there was no FOLL_LONGTERM gup-fast: get_user_pages_longterm() walked slowly
     mm.gup_fast_irqs_off.down_read("local_irq_save")
@@ -188,7 +199,7 @@ def gup_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
 
 
 def gup_pte_range(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
-    """The lockless walk of ``gup_fast`` (``gup_pte_range()``)."""
+    """The lockless walk of ``gup_fast`` (``gup_pte_range()``).  Kernel: mm/gup.c, v5.8+."""
     pages = []
     addr = start & PAGE_MASK
     for _ in range(nr_pages):
@@ -229,6 +240,8 @@ def gup_pte_range(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
 
 
 def internal_get_user_pages_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    """``internal_get_user_pages_fast()``: the lockless walk first, the slow path under mmap_lock
+    for the rest. Kernel: mm/gup.c, v5.8+."""
     if k.fact("p2pdma_mmap") and gup_flags & FOLL_LONGTERM and gup_flags & FOLL_PCI_P2PDMA:
         raise err(errno.EOPNOTSUPP, "FOLL_LONGTERM with FOLL_PCI_P2PDMA: the pgmap must stay unpluggable")
     pages = k.gup_fast(mm, start, nr_pages, gup_flags)
@@ -244,10 +257,13 @@ def internal_get_user_pages_fast(k, mm, start: int, nr_pages: int, gup_flags: in
 
 
 def get_user_pages_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    """``get_user_pages_fast()``: FOLL_GET references, lockless where it can. Kernel: mm/gup.c,
+    v5.8+."""
     return k.internal_get_user_pages_fast(mm, start, nr_pages, gup_flags | FOLL_GET)
 
 
 def pin_user_pages_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
+    """``pin_user_pages_fast()`` (v5.6+): FOLL_PIN, lockless where it can. Kernel: mm/gup.c, v5.8+."""
     return k.internal_get_user_pages_fast(mm, start, nr_pages, gup_flags | FOLL_PIN)
 
 
@@ -261,7 +277,9 @@ PIN_BASIC_TEST = 5
 
 def gup_test_ioctl(k, mm, cmd: int, addr: int, size: int, gup_flags: int, nr_pages_per_call: int = 1) -> int:
     """``gup_test_ioctl()`` -> ``__gup_test_ioctl()``: get or pin every page of [addr, addr+size)
-    and release them at once (``put_back_pages``).  Returns 0 or raises ``OSError``."""
+    and release them at once (``put_back_pages``).  Returns 0 or raises ``OSError``.
+
+    Kernel: mm/gup_test.c, v5.11+ (mm/gup_benchmark.c before)."""
     nr = size // PAGE_SIZE
     if cmd == GUP_FAST_BENCHMARK:
         pages = k.get_user_pages_fast(mm, addr, nr, gup_flags)

@@ -71,7 +71,7 @@ class _Busy(Exception):
 
 
 def hmm_vma_fault(k, vma, addrs: list, need: int) -> int:
-    """``hmm_vma_fault()``: fault each address, then -EBUSY (walk again)."""
+    """``hmm_vma_fault()``: fault each address, then -EBUSY (walk again).  Kernel: mm/hmm.c, v5.8+."""
     flags = FAULT_FLAG_REMOTE
     if need & HMM_NEED_WRITE_FAULT:
         if not vma.vm_flags & VM_WRITE:
@@ -84,7 +84,7 @@ def hmm_vma_fault(k, vma, addrs: list, need: int) -> int:
 
 
 def hmm_walk(k, rng: hmm_range, start: int) -> int:
-    """One ``walk_page_range`` from ``start``; returns 0, -EBUSY or an error."""
+    """One ``walk_page_range`` from ``start``; returns 0, -EBUSY or an error.  Kernel: mm/hmm.c, v5.8+."""
     mm = rng.notifier.mm
     npages = (rng.end - rng.start) >> PAGE_SHIFT
     addr = start
@@ -142,7 +142,8 @@ def hmm_walk(k, rng: hmm_range, start: int) -> int:
 
 
 def hmm_range_fault(k, rng: hmm_range) -> int:
-    """Returns 0 or a negative errno (-EBUSY: the caller must retry with a new sequence)."""
+    """Returns 0 or a negative errno (-EBUSY: the caller must retry with a new sequence).
+    Kernel: mm/hmm.c, v5.8+."""
     npages = (rng.end - rng.start) >> PAGE_SHIFT
     if len(rng.hmm_pfns) < npages:
         rng.hmm_pfns.extend([(0, None)] * (npages - len(rng.hmm_pfns)))

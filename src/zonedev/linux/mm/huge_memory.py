@@ -33,7 +33,7 @@ def _pmd_state(mm):
 
 
 def pmd_entry(k, mm, addr: int) -> Var:
-    """The PMD entry covering ``addr`` (``pmd_offset``)."""
+    """The PMD entry covering ``addr`` (``pmd_offset``).  Kernel: include/linux/pgtable.h, v6.19+."""
     pmds = _pmd_state(mm)["pmds"]
     i = addr >> PMD_SHIFT
     v = pmds.get(i)
@@ -43,13 +43,14 @@ def pmd_entry(k, mm, addr: int) -> Var:
 
 
 def pmd_lock(k, mm, pmd) -> object:
-    """``pmd_lock()``: take and return the PMD's lock."""
+    """``pmd_lock()``: take and return the PMD's lock.  Kernel: include/linux/mm.h, v6.19+."""
     mm.page_table_lock.lock("pmd_lock")
     return mm.page_table_lock
 
 
 def pte_alloc_one(k, mm):
-    """``pte_alloc_one()``: a page-table page (a page of its own, refcount 1)."""
+    """``pte_alloc_one()``: a page-table page (a page of its own, refcount 1).
+    Kernel: include/asm-generic/pgalloc.h, v6.19+."""
     pgtable = k.alloc_page(0, "pte_alloc_one")
     st = _pmd_state(mm)["pgtables"]
     st.set(st.get("pte_alloc_one") + (pgtable.pfn,), "pte_alloc_one")
@@ -57,31 +58,35 @@ def pte_alloc_one(k, mm):
 
 
 def pte_free(k, mm, pgtable) -> None:
-    """``pte_free()``: give a page-table page back."""
+    """``pte_free()``: give a page-table page back.  Kernel: include/asm-generic/pgalloc.h, v6.19+."""
     st = _pmd_state(mm)["pgtables"]
     st.set(tuple(p for p in st.get("pte_free") if p != pgtable.pfn), "pte_free")
     k.put_page(pgtable)
 
 
 def pgtable_trans_huge_deposit(k, mm, pmd, pgtable) -> None:
-    """``pgtable_trans_huge_deposit()``: the page-table page stays with the huge PMD."""
+    """``pgtable_trans_huge_deposit()``: the page-table page stays with the huge PMD.
+    Kernel: mm/pgtable-generic.c, v6.19+."""
     st = _pmd_state(mm)
     st["pgtables"].set(tuple(p for p in st["pgtables"].get("deposit") if p != pgtable.pfn), "deposit")
     st["deposited"].set(st["deposited"].get("deposit") + (pgtable.pfn,), "pgtable_trans_huge_deposit")
 
 
 def pgtables_in_flight(k, mm) -> int:
-    """Page-table pages allocated and neither freed nor deposited (model query)."""
+    """Page-table pages allocated and neither freed nor deposited (model query).
+    Kernel: mm/pgtable-generic.c, v6.19+ (model query)."""
     return len(_pmd_state(mm)["pgtables"].peek())
 
 
 def mm_set_unstable(k, mm) -> None:
-    """``mm_set_unstable()`` (the OOM reaper): page faults on this mm must fail from now on."""
+    """``mm_set_unstable()`` (the OOM reaper): page faults on this mm must fail from now on.
+    Kernel: include/linux/oom.h, v6.19+."""
     _pmd_state(mm)["unstable"].set(True, "mm_set_unstable")
 
 
 def check_stable_address_space(k, mm) -> int:
-    """``check_stable_address_space()``: -EFAULT for an mm the OOM reaper is tearing down."""
+    """``check_stable_address_space()``: -EFAULT for an mm the OOM reaper is tearing down.
+    Kernel: include/linux/oom.h, v6.19+."""
     return -errno.EFAULT if _pmd_state(mm)["unstable"].get("check_stable_address_space") else 0
 
 

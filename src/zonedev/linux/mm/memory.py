@@ -63,7 +63,8 @@ class vm_fault:
 
 
 def zero_page(k):
-    """``ZERO_PAGE(0)``: one per kernel, never counted in rmap (vm_normal_page is NULL)."""
+    """``ZERO_PAGE(0)``: one per kernel, never counted in rmap (vm_normal_page is NULL).
+    Kernel: include/linux/pgtable.h, v4.5+."""
     zp = k.__dict__.get("_zero_page")
     if zp is None:
         zp = k.alloc_page()
@@ -72,19 +73,23 @@ def zero_page(k):
 
 
 def is_zero_page(k, page) -> bool:
+    """``is_zero_page()``: the shared zero page. Kernel: include/linux/pgtable.h, v4.5+."""
     return page is not None and page is k.__dict__.get("_zero_page")
 
 
 def vm_normal_page(k, vma, pte: Pte):
     """``vm_normal_page()``: the struct page behind a present PTE; NULL for the zero page and
-    for a special devmap (DAX pfn) PTE."""
+    for a special devmap (DAX pfn) PTE.
+
+    Kernel: mm/memory.c, v5.9+."""
     if pte is None or pte.kind != PTE_PRESENT or pte.devmap or is_zero_page(k, pte.page):
         return None
     return pte.page
 
 
 def handle_mm_fault(k, vma, address: int, flags: int) -> int:
-    """``handle_mm_fault()`` -> ``handle_pte_fault()``; mmap_lock held for read."""
+    """``handle_mm_fault()`` -> ``handle_pte_fault()``; mmap_lock held for read.
+    Kernel: mm/memory.c, v5.9+."""
     address &= PAGE_MASK
     mm = vma.vm_mm
     pt, ptev = mm.pte(address, alloc=True)       # __pte_alloc under mm->page_table_lock
@@ -103,6 +108,8 @@ def handle_mm_fault(k, vma, address: int, flags: int) -> int:
 
 
 def do_anonymous_page(k, vmf: vm_fault) -> int:
+    """``do_anonymous_page()``: a fault on an empty anon PTE: the zero page on read, a new zeroed
+    page on write. Kernel: mm/memory.c, v5.9+."""
     vma = vmf.vma
     if vma.vm_flags & VM_SHARED:
         return VM_FAULT_SIGBUS
@@ -128,7 +135,9 @@ def do_anonymous_page(k, vmf: vm_fault) -> int:
 
 def do_fault(k, vmf: vm_fault) -> int:
     """``do_fault()``: file-backed (shmem) VMAs; a VMA without ->fault (the dmirror mixedmap
-    mapping) gets SIGBUS."""
+    mapping) gets SIGBUS.
+
+    Kernel: mm/memory.c, v5.9+."""
     vma = vmf.vma
     fault = getattr(vma.vm_file, "fault", None)
     if fault is not None:                 # the file's own ->fault (a DAX file: dax_iomap_fault)
@@ -166,7 +175,7 @@ def do_fault(k, vmf: vm_fault) -> int:
 
 
 def do_wp_page(k, vmf: vm_fault) -> int:
-    """``do_wp_page()``: write fault on a present read-only PTE."""
+    """``do_wp_page()``: write fault on a present read-only PTE.  Kernel: mm/memory.c, v5.9+."""
     vma = vmf.vma
     pte = vmf.orig_pte
     page = k.vm_normal_page(vma, pte)
@@ -200,7 +209,9 @@ def wp_page_reuse(k, vmf: vm_fault) -> int:
 def wp_page_copy(k, vmf: vm_fault, old) -> int:
     """``wp_page_copy()``: copy into a new anon page (from the zero page: a zeroed page; from a
     device-coherent page: straight from device memory), switch the PTE, drop the old page's
-    rmap and reference, then the reference ``do_wp_page`` took."""
+    rmap and reference, then the reference ``do_wp_page`` took.
+
+    Kernel: mm/memory.c, v5.9+."""
     vma = vmf.vma
     new = k.alloc_page()
     new.data.set(old.data.get("cow_user_page") if old is not None else None, "cow_user_page")
@@ -227,7 +238,8 @@ def wp_page_copy(k, vmf: vm_fault, old) -> int:
 
 
 def migration_entry_wait(k, vmf: vm_fault) -> int:
-    """``migration_entry_wait()``: sleep until the migrating page is unlocked, then refault."""
+    """``migration_entry_wait()``: sleep until the migrating page is unlocked, then refault.
+    Kernel: mm/migrate.c, v4.5+."""
     page = vmf.orig_pte.page
     from ..include.mm_types import PG_locked
     from ...sync import READ
@@ -261,7 +273,9 @@ def remove_device_exclusive_entry(k, vmf: vm_fault) -> int:
 
 def do_swap_page_nondevice(k, vmf: vm_fault) -> int | None:
     """The parts of ``do_swap_page`` every era shares: migration and device-exclusive entries.
-    Returns None for a device-private entry (the era's own branch handles it)."""
+    Returns None for a device-private entry (the era's own branch handles it).
+
+    Kernel: mm/memory.c, v5.9+."""
     entry = vmf.orig_pte
     if entry.kind == PTE_MIGRATION:
         return k.migration_entry_wait(vmf)
@@ -276,7 +290,9 @@ def do_swap_page(k, vmf: vm_fault) -> int:
     """``do_swap_page()`` before 16ce101db85d (v4.14-v6.0): the device-private branch calls
     ``migrate_to_ram`` with **no page reference** and no PTE re-check under the PTL, so a
     concurrent migration can free the page (and its ``zone_device_data``) under the callback
-    (CVE-2022-3523, failure F9)."""
+    (CVE-2022-3523, failure F9).
+
+    Kernel: mm/memory.c, v5.9+."""
     ret = k.do_swap_page_nondevice(vmf)
     if ret is not None:
         return ret
@@ -285,7 +301,8 @@ def do_swap_page(k, vmf: vm_fault) -> int:
 
 
 def vm_insert_page(k, vma, addr: int, page) -> int:
-    """``vm_insert_page()`` (VM_MIXEDMAP): map a driver page read-only in a private mapping."""
+    """``vm_insert_page()`` (VM_MIXEDMAP): map a driver page read-only in a private mapping.
+    Kernel: mm/memory.c, v5.9+."""
     mm = vma.vm_mm
     pt, v = mm.pte(addr, alloc=True)
     k.get_page(page)
@@ -298,7 +315,9 @@ def vm_insert_page(k, vma, addr: int, page) -> int:
 
 def unmap_vma_range(k, vma, start: int, end: int) -> None:
     """``unmap_page_range()`` -> ``zap_pte_range()`` over [start, end) of ``vma``, inside an
-    MMU_NOTIFY_UNMAP invalidation."""
+    MMU_NOTIFY_UNMAP invalidation.
+
+    Kernel: mm/memory.c, v5.9+."""
     mm = vma.vm_mm
     rng = mmu_notifier_range(MMU_NOTIFY_UNMAP, mm, start, end, vma=vma)
     k.mmu_notifier_invalidate_range_start(rng)
@@ -330,7 +349,9 @@ def unmap_vma_range(k, vma, start: int, end: int) -> None:
 
 def copy_page_range(k, dst_vma, src_vma) -> None:
     """``copy_page_range()`` -> ``copy_pte_range()`` (fork).  Only VMAs with anonymous pages
-    (an anon_vma) or VM_MIXEDMAP are copied; shared file/shmem VMAs refault in the child."""
+    (an anon_vma) or VM_MIXEDMAP are copied; shared file/shmem VMAs refault in the child.
+
+    Kernel: mm/memory.c, v5.9+."""
     if not (src_vma.vm_flags & VM_MIXEDMAP) and src_vma.anon_vma is None:
         return
     src_mm, dst_mm = src_vma.vm_mm, dst_vma.vm_mm
@@ -383,7 +404,9 @@ def copy_page_range(k, dst_vma, src_vma) -> None:
 
 def do_user_addr_fault(k, mm, address: int, write: bool) -> None:
     """``do_user_addr_fault()`` (arch/x86/mm/fault.c): mmap_lock for read, find the VMA, check
-    access, ``handle_mm_fault``; SIGSEGV/SIGBUS raise :class:`SegmentationFault`."""
+    access, ``handle_mm_fault``; SIGSEGV/SIGBUS raise :class:`SegmentationFault`.
+
+    Kernel: arch/x86/mm/fault.c, v5.1+ (__do_page_fault before)."""
     mm.mmap_lock.down_read("lock_mm_and_find_vma")
     vma = find_vma(mm, address)
     bad = vma is None or vma.vm_start > address or \
@@ -399,7 +422,9 @@ def do_user_addr_fault(k, mm, address: int, write: bool) -> None:
 
 def cpu_access(k, mm, address: int, write: bool):
     """A user load/store: walk the page table as the MMU does (no locks); fault and retry
-    until the PTE allows the access.  Returns the page the access lands on."""
+    until the PTE allows the access.  Returns the page the access lands on.
+
+    Kernel: arch/x86/mm/fault.c, v5.1+."""
     address &= PAGE_MASK
     for _ in range(64):
         vma = find_vma(mm, address, "mmu walk")

@@ -46,7 +46,9 @@ WORDS_ALLOC_AFTER_KILL = "WARN_ON_ONCE(!percpu_ref_tryget_live(&pgmap->ref))"
 
 def pgmap_percpu_ref(k, pgmap, release_name: str = "dev_pagemap_percpu_release") -> None:
     """``init_completion(&pgmap->done); percpu_ref_init(ref, release)``: the release callback
-    completes ``done`` once the killed ref has drained."""
+    completes ``done`` once the killed ref has drained.
+
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     done = Completion(f"{pgmap.name}.done")
 
     def release(ref, done=done, pgmap=pgmap):
@@ -80,7 +82,9 @@ def memmap_init_zone_device(k, pgmap, start_pfn: int, nr_pages: int,
                             func: str = "memmap_init_zone_device") -> None:
     """Make the ``struct page``s of one range: ZONE_DEVICE, ``page->pgmap``, the era's initial
     refcount (``k.zone_device_init_refcount``), compound pages of ``pgmap->vmemmap_shift``
-    (tails at refcount 0, v5.17+).  Idle pages start marked free (model bookkeeping)."""
+    (tails at refcount 0, v5.17+).  Idle pages start marked free (model bookkeeping).
+
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     init = k.zone_device_init_refcount(pgmap)
     shift = pgmap.vmemmap_shift
     order_nr = 1 << shift
@@ -108,7 +112,9 @@ def memmap_init_zone_device(k, pgmap, start_pfn: int, nr_pages: int,
 
 def pgmap_register(k, pgmap, func: str = "pgmap_array_store") -> None:
     """``xa_store_range(&pgmap_array, ...)`` (``pgmap_radix`` before v4.20): lookups by pfn
-    find the pgmap from now on."""
+    find the pgmap from now on.
+
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     maps = k.pgmap_array.get(func)
     if any(m is pgmap for m in maps):
         return
@@ -122,7 +128,9 @@ def pgmap_register(k, pgmap, func: str = "pgmap_array_store") -> None:
 
 def pgmap_unregister(k, pgmap, func: str = "pgmap_array_erase") -> None:
     """Erase the pgmap from the lookup structure, then ``synchronize_rcu()``: lookups that
-    found it (inside their read-side section) are done with it when this returns."""
+    found it (inside their read-side section) are done with it when this returns.
+
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     maps = k.pgmap_array.get(func)
     k.pgmap_array.set(tuple(m for m in maps if m is not pgmap), func)
     k.world.event(func, pgmap.ranges[0][0], "pgmap_array", pgmap.name, None)
@@ -143,7 +151,8 @@ def get_dev_pagemap_rcu(k, pfn: int, tryget: str = "percpu_ref_tryget_live"):
 
 
 def find_dev_pagemap(k, pfn: int, func: str = "xa_load"):
-    """The pgmap covering ``pfn``, from the radix tree / xarray (no reference taken)."""
+    """The pgmap covering ``pfn``, from the radix tree / xarray (no reference taken).
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     for pgmap in k.pgmap_array.get(func):
         for start, nr in pgmap.ranges:
             if start <= pfn < start + nr:
@@ -156,13 +165,15 @@ def pgmap_covers(pgmap, pfn: int) -> bool:
 
 
 def zd_unmap_idle_refcount(k, page) -> int:
-    """The refcount an unused page of this era and type has when its memmap is removed."""
+    """The refcount an unused page of this era and type has when its memmap is removed.
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     free = k.fact("free_refcount")[page.pgmap.type]
     return free - 1 if page.flags.bits & _NOBASE else free
 
 
 def zd_page_referenced(k, page) -> bool:
-    """Model query: does somebody still hold this (head) page?"""
+    """Model query: does somebody still hold this (head) page?
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     count = page._refcount.peek()
     idle = k.zd_unmap_idle_refcount(page)
     if count > idle:
@@ -179,7 +190,9 @@ def remove_pages(k, pgmap, func: str = "arch_remove_memory") -> None:
     """``arch_remove_memory`` / ``__remove_pages``: the struct pages of every range go away.
 
     A page somebody still references is reported as ``use_after_free`` (their next access
-    touches freed memmap; the model marks the page and reports that access too)."""
+    touches freed memmap; the model marks the page and reports that access too).
+
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     for page in pgmap_heads(k, pgmap):
         if k.zd_page_referenced(page):
             k.world.violate("use_after_free", WORDS_REMOVED_REFERENCED, page.pfn,
@@ -191,7 +204,9 @@ def remove_pages(k, pgmap, func: str = "arch_remove_memory") -> None:
 
 def percpu_ref_exit_pgmap(k, pgmap, func: str = "percpu_ref_exit") -> None:
     """``percpu_ref_exit(pgmap->ref)``; exiting a ref that still counts users is
-    ``pgmap_exit_in_use``."""
+    ``pgmap_exit_in_use``.
+
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     ref = pgmap.ref
     if ref.count > 0 and not ref.exited:
         k.world.violate("pgmap_exit_in_use", WORDS_EXIT_IN_USE, None, f"{func}: {ref.count} references")
@@ -199,7 +214,8 @@ def percpu_ref_exit_pgmap(k, pgmap, func: str = "percpu_ref_exit") -> None:
 
 
 def zd_check_page_free(k, page, func: str) -> None:
-    """Before a driver's ``page_free``: was the page already free, or is it still referenced?"""
+    """Before a driver's ``page_free``: was the page already free, or is it still referenced?
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     bits = page.flags.bits
     if bits & _FREE:
         k.world.violate("page_free_twice", WORDS_FREE_TWICE, page.pfn, func)
@@ -210,13 +226,16 @@ def zd_check_page_free(k, page, func: str) -> None:
 
 
 def zd_mark_base_dropped(k, page) -> None:
-    """memunmap's put of each pfn drops the page's base reference (1-based eras)."""
+    """memunmap's put of each pfn drops the page's base reference (1-based eras).
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     page.flags.bits |= _NOBASE
 
 
 def call_page_free(k, page, func: str) -> None:
     """Run the driver's ``page_free`` (``folio_free`` in the newest kernels) with the arguments
-    of this era: ``(page, pgmap->data)`` before v5.3, ``(page)`` after, ``(folio)`` newest."""
+    of this era: ``(page, pgmap->data)`` before v5.3, ``(page)`` after, ``(folio)`` newest.
+
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     k.zd_check_page_free(page, func)
     pgmap = page.pgmap
     k.world.event(func, page.pfn, "callback", None, "folio_free" if k.fact("folio_free") else "page_free")
@@ -232,13 +251,15 @@ def call_page_free(k, page, func: str) -> None:
 
 
 def wake_up_var_refcount(k, page, func: str) -> None:
-    """``wake_up_var(&page->_refcount)`` (v6.15+: ``wake_up_var(page)``): fsdax idle wake-up."""
+    """``wake_up_var(&page->_refcount)`` (v6.15+: ``wake_up_var(page)``): fsdax idle wake-up.
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     k.world.event(func, page.pfn, "callback", None, "wake_up_var")
     k.page_waitqueue(page).wake_up("wake_up_var")
 
 
 def page_waitqueue(k, page):
-    """The wait_var_event queue of a page (``__var_waitqueue``), made on first use."""
+    """The wait_var_event queue of a page (``__var_waitqueue``), made on first use.
+    Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     wq = getattr(k, "_var_waitqueues", None)
     if wq is None:
         wq = k._var_waitqueues = {}

@@ -66,7 +66,9 @@ def migrate_vma_collect(k, migrate: migrate_vma) -> None:
     """``migrate_vma_collect()`` + ``migrate_vma_collect_pmd()``: inside an MMU_NOTIFY_MIGRATE
     invalidation (owner = ``pgmap_owner``), walk the PTEs under their PTL; select pages; take a
     reference; if the page can be trylocked, replace the PTE with a migration entry and drop
-    the mapping's rmap and reference."""
+    the mapping's rmap and reference.
+
+    Kernel: mm/migrate_device.c, v6.1."""
     vma = migrate.vma
     mm = vma.vm_mm
     rng = mmu_notifier_range(MMU_NOTIFY_MIGRATE, mm, migrate.start, migrate.end, vma=vma,
@@ -135,26 +137,34 @@ def migrate_vma_collect(k, migrate: migrate_vma) -> None:
 
 def migrate_vma_trylock(k, migrate, page) -> bool:
     """``trylock_page(page)`` in collect (the v6.1 form; later kernels skip it for a fault page
-    that ``do_swap_page`` already locked)."""
+    that ``do_swap_page`` already locked).
+
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     return k.trylock_page(page)
 
 
 def migrate_device_unlock_src(k, page, fault_page) -> None:
     """``folio_unlock(src)`` in ``migrate_device_unmap``'s restore loop and in
     ``__migrate_device_finalize``: before 1afaeb8293c9 (v6.15) collect trylocked the fault page
-    like any other, so it is unlocked here like any other."""
+    like any other, so it is unlocked here like any other.
+
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     k.unlock_page(page)
 
 
 def migrate_vma_fault_extra(k, migrate, page) -> int:
     """References on ``page`` the caller of ``migrate_vma_setup`` holds besides collect's: none
-    before 16ce101db85d."""
+    before 16ce101db85d.
+
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     return 0
 
 
 def migrate_vma_check_page(k, page, fault_page=None) -> bool:
     """``migrate_vma_check_page()``: not pinned -- references beyond the expected ones must be
-    mappings."""
+    mappings.
+
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     extra = 1 + (k.migrate_vma_fault_extra(None, page) if fault_page is page else 0)
     if page.order:
         return False
@@ -168,7 +178,9 @@ def migrate_vma_check_page(k, page, fault_page=None) -> bool:
 
 def migrate_device_unmap(k, src: list, npages: int, fault_page=None) -> int:
     """``migrate_device_unmap()`` (``migrate_vma_unmap`` before v6.1): unmap remaining mappings
-    with ``try_to_migrate``; pages still mapped or pinned are restored and dropped."""
+    with ``try_to_migrate``; pages still mapped or pinned are restored and dropped.
+
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     unmapped = 0
     restore = 0
     for i in range(npages):
@@ -202,7 +214,9 @@ def migrate_device_unmap(k, src: list, npages: int, fault_page=None) -> int:
 
 def migrate_vma_setup(k, args: migrate_vma) -> int:
     """``migrate_vma_setup()``: validate, collect, unmap.  Returns 0 or raises ``OSError``
-    (-EINVAL for a missing/special VMA or a range outside it)."""
+    (-EINVAL for a missing/special VMA or a range outside it).
+
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     nr = (args.end - args.start) >> PAGE_SHIFT
     args.start &= PAGE_MASK
     args.end &= PAGE_MASK
@@ -227,13 +241,16 @@ def migrate_vma_setup(k, args: migrate_vma) -> int:
 
 
 def migrate_vma_check_fault_page(k, args) -> None:
-    """Before 16ce101db85d there is no ``fault_page``."""
+    """Before 16ce101db85d there is no ``fault_page``.
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     args.fault_page = None
 
 
 def migrate_vma_insert_page(k, migrate: migrate_vma, addr: int, page, i: int) -> None:
     """``migrate_vma_insert_page()``: map a new (device) page where there was none or the zero
-    page; like ``do_anonymous_page`` with a ZONE_DEVICE page."""
+    page; like ``do_anonymous_page`` with a ZONE_DEVICE page.
+
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     vma = migrate.vma
     mm = vma.vm_mm
     if not vma_is_anonymous(vma):
@@ -263,7 +280,9 @@ def migrate_vma_insert_page(k, migrate: migrate_vma, addr: int, page, i: int) ->
 
 def folio_migrate_mapping(k, mapping, newpage, page, extra_count: int) -> int:
     """``folio_migrate_mapping()`` / ``migrate_page_move_mapping()`` for a page without a
-    mapping (anonymous, not in swap cache): the refcount must be exactly the expected one."""
+    mapping (anonymous, not in swap cache): the refcount must be exactly the expected one.
+
+    Kernel: mm/migrate.c, v5.16+ (migrate_page_move_mapping before)."""
     expected = 1 + extra_count
     if k.fact("zd_alloc") == "get_page+lock_page" and k.is_device_private_page(page):
         expected += 1     # v4.14-v5.17 expected_page_refs(): device private pages' extra ref
@@ -313,12 +332,14 @@ def __migrate_device_pages(k, src: list, dst: list, npages: int, migrate: migrat
 
 
 def migrate_vma_pages(k, migrate: migrate_vma) -> None:
-    """``migrate_vma_pages()``: move struct page metadata to the destination pages."""
+    """``migrate_vma_pages()``: move struct page metadata to the destination pages.
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     __migrate_device_pages(k, migrate.src, migrate.dst, migrate.npages, migrate)
 
 
 def migrate_device_pages(k, src: list, dst: list, npages: int) -> None:
-    """``migrate_device_pages()`` (v6.1, e778406b40db)."""
+    """``migrate_device_pages()`` (v6.1, e778406b40db).
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     __migrate_device_pages(k, src, dst, npages, None)
 
 
@@ -347,18 +368,24 @@ def __migrate_device_finalize(k, src: list, dst: list, npages: int, fault_page=N
 def migrate_vma_finalize(k, migrate: migrate_vma) -> None:
     """``migrate_vma_finalize()``: migration entries become the new (or restored) mappings;
     pages are unlocked and the migration's references dropped -- the old page's last reference
-    goes here, which frees a device page through its ``page_free``."""
+    goes here, which frees a device page through its ``page_free``.
+
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     __migrate_device_finalize(k, migrate.src, migrate.dst, migrate.npages, migrate.fault_page)
 
 
 def migrate_device_finalize(k, src: list, dst: list, npages: int) -> None:
+    """``migrate_device_finalize()`` (v6.1, e778406b40db): the pfn-based finalize, as
+    ``migrate_vma_finalize``. Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     __migrate_device_finalize(k, src, dst, npages, None)
 
 
 def migrate_device_range(k, src: list, start_pfn: int, npages: int) -> int:
     """``migrate_device_range()`` (v6.1, e778406b40db): collect device pfns by pfn, not by
     address: take a reference on each page that is not free (``get_page_unless_zero``), trylock
-    it, then unmap every mapping of it (``try_to_migrate``)."""
+    it, then unmap every mapping of it (``try_to_migrate``).
+
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
     src.clear()
     for i in range(npages):
         page = k.pfn_to_page(start_pfn + i)

@@ -322,12 +322,13 @@ def _join_anon_vma(av: anon_vma | None, mm: mm_struct) -> None:
 
 
 def mm_alloc(k) -> mm_struct:
-    """``mm_alloc()`` (kernel/fork.c)."""
+    """``mm_alloc()`` (kernel/fork.c).  Kernel: kernel/fork.c, v4.5+."""
     return mm_struct(k)
 
 
 def get_unmapped_area(k, mm: mm_struct, length: int, align: int = PAGE_SIZE) -> int:
-    """Bottom-up first fit above ``mm->mmap_base`` (the model's arch_get_unmapped_area)."""
+    """Bottom-up first fit above ``mm->mmap_base`` (the model's arch_get_unmapped_area).
+    Kernel: mm/mmap.c, v4.5+."""
     addr = mm.mmap_base
     for vma in mm.vmas.peek():
         if vma.vm_end <= addr:
@@ -342,7 +343,9 @@ def do_mmap(k, mm: mm_struct, addr: int, length: int, prot: int, flags: int, fil
             pgoff: int = 0) -> int:
     """``do_mmap()`` (mm/mmap.c), called with mmap_lock held for write.  ``file`` is a shmem
     file (``shmem_file_setup``) or the dmirror device file; anonymous shared memory gets a new
-    shmem file (``shmem_zero_setup``)."""
+    shmem file (``shmem_zero_setup``).
+
+    Kernel: mm/mmap.c, v4.5+."""
     from .shmem import shmem_zero_setup
     if length <= 0:
         raise err(errno.EINVAL, "mmap length")
@@ -399,7 +402,9 @@ def _split(vmas, start: int, end: int):
 
 def do_munmap(k, mm: mm_struct, start: int, length: int) -> int:
     """``do_munmap()`` (mm/mmap.c), mmap_lock held for write: split, ``unmap_region`` (zap the
-    PTEs, dropping the pages' references and mapcounts), remove the VMAs."""
+    PTEs, dropping the pages' references and mapcounts), remove the VMAs.
+
+    Kernel: mm/mmap.c, v4.5+."""
     if start & ~PAGE_MASK or start >= TASK_SIZE or length > TASK_SIZE - start:
         raise err(errno.EINVAL, "munmap")
     length = (length + PAGE_SIZE - 1) & PAGE_MASK
@@ -459,7 +464,7 @@ def do_mprotect(k, mm: mm_struct, start: int, length: int, prot: int) -> int:
 
 
 def change_pte_range_wrprotect(k, vma: vm_area_struct, start: int, end: int) -> None:
-    """``change_pte_range()`` with the write bit removed (mm/mprotect.c)."""
+    """``change_pte_range()`` with the write bit removed (mm/mprotect.c).  Kernel: mm/mprotect.c, v4.5+."""
     mm = vma.vm_mm
     for addr in range(start, end, PAGE_SIZE):
         pt = mm.pgtable(addr)
@@ -478,7 +483,9 @@ def do_mremap(k, mm: mm_struct, old_addr: int, old_len: int, new_len: int, flags
     """``mremap()`` (mm/mremap.c) for one whole VMA range: ``move_vma`` + ``move_ptes`` (the
     page keeps its ``index``; the new VMA's ``vm_pgoff`` keeps the rmap address computation
     valid).  MREMAP_MAYMOVE|MREMAP_FIXED with optional MREMAP_DONTUNMAP; growing in place and
-    shrinking are not modelled."""
+    shrinking are not modelled.
+
+    Kernel: mm/mremap.c, v4.5+."""
     from .mmu_notifier import MMU_NOTIFY_UNMAP, mmu_notifier_range
     if old_addr & ~PAGE_MASK or not flags & MREMAP_MAYMOVE:
         raise err(errno.EINVAL, "mremap")
@@ -524,7 +531,8 @@ def do_mremap(k, mm: mm_struct, old_addr: int, old_len: int, new_len: int, flags
 
 
 def exit_mmap(k, mm: mm_struct) -> None:
-    """``exit_mmap()`` (mm/mmap.c): unmap every VMA (zap drops every page reference)."""
+    """``exit_mmap()`` (mm/mmap.c): unmap every VMA (zap drops every page reference).
+    Kernel: mm/mmap.c, v4.5+."""
     mm.mmap_lock.down_write("exit_mmap")
     for vma in mm.vmas.get("exit_mmap"):
         k.unmap_vma_range(vma, vma.vm_start, vma.vm_end)
@@ -534,16 +542,19 @@ def exit_mmap(k, mm: mm_struct) -> None:
 
 
 def mmget_not_zero(k, mm: mm_struct) -> bool:
-    """``mmget_not_zero()`` (include/linux/sched/mm.h)."""
+    """``mmget_not_zero()`` (include/linux/sched/mm.h).  Kernel: include/linux/sched/mm.h, v4.11+."""
     return mm.mm_users.add_unless(1, 0, "mmget_not_zero")
 
 
 def mmget(k, mm: mm_struct) -> None:
+    """``mmget()``: take an ``mm_users`` reference. Kernel: include/linux/sched/mm.h, v4.11+
+    (mmgrab/mmget split)."""
     mm.mm_users.add_return(1, "mmget")
 
 
 def mmput(k, mm: mm_struct) -> None:
-    """``mmput()`` (kernel/fork.c): the last user tears the address space down."""
+    """``mmput()`` (kernel/fork.c): the last user tears the address space down.
+    Kernel: kernel/fork.c, v4.5+."""
     if mm.mm_users.sub_return(1, "mmput") == 0:
         k.exit_mmap(mm)
 

@@ -56,7 +56,8 @@ class mmu_interval_notifier:
 
 
 def mmu_interval_notifier_insert(k, mni: mmu_interval_notifier) -> int:
-    """Under ``subscriptions->lock``: link the subscription."""
+    """Under ``subscriptions->lock``: link the subscription.
+    Kernel: mm/mmu_notifier.c, v5.5+ (99cb252f5e68)."""
     mm = mni.mm
     mm.notifier_lock.lock("spin_lock(&subscriptions->lock)")
     # a new subscription starts "not invalidating": its seq differs from the mm's
@@ -69,7 +70,8 @@ def mmu_interval_notifier_insert(k, mni: mmu_interval_notifier) -> int:
 
 
 def mmu_interval_notifier_remove(k, mni: mmu_interval_notifier) -> None:
-    """Waits for a running invalidation of the mm to finish (as the kernel does), then unlinks."""
+    """Waits for a running invalidation of the mm to finish (as the kernel does), then unlinks.
+    Kernel: mm/mmu_notifier.c, v5.5+ (99cb252f5e68)."""
     mm = mni.mm
     mm.notifier_wq.wait_event(lambda: mm.active_invalidate_ranges.peek() == 0,
                               (mm.active_invalidate_ranges,), "mmu_interval_notifier_remove")
@@ -80,7 +82,8 @@ def mmu_interval_notifier_remove(k, mni: mmu_interval_notifier) -> None:
 
 
 def mmu_interval_read_begin(k, mni: mmu_interval_notifier) -> int:
-    """Wait until no invalidation is running on the mm, then return the subscription's seq."""
+    """Wait until no invalidation is running on the mm, then return the subscription's seq.
+    Kernel: mm/mmu_notifier.c, v5.5+ (99cb252f5e68)."""
     mm = mni.mm
     mm.notifier_wq.wait_event(lambda: mm.active_invalidate_ranges.peek() == 0,
                               (mm.active_invalidate_ranges,), "mmu_interval_read_begin")
@@ -88,6 +91,8 @@ def mmu_interval_read_begin(k, mni: mmu_interval_notifier) -> int:
 
 
 def mmu_interval_read_retry(k, mni: mmu_interval_notifier, seq: int) -> bool:
+    """``mmu_interval_read_retry()``: did an invalidation move the subscription's sequence since
+    ``read_begin``? Kernel: mm/mmu_notifier.c, v5.5+ (99cb252f5e68)."""
     return mni.invalidate_seq.get("mmu_interval_read_retry") != seq
 
 
@@ -95,12 +100,16 @@ mmu_interval_check_retry = mmu_interval_read_retry
 
 
 def mmu_interval_set_seq(k, mni: mmu_interval_notifier, cur_seq: int) -> None:
+    """``mmu_interval_set_seq()``: the driver's invalidate callback records the new sequence (under
+    its own lock). Kernel: mm/mmu_notifier.c, v5.5+ (99cb252f5e68)."""
     mni.invalidate_seq.set(cur_seq, "mmu_interval_set_seq")
 
 
 def mmu_notifier_invalidate_range_start(k, rng: mmu_notifier_range) -> None:
     """``mn_itree_invalidate``: mark the mm invalidating (odd seq) and call every overlapping
-    subscription's ``invalidate`` with the new sequence."""
+    subscription's ``invalidate`` with the new sequence.
+
+    Kernel: mm/mmu_notifier.c, v5.5+ (99cb252f5e68)."""
     mm = rng.mm
     mm.notifier_lock.lock("spin_lock(&subscriptions->lock)")
     active = mm.active_invalidate_ranges.get("mn_itree_inv_start_range")
@@ -117,7 +126,8 @@ def mmu_notifier_invalidate_range_start(k, rng: mmu_notifier_range) -> None:
 
 
 def mmu_notifier_invalidate_range_end(k, rng: mmu_notifier_range) -> None:
-    """``mn_itree_inv_end``: the last active range makes the seq even and wakes readers."""
+    """``mn_itree_inv_end``: the last active range makes the seq even and wakes readers.
+    Kernel: mm/mmu_notifier.c, v5.5+ (99cb252f5e68)."""
     mm = rng.mm
     mm.notifier_lock.lock("spin_lock(&subscriptions->lock)")
     active = mm.active_invalidate_ranges.get("mn_itree_inv_end") - 1

@@ -21,7 +21,8 @@ _BUDDY = 1 << PG_buddy
 
 
 def mem_init(k) -> None:
-    """Boot: the memmap, the buddy allocator's state and the pgmap lookup (``pgmap_array``)."""
+    """Boot: the memmap, the buddy allocator's state and the pgmap lookup (``pgmap_array``).
+    Kernel: mm/page_alloc.c, v4.5+ (boot: free_area_init, memmap)."""
     k.memmap = {}
     k.zone_lock = Lock("zone->lock")
     k.buddy = Var((NORMAL_BASE_PFN, ()), "buddy free lists")   # (next fresh pfn, ((pfn, order), ...))
@@ -31,6 +32,8 @@ def mem_init(k) -> None:
 
 
 def pfn_to_page(k, pfn: int):
+    """``pfn_to_page()``: the struct page of a pfn (the model's memmap). Kernel:
+    include/asm-generic/memory_model.h, v4.5+."""
     page = k.memmap.get(pfn)
     if page is None:
         raise KeyError(f"pfn {pfn:#x} has no struct page in this model")
@@ -38,7 +41,8 @@ def pfn_to_page(k, pfn: int):
 
 
 def prep_compound_page(k, head, order: int, func: str = "prep_compound_page") -> None:
-    """Make ``head`` the head of an order-``order`` compound page of the pfns after it."""
+    """Make ``head`` the head of an order-``order`` compound page of the pfns after it.
+    Kernel: mm/page_alloc.c, v4.5+."""
     head.order = order
     if order:
         head.flags.bits |= 1 << PG_head
@@ -51,7 +55,8 @@ def prep_compound_page(k, head, order: int, func: str = "prep_compound_page") ->
 
 
 def alloc_pages(k, order: int = 0, gfp: int = 0, func: str = "alloc_pages"):
-    """``alloc_pages(gfp, order)``: a page (or compound head) with refcount 1."""
+    """``alloc_pages(gfp, order)``: a page (or compound head) with refcount 1.
+    Kernel: include/linux/gfp.h, v4.5+."""
     with k.zone_lock:
         fresh, free = k.buddy.get("rmqueue")
         for i in range(len(free) - 1, -1, -1):
@@ -76,15 +81,18 @@ def alloc_pages(k, order: int = 0, gfp: int = 0, func: str = "alloc_pages"):
 
 
 def alloc_page(k, gfp: int = 0, func: str = "alloc_page"):
+    """``alloc_page()``: one order-0 page at refcount 1. Kernel: include/linux/gfp.h, v4.5+."""
     return k.alloc_pages(0, gfp, func)
 
 
 def folio_alloc(k, gfp: int = 0, order: int = 0, func: str = "folio_alloc"):
+    """``folio_alloc()``: a folio of ``order`` at refcount 1. Kernel: include/linux/gfp.h, v5.16+."""
     return k.alloc_pages(order, gfp, func)
 
 
 def free_pages_prepare(k, page, order: int, func: str) -> bool:
-    """The "Bad page state" checks (``free_page_is_bad``/``free_pages_check``)."""
+    """The "Bad page state" checks (``free_page_is_bad``/``free_pages_check``).
+    Kernel: mm/page_alloc.c, v4.5+."""
     ok = True
     if page._mapcount.peek() != -1:
         k.world.violate("bad_page_state", "BUG: Bad page state: nonzero mapcount", page.pfn, func)
@@ -98,7 +106,9 @@ def free_pages_prepare(k, page, order: int, func: str) -> bool:
 
 def free_the_page(k, page, order: int = 0, func: str = "free_the_page") -> None:
     """Give a page whose refcount is 0 back to the buddy allocator (``free_unref_page`` for
-    order 0, ``__free_pages_ok`` otherwise)."""
+    order 0, ``__free_pages_ok`` otherwise).
+
+    Kernel: mm/page_alloc.c, v4.5+."""
     k.free_pages_prepare(page, order, func)
     if page.zone != ZONE_NORMAL:
         return          # the model refuses to put device memory in the buddy lists
@@ -113,21 +123,26 @@ def free_the_page(k, page, order: int = 0, func: str = "free_the_page") -> None:
 
 
 def free_unref_page(k, page, order: int = 0, func: str = "free_unref_page") -> None:
+    """``free_unref_page()``: a page whose count reached 0 back to the allocator. Kernel:
+    mm/page_alloc.c, v4.15+ (free_hot_cold_page before)."""
     k.free_the_page(page, order, func)
 
 
 def __free_pages(k, page, order: int = 0, func: str = "__free_pages") -> None:
-    """``__free_pages()``: drop a reference; free the block when it was the last."""
+    """``__free_pages()``: drop a reference; free the block when it was the last.
+    Kernel: mm/page_alloc.c, v4.5+."""
     if k.page_ref_dec_and_test(page, func):
         k.free_the_page(page, order, func)
 
 
 def __free_page(k, page) -> None:
+    """``__free_page()``: ``__free_pages(page, 0)``. Kernel: include/linux/gfp.h, v4.5+."""
     k.__free_pages(page, 0, "__free_page")
 
 
 def page_is_buddy_free(k, page) -> bool:
-    """Model query: is the page in the buddy allocator's free lists?"""
+    """Model query: is the page in the buddy allocator's free lists?
+    Kernel: mm/page_alloc.c, v4.5+ (model query: PageBuddy)."""
     return bool(page.flags.bits & _BUDDY)
 
 

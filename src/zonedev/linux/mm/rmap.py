@@ -27,7 +27,9 @@ def _mapcount_add(k, page, n: int, func: str) -> int:
 
 def page_add_new_anon_rmap(k, page, vma, address: int) -> None:
     """``page_add_new_anon_rmap()`` / ``folio_add_new_anon_rmap()``: first mapping of a new anon
-    page: mapcount 0 (one mapping), ``mapping`` = the VMA's anon_vma, ``index``."""
+    page: mapcount 0 (one mapping), ``mapping`` = the VMA's anon_vma, ``index``.
+
+    Kernel: mm/rmap.c, v4.5+."""
     old = page._mapcount.set(0, "page_add_new_anon_rmap")
     k.world.event("page_add_new_anon_rmap", page.pfn, "_mapcount", old, 0)
     k.set_page_field(page, "mapping", vma.anon_vma, "__page_set_anon_rmap")
@@ -35,26 +37,34 @@ def page_add_new_anon_rmap(k, page, vma, address: int) -> None:
 
 
 def page_add_anon_rmap(k, page, vma=None, address: int = 0) -> None:
-    """``page_add_anon_rmap()``: another PTE maps an existing anon page (migration restore)."""
+    """``page_add_anon_rmap()``: another PTE maps an existing anon page (migration restore).
+    Kernel: mm/rmap.c, v4.5+."""
     _mapcount_add(k, page, 1, "page_add_anon_rmap")
 
 
 def page_add_file_rmap(k, page, vma=None) -> None:
+    """``page_add_file_rmap()``: a PTE maps a page-cache page: ``_mapcount`` +1. Kernel: mm/rmap.c,
+    v4.5+."""
     _mapcount_add(k, page, 1, "page_add_file_rmap")
 
 
 def page_dup_rmap(k, page) -> None:
-    """``page_dup_rmap()``: fork copied a PTE (copy_present_pte / copy_nonpresent_pte)."""
+    """``page_dup_rmap()``: fork copied a PTE (copy_present_pte / copy_nonpresent_pte).
+    Kernel: mm/rmap.c, v4.5+."""
     _mapcount_add(k, page, 1, "page_dup_rmap")
 
 
 def page_remove_rmap(k, page, vma=None) -> None:
+    """``page_remove_rmap()``: a PTE stops mapping the page: ``_mapcount`` -1. Kernel: mm/rmap.c,
+    v4.5+."""
     _mapcount_add(k, page, -1, "page_remove_rmap")
 
 
 def rmap_walk_anon(k, page, visit) -> None:
     """Call ``visit(vma, address)`` for every VMA that may map anon ``page``; stop when it returns
-    False."""
+    False.
+
+    Kernel: mm/rmap.c, v4.5+."""
     av = page.mapping.get("page_anon_vma")
     if av is None or not getattr(av, "anon", False):
         return
@@ -72,7 +82,9 @@ def rmap_walk_anon(k, page, visit) -> None:
 def try_to_migrate(k, page, flags: int = 0) -> None:
     """``try_to_migrate()`` / ``try_to_migrate_one()`` (v5.14+; ``try_to_unmap(TTU_MIGRATION)``
     before): replace every PTE mapping ``page`` (present, device-private) with a migration
-    entry, dropping its rmap and reference.  The caller holds the page lock and a reference."""
+    entry, dropping its rmap and reference.  The caller holds the page lock and a reference.
+
+    Kernel: mm/rmap.c, v5.14+."""
     def one(vma, addr):
         mm = vma.vm_mm
         pt = mm.pgtable(addr)
@@ -96,7 +108,9 @@ def try_to_migrate(k, page, flags: int = 0) -> None:
 def remove_migration_ptes(k, src, dst, locked: bool = False) -> None:
     """``remove_migration_ptes()`` / ``remove_migration_pte()``: every migration entry for
     ``src`` becomes a mapping of ``dst`` -- a device-private entry if ``dst`` is device-private,
-    a present PTE otherwise -- taking a reference and an rmap on ``dst``."""
+    a present PTE otherwise -- taking a reference and an rmap on ``dst``.
+
+    Kernel: mm/migrate.c, v4.5+."""
     def one(vma, addr):
         mm = vma.vm_mm
         pt = mm.pgtable(addr)

@@ -35,17 +35,21 @@ class shmem_file:
 
 
 def shmem_file_setup(k, size: int = 0, name: str = "shmem") -> shmem_file:
+    """``shmem_file_setup()``: a new tmpfs file of ``size`` bytes. Kernel: mm/shmem.c, v4.5+."""
     return shmem_file(k, size, name)
 
 
 def shmem_zero_setup(k, size: int) -> shmem_file:
-    """``shmem_zero_setup()``: the file behind a MAP_SHARED|MAP_ANONYMOUS mapping."""
+    """``shmem_zero_setup()``: the file behind a MAP_SHARED|MAP_ANONYMOUS mapping.
+    Kernel: mm/shmem.c, v4.5+."""
     return shmem_file(k, size, "dev/zero")
 
 
 def shmem_get_page(k, file: shmem_file, index: int):
     """``shmem_get_folio(SGP_CACHE)``: find or allocate the page at ``index``; returns it with a
-    reference for the caller (the page cache keeps its own)."""
+    reference for the caller (the page cache keeps its own).
+
+    Kernel: mm/shmem.c, v4.5+."""
     slot = file.slot(index)
     page = slot.get("filemap_get_entry")
     if page is None:
@@ -58,7 +62,7 @@ def shmem_get_page(k, file: shmem_file, index: int):
 
 
 def shmem_fault(k, vmf):
-    """``shmem_fault()``: ``vmf.page`` = the page cache page, with a reference."""
+    """``shmem_fault()``: ``vmf.page`` = the page cache page, with a reference.  Kernel: mm/shmem.c, v4.5+."""
     vma = vmf.vma
     index = ((vmf.address - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
     vmf.page = k.shmem_get_page(vma.vm_file, index)
@@ -66,7 +70,7 @@ def shmem_fault(k, vmf):
 
 
 def shmem_pwrite(k, file: shmem_file, values: list, offset_ints: int, ints_per_page: int) -> int:
-    """pwrite(2) of ints at int offset ``offset_ints`` through the page cache."""
+    """pwrite(2) of ints at int offset ``offset_ints`` through the page cache.  Kernel: mm/shmem.c, v4.5+."""
     i = 0
     while i < len(values):
         index, off = divmod(offset_ints + i, ints_per_page)
@@ -81,7 +85,7 @@ def shmem_pwrite(k, file: shmem_file, values: list, offset_ints: int, ints_per_p
 
 
 def shmem_pread(k, file: shmem_file, n: int, offset_ints: int, ints_per_page: int) -> list:
-    """pread(2) of ``n`` ints through the page cache (holes read as zeros)."""
+    """pread(2) of ``n`` ints through the page cache (holes read as zeros).  Kernel: mm/shmem.c, v4.5+."""
     out = []
     i = 0
     while i < n:
@@ -95,7 +99,8 @@ def shmem_pread(k, file: shmem_file, n: int, offset_ints: int, ints_per_page: in
 
 
 def shmem_evict_inode(k, file: shmem_file) -> None:
-    """Last close of an unlinked file: drop the page cache's references (truncate_inode_pages)."""
+    """Last close of an unlinked file: drop the page cache's references (truncate_inode_pages).
+    Kernel: mm/shmem.c, v4.5+."""
     for index in sorted(file.i_pages):
         slot = file.i_pages[index]
         page = slot.get("truncate_inode_pages")

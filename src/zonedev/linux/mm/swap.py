@@ -12,26 +12,33 @@ from __future__ import annotations
 
 
 def folio_get(k, folio) -> None:
+    """``folio_get()``: take a reference on the folio (``get_page`` on the head page before v5.16).
+    Kernel: include/linux/mm.h, v5.16+ (get_page on the head before)."""
     k.get_page(folio)
 
 
 def folio_put(k, folio) -> None:
+    """``folio_put()``: drop a reference on the folio; the era's ``__folio_put`` at 0. Kernel:
+    include/linux/mm.h, v5.16+ (put_page on the head before)."""
     k.put_page(folio)
 
 
 def folio_put_refs(k, folio, refs: int) -> None:
-    """``folio_put_refs()`` (v5.16+): drop ``refs`` references; free at 0."""
+    """``folio_put_refs()`` (v5.16+): drop ``refs`` references; free at 0.
+    Kernel: include/linux/mm.h, v5.16+."""
     if k.page_ref_sub_and_test(folio, refs, "folio_put_refs"):
         k.__folio_put(folio)
 
 
 def __folio_put(k, folio) -> None:
-    """``__folio_put()`` (v5.16+): before v5.18 the same routing as ``__put_page``."""
+    """``__folio_put()`` (v5.16+): before v5.18 the same routing as ``__put_page``.
+    Kernel: mm/swap.c, v5.16+."""
     k.__put_page(folio)
 
 
 def try_get_page(k, page) -> bool:
-    """``try_get_page()`` (v5.1+): fails (with a WARN) on a page whose count is <= 0."""
+    """``try_get_page()`` (v5.1+): fails (with a WARN) on a page whose count is <= 0.
+    Kernel: include/linux/mm.h, v5.1+."""
     page = page.head
     if page._refcount.peek() <= 0:
         k.world.violate("get_on_free_page", "WARN_ON_ONCE(page_ref_count(page) <= 0)", page.pfn, "try_get_page")
@@ -41,17 +48,20 @@ def try_get_page(k, page) -> bool:
 
 
 def folio_try_get(k, folio) -> bool:
-    """``folio_try_get()`` (v5.16+; ``get_page_unless_zero`` before)."""
+    """``folio_try_get()`` (v5.16+; ``get_page_unless_zero`` before).
+    Kernel: include/linux/page_ref.h, v5.16+."""
     return k.page_ref_add_unless(folio.head, 1, 0, "folio_try_get")
 
 
 def put_pages_list(k, pages) -> None:
+    """``put_pages_list()``: ``put_page`` on each page of the list. Kernel: mm/swap.c, v4.5+."""
     for page in pages:
         k.put_page(page)
 
 
 def release_pages(k, pages) -> None:
-    """``release_pages()`` (v4.5 shape): drop one reference on each, free those that reach 0."""
+    """``release_pages()`` (v4.5 shape): drop one reference on each, free those that reach 0.
+    Kernel: mm/swap.c, v4.5+."""
     for page in pages:
         page = page.head
         if k.put_page_testzero(page, "release_pages"):

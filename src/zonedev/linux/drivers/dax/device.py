@@ -55,14 +55,16 @@ class dev_dax:
 
 
 def dev_dax_probe(k, nr_pages: int, align_order: int = 0, start_pfn: int = 0x200000) -> dev_dax:
-    """``dev_dax_probe``: map the range (``devm_memremap_pages``) with the era's pgmap type."""
+    """``dev_dax_probe``: map the range (``devm_memremap_pages``) with the era's pgmap type.
+    Kernel: drivers/dax/device.c, v4.5+."""
     dax = dev_dax(k, nr_pages, align_order, start_pfn)
     dax.drv.probe()
     return dax
 
 
 def dev_dax_huge_fault(k, vmf) -> int:
-    """``dev_dax_huge_fault``: map the ``align``-sized page containing the address whole."""
+    """``dev_dax_huge_fault``: map the ``align``-sized page containing the address whole.
+    Kernel: drivers/dax/device.c, v4.5+."""
     vma = vmf.vma
     dax = vma.vm_file
     order = dax.align_order
@@ -81,7 +83,9 @@ def dev_dax_huge_fault(k, vmf) -> int:
 
 def dev_dax_insert(k, vma, base: int, head, order: int, write: bool) -> None:
     """Before v6.15: ``vmf_insert_mixed`` (order 0) / ``vmf_insert_pfn_pmd``/``_pud``: devmap
-    entries for every page of the mapping, no reference, no mapcount."""
+    entries for every page of the mapping, no reference, no mapcount.
+
+    Kernel: drivers/dax/device.c, v4.5+."""
     mm = vma.vm_mm
     pt, _ = mm.pte(base, alloc=True)
     pt.ptl.lock("insert_pfn_pmd" if order else "insert_pfn")

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 
 def pci_alloc_p2pmem(k, pgmap, page):
-    """Allocate ``page`` from the p2pmem pool of ``pgmap``: None if the pgmap is dying."""
+    """Allocate ``page`` from the p2pmem pool of ``pgmap``: None if the pgmap is dying.
+    Kernel: drivers/pci/p2pdma.c, v4.20+ (52916982af48)."""
     if not pgmap.ref.tryget_live("pci_alloc_p2pmem"):
         return None
     return page
 
 
 def pci_free_p2pmem(k, pgmap, page) -> None:
+    """``pci_free_p2pmem()``: give the page back to the pool and drop its pgmap reference. Kernel:
+    drivers/pci/p2pdma.c, v4.20+ (52916982af48)."""
     pgmap.ref.put("pci_free_p2pmem")
 
 
