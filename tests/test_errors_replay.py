@@ -50,6 +50,7 @@ def _run_as_printed(cmd: str, cwd: Path) -> subprocess.CompletedProcess:
     (["EARLY::raises_at_once"], "exception"),
     (["scenarios/teardown.py::teardown", "--kernel", "v5.18", "-p", "users=2", "--patch", "PATCH"],
      "use_after_free"),
+    (["scenarios/teardown.py::teardown3", "--at", "27674ef6c73f"], "use_after_free"),
 ])
 def test_printed_replay_commands_run_as_printed(tmp_path, args, kind):
     d = tmp_path / "a dir with 'quotes' and spaces"
