@@ -169,6 +169,8 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     Path(cp).write_bytes(b"not a pickle")
     r = CliRunner().invoke(main, ["check", PLANTED + "::dec_and_test", "-p", "users=4", "--resume", cp])
     assert r.exit_code == 2 and r.stderr.startswith(f"zonedev: error: {cp}: not a zonedev checkpoint")
+    r = CliRunner().invoke(main, ["check", PLANTED + "::wakeup", "--checkpoint", str(tmp_path / "no" / "cp")])
+    assert r.exit_code == 2 and r.stderr.startswith(f"zonedev: error: {tmp_path}/no/cp: cannot write a checkpoint")
     r = CliRunner().invoke(main, ["check", PLANTED, "--checkpoint", cp])
     assert r.exit_code == 2 and "--checkpoint: a checkpoint is of one scenario on one kernel" in r.stderr
 

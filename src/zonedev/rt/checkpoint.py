@@ -64,6 +64,10 @@ class Checkpoints:
         ident["file_digest"] = _digest(str(ident.get("scenario", "")).partition("::")[0])
         self.identity = repr(sorted(ident.items()))
         self.saves = 0
+        if out is not None:         # refused now, not at the first save minutes later
+            parent = Path(out).parent
+            if not parent.is_dir() or not os.access(parent, os.W_OK) or Path(out).is_dir():
+                raise CheckpointError(f"{out}: cannot write a checkpoint there")
 
     def save(self, state: dict) -> None:
         if self.out is None:

@@ -135,6 +135,11 @@ def collect(paths: Iterable[str] = (), cwd: str | Path | None = None) -> list[Ro
     for arg in args:
         file, sep, name = str(arg).partition("::")
         path = Path(file) if Path(file).is_absolute() else cwd / file
+        try:
+            path.is_dir()
+        except (OSError, ValueError) as e:          # a name too long, a NUL byte
+            shown = file if len(file) <= 120 else file[:117] + "..."
+            raise MatrixError(f"{shown}:0: {getattr(e, 'strerror', None) or e}") from None
         if sep:
             if not path.is_file():
                 raise MatrixError(f"{file}:0: no such scenario file")
