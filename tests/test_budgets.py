@@ -43,7 +43,9 @@ def test_time_within_ten_percent_and_one_execution(mode):
     took = time.perf_counter() - t0
     one = took / max(1, r.executions)
     assert r.stopped == "time" and not r.exhaustive
-    assert limit <= took <= 1.1 * limit + one + 0.05, (took, r.executions)
+    # 10 % + one execution, and 0.1 s for a machine shared with other jobs (the process may
+    # not be scheduled at the deadline); measured idle: 0.2-3 % over
+    assert limit <= took <= 1.1 * limit + one + 0.1, (took, r.executions)
 
 
 def test_time_budget_covers_minimisation():
