@@ -62,7 +62,7 @@ def test_lifecycle_all_side_by_side_marks_absent():
 
 @pytest.mark.parametrize("args,needle", [
     (("lifecycle", "--kernel", "v9.9"), "unknown kernel"),
-    (("lifecycle", "--type", "hugetlb"), "unknown type"),
+    (("lifecycle", "--type", "hugetlb"), "'hugetlb' is not one of"),
     (("lifecycle", "--kernel", "v4.5", "--type", "private"), "no 'private'"),
     (("patches", "--kernel", "v2.6"), "unknown kernel"),
 ])

@@ -28,7 +28,19 @@ def main() -> None:
     """An executable model of Linux ZONE_DEVICE page refcounting, and its checker.
 
     Exit status: 0 nothing found, 1 found, 2 bad input (one line: zonedev: error: WHERE:
-    reason), 130 interrupted (SIGINT), 143 terminated (SIGTERM)."""
+    reason), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+
+    \b
+    Examples:
+      zonedev lifecycle --kernel all
+      zonedev check scenarios/teardown.py::teardown3 --kernel v5.18,v6.1
+      zonedev matrix
+      zonedev COMMAND --help
+
+    \b
+    Shell completion (bash; zsh and fish likewise):
+      eval "$(_ZONEDEV_COMPLETE=bash_source zonedev)"
+    """
 
 
 for _name in SUBCOMMANDS:

@@ -113,7 +113,13 @@ def report(res, file: str) -> None:
 @click.option("-p", "--param", "params", multiple=True, help="scenario parameter NAME=VALUE")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 def command(spec: str, good: str | None, bad: str | None, patches: tuple, params: tuple, as_json: bool) -> None:
-    """Name the first patch of the series at which a scenario's verdict changes."""
+    """Name the first patch of the series at which a scenario's verdict changes.
+
+    \b
+    Examples:
+      zonedev bisect scenarios/teardown.py::teardown3 --good v5.17 --bad v5.18
+      zonedev bisect scenarios/catalogue.py::f2_final_put_race
+      zonedev bisect scenarios/teardown.py::teardown3 --good v6.0 --bad v6.1 --json"""
     from ..patches import PatchFileError, UnknownKernel, load_patch_file
     from ..rt.bisect import BisectError, bisect, default_ends
     from ..rt.check import check

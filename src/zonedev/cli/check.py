@@ -301,6 +301,13 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | 
             address: str | None = None) -> None:
     """Explore every interleaving of a scenario's threads on one or more kernels.
 
+    \b
+    Examples:
+      zonedev check scenarios/teardown.py::teardown3 --kernel v5.18,v6.1
+      zonedev check scenarios/hmm_races.py --kernel all --quiet
+      zonedev check scenarios/teardown.py::teardown3 -k 6.1.0-56-amd64 --without 0dc45ca1ce18
+      zonedev check my_scenario.py::race --mode pct --time 30 --json
+
     Exit status: 0 nothing found, 1 found, 2 bad input, 130/143 interrupted (SIGINT/SIGTERM:
     the findings so far are printed; with --checkpoint, --resume continues the run)."""
     from ..patches import PatchFileError, UnknownKernel, kernel_at

@@ -31,7 +31,12 @@ def kernel_info(name: str) -> dict:
 @click.command("kernels")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def command(as_json: bool) -> None:
-    """List the modelled kernels and what each has."""
+    """List the modelled kernels and what each has.
+
+    \b
+    Examples:
+      zonedev kernels
+      zonedev kernels --json"""
     infos = [kernel_info(n) for n in KERNELS]
     if as_json:
         click.echo(json.dumps(infos, indent=1))

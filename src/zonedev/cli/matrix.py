@@ -76,7 +76,13 @@ class _Progress:
 def command(paths: tuple, kernel: tuple, patches: tuple, without: tuple, jobs: str | None,
             as_json: bool, html_file: str | None, quiet: bool) -> None:
     """Run every scenario with expected verdicts (default: the checkout's scenarios/) on every
-    kernel it applies to; mark every cell that differs from its expectation."""
+    kernel it applies to; mark every cell that differs from its expectation.
+
+    \b
+    Examples:
+      zonedev matrix
+      zonedev matrix scenarios/teardown.py --kernel v5.18,v6.1
+      zonedev matrix --html matrix.html --json matrix.json"""
     from ..rt.matrix import MatrixError, matrix
     try:
         kernels = resolve_kernels(kernel) if kernel else None

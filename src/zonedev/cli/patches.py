@@ -19,7 +19,13 @@ def patch_info(p) -> dict:
 @click.option("--kernel", "kernel_name", default=None, help="only the patches of this kernel")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def command(kernel_name: str | None, as_json: bool) -> None:
-    """List the kernel changes the model is made of."""
+    """List the kernel changes the model is made of.
+
+    \b
+    Examples:
+      zonedev patches
+      zonedev patches --kernel v6.1
+      zonedev patches --json"""
     if kernel_name is None:
         chosen = series()
     else:

@@ -40,6 +40,12 @@ def command(spec: str, schedule: str, kernel: str | None, patches: tuple, withou
             params: tuple, stepwise: bool, step_timeout: float, as_json: bool) -> None:
     """Replay one schedule of a scenario step by step.
 
+    \b
+    Examples:
+      zonedev replay scenarios/teardown.py::teardown3 --kernel v5.18 --schedule '2*8.0'
+      zonedev replay scenarios/teardown.py::teardown3 -k v5.18 -s '2*8.0' --step
+      zonedev replay scenarios/teardown.py::teardown3 -k v5.18 -s '2*8.0' --json
+
     Exit status: 0 nothing found, 1 found, 2 bad input (a schedule that does not fit too)."""
     from ..patches import PatchFileError, UnknownKernel, kernel_at
     from ..sync.world import World, use_world

@@ -13,7 +13,12 @@ import click
 
 @click.group(name="selftest")
 def command() -> None:
-    """Run the kernel's own selftests on the model."""
+    """Run the kernel's own selftests on the model.
+
+    \b
+    Examples:
+      zonedev selftest hmm --kernel v6.1
+      zonedev selftest hmm -l"""
 
 
 @command.command(name="hmm")

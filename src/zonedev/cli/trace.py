@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from . import _errors
+from ..linux.drivers.example import TYPES
 
 
 def _fail(msg: str, as_json: bool = False) -> None:
@@ -30,7 +31,12 @@ def _fail(msg: str, as_json: bool = False) -> None:
 
 @click.group(name="trace")
 def command() -> None:
-    """Real kernel traces in and out: check them against the model, export the model's events."""
+    """Real kernel traces in and out: check them against the model, export the model's events.
+
+    \b
+    Examples:
+      zonedev trace check ../shared/reference/samples/guest-6.1.0-56-zdsnap-console.log
+      zonedev trace export --lifecycle private --kernel v6.1 > page_ref.txt"""
 
 
 _LINUX_VERSION = re.compile(r"Linux version (\S+)")
@@ -40,7 +46,7 @@ _LINUX_VERSION = re.compile(r"Linux version (\S+)")
 @click.argument("file", type=_errors.Path(dir_okay=False))
 @click.option("--kernel", "-k", default=None,
               help="the kernel the trace came from, as uname -r says (default: the 'Linux version' line of a console log)")
-@click.option("--type", "ptype", default=None, help="pgmap type of --pfns (private, coherent, fsdax, generic, p2pdma)")
+@click.option("--type", "ptype", default=None, type=click.Choice(TYPES), help="pgmap type of --pfns")
 @click.option("--pfns", default=None, metavar="START-END", help="a ZONE_DEVICE pfn range (hex) of --type, for page_ref lines")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def check_cmd(file: str, kernel: str | None, ptype: str | None, pfns: str | None, as_json: bool) -> None:
@@ -118,8 +124,8 @@ def _print_report(file: str, rep) -> None:
 
 @command.command(name="export")
 @click.argument("spec", required=False, metavar="[FILE::SCENARIO]")
-@click.option("--lifecycle", "life", default=None, metavar="TYPE",
-              help="export the lifecycle of a page of TYPE (private, coherent, fsdax, generic, p2pdma)")
+@click.option("--lifecycle", "life", default=None, type=click.Choice(TYPES),
+              help="export the lifecycle of a page of this pgmap type")
 @click.option("--kernel", "-k", default="newest", show_default=True, help="a kernel version or modelled name")
 @click.option("--schedule", "-s", default=None, help="the schedule to export (default: the first finding's)")
 @click.option("-p", "--param", "params", multiple=True, help="scenario parameter NAME=VALUE")
