@@ -33,7 +33,8 @@ PATCH = Patch(commit="feedface1234", title="a patch that changes nothing", versi
 
 
 def _replays(output: str) -> list[str]:
-    return [m.group(1) for m in re.finditer(r"^    replay:   (.*)$", output, re.M)]
+    # a long command goes on over lines ending in " \\" (a shell line continuation)
+    return [m.group(1) for m in re.finditer(r"^    replay:   ((?:.* \\\n)*.*)$", output, re.M)]
 
 
 def _run_as_printed(cmd: str, cwd: Path) -> subprocess.CompletedProcess:

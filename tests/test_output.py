@@ -103,9 +103,13 @@ def test_counterexample_fits_one_table_per_schedule_kernel_names_only():
     r = run("check", spec, "--kernel", "v5.18,v6.0")
     assert r.exit_code == 1, r.output
     lines = r.output.splitlines()
-    # the replay command stays one line, to be copied as it is; everything else fits
-    assert all(len(line) <= 100 for line in lines if not line.startswith("    replay:")), \
-        [line for line in lines if len(line) > 100]
+    # everything fits, the replay command too (continued with " \\" before an option)
+    assert all(len(line) <= 100 for line in lines), [line for line in lines if len(line) > 100]
+    replay = "\n".join(lines[lines.index(next(x for x in lines if x.startswith("    replay:"))):][:2])
+    assert replay.endswith("-p migrator=fault --schedule '0*3.1*85.0*2'") and " \\\n" in replay
+    import shlex
+    assert shlex.split(replay.split("replay:", 1)[1].replace("\\\n", "")) == [
+        "zonedev", "replay", spec, "--kernel", "v5.18", "-p", "migrator=fault", "--schedule", "0*3.1*85.0*2"]
     # two findings per kernel share one schedule: one table, printed once for both kernels
     assert sum(1 for line in lines if line.lstrip().startswith("step  CPU 0: cpu_fault")) == 1
     assert "(the same interleaving as finding 1 above)" in r.output
@@ -124,7 +128,7 @@ def test_counterexample_fits_one_table_per_schedule_kernel_names_only():
 def test_counterexample_narrow_terminal_and_quiet():
     spec = "scenarios/hmm_races.py::fault_vs_migrate"
     r = run("check", spec, "--kernel", "v5.18", columns=72)
-    assert all(len(line) <= 72 for line in r.output.splitlines() if not line.startswith("    replay:"))
+    assert all(len(line) <= 72 for line in r.output.splitlines())
     q = run("check", spec, "--kernel", "v5.18,v6.0", "--quiet")
     assert q.exit_code == 1
     out = q.output.splitlines()

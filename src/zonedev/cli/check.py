@@ -245,7 +245,9 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
             for line in last:
                 click.echo(f"    | {line}")
         click.echo(f"    schedule: {f.schedule or '(empty: at the start)'}")
-        click.echo(f"    replay:   {replay_command(spec_file, res, f.schedule, without, patches, at)}")
+        from ..report.commands import wrap_command
+        cmd = replay_command(spec_file, res, f.schedule, without, patches, at)
+        click.echo(f"    replay:   {wrap_command(cmd, width, first=14, indent=' ' * 16)}")
         table, same = tables[i - 1]
         if same:
             click.echo(f"    (the same interleaving as {same} above)")

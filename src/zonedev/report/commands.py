@@ -36,3 +36,29 @@ def check_command(spec: str, kernel: str | None, without: Iterable[str] = (),
     for p in patches:
         words += ["--patch", str(p)]
     return " ".join(shlex.quote(w) for w in words)
+
+
+def wrap_command(command: str, width: int, first: int = 0, indent: str = "      ") -> str:
+    """``command`` on lines of at most ``width`` columns (the first already holds ``first``
+    columns), broken before an option with a shell line continuation (`` \\``), so that it still
+    runs when pasted as printed.  A word longer than a line stays whole."""
+    if first + len(command) <= width:
+        return command
+    chunks: list[str] = []
+    for w in shlex.split(command):
+        q = shlex.quote(w)
+        if chunks and not (w.startswith("-") and len(w) > 1):
+            chunks[-1] += " " + q           # a value stays with its option
+        else:
+            chunks.append(q)
+    lines = [""]
+    room = width - first
+    for chunk in chunks:
+        if not lines[-1]:
+            lines[-1] = chunk
+        elif len(lines[-1]) + 1 + len(chunk) + 2 <= room:
+            lines[-1] += " " + chunk
+        else:
+            lines.append(indent + chunk)
+            room = width
+    return " \\\n".join(lines)
