@@ -182,6 +182,12 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
         scenario = found[0]
     else:
         spec = f"{scenario.file}::{scenario.name}" if scenario.file else scenario.name
+    if executions is not None and (not isinstance(executions, int) or executions < 1):
+        raise ValueError(f"executions={executions!r}: need at least 1")
+    if seconds is not None and not (isinstance(seconds, (int, float)) and 0 < seconds < float("inf")):
+        raise ValueError(f"seconds={seconds!r}: need a finite number of seconds > 0")
+    if preemptions is not None and (not isinstance(preemptions, int) or preemptions < 0):
+        raise ValueError(f"preemptions={preemptions!r}: need 0 or more")
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
     if mode == "auto":
