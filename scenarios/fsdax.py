@@ -11,9 +11,8 @@ The page-level forms of F5 and F12 are in ``scenarios/catalogue.py``; these are 
 questions asked through the file system (MMAPLOCK dropped while waiting, the unmap before the
 busy scan, the GUP that takes the reference).
 
-Not expressible here: F3 (pmem's block queue and its devm ordering are not modelled), F18
-(stale tail state of large fsdax folios: DAX PMD faults and fsdax folios above order 0 are not
-modelled).  F19's 2026 follow-up (``dax_to_folio`` before the guard faults on an altmap memmap)
+Not expressible here: F3 (pmem's block queue and its devm ordering are not modelled).  F19's
+2026 follow-up (``dax_to_folio`` before the guard faults on an altmap memmap)
 needs a memmap that does not cover the zero page; the model's always does.
 """
 
@@ -264,3 +263,58 @@ def f19_holes_mapped_to_zero_page(k):
         return None
 
     return zonedev.Run({"reader": reader}, finally_=[zonedev.Check(zero_page_untouched, "final", "zero_page_untouched")])
+
+
+def _mmap(k, mm, f, nr_pages, pgoff=0):
+    mm.mmap_lock.down_write()
+    addr = k.do_mmap(mm, 0, nr_pages * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, f, pgoff)
+    mm.mmap_lock.up_write()
+    return addr
+
+
+@zonedev.scenario(expect={"v4.18..": "safe"}, refs=["F18", "98b1917cdef9", "4996fc547f5b", "38607c62b3"])
+def f18_large_fsdax_folio_reuse(k):
+    """A 2-block extent of a DAX file is mapped with one PMD fault (the model's PMD is order 1),
+    unmapped, and the file truncated; another file gets the two blocks and two processes each
+    map one of them with a PTE fault.  Does each block come back as a clean small folio?
+
+    Not on v6.15-rc1/rc2: the PMD fault made an order-1 fsdax folio (``dax_folio_init``), the
+    truncate split it (``dax_folio_put``) without clearing page[1]'s ``_nr_pages``, which shares
+    its word with ``memcg_data`` since 4996fc547f5b; the PTE fault of the former tail then looks
+    up that "memcg" in ``__lruvec_stat_mod_folio`` and oopses.  98b1917cdef9 (v6.15-rc3) resets
+    the order first, so no release has F18: ``--without 98b1917cdef9`` on v6.15 shows it.
+    Before v6.15 a DAX PMD is a devmap entry and no folio is made."""
+    pm = ExampleDriver(k, "fsdax", nr_pages=2)
+    pm.probe()
+    sb = k.daxfs_mount(pm.pgmap, pmd_order=1)
+    f = k.daxfs_create(sb, "f")
+    k.daxfs_fallocate(f, 2)                              # one aligned 2-block extent
+    mm = k.mm_alloc()
+    addr = _mmap(k, mm, f, 2)
+    k.dax_user_write(mm, addr, 1)                        # PMD fault: the whole extent
+    mm.mmap_lock.down_write()
+    k.do_munmap(mm, addr, 2 * 4096)
+    mm.mmap_lock.up_write()
+    k.daxfs_truncate(f, 0)                               # the last association goes
+    g = k.daxfs_create(sb, "g")
+    k.daxfs_fallocate(g, 2)                              # the same two blocks
+    procs = []
+    for i in range(2):                                   # one-page VMAs: PTE faults only
+        m = k.mm_alloc()
+        procs.append((m, _mmap(k, m, g, 1, pgoff=i)))
+    seen = {}
+
+    def writer(i):
+        def thread():
+            m, a = procs[i]
+            k.dax_user_write(m, a, 10 + i)
+            seen[i] = k.dax_user_read(m, a)
+        return thread
+
+    def data_intact():
+        if seen != {0: 10, 1: 11}:
+            return f"read back {seen}"
+        return None
+
+    return zonedev.Run({"map_block0": writer(0), "map_block1": writer(1)},
+                       finally_=[zonedev.Check(data_intact, "final", "data_intact")], opaque=[pm])

@@ -36,6 +36,9 @@ VIOLATIONS: dict[str, str] = {
     "dax_disassociate_busy_page": "a DAX entry disassociated from a page that is still busy",
     "dax_associate_mapped_page": "a DAX entry associated with a page that already belongs to a file (WARN_ON_ONCE(folio->mapping))",
     "dax_zero_page_associated": "the shared zero page associated with a DAX file (F19: WARN_ON_ONCE(folio->mapping))",
+    "dax_folio_not_split": "a DAX entry associated with a folio that is still large (WARN_ON_ONCE(folio_order(folio)) in dax_folio_init)",
+    "bad_folio_memcg_data": "folio->memcg_data holds a value that is not a memcg (a former page[1]'s _nr_pages, F18): "
+                            "__lruvec_stat_mod_folio dereferences it (BUG: kernel NULL pointer dereference)",
     "dax_to_folio_bad_pfn": "dax_to_folio() on an entry whose pfn has no struct page (a paging fault)",
     "dmirror_warn": "a WARN in lib/test_hmm.c (dmirror)",
     "kref_underflow": "refcount_t: underflow; use-after-free (a kref -- a drm_pagemap_zdd -- put too often)",

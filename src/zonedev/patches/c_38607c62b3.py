@@ -29,13 +29,19 @@ FOLL_LONGTERM pinning of FS DAX pages", the dax idle-page and wait-key patches]
   (0 -> 1 for the first mapping; how it passes folio_get's zero check is INFERRED) and
   ``folio_add_file_rmap_pte``, a normal (not devmap) PTE; the zap drops both.
 * ``dax_associate_entry``/``dax_disassociate_entry`` work on ``dax_to_folio(entry)``, with no
-  zero/empty-entry guard until 98c183a4fccf (same merge, c_98c183a4fccf).  ``folio->share``
-  (reflink-shared blocks) is not modelled: every association is the not-shared branch.
+  zero/empty-entry guard until 98c183a4fccf (same merge, c_98c183a4fccf).  A PMD entry's
+  association makes the large folio (``dax_folio_init`` -> ``prep_compound_page``); the last
+  disassociation (``dax_folio_put``) splits it back to order 0.  ``folio->share`` counts the
+  files a reflinked block is mapped through (``IOMAP_F_SHARED``; it is the ``->index`` word).
+  Read in fs/dax.c of linux-mm/linux-mm @5ffbe3b07254 (the same functions with 98b1917cdef9's
+  ``folio_reset_order`` line) and the 98b1917cdef9 posting's context lines.
+* DAX PMD faults map with ``vmf_insert_folio_pmd``: one reference, the entire mapcount.
 """
 
 from ..linux.include.memremap import (MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_GENERIC,
                                       MEMORY_DEVICE_PCI_P2PDMA, MEMORY_DEVICE_PRIVATE)
 from ..linux.include.mm import FOLL_PIN, GUP_PIN_COUNTING_BIAS
+from ..linux.include.mm_types import PG_head
 from ..linux.fs.dax import dax_entry
 from ..linux.mm.mmap import PTE_PRESENT, Pte
 from ._patch import Patch
@@ -238,27 +244,117 @@ def dax_layout_busy_page_range(k, mapping, start: int = 0, end: int = -1):
 
 
 @PATCH.define
-def dax_associate_entry(k, page, mapping, index: int = 0) -> None:
-    """fs/dax.c v6.15: ``folio = dax_to_folio(entry)``; the not-shared branch
-    ``WARN_ON_ONCE(folio->mapping)``, ``dax_folio_init``, set ``->mapping``/``->index``.  No
-    zero/empty-entry guard (98c183a4fccf adds it): a hole's zero-page entry associates the
-    shared zero page with the file."""
+def dax_folio_is_shared(k, folio) -> bool:
+    """fs/dax.c v6.15 ``dax_folio_is_shared``: no ``->mapping`` and a nonzero ``->share``
+    (``share`` is the ``->index`` word: the model reads ``index``)."""
+    return folio.mapping.get("folio->mapping") is None and folio.index.get("folio->share") != 0
+
+
+@PATCH.define
+def dax_folio_make_shared(k, folio) -> None:
+    """fs/dax.c v6.15 ``dax_folio_make_shared``: a folio mapped into one address space is
+    becoming shared: clear ``->mapping`` and set ``->share`` (over ``->index``) to 1."""
+    func = "dax_folio_make_shared"
+    k.set_page_field(folio, "mapping", None, func)
+    k.set_page_field(folio, "index", 1, func)               # folio->share = 1
+
+
+@PATCH.define
+def dax_folio_init(k, entry) -> None:
+    """fs/dax.c v6.15 ``dax_folio_init``: ``WARN_ON_ONCE(folio_order(folio))`` (it should have
+    been split back to order 0 by ``dax_folio_put``), then for a PMD entry
+    ``prep_compound_page(&folio->page, order)`` and ``WARN_ON_ONCE(folio_ref_count(folio))``."""
+    func = "dax_folio_init"
+    folio = k.dax_to_folio(entry)
+    if folio is None:
+        return
+    if folio.order or folio is not folio.head:
+        k.world.violate("dax_folio_not_split", "WARN_ON_ONCE(folio_order(folio))", folio.pfn, func)
+    order = entry.order
+    if order > 0:
+        k.prep_compound_page(folio, order, func)
+        if folio._refcount.peek():
+            k.world.violate("init_of_busy_page", "WARN_ON_ONCE(folio_ref_count(folio))", folio.pfn, func)
+
+
+@PATCH.define
+def dax_associate_entry(k, page, mapping, index: int = 0, shared: bool = False) -> None:
+    """fs/dax.c v6.15: ``folio = dax_to_folio(entry)``.  ``shared`` (the iomap's
+    ``IOMAP_F_SHARED``: a reflinked extent) and the folio already in a file or shared: make it
+    shared (``dax_folio_make_shared``), ``WARN_ON_ONCE(!folio->share)``, ``WARN_ON_ONCE(order
+    mismatch)``, ``folio->share++``.  Otherwise the not-shared branch: ``WARN_ON_ONCE(folio->mapping)``,
+    ``dax_folio_init``, set ``->mapping``/``->index``.  No zero/empty-entry guard (98c183a4fccf
+    adds it): a hole's zero-page entry associates the shared zero page with the file."""
     func = "dax_associate_entry"
     folio = k.dax_to_folio(page) if isinstance(page, dax_entry) else page.head
     if folio is None:
         return
+    if shared and (folio.mapping.get("folio->mapping") is not None or k.dax_folio_is_shared(folio)):
+        if folio.mapping.get("folio->mapping") is not None:
+            k.dax_folio_make_shared(folio)
+        share = folio.index.get("folio->share")
+        if not share:
+            k.world.violate("dax_associate_mapped_page", "WARN_ON_ONCE(!folio->share)", folio.pfn, func)
+        if isinstance(page, dax_entry) and page.order != folio.order:
+            k.world.violate("dax_associate_mapped_page", "WARN_ON_ONCE(dax_entry_order(entry) != folio_order(folio))",
+                            folio.pfn, func)
+        k.set_page_field(folio, "index", share + 1, func)        # folio->share++
+        return
     if folio.mapping.get("folio->mapping") is not None:
         kind = "dax_zero_page_associated" if k.is_zero_page(folio) else "dax_associate_mapped_page"
         k.world.violate(kind, "WARN_ON_ONCE(folio->mapping)", folio.pfn, func)
+    if isinstance(page, dax_entry) and not k.is_zero_page(folio):
+        k.dax_folio_init(page)
     k.set_page_field(folio, "mapping", mapping, func)
     k.set_page_field(folio, "index", index, func)
 
 
 @PATCH.define
+def dax_folio_put(k, folio) -> int:
+    """fs/dax.c v6.15 ``dax_folio_put`` as merged with 38607c62b34b: a shared folio drops one
+    ``->share`` and stays while others remain; the last association clears ``->mapping`` (not
+    at free) and splits a large folio back to order-0 folios: for each page ``ClearPageHead``,
+    ``clear_compound_head``, ``->mapping = NULL``, ``->pgmap`` restored (``prep_compound_page``
+    overwrote it with the compound head), ``->share = 0``, ``WARN_ON_ONCE(folio_ref_count)``.
+    page[1]'s ``_nr_pages`` (its ``memcg_data``, 4996fc547f5b) is left as it was: F18, fixed by
+    98b1917cdef9."""
+    func = "dax_folio_put"
+    if k.dax_folio_is_shared(folio):
+        ref = folio.index.get("folio->share") - 1
+        k.set_page_field(folio, "index", ref, func)              # --folio->share
+        if ref:
+            return ref
+    k.set_page_field(folio, "mapping", None, func)
+    order = folio.order
+    if not order:
+        return 0
+    k.dax_folio_split(folio, order)
+    return 0
+
+
+@PATCH.define
+def dax_folio_split(k, folio, order: int) -> None:
+    """The loop of ``dax_folio_put``: every page of the large folio becomes an order-0 folio."""
+    func = "dax_folio_put"
+    pgmap = folio.pgmap
+    for pfn in range(folio.pfn, folio.pfn + (1 << order)):
+        page = k.memmap[pfn]
+        page.flags.bits &= ~(1 << PG_head)                        # ClearPageHead
+        page.head = page                                          # clear_compound_head
+        page.order = 0
+        k.set_page_field(page, "mapping", None, func)
+        page.pgmap = pgmap                                        # "Reset pgmap which was over-written"
+        k.set_page_field(page, "index", 0, func)                  # new_folio->share = 0
+        if page._refcount.peek():
+            k.world.violate("dax_disassociate_busy_page", "WARN_ON_ONCE(folio_ref_count(new_folio))", pfn, func)
+    k.world.event(func, folio.pfn, "order", order, 0)
+
+
+@PATCH.define
 def dax_disassociate_entry(k, page, trunc: bool = True) -> None:
-    """fs/dax.c v6.15: ``dax_folio_put(dax_to_folio(entry))``: the last association clears
-    ``->mapping`` (not at free).  The busy check on truncation is kept from the 1-based code with
-    the 0-based idle value (UNCONFIRMED in this form)."""
+    """fs/dax.c v6.15: ``dax_folio_put(dax_to_folio(entry))``.  The busy check on truncation is
+    kept from the 1-based code with the 0-based idle value (UNCONFIRMED in this form: the v6.15
+    source has none; the split's ``WARN_ON_ONCE(folio_ref_count)`` is the kernel's)."""
     func = "dax_disassociate_entry"
     folio = k.dax_to_folio(page) if isinstance(page, dax_entry) else page.head
     if folio is None:
@@ -266,8 +362,28 @@ def dax_disassociate_entry(k, page, trunc: bool = True) -> None:
     if trunc and not k.is_zero_page(folio) and folio._refcount.peek() > 0:
         k.world.violate("dax_disassociate_busy_page", "WARN_ON_ONCE(trunc && !dax_folio_is_idle(folio))",
                         folio.pfn, func)
-    k.set_page_field(folio, "mapping", None, "dax_folio_put")
-    k.set_page_field(folio, "index", 0, "dax_folio_put")
+    if k.is_zero_page(folio):
+        k.set_page_field(folio, "mapping", None, "dax_folio_put")
+        k.set_page_field(folio, "index", 0, "dax_folio_put")
+        return
+    k.dax_folio_put(folio)
+
+
+@PATCH.define
+def dax_insert_pmd(k, vma, base: int, head, order: int, write: bool) -> None:
+    """mm/huge_memory.c v6.15 ``vmf_insert_folio_pmd`` (fs/dax.c ``dax_fault_iter`` for a PMD):
+    one folio reference (``folio_get``: 0 -> 1 for an idle fsdax folio) and the entire mapcount
+    (``folio_add_file_rmap_pmd``); a normal (not devmap) PMD."""
+    mm = vma.vm_mm
+    pt, hv = mm.pte(base, alloc=True)
+    pt.ptl.lock("insert_pmd")
+    if hv.get("pmd_none") is None:
+        k.page_ref_inc(head, "vmf_insert_folio_pmd")              # folio_get()
+        k.page_add_file_rmap(head, vma)                           # folio_add_file_rmap_pmd()
+        for i in range(1 << order):
+            _, v = mm.pte(base + (i << 12), alloc=True)
+            v.set(Pte(PTE_PRESENT, k.pfn_to_page(head.pfn + i), write, write, huge=order), "set_pmd_at")
+    pt.ptl.unlock("insert_pmd")
 
 
 @PATCH.define

@@ -30,13 +30,13 @@ def _v615(name):
 
 
 @PATCH.define
-def dax_associate_entry(k, page, mapping, index: int = 0) -> None:
+def dax_associate_entry(k, page, mapping, index: int = 0, shared: bool = False) -> None:
     """fs/dax.c v6.15 with the fix: ``dax_to_folio`` first, then return for zero/empty entries."""
     if isinstance(page, dax_entry):
         k.dax_to_folio(page)
         if dax_is_zero_entry(page) or dax_is_empty_entry(page):
             return
-    _v615("dax_associate_entry")(k, page, mapping, index)
+    _v615("dax_associate_entry")(k, page, mapping, index, shared)
 
 
 @PATCH.define

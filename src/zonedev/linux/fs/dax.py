@@ -2,7 +2,8 @@
 
 * DAX page-cache entries (``dax_entry``): an xarray value holding a pfn and flags, or a zero-page
   entry (a hole mapped read-only to the zero page, ``DAX_ZERO_PAGE``), or an empty (locked
-  placeholder) entry.  ``dax_to_folio(entry)`` is ``page_folio(pfn_to_page(dax_to_pfn(entry)))``.
+  placeholder) entry; ``order`` > 0 is a PMD entry (``DAX_PMD``, ``dax_entry_order``), a
+  multi-index entry covering ``1 << order`` indices from its aligned first one.  ``dax_to_folio(entry)`` is ``page_folio(pfn_to_page(dax_to_pfn(entry)))``.
 * ``dax_associate_entry``/``dax_disassociate_entry``: an fsdax page joins/leaves a file's
   mapping (``page->mapping``, ``page->index``).  Before v6.15 this takes no page reference (the
   PTE is a devmap pfn mapping) and a zero/empty entry has no pfns to walk
@@ -43,12 +44,19 @@ class dax_entry:
 
     kind: str
     pfn: int = 0
+    order: int = 0
 
     def _zd_key(self) -> tuple:
-        return ("dax_entry", self.kind, self.pfn)
+        return ("dax_entry", self.kind, self.pfn, self.order)
 
     def __repr__(self) -> str:
-        return f"<dax {self.kind}{'' if self.kind == DAX_EMPTY else f' pfn={self.pfn:#x}'}>"
+        pmd = " pmd" if self.order else ""
+        return f"<dax {self.kind}{pmd}{'' if self.kind == DAX_EMPTY else f' pfn={self.pfn:#x}'}>"
+
+
+def dax_entry_order(entry) -> int:
+    """``dax_entry_order()``: ``PMD_ORDER`` for a ``DAX_PMD`` entry, else 0."""
+    return entry.order
 
 
 def dax_is_zero_entry(entry) -> bool:
@@ -76,42 +84,40 @@ def dax_to_folio(k, entry):
     return page.head
 
 
-def _entry_page(k, page_or_entry):
-    """The page an association is about: pages are passed as they are; an entry before v6.15
-    walks ``for_each_mapped_pfn`` (none for zero and empty entries)."""
+def _entry_pages(k, page_or_entry) -> list:
+    """``for_each_mapped_pfn(entry, pfn)`` (v4.18-v6.14): every page of the entry -- one for a
+    PTE entry, ``1 << order`` for a PMD entry, none for zero and empty entries
+    (``dax_entry_size() == 0``).  A page is passed as it is."""
     if isinstance(page_or_entry, dax_entry):
         if page_or_entry.kind != DAX_ENTRY_PAGE:
-            return None
-        return k.memmap[page_or_entry.pfn]
-    return page_or_entry
+            return []
+        return [k.memmap[page_or_entry.pfn + i] for i in range(1 << page_or_entry.order)]
+    return [page_or_entry]
 
 
-def dax_associate_entry(k, page, mapping, index: int = 0) -> None:
-    """fs/dax.c v4.18-v6.14: set ``page->mapping``/``->index`` for each pfn of the entry
-    (``WARN_ON_ONCE(page->mapping)``: a page belongs to one file; reflink sharing from v5.19 is
-    not modelled).  ``page`` is a page or a ``dax_entry``."""
+def dax_associate_entry(k, page, mapping, index: int = 0, shared: bool = False) -> None:
+    """fs/dax.c v4.18-v6.14: set ``page->mapping``/``->index`` (``index + i``) for each pfn of
+    the entry (``WARN_ON_ONCE(page->mapping)``: a page belongs to one file; reflink sharing
+    from v5.19 is modelled from v6.15 only, ``folio->share``: ``shared`` is ignored here).
+    ``page`` is a page or a ``dax_entry``."""
     func = "dax_associate_entry"
-    page = _entry_page(k, page)
-    if page is None:
-        return
-    k.set_page_field(page, "mapping", mapping, func)
-    k.set_page_field(page, "index", index, func)
+    for i, page in enumerate(_entry_pages(k, page)):
+        k.set_page_field(page, "mapping", mapping, func)
+        k.set_page_field(page, "index", index + i, func)
 
 
 def dax_disassociate_entry(k, page, trunc: bool = True) -> None:
-    """fs/dax.c v4.18-v6.14: ``WARN_ON_ONCE(trunc && page_ref_count(page) > 1)`` -- a block
-    leaving the file while somebody (DMA) still holds its page -- then clear
-    ``->mapping``/``->index``.  ``page`` is a page or a ``dax_entry``."""
+    """fs/dax.c v4.18-v6.14, for each pfn of the entry: ``WARN_ON_ONCE(trunc &&
+    page_ref_count(page) > 1)`` -- a block leaving the file while somebody (DMA) still holds its
+    page -- then clear ``->mapping``/``->index``.  ``page`` is a page or a ``dax_entry``."""
     func = "dax_disassociate_entry"
-    page = _entry_page(k, page)
-    if page is None:
-        return
     idle = k.fact("fsdax_idle_refcount", 1)
-    if trunc and page._refcount.peek() > idle:
-        k.world.violate("dax_disassociate_busy_page", "WARN_ON_ONCE(trunc && page_ref_count(page) > 1)",
-                        page.pfn, func)
-    k.set_page_field(page, "mapping", None, func)
-    k.set_page_field(page, "index", 0, func)
+    for page in _entry_pages(k, page):
+        if trunc and page._refcount.peek() > idle:
+            k.world.violate("dax_disassociate_busy_page", "WARN_ON_ONCE(trunc && page_ref_count(page) > 1)",
+                            page.pfn, func)
+        k.set_page_field(page, "mapping", None, func)
+        k.set_page_field(page, "index", 0, func)
 
 
 def dax_page_is_idle(k, page) -> bool:
@@ -157,9 +163,9 @@ def dax_layout_scan_busy(k, mapping, start: int, end: int):
     last = end if end >= 0 else (1 << 62)
     k.unmap_mapping_pages(mapping, start, last - start + 1)
     for index, entry in mapping.entries_in(start, last, "xas_for_each"):
-        page = _entry_page(k, entry)
-        if page is not None and k.dax_busy_page(page):
-            return page
+        for page in _entry_pages(k, entry):          # v6.15: the folio (every page's head)
+            if k.dax_busy_page(page):
+                return page.head
     return None
 
 

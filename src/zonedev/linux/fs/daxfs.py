@@ -11,14 +11,14 @@ Not one kernel file: the smallest file system with the shape of xfs's DAX paths.
   rw-semaphore: faults take it shared, truncate and hole punch exclusive -- xfs's
   ``XFS_MMAPLOCK_*``, ext4's ``i_mmap_sem``/``invalidate_lock``).  Blocks come from the pmem
   device's pages (``daxfs_super``).
-* **Faults** (``dax_iomap_fault``, PTE size only): a read of a hole maps the zero page and
+* **Faults** (``dax_iomap_fault``; PMD-sized on a mount with ``pmd_order``, see
+  ``dax_iomap_pmd_fault``): a read of a hole maps the zero page and
   stores a zero entry (``dax_load_hole``); otherwise the block is allocated if needed, the
   entry stored and associated (``dax_insert_entry`` -> ``dax_associate_entry``), and the page
   mapped by the era's ``dax_insert_pfn``: before v6.15 ``vmf_insert_mixed`` -> ``insert_pfn``
   makes a **devmap PTE** that takes no page reference and no mapcount (``vm_normal_page`` is
   NULL for it, so zap drops nothing); v6.15 ``vmf_insert_page_mkwrite`` (c_38607c62b3).  A
-  write to a hole mapped to the zero page unmaps the zero page first.  DAX PMD faults are not
-  modelled.
+  write to a hole mapped to the zero page unmaps the zero page first.
 * **truncate / hole punch** (xfs_setattr_size, xfs_file_fallocate(PUNCH_HOLE)): MMAPLOCK
   exclusive, ``xfs_break_dax_layouts`` -- ``dax_layout_busy_page_range`` and, for a busy page,
   ``___wait_var_event`` with MMAPLOCK dropped around ``schedule()`` (``xfs_wait_dax_page``),
@@ -56,32 +56,36 @@ class address_space:
         return ("address_space", self.host.name)
 
     def lookup(self, index: int, label: str = "xa_load"):
-        """``xa_load``: the entry at ``index`` or None."""
+        """``xa_load``: the entry covering ``index`` (a PMD entry covers ``1 << order``
+        indices from its first) or None."""
         for i, e in self.i_pages.get(label):
-            if i == index:
+            if i <= index < i + (1 << e.order):
                 return e
         return None
 
     def store(self, index: int, entry, label: str = "xa_store") -> None:
-        """``xas_store``: put ``entry`` at ``index`` (None erases)."""
+        """``xas_store``: put ``entry`` at ``index``, its first index (None erases)."""
         cur = tuple((i, e) for i, e in self.i_pages.get(label) if i != index)
         if entry is not None:
             cur = tuple(sorted(cur + ((index, entry),), key=lambda ie: ie[0]))
         self.i_pages.set(cur, label)
 
     def entries_in(self, start: int, last: int, label: str = "xas_for_each"):
-        """``xas_for_each``: the (index, entry) pairs of [start, last]."""
-        return [(i, e) for i, e in self.i_pages.get(label) if start <= i <= last]
+        """``xas_for_each``: the (first index, entry) pairs of the entries meeting [start, last]."""
+        return [(i, e) for i, e in self.i_pages.get(label) if i <= last and i + (1 << e.order) - 1 >= start]
 
     def __repr__(self) -> str:
         return f"<address_space of {self.host.name}>"
 
 
 class daxfs_super:
-    """The mounted file system: the pmem pgmap its blocks live in and the free blocks."""
+    """The mounted file system: the pmem pgmap its blocks live in and the free blocks.
+    ``pmd_order`` > 0 lets faults map ``1 << pmd_order`` pages at once (DAX PMD faults;
+    ``PMD_ORDER`` is 9 on x86-64, scenarios use a small order to stay small); 0 maps PTEs only."""
 
-    def __init__(self, k, pgmap) -> None:
+    def __init__(self, k, pgmap, pmd_order: int = 0) -> None:
         self.pgmap = pgmap
+        self.pmd_order = pmd_order
         self.free = Var(tuple(p.pfn for p in pgmap.pages), f"{pgmap.name} daxfs free blocks")
 
     def _zd_key(self) -> tuple:
@@ -141,10 +145,11 @@ class regular_file:
 
 # --- mount, create, size ------------------------------------------------------------------------
 
-def daxfs_mount(k, pgmap) -> daxfs_super:
-    """``mount -o dax``: the pmem pgmap (MEMORY_DEVICE_FS_DAX, already ``memremap``-ed by pmem).
-    Kernel: fs/xfs/xfs_super.c, v4.18+."""
-    return daxfs_super(k, pgmap)
+def daxfs_mount(k, pgmap, pmd_order: int = 0) -> daxfs_super:
+    """``mount -o dax``: the pmem pgmap (MEMORY_DEVICE_FS_DAX, already ``memremap``-ed by pmem);
+    ``pmd_order`` > 0: PMD faults where the file's blocks allow them.  Kernel: fs/xfs/xfs_super.c,
+    v4.18+."""
+    return daxfs_super(k, pgmap, pmd_order)
 
 
 def daxfs_create(k, sb: daxfs_super, name: str | None = None) -> daxfs_inode:
@@ -235,11 +240,76 @@ def dax_insert_pfn(k, vmf, page, write: bool) -> int:
     return VM_FAULT_NOPAGE
 
 
+VM_FAULT_FALLBACK = 0x000800
+
+
+def dax_insert_pmd(k, vma, base: int, head, order: int, write: bool) -> None:
+    """v4.18-v6.14 ``vmf_insert_pfn_pmd``: a devmap PMD -- no page reference, no mapcount.
+    The model keeps a PMD as one entry per 4K page with ``Pte.huge`` = its order.  Kernel:
+    mm/huge_memory.c, v4.18-v6.14."""
+    mm = vma.vm_mm
+    pt, _ = mm.pte(base, alloc=True)
+    pt.ptl.lock("insert_pfn_pmd")
+    for i in range(1 << order):
+        _, v = mm.pte(base + (i << PAGE_SHIFT), alloc=True)
+        if v.get("pmd_none") is None:
+            v.set(Pte(PTE_PRESENT, k.pfn_to_page(head.pfn + i), write, write, devmap=True, huge=order),
+                  "set_pmd_at(pmd_mkdevmap)")
+    pt.ptl.unlock("insert_pfn_pmd")
+
+
+def dax_iomap_pmd_fault(k, vmf) -> int:
+    """``dax_iomap_pmd_fault`` (fs/dax.c; MMAPLOCK shared): map ``1 << pmd_order`` pages with
+    one PMD when the VMA covers the aligned range, the file's size does, no PTE entry sits in
+    it (``grab_mapping_entry`` favours PTEs: ``VM_FAULT_FALLBACK``) and the blocks are one
+    aligned extent; otherwise fall back to PTE faults.  Holes are not given huge zero pages
+    (``dax_pmd_load_hole``) nor allocated as extents here: they fall back too.  The entry is a
+    ``DAX_PMD`` entry; ``dax_associate_entry`` makes the folio (v6.15: ``dax_folio_init``).
+    Kernel: fs/dax.c, v4.18+."""
+    vma = vmf.vma
+    inode = vma.vm_file
+    mapping = inode.i_mapping
+    order = inode.sb.pmd_order
+    nr = 1 << order
+    write = bool(vmf.flags & FAULT_FLAG_WRITE)
+    index = linear_page_index(vma, vmf.address)
+    first = index & ~(nr - 1)
+    base = vma.vm_start + ((first - vma.vm_pgoff) << PAGE_SHIFT)
+    if base < vma.vm_start or base + (nr << PAGE_SHIFT) > vma.vm_end or (base >> PAGE_SHIFT) & (nr - 1):
+        return VM_FAULT_FALLBACK
+    inode.i_mmaplock.down_read("xfs_ilock(XFS_MMAPLOCK_SHARED)")
+    try:
+        if first + nr > inode.i_size.get("i_size_read"):
+            return VM_FAULT_FALLBACK
+        blocks = inode.i_blocks.get("xfs_bmapi_read")[first:first + nr]
+        if None in blocks or blocks[0] & (nr - 1) or list(blocks) != list(range(blocks[0], blocks[0] + nr)):
+            return VM_FAULT_FALLBACK
+        mapping.xa_lock.lock("grab_mapping_entry")
+        entries = mapping.entries_in(first, first + nr - 1, "grab_mapping_entry")
+        if any(e.order == 0 for _, e in entries):
+            mapping.xa_lock.unlock("grab_mapping_entry")
+            return VM_FAULT_FALLBACK
+        if not entries:
+            entry = dax_entry(DAX_ENTRY_PAGE, blocks[0], order)
+            mapping.store(first, entry, "dax_insert_entry")
+            k.dax_associate_entry(entry, mapping, first)
+        mapping.xa_lock.unlock("dax_unlock_entry")
+        k.dax_insert_pmd(vma, base, k.memmap[blocks[0]], order, write)
+        return VM_FAULT_NOPAGE
+    finally:
+        inode.i_mmaplock.up_read("xfs_iunlock(XFS_MMAPLOCK_SHARED)")
+
+
 def dax_iomap_fault(k, vmf) -> int:
-    """``xfs_filemap_fault`` -> ``dax_iomap_fault`` -> ``dax_iomap_pte_fault`` (MMAPLOCK shared).
+    """``xfs_filemap_fault`` -> ``dax_iomap_fault`` -> ``dax_iomap_pmd_fault`` (on a mount with
+    ``pmd_order``) and, when it falls back, ``dax_iomap_pte_fault`` (MMAPLOCK shared).
     Kernel: fs/dax.c, v4.18+ (5fac7408d828)."""
     vma = vmf.vma
     inode = vma.vm_file
+    if inode.sb.pmd_order:
+        ret = k.dax_iomap_pmd_fault(vmf)
+        if ret != VM_FAULT_FALLBACK:
+            return ret
     mapping = inode.i_mapping
     write = bool(vmf.flags & FAULT_FLAG_WRITE)
     inode.i_mmaplock.down_read("xfs_ilock(XFS_MMAPLOCK_SHARED)")
@@ -444,7 +514,8 @@ def blkdev_direct_IO(k, mm, addr: int, nr_pages: int, file: regular_file, first_
 
 
 FUNCTIONS = (daxfs_mount, daxfs_create, daxfs_alloc_block, daxfs_fallocate, daxfs_extend, mapping_mapped,
-             unmap_mapping_pages, dax_insert_pfn, dax_iomap_fault, dax_user_write, dax_user_read,
+             unmap_mapping_pages, dax_insert_pfn, dax_insert_pmd, dax_iomap_pmd_fault, dax_iomap_fault,
+             dax_user_write, dax_user_read,
              xfs_break_dax_layouts, dax_delete_mapping_entry, truncate_dax_range, daxfs_truncate,
              daxfs_punch_hole, dio_default_gup, dio_get_user_pages, dio_put_user_pages, dio_copy,
              blkdev_direct_IO)

@@ -59,7 +59,7 @@ class Page:
     """One ``struct page``.  ``pfn`` identifies it (its ``_zd_key`` for the checker)."""
 
     __slots__ = ("pfn", "zone", "pgmap", "head", "order", "_refcount", "_mapcount", "flags",
-                 "mapping", "index", "zone_device_data", "_pincount", "data")
+                 "mapping", "index", "zone_device_data", "_pincount", "memcg_data", "data")
 
     def __init__(self, pfn: int, zone: str = ZONE_NORMAL, refcount: int = 0) -> None:
         self.pfn = pfn
@@ -75,6 +75,9 @@ class Page:
         self.index = Var(0, f"{tag}.index")
         self.zone_device_data = Var(None, f"{tag}.zone_device_data")
         self._pincount: Atomic | None = None   # folio->_pincount, large folios only (v5.7+)
+        #: ``memcg_data``; on page[1] of a large folio also ``folio->_nr_pages`` (v6.15+,
+        #: 4996fc547f5b).  Made when first written (``folio_set_order``); None reads as 0.
+        self.memcg_data: Var | None = None
         self.data = Var(None, f"{tag}.data")   # the page's contents, for models that move data
 
     @property
