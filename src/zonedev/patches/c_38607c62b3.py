@@ -334,7 +334,8 @@ def dax_folio_put(k, folio) -> int:
 
 @PATCH.define
 def dax_folio_split(k, folio, order: int) -> None:
-    """The loop of ``dax_folio_put``: every page of the large folio becomes an order-0 folio."""
+    """fs/dax.c v6.15, the loop of ``dax_folio_put``: every page of the large folio becomes an
+    order-0 folio."""
     func = "dax_folio_put"
     pgmap = folio.pgmap
     for pfn in range(folio.pfn, folio.pfn + (1 << order)):

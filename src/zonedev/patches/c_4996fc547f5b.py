@@ -37,8 +37,8 @@ PATCH = Patch(
 
 @PATCH.define
 def prep_compound_page(k, head, order: int, func: str = "prep_compound_page") -> None:
-    """mm/page_alloc.c: the compound page as before, then ``prep_compound_head`` ->
-    ``folio_set_order``."""
+    """mm/page_alloc.c v6.15 (4996fc547f5b): the compound page as before, then
+    ``prep_compound_head`` -> ``folio_set_order``."""
     page_alloc.prep_compound_page(k, head, order, func)
     if order:
         k.folio_set_order(head, order, func)
@@ -46,8 +46,8 @@ def prep_compound_page(k, head, order: int, func: str = "prep_compound_page") ->
 
 @PATCH.define
 def folio_set_order(k, folio, order: int, func: str = "folio_set_order") -> None:
-    """mm/internal.h ``folio_set_order``: ``folio->_nr_pages = 1U << order`` -- page[1]'s
-    ``memcg_data`` word (the ``_flags_1`` order byte is not modelled)."""
+    """mm/internal.h ``folio_set_order`` (v6.15, 4996fc547f5b): ``folio->_nr_pages = 1U <<
+    order`` -- page[1]'s ``memcg_data`` word (the ``_flags_1`` order byte is not modelled)."""
     tail = k.memmap[folio.pfn + 1]
     if tail.memcg_data is None:
         tail.memcg_data = Var(0, f"page {tail.pfn:#x}.memcg_data")
@@ -68,7 +68,7 @@ def folio_reset_order(k, folio, func: str = "folio_reset_order") -> None:
 
 @PATCH.define
 def __lruvec_stat_mod_folio(k, folio, idx: str, func: str = "__lruvec_stat_mod_folio") -> None:
-    """mm/memcontrol.c: ``memcg = folio_memcg(folio)``; with a memcg, ``mem_cgroup_lruvec(memcg,
+    """mm/memcontrol.c (v6.15): ``memcg = folio_memcg(folio)``; with a memcg, ``mem_cgroup_lruvec(memcg,
     pgdat)`` reads through it.  A ZONE_DEVICE folio is never charged, so a nonzero
     ``memcg_data`` is a leftover (a former page[1]'s ``_nr_pages``) and the read faults."""
     word = folio.memcg_data
@@ -82,7 +82,7 @@ def __lruvec_stat_mod_folio(k, folio, idx: str, func: str = "__lruvec_stat_mod_f
 
 @PATCH.define
 def page_add_file_rmap(k, page, vma=None) -> None:
-    """``folio_add_file_rmap_ptes`` (mm/rmap.c): the mapcount, then ``__folio_mod_stat`` ->
+    """``folio_add_file_rmap_ptes`` (mm/rmap.c, v6.15): the mapcount, then ``__folio_mod_stat`` ->
     ``__lruvec_stat_mod_folio(folio, NR_FILE_MAPPED)``."""
     rmap.page_add_file_rmap(k, page, vma)
     k.__lruvec_stat_mod_folio(page.head, "NR_FILE_MAPPED", "folio_add_file_rmap_ptes")

@@ -42,6 +42,6 @@ def _v615(name):
 
 @PATCH.define
 def dax_folio_split(k, folio, order: int) -> None:
-    """fs/dax.c with the fix: ``folio_reset_order(folio)``, then the split loop."""
+    """fs/dax.c v6.15 (98b1917cdef9): ``folio_reset_order(folio)``, then the split loop."""
     k.folio_reset_order(folio, "dax_folio_put")
     _v615("dax_folio_split")(k, folio, order)
