@@ -11,7 +11,8 @@ The page-level forms of F5 and F12 are in ``scenarios/catalogue.py``; these are 
 questions asked through the file system (MMAPLOCK dropped while waiting, the unmap before the
 busy scan, the GUP that takes the reference).
 
-Not expressible here: F3 (pmem's block queue and its devm ordering are not modelled).  F19's
+Not expressible here: F3 (raw-mode pmem, no struct pages, and the block layer's drain at unbind:
+``docs/catalogue.md`` note 8).  F19's
 2026 follow-up (``dax_to_folio`` before the guard faults on an altmap memmap)
 needs a memmap that does not cover the zero page; the model's always does.
 """

@@ -353,16 +353,15 @@ def dax_folio_split(k, folio, order: int) -> None:
 
 @PATCH.define
 def dax_disassociate_entry(k, page, trunc: bool = True) -> None:
-    """fs/dax.c v6.15: ``dax_folio_put(dax_to_folio(entry))``.  The busy check on truncation is
-    kept from the 1-based code with the 0-based idle value (UNCONFIRMED in this form: the v6.15
-    source has none; the split's ``WARN_ON_ONCE(folio_ref_count)`` is the kernel's)."""
-    func = "dax_disassociate_entry"
+    """fs/dax.c v6.15: ``dax_folio_put(dax_to_folio(entry))`` and nothing else -- no busy
+    check at truncation any more (the 1-based ``WARN_ON_ONCE(trunc && page_ref_count > 1)`` is
+    gone; the break-layouts wait before it is the guard, and a reflinked folio may stay mapped
+    by another file).  Read in linux-mm fs/dax.c @5ffbe3b07254; the model checked a 0-based
+    form here until the shared path came (``tests/test_fsdax_share.py``).  The split's
+    ``WARN_ON_ONCE(folio_ref_count(new_folio))`` is the one check left."""
     folio = k.dax_to_folio(page) if isinstance(page, dax_entry) else page.head
     if folio is None:
         return
-    if trunc and not k.is_zero_page(folio) and folio._refcount.peek() > 0:
-        k.world.violate("dax_disassociate_busy_page", "WARN_ON_ONCE(trunc && !dax_folio_is_idle(folio))",
-                        folio.pfn, func)
     if k.is_zero_page(folio):
         k.set_page_field(folio, "mapping", None, "dax_folio_put")
         k.set_page_field(folio, "index", 0, "dax_folio_put")

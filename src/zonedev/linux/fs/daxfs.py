@@ -87,6 +87,8 @@ class daxfs_super:
         self.pgmap = pgmap
         self.pmd_order = pmd_order
         self.free = Var(tuple(p.pfn for p in pgmap.pages), f"{pgmap.name} daxfs free blocks")
+        #: blocks owned by more than one file (reflink): ((pfn, owners), ...), xfs's refcount btree
+        self.shared = Var((), f"{pgmap.name} daxfs refcount btree")
 
     def _zd_key(self) -> tuple:
         return ("daxfs", self.pgmap.name)
@@ -183,6 +185,58 @@ def daxfs_fallocate(k, inode: daxfs_inode, nr_pages: int) -> None:
     inode.i_blocks.set(tuple(blocks), "xfs_alloc_file_space")
     if inode.i_size.get("i_size_read") < nr_pages:
         inode.i_size.set(nr_pages, "i_size_write")
+
+
+def daxfs_block_shared(k, sb: daxfs_super, pfn: int) -> bool:
+    """The refcount btree (fs/xfs/xfs_refcount.c): is this block in more than one file?  What
+    ``xfs_reflink_trim_around_shared`` turns into ``IOMAP_F_SHARED``.  Kernel: v4.9+ (xfs
+    reflink; with DAX v5.19+)."""
+    return any(p == pfn for p, _ in sb.shared.get("xfs_refcount_lookup"))
+
+
+def daxfs_block_put(k, sb: daxfs_super, pfn: int) -> None:
+    """One file lets go of a block (``xfs_refcount_decrease_extent`` / ``xfs_free_extent``):
+    the last owner frees it.  Kernel: fs/xfs/xfs_refcount.c, v4.9+."""
+    shared = dict(sb.shared.get("xfs_refcount_decrease"))
+    if pfn in shared:
+        n = shared.pop(pfn) - 1
+        if n > 1:
+            shared[pfn] = n
+        sb.shared.set(tuple(sorted(shared.items())), "xfs_refcount_decrease")
+        return
+    sb.free.set(sb.free.get("xfs_free_extent") + (pfn,), "xfs_free_extent")
+
+
+def daxfs_reflink(k, src: daxfs_inode, dst: daxfs_inode) -> None:
+    """``ioctl(dst, FICLONE, src)`` (xfs_reflink_remap_range) onto an empty ``dst``: ``dst``
+    maps the same blocks, each now owned by one more file.  MMAPLOCK of both, exclusive.
+    Kernel: fs/xfs/xfs_reflink.c, v4.9+; on DAX files v5.19+."""
+    src.i_mmaplock.down_write("xfs_ilock2_io_mmap")
+    dst.i_mmaplock.down_write("xfs_ilock2_io_mmap")
+    blocks = src.i_blocks.get("xfs_reflink_remap_extent")
+    shared = dict(dst.sb.shared.get("xfs_refcount_increase"))
+    for pfn in blocks:
+        if pfn is not None:
+            shared[pfn] = shared.get(pfn, 1) + 1
+    dst.sb.shared.set(tuple(sorted(shared.items())), "xfs_refcount_increase")
+    dst.i_blocks.set(blocks, "xfs_reflink_remap_extent")
+    dst.i_size.set(src.i_size.get("i_size_read"), "i_size_write")
+    dst.i_mmaplock.up_write("xfs_iunlock2_io_mmap")
+    src.i_mmaplock.up_write("xfs_iunlock2_io_mmap")
+
+
+def daxfs_cow_block(k, inode: daxfs_inode, index: int, old: int) -> int:
+    """A DAX write to a shared block (``xfs_reflink_allocate_cow``, ``dax_iomap_copy_around``,
+    ``xfs_reflink_end_cow``): a new block with the old contents replaces it in this file, and
+    the old block loses one owner.  Returns the new block.  Kernel: fs/xfs/xfs_reflink.c and
+    fs/dax.c, v5.19+."""
+    pfn = k.daxfs_alloc_block(inode.sb)
+    k.memmap[pfn].data.set(k.memmap[old].data.get("dax_iomap_copy_around"), "dax_iomap_copy_around")
+    blocks = list(inode.i_blocks.get("xfs_reflink_end_cow"))
+    blocks[index] = pfn
+    inode.i_blocks.set(tuple(blocks), "xfs_reflink_end_cow")
+    k.daxfs_block_put(inode.sb, old)
+    return pfn
 
 
 def daxfs_extend(k, inode: daxfs_inode, nr_pages: int) -> None:
@@ -282,8 +336,9 @@ def dax_iomap_pmd_fault(k, vmf) -> int:
         if first + nr > inode.i_size.get("i_size_read"):
             return VM_FAULT_FALLBACK
         blocks = inode.i_blocks.get("xfs_bmapi_read")[first:first + nr]
-        if None in blocks or blocks[0] & (nr - 1) or list(blocks) != list(range(blocks[0], blocks[0] + nr)):
-            return VM_FAULT_FALLBACK
+        if None in blocks or blocks[0] & (nr - 1) or list(blocks) != list(range(blocks[0], blocks[0] + nr)) \
+                or any(k.daxfs_block_shared(inode.sb, pfn) for pfn in blocks):
+            return VM_FAULT_FALLBACK                      # reflinked extents: PTEs in the model
         mapping.xa_lock.lock("grab_mapping_entry")
         entries = mapping.entries_in(first, first + nr - 1, "grab_mapping_entry")
         if any(e.order == 0 for _, e in entries):
@@ -337,13 +392,17 @@ def dax_iomap_fault(k, vmf) -> int:
             blocks = list(inode.i_blocks.get("xfs_bmapi_write"))
             blocks[index] = pfn
             inode.i_blocks.set(tuple(blocks), "xfs_bmapi_write")
-        if entry is None or entry.kind != DAX_ENTRY_PAGE:
-            if entry is not None:                         # a zero-page entry becomes a block
+        # IOMAP_F_SHARED: the block is reflinked (xfs_reflink_trim_around_shared)
+        shared = k.daxfs_block_shared(inode.sb, pfn)
+        if shared and write:                              # copy on write: a private block
+            pfn = k.daxfs_cow_block(inode, index, pfn)
+        if shared or entry is None or entry.kind != DAX_ENTRY_PAGE:
+            if entry is not None:                         # a zero-page or shared entry is replaced
                 k.dax_disassociate_entry(entry, False)
                 k.unmap_mapping_pages(mapping, index, 1)
             entry = dax_entry(DAX_ENTRY_PAGE, pfn)
             mapping.store(index, entry, "dax_insert_entry")
-            k.dax_associate_entry(entry, mapping, index)
+            k.dax_associate_entry(entry, mapping, index, shared)
         mapping.xa_lock.unlock("dax_unlock_entry")
         page = k.memmap[pfn]
         k.dax_insert_pfn(vmf, page, write)
@@ -415,8 +474,8 @@ def truncate_dax_range(k, inode: daxfs_inode, start: int, last: int) -> None:
             freed.append(blocks[i])
             blocks[i] = None
     inode.i_blocks.set(tuple(blocks), "xfs_bunmapi")
-    if freed:
-        inode.sb.free.set(inode.sb.free.get("xfs_free_extent") + tuple(freed), "xfs_free_extent")
+    for pfn in freed:                                     # a reflinked block loses one owner
+        k.daxfs_block_put(inode.sb, pfn)
 
 
 def daxfs_truncate(k, inode: daxfs_inode, new_size: int) -> int:
@@ -513,7 +572,8 @@ def blkdev_direct_IO(k, mm, addr: int, nr_pages: int, file: regular_file, first_
     return len(pages)
 
 
-FUNCTIONS = (daxfs_mount, daxfs_create, daxfs_alloc_block, daxfs_fallocate, daxfs_extend, mapping_mapped,
+FUNCTIONS = (daxfs_mount, daxfs_create, daxfs_alloc_block, daxfs_fallocate, daxfs_block_shared, daxfs_block_put,
+             daxfs_reflink, daxfs_cow_block, daxfs_extend, mapping_mapped,
              unmap_mapping_pages, dax_insert_pfn, dax_insert_pmd, dax_iomap_pmd_fault, dax_iomap_fault,
              dax_user_write, dax_user_read,
              xfs_break_dax_layouts, dax_delete_mapping_entry, truncate_dax_range, daxfs_truncate,
