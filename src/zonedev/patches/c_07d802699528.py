@@ -24,8 +24,10 @@ PATCH.remove("__put_devmap_managed_page")
 
 @PATCH.define
 def put_devmap_managed_page(k, page) -> bool:
-    """``put_devmap_managed_page()`` as 07d802699528 "mm: devmap: refactor 1-based refcounting for
-    ZONE_DEVICE pages" (v5.6) left it (include/linux/mm.h)."""
+    """``put_devmap_managed_page()``: for a devmap-managed page drop the reference; at 1 (these
+    counts are 1-based) ``free_devmap_managed_page``, at 0 ``__put_page``; false for other pages.
+    Kernel: include/linux/mm.h, as 07d802699528 "mm: devmap: refactor 1-based refcounting for
+    ZONE_DEVICE pages" (v5.6) has it."""
     if not k.page_is_devmap_managed(page):
         return False
     count = k.page_ref_dec_return(page, "put_devmap_managed_page")
@@ -39,8 +41,9 @@ def put_devmap_managed_page(k, page) -> bool:
 
 @PATCH.define
 def free_devmap_managed_page(k, page) -> None:
-    """``free_devmap_managed_page()`` as 07d802699528 "mm: devmap: refactor 1-based refcounting for
-    ZONE_DEVICE pages" (v5.6) left it (mm/memremap.c)."""
+    """``free_devmap_managed_page()``: an idle fsdax page wakes its waiter; a device-private page is
+    cleared and given back to its driver (``page_free``).  Kernel: mm/memremap.c, as 07d802699528
+    "mm: devmap: refactor 1-based refcounting for ZONE_DEVICE pages" (v5.6) has it."""
     func = "free_devmap_managed_page"
     if not k.is_device_private_page(page):
         k.wake_up_var_refcount(page, func)
@@ -54,8 +57,9 @@ def free_devmap_managed_page(k, page) -> None:
 
 @PATCH.define
 def put_page(k, page) -> None:
-    """``put_page()`` as 07d802699528 "mm: devmap: refactor 1-based refcounting for ZONE_DEVICE
-    pages" (v5.6) left it (include/linux/mm.h)."""
+    """``put_page()``: a devmap-managed page goes through ``put_devmap_managed_page``; any other
+    page is freed at 0.  Kernel: include/linux/mm.h, as 07d802699528 "mm: devmap: refactor
+    1-based refcounting for ZONE_DEVICE pages" (v5.6) has it."""
     page = page.head
     if k.page_is_devmap_managed(page):
         k.put_devmap_managed_page(page)
@@ -66,8 +70,9 @@ def put_page(k, page) -> None:
 
 @PATCH.define
 def release_pages(k, pages) -> None:
-    """``release_pages()`` as 07d802699528 "mm: devmap: refactor 1-based refcounting for ZONE_DEVICE
-    pages" (v5.6) left it (mm/swap.c)."""
+    """``release_pages()``: devmap-managed pages through ``put_devmap_managed_page``, the rest freed
+    at 0.  Kernel: mm/swap.c, as 07d802699528 "mm: devmap: refactor 1-based refcounting for
+    ZONE_DEVICE pages" (v5.6) has it."""
     for page in pages:
         page = page.head
         if k.is_zone_device_page(page) and k.page_is_devmap_managed(page):

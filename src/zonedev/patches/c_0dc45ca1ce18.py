@@ -33,8 +33,9 @@ _OWN_REF = (MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT)
 
 @PATCH.define
 def pagemap_range_get_refs(k, pgmap, rng) -> None:
-    """``pagemap_range_get_refs()`` as 0dc45ca1ce18 "mm/memremap.c: take a pgmap reference on page
-    allocation" (v6.1) left it (mm/memremap.c)."""
+    """The per-page pgmap references of ``pagemap_range``, now only for the types whose pages are
+    not allocated through ``zone_device_page_init``.  Kernel: mm/memremap.c, as 0dc45ca1ce18
+    "mm/memremap.c: take a pgmap reference on page allocation" (v6.1) has it."""
     if pgmap.type not in _OWN_REF:
         pgmap.ref.get_many(rng[1] >> pgmap.vmemmap_shift, "percpu_ref_get_many")
 

@@ -52,7 +52,8 @@ def migrate_vma_fault_extra(k, migrate, page) -> int:
 
 @PATCH.define
 def migrate_vma_check_fault_page(k, args) -> None:
-    """``migrate_vma_check_fault_page()`` as 16ce101db85d "mm/memory.c: fix race when faulting a
-    device private page" (v6.1) left it (mm/migrate_device.c)."""
+    """``migrate_vma_setup``: -EINVAL when the given ``fault_page`` is not device private.  Kernel:
+    mm/migrate_device.c, as 16ce101db85d "mm/memory.c: fix race when faulting a device private
+    page" (v6.1) has it."""
     if args.fault_page is not None and not k.is_device_private_page(args.fault_page):
         raise err(errno.EINVAL, "migrate_vma_setup: fault_page is not device private")

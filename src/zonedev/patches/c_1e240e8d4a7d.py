@@ -55,8 +55,9 @@ PATCH.set(
 
 @PATCH.define
 def dev_pagemap_kill(k, pgmap, func: str = "dev_pagemap_kill") -> None:
-    """``dev_pagemap_kill()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate
-    structure" (v5.3) left it (mm/memremap.c)."""
+    """``dev_pagemap_kill()``: the driver's ``ops->kill`` if it has one, else ``percpu_ref_kill`` of
+    the internal ref.  Kernel: mm/memremap.c, as 1e240e8d4a7d "memremap: move dev_pagemap
+    callbacks into a separate structure" (v5.3) has it."""
     if pgmap.ops.kill is not None:
         k.world.event(func, None, pgmap.name + ".callback", None, "kill")
         pgmap.ops.kill(pgmap)
@@ -66,8 +67,9 @@ def dev_pagemap_kill(k, pgmap, func: str = "dev_pagemap_kill") -> None:
 
 @PATCH.define
 def dev_pagemap_cleanup(k, pgmap, func: str = "dev_pagemap_cleanup") -> None:
-    """``dev_pagemap_cleanup()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a
-    separate structure" (v5.3) left it (mm/memremap.c)."""
+    """``dev_pagemap_cleanup()``: the driver's ``ops->cleanup`` if it has one, else wait for the
+    internal ref to drain and exit it.  Kernel: mm/memremap.c, as 1e240e8d4a7d "memremap: move
+    dev_pagemap callbacks into a separate structure" (v5.3) has it."""
     if pgmap.ops.cleanup is not None:
         k.world.event(func, None, pgmap.name + ".callback", None, "cleanup")
         pgmap.ops.cleanup(pgmap)
@@ -109,16 +111,17 @@ def dev_pagemap_init_ref(k, pgmap) -> None:
 
 @PATCH.define
 def devmap_managed_enable_get(k, pgmap) -> None:
-    """``devmap_managed_enable_get()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a
-    separate structure" (v5.3) left it (mm/memremap.c)."""
+    """``devmap_managed_enable_get()``: enable devmap_managed_key for the types whose final put the
+    pgmap manages.  Kernel: mm/memremap.c, as 1e240e8d4a7d "memremap: move dev_pagemap callbacks
+    into a separate structure" (v5.3) has it."""
     if pgmap.type in k.fact("devmap_managed_types"):
         k.dev_pagemap_get_ops()
 
 
 @PATCH.define
 def devmap_managed_enable_put(k, pgmap) -> None:
-    """``devmap_managed_enable_put()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a
-    separate structure" (v5.3) left it (mm/memremap.c)."""
+    """``devmap_managed_enable_put()``: drop that enable at unmap.  Kernel: mm/memremap.c, as
+    1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate structure" (v5.3) has it."""
     if pgmap.type in k.fact("devmap_managed_types"):
         k.dev_pagemap_put_ops()
 
@@ -136,15 +139,17 @@ def pagemap_range(k, pgmap, rng) -> None:
 
 @PATCH.define
 def pagemap_range_get_refs(k, pgmap, rng) -> None:
-    """``pagemap_range_get_refs()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a
-    separate structure" (v5.3) left it (mm/memremap.c)."""
+    """The references ``pagemap_range`` takes on the pgmap: one per page (per compound page with
+    ``vmemmap_shift``).  Kernel: mm/memremap.c, as 1e240e8d4a7d "memremap: move dev_pagemap
+    callbacks into a separate structure" (v5.3) has it."""
     pgmap.ref.get_many(rng[1] >> pgmap.vmemmap_shift, "percpu_ref_get_many")
 
 
 @PATCH.define
 def memremap_pages(k, pgmap, nid: int = 0):
-    """``memremap_pages()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate
-    structure" (v5.3) left it (mm/memremap.c)."""
+    """``memremap_pages()``: check the ops, set up the ref (internal or the driver's), enable
+    devmap_managed_key where the type needs it, map every range.  Kernel: mm/memremap.c, as
+    1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate structure" (v5.3) has it."""
     k.memremap_pages_check(pgmap)
     k.dev_pagemap_init_ref(pgmap)
     k.devmap_managed_enable_get(pgmap)
@@ -155,8 +160,9 @@ def memremap_pages(k, pgmap, nid: int = 0):
 
 @PATCH.define
 def memunmap_pages(k, pgmap) -> None:
-    """``memunmap_pages()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate
-    structure" (v5.3) left it (mm/memremap.c)."""
+    """``memunmap_pages()``: kill, put every page's base reference, cleanup (wait for the ref),
+    remove the ranges, drop the devmap_managed_key enable.  Kernel: mm/memremap.c, as
+    1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate structure" (v5.3) has it."""
     k.dev_pagemap_kill(pgmap)
     k.devm_memremap_pages_put_pfns(pgmap, "memunmap_pages")
     k.dev_pagemap_cleanup(pgmap)
@@ -181,13 +187,14 @@ def devm_memremap_pages(k, pgmap):
 
 @PATCH.define
 def devm_memunmap_pages(k, pgmap) -> None:
-    """``devm_memunmap_pages()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a
-    separate structure" (v5.3) left it (mm/memremap.c)."""
+    """``devm_memunmap_pages()``: ``memunmap_pages`` of a devm-managed pgmap.  Kernel:
+    mm/memremap.c, as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate
+    structure" (v5.3) has it."""
     k.memunmap_pages(pgmap)
 
 
 @PATCH.define
 def devm_memremap_pages_release(k, pgmap) -> None:
-    """``devm_memremap_pages_release()`` as 1e240e8d4a7d "memremap: move dev_pagemap callbacks into
-    a separate structure" (v5.3) left it (mm/memremap.c)."""
+    """The devm action of ``devm_memremap_pages``: ``memunmap_pages``.  Kernel: mm/memremap.c, as
+    1e240e8d4a7d "memremap: move dev_pagemap callbacks into a separate structure" (v5.3) has it."""
     k.memunmap_pages(pgmap)

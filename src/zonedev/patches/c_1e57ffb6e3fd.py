@@ -17,8 +17,10 @@ PATCH = Patch(
 
 @PATCH.define
 def memunmap_pages(k, pgmap) -> None:
-    """``memunmap_pages()`` as 1e57ffb6e3fd "mm/memremap: fix memunmap_pages() race with
-    get_dev_pagemap()" (v6.0) left it (mm/memremap.c)."""
+    """``memunmap_pages()``: kill, put the per-page references, wait, remove the ranges from the
+    xarray and only then exit the ref, so a racing ``get_dev_pagemap`` never finds a pgmap whose
+    ref is gone.  Kernel: mm/memremap.c, as 1e57ffb6e3fd "mm/memremap: fix memunmap_pages() race
+    with get_dev_pagemap()" (v6.0) has it."""
     pgmap.ref.kill("percpu_ref_kill")
     for rng in pgmap.ranges:
         pgmap.ref.put_many(rng[1] >> pgmap.vmemmap_shift, "percpu_ref_put_many")

@@ -37,8 +37,9 @@ PATCH.set(devmap_managed_types=(MEMORY_DEVICE_FS_DAX,), zd_alloc="lock_page")
 
 @PATCH.define
 def memremap_pages_check(k, pgmap) -> None:
-    """``memremap_pages_check()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page
-    refcount" (v5.18) left it (mm/memremap.c)."""
+    """The type checks of ``memremap_pages``: device-private pgmaps need ``page_free``,
+    ``migrate_to_ram`` and an ``owner``.  Kernel: mm/memremap.c, as 27674ef6c73f "mm: remove the
+    extra ZONE_DEVICE struct page refcount" (v5.18) has it."""
     ops = pgmap.ops
     if pgmap.type == MEMORY_DEVICE_PRIVATE:
         if (ops.page_free or ops.folio_free) is None or ops.migrate_to_ram is None:
@@ -79,8 +80,9 @@ def free_zone_device_page(k, page) -> None:
 
 @PATCH.define
 def __put_page(k, page) -> None:
-    """``__put_page()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
-    (v5.18) left it (mm/swap.c)."""
+    """``__put_page()``: a ZONE_DEVICE page that reached 0 goes to ``free_zone_device_page``; any
+    other to the page allocator.  Kernel: mm/swap.c, as 27674ef6c73f "mm: remove the extra
+    ZONE_DEVICE struct page refcount" (v5.18) has it."""
     if k.is_zone_device_page(page):
         k.free_zone_device_page(page)
         return
@@ -89,8 +91,8 @@ def __put_page(k, page) -> None:
 
 @PATCH.define
 def __folio_put(k, folio) -> None:
-    """``__folio_put()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
-    (v5.18) left it (mm/swap.c)."""
+    """``__folio_put()``: as ``__put_page`` for a folio.  Kernel: mm/swap.c, as 27674ef6c73f "mm:
+    remove the extra ZONE_DEVICE struct page refcount" (v5.18) has it."""
     if k.folio_is_zone_device(folio):
         k.free_zone_device_page(folio)
         return
@@ -99,16 +101,17 @@ def __folio_put(k, folio) -> None:
 
 @PATCH.define
 def folio_put(k, folio) -> None:
-    """``folio_put()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
-    (v5.18) left it (include/linux/mm.h)."""
+    """``folio_put()``: drop a reference; ``__folio_put`` at 0.  Kernel: include/linux/mm.h, as
+    27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount" (v5.18) has it."""
     if k.page_ref_dec_and_test(folio, "folio_put"):
         k.__folio_put(folio)
 
 
 @PATCH.define
 def folio_put_refs(k, folio, refs: int) -> None:
-    """``folio_put_refs()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
-    (v5.18) left it (include/linux/mm.h)."""
+    """``folio_put_refs()``: drop ``refs`` references; ``__folio_put`` at 0.  Kernel:
+    include/linux/mm.h, as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
+    (v5.18) has it."""
     if k.page_ref_sub_and_test(folio, refs, "folio_put_refs"):
         k.__folio_put(folio)
 
@@ -128,8 +131,9 @@ def put_page(k, page) -> None:
 
 @PATCH.define
 def release_pages(k, pages) -> None:
-    """``release_pages()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
-    (v5.18) left it (mm/swap.c)."""
+    """``release_pages()``: devmap-managed pages (fsdax) through the devmap put; other ZONE_DEVICE
+    pages to ``free_zone_device_page`` at 0; the rest to the allocator.  Kernel: mm/swap.c, as
+    27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount" (v5.18) has it."""
     for page in pages:
         page = page.head
         if k.is_zone_device_page(page):
@@ -144,8 +148,9 @@ def release_pages(k, pages) -> None:
 
 @PATCH.define
 def memunmap_pages(k, pgmap) -> None:
-    """``memunmap_pages()`` as 27674ef6c73f "mm: remove the extra ZONE_DEVICE struct page refcount"
-    (v5.18) left it (mm/memremap.c)."""
+    """``memunmap_pages()``: kill, put the per-page pgmap references, wait for the ref, exit it,
+    remove the ranges.  Kernel: mm/memremap.c, as 27674ef6c73f "mm: remove the extra ZONE_DEVICE
+    struct page refcount" (v5.18) has it."""
     pgmap.ref.kill("percpu_ref_kill")
     for rng in pgmap.ranges:
         pgmap.ref.put_many(rng[1] >> pgmap.vmemmap_shift, "percpu_ref_put_many")

@@ -19,8 +19,10 @@ PATCH = Patch(
 
 @PATCH.define
 def __put_devmap_managed_page(k, page) -> None:
-    """``__put_devmap_managed_page()`` as 2fa147bdbf67 "mm, dev_pagemap: Do not clear ->mapping on
-    final put" (v4.19) left it (mm/memremap.c)."""
+    """``__put_devmap_managed_page()``: at 1 call ``page_free``, clearing ``page->mapping`` only for
+    device private and public pages (fsdax keeps its file association); at 0 ``__put_page``.
+    Kernel: kernel/memremap.c, as 2fa147bdbf67 "mm, dev_pagemap: Do not clear ->mapping on final put"
+    (v4.19) has it."""
     func = "__put_devmap_managed_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:

@@ -67,8 +67,9 @@ _ZERO_BASED = (MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_FS_D
 
 @PATCH.define
 def zone_device_init_refcount(k, pgmap) -> int:
-    """``zone_device_init_refcount()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages"
-    (v6.15) left it (mm/page_alloc.c)."""
+    """The refcount ``memmap_init_zone_device`` gives a new page: 0 for every type whose pages are
+    now refcounted from 0 (private, coherent, fsdax, generic, p2pdma).  Kernel: mm/page_alloc.c,
+    as 38607c62b3 "fs/dax: properly refcount fs dax pages" (v6.15) has it."""
     return 0 if pgmap.type in _ZERO_BASED else 1
 
 
@@ -113,8 +114,10 @@ def gup_put_folio(k, folio, refs: int, flags: int) -> None:
 
 @PATCH.define
 def free_zone_device_folio(k, folio) -> None:
-    """``free_zone_device_folio()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages" (v6.15)
-    left it (mm/memremap.c)."""
+    """``free_zone_device_folio()``: the final put of any ZONE_DEVICE folio: uncharge, clear anon
+    state and mapping (not for fsdax/generic), hand private/coherent folios to the driver, wake
+    fsdax waiters, drop the pgmap reference where the type holds one.  Kernel: mm/memremap.c, as
+    38607c62b3 "fs/dax: properly refcount fs dax pages" (v6.15) has it."""
     func = "free_zone_device_folio"
     pgmap = folio.pgmap
     if pgmap is None:
@@ -164,8 +167,8 @@ def zd_check_fsdax_idle(k, folio) -> None:
 
 @PATCH.define
 def free_zone_device_put_pgmap(k, folio) -> None:
-    """``free_zone_device_put_pgmap()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages"
-    (v6.15) left it (mm/memremap.c)."""
+    """The pgmap reference the freed page held (``put_dev_pagemap``).  Kernel: mm/memremap.c, as
+    38607c62b3 "fs/dax: properly refcount fs dax pages" (v6.15) has it."""
     k.put_dev_pagemap(folio.pgmap)
 
 
@@ -223,8 +226,8 @@ def folio_is_longterm_pinnable(k, folio) -> bool:
 
 @PATCH.define
 def is_longterm_pinnable_page(k, page) -> bool:
-    """``is_longterm_pinnable_page()`` as 38607c62b3 "fs/dax: properly refcount fs dax pages"
-    (v6.15) left it (include/linux/mm.h)."""
+    """``folio_is_longterm_pinnable`` of the page's folio.  Kernel: include/linux/mm.h, as
+    38607c62b3 "fs/dax: properly refcount fs dax pages" (v6.15) has it."""
     return k.folio_is_longterm_pinnable(page.head)
 
 

@@ -34,7 +34,8 @@ def hpage_pincount_available(k, page) -> bool:
 
 @PATCH.define
 def pincount_add(k, page, n: int, func: str) -> None:
-    """``pincount_add()`` as 3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7) left it (mm/gup.c)."""
+    """``atomic_add(n, compound_pincount_ptr(page))``: the pin count of a compound head; below 0 is
+    a WARN.  Kernel: mm/gup.c, as 3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7) has it."""
     head = page.head
     new = head._pincount.add_return(n, func)
     k.world.event(func, head.pfn, "_pincount", new - n, new)
@@ -44,7 +45,10 @@ def pincount_add(k, page, n: int, func: str) -> None:
 
 @PATCH.define
 def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
-    """``try_grab_page()`` as 3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7) left it (mm/gup.c)."""
+    """``try_grab_page()``: FOLL_GET is ``try_get_page``; FOLL_PIN adds GUP_PIN_COUNTING_BIAS (1024)
+    to a small page's refcount, or 1 plus the compound pincount on a huge page; a page at count 0
+    is refused with a WARN.  Kernel: mm/gup.c, as 3faa52c03f44 "mm/gup: track FOLL_PIN pages"
+    (v5.7) has it."""
     if flags & FOLL_GET:
         return k.try_get_page(page)
     if flags & FOLL_PIN:
@@ -62,8 +66,9 @@ def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
 
 @PATCH.define
 def __unpin_devmap_managed_user_page(k, page) -> bool:
-    """``__unpin_devmap_managed_user_page()`` as 3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7)
-    left it (mm/gup.c)."""
+    """``__unpin_devmap_managed_user_page()``: undo a pin of a devmap-managed page (the bias or the
+    pincount), then the devmap-managed free at 1 and ``__put_page`` at 0.  Kernel: mm/gup.c, as
+    3faa52c03f44 "mm/gup: track FOLL_PIN pages" (v5.7) has it."""
     func = "__unpin_devmap_managed_user_page"
     if not k.page_is_devmap_managed(page):
         return False

@@ -30,8 +30,9 @@ PATCH = Patch(
 
 @PATCH.define
 def memremap_pages_check(k, pgmap) -> None:
-    """``memremap_pages_check()`` as 429589d647e2 "mm: Cleanup __put_devmap_managed_page() vs
-    ->page_free()" (v5.6) left it (mm/memremap.c)."""
+    """The type checks of ``memremap_pages``: a device-private pgmap needs ``page_free`` and
+    ``migrate_to_ram`` (WARN and -EINVAL).  Kernel: mm/memremap.c, as 429589d647e2 "mm: Cleanup
+    __put_devmap_managed_page() vs ->page_free()" (v5.6) has it."""
     ops = pgmap.ops
     if pgmap.type == MEMORY_DEVICE_PRIVATE and ((ops.page_free or ops.folio_free) is None or ops.migrate_to_ram is None):
         k.world.violate("pgmap_bad_ops", "WARN(1, \"Missing migrate_to_ram method\")", None, "memremap_pages")
@@ -40,8 +41,10 @@ def memremap_pages_check(k, pgmap) -> None:
 
 @PATCH.define
 def __put_devmap_managed_page(k, page) -> None:
-    """``__put_devmap_managed_page()`` as 429589d647e2 "mm: Cleanup __put_devmap_managed_page() vs
-    ->page_free()" (v5.6) left it (mm/memremap.c)."""
+    """``__put_devmap_managed_page()``: at 1 a device-private page is freed to its driver
+    (``page_free``); an fsdax page's waiter is woken (``wake_up_var``); at 0 ``__put_page``.
+    Kernel: mm/memremap.c, as 429589d647e2 "mm: Cleanup __put_devmap_managed_page() vs
+    ->page_free()" (v5.6) has it."""
     func = "__put_devmap_managed_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:

@@ -28,8 +28,9 @@ def dev_pagemap_cleanup(k, pgmap, func: str = "dev_pagemap_cleanup") -> None:
 
 @PATCH.define
 def devm_memremap_pages(k, pgmap):
-    """``devm_memremap_pages()`` as 50f44ee7248a "mm/devm_memremap_pages: fix final page put race"
-    (v5.2) left it (mm/memremap.c)."""
+    """``devm_memremap_pages()``: ref, ``kill`` and ``cleanup`` are all required now (teardown waits
+    for the pages' references in ``cleanup``); otherwise as before.  Kernel: mm/memremap.c, as
+    50f44ee7248a "mm/devm_memremap_pages: fix final page put race" (v5.2) has it."""
     from ..linux.include.memremap import MEMORY_DEVICE_FS_DAX
     if pgmap.ref is None or pgmap.ops.kill is None or pgmap.ops.cleanup is None:
         k.world.violate("pgmap_bad_ops", "WARN(1, \"Missing reference count teardown definition\")", None,
@@ -56,8 +57,9 @@ def devm_memremap_pages_release(k, pgmap) -> None:
 
 @PATCH.define
 def hmm_devmem_add(k, pgmap):
-    """``hmm_devmem_add()`` as 50f44ee7248a "mm/devm_memremap_pages: fix final page put race" (v5.2)
-    left it (mm/hmm.c)."""
+    """``hmm_devmem_add()``: HMM gives ``kill`` (percpu_ref_kill) and ``cleanup`` (wait for the ref,
+    exit it) of its own, then ``devm_memremap_pages``.  Kernel: mm/hmm.c, as 50f44ee7248a
+    "mm/devm_memremap_pages: fix final page put race" (v5.2) has it."""
     k.pgmap_percpu_ref(pgmap, "hmm_devmem_ref_release")
     if pgmap.ops.kill is None:
         pgmap.ops.kill = lambda ref: ref.kill("hmm_devmem_ref_kill")
@@ -73,6 +75,6 @@ def hmm_devmem_add(k, pgmap):
 
 @PATCH.define
 def hmm_devmem_remove(k, pgmap) -> None:
-    """``hmm_devmem_remove()`` as 50f44ee7248a "mm/devm_memremap_pages: fix final page put race"
-    (v5.2) left it (mm/hmm.c)."""
+    """``hmm_devmem_remove()``: the devm release: kill, put, cleanup, remove the pages.  Kernel:
+    mm/hmm.c, as 50f44ee7248a "mm/devm_memremap_pages: fix final page put race" (v5.2) has it."""
     k.devm_memremap_pages_release(pgmap)

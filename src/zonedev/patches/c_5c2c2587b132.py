@@ -27,8 +27,10 @@ PATCH = Patch(
 
 @PATCH.define
 def get_dev_pagemap(k, pfn: int, pgmap=None):
-    """``get_dev_pagemap()`` as 5c2c2587b132 "mm, dax, pmem: introduce {get|put}_dev_pagemap() for
-    dax-gup" (v4.5) left it (mm/memremap.c)."""
+    """``get_dev_pagemap(pfn, pgmap)``: reuse ``pgmap`` with a plain reference when it covers
+    ``pfn``, else look the pfn up and take a live reference (``percpu_ref_tryget_live``); NULL
+    once the pgmap is dying.  Kernel: kernel/memremap.c, as 5c2c2587b132 "mm, dax, pmem: introduce
+    {get|put}_dev_pagemap() for dax-gup" (v4.5) has it."""
     if pgmap is not None and pgmap_covers(pgmap, pfn):
         pgmap.ref.get("get_dev_pagemap")
         return pgmap
@@ -37,30 +39,33 @@ def get_dev_pagemap(k, pfn: int, pgmap=None):
 
 @PATCH.define
 def put_dev_pagemap(k, pgmap) -> None:
-    """``put_dev_pagemap()`` as 5c2c2587b132 "mm, dax, pmem: introduce {get|put}_dev_pagemap() for
-    dax-gup" (v4.5) left it (include/linux/memremap.h)."""
+    """``put_dev_pagemap()``: drop a pgmap reference (NULL is allowed).  Kernel:
+    include/linux/memremap.h, as 5c2c2587b132 "mm, dax, pmem: introduce {get|put}_dev_pagemap()
+    for dax-gup" (v4.5) has it."""
     if pgmap is not None:
         pgmap.ref.put("put_dev_pagemap")
 
 
 @PATCH.define
 def get_zone_device_page(k, page) -> None:
-    """``get_zone_device_page()`` as 5c2c2587b132 "mm, dax, pmem: introduce {get|put}_dev_pagemap()
-    for dax-gup" (v4.5) left it (include/linux/mm.h)."""
+    """``get_zone_device_page()``: every page reference of a ZONE_DEVICE page also holds a pgmap
+    reference.  Kernel: kernel/memremap.c, as 5c2c2587b132 "mm, dax, pmem: introduce
+    {get|put}_dev_pagemap() for dax-gup" (v4.5) has it."""
     page.pgmap.ref.get("get_zone_device_page")
 
 
 @PATCH.define
 def put_zone_device_page(k, page) -> None:
-    """``put_zone_device_page()`` as 5c2c2587b132 "mm, dax, pmem: introduce {get|put}_dev_pagemap()
-    for dax-gup" (v4.5) left it (include/linux/mm.h)."""
+    """``put_zone_device_page()``: drop the pgmap reference that page reference held.  Kernel:
+    include/linux/mm.h, as 5c2c2587b132 "mm, dax, pmem: introduce {get|put}_dev_pagemap() for
+    dax-gup" (v4.5) has it."""
     k.put_dev_pagemap(page.pgmap)
 
 
 @PATCH.define
 def get_page(k, page) -> None:
     """``get_page()`` v4.5: raise the count, then a pgmap reference for a ZONE_DEVICE page.
-    Kernel: include/linux/mm.h, as 5c2c2587b132 (v4.5) has it."""
+    Kernel: kernel/memremap.c, as 5c2c2587b132 (v4.5) has it."""
     page = page.head
     if k.page_ref_inc_return(page, "get_page") <= 1:
         k.world.violate("get_on_free_page", "VM_BUG_ON_PAGE(page_ref_count(page) <= 0, page)", page.pfn, "get_page")

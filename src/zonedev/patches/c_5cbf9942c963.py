@@ -18,8 +18,10 @@ PATCH = Patch(
 
 @PATCH.define
 def free_zone_device_page(k, page) -> None:
-    """``free_zone_device_page()`` as 5cbf9942c963 "mm: generalize the pgmap based page_free
-    infrastructure" (v5.18) left it (mm/memremap.c)."""
+    """``free_zone_device_page()``: WARN and stop if the pgmap has no ``page_free``; else clear the
+    page and call it, then set the count back to 1 for the next allocation.  Kernel:
+    mm/memremap.c, as 5cbf9942c963 "mm: generalize the pgmap based page_free infrastructure"
+    (v5.18) has it."""
     func = "free_zone_device_page"
     pgmap = page.pgmap
     if pgmap.ops is None or (pgmap.ops.page_free is None and pgmap.ops.folio_free is None):

@@ -28,8 +28,10 @@ PATCH.remove("get_zone_device_page", "put_zone_device_page")
 
 @PATCH.define
 def get_page(k, page) -> None:
-    """``get_page()`` as 71389703839e "mm, zone_device: Replace {get, put}_zone_device_page() with a
-    single reference to fix pmem crash" (v4.12) left it (include/linux/mm.h)."""
+    """``get_page()``: one more page reference; no pgmap reference any more (the pages hold one each
+    from devm_memremap_pages); a count that was not positive is a VM_BUG_ON.  Kernel:
+    include/linux/mm.h, as 71389703839e "mm, zone_device: Replace {get, put}_zone_device_page()
+    with a single reference to fix pmem crash" (v4.12) has it."""
     page = page.head
     if k.page_ref_inc_return(page, "get_page") <= 1:
         k.world.violate("get_on_free_page", "VM_BUG_ON_PAGE(page_ref_count(page) <= 0, page)", page.pfn, "get_page")
@@ -37,8 +39,9 @@ def get_page(k, page) -> None:
 
 @PATCH.define
 def put_page(k, page) -> None:
-    """``put_page()`` as 71389703839e "mm, zone_device: Replace {get, put}_zone_device_page() with a
-    single reference to fix pmem crash" (v4.12) left it (include/linux/mm.h)."""
+    """``put_page()``: drop a reference; ``__put_page`` at 0.  Kernel: include/linux/mm.h, as
+    71389703839e "mm, zone_device: Replace {get, put}_zone_device_page() with a single reference
+    to fix pmem crash" (v4.12) has it."""
     page = page.head
     if k.put_page_testzero(page, "put_page"):
         k.__put_page(page)
@@ -73,7 +76,7 @@ def devm_memremap_pages_put_pfns(k, pgmap, func: str) -> None:
     """``for_each_device_pfn(pfn, pgmap) put_page(pfn_to_page(pfn))``: drop every page's base
     reference (the teardown put).
 
-    Kernel: mm/memremap.c, as 71389703839e (v4.12) has it."""
+    Kernel: kernel/memremap.c, as 71389703839e (v4.12) has it."""
     k.world.event(func, None, pgmap.name + ".teardown", None, "put_page each pfn")
     for page in list(k.pgmap_heads_of(pgmap)):
         k.zd_mark_base_dropped(page)
@@ -82,8 +85,10 @@ def devm_memremap_pages_put_pfns(k, pgmap, func: str) -> None:
 
 @PATCH.define
 def pgmap_heads_of(k, pgmap):
-    """``pgmap_heads_of()`` as 71389703839e "mm, zone_device: Replace {get, put}_zone_device_page()
-    with a single reference to fix pmem crash" (v4.12) left it (mm/memremap.c)."""
+    """Model helper, no kernel function: the head page of each device pfn of ``pgmap``, what
+    ``for_each_device_pfn`` visits.  Kernel: kernel/memremap.c, as 71389703839e "mm, zone_device:
+    Replace {get, put}_zone_device_page() with a single reference to fix pmem crash" (v4.12) has
+    it."""
     from ..linux.mm.memremap import pgmap_heads
     return pgmap_heads(k, pgmap)
 

@@ -17,8 +17,10 @@ PATCH = Patch(
 
 @PATCH.define
 def __put_devmap_managed_page(k, page) -> None:
-    """``__put_devmap_managed_page()`` as 7ab0ad0e74f8 "mm/hmm: fix ZONE_DEVICE anon page mapping
-    reuse" (v5.3) left it (mm/memremap.c)."""
+    """``__put_devmap_managed_page()``: at 1 clear the flags, clear ``page->mapping`` of a
+    device-private page (the core now does it for the drivers), ``page_free``; at 0
+    ``__put_page``.  Kernel: mm/memremap.c, as 7ab0ad0e74f8 "mm/hmm: fix ZONE_DEVICE anon page
+    mapping reuse" (v5.3) has it."""
     func = "__put_devmap_managed_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:

@@ -29,8 +29,10 @@ PATCH = Patch(
 
 @PATCH.define
 def put_page(k, page) -> None:
-    """``put_page()`` as 7b2d55d2c893 "mm/ZONE_DEVICE: special case put_page() for device private
-    pages" (v4.14) left it (include/linux/mm.h)."""
+    """``put_page()``: with the devmap_managed_key on, a device private or public page goes through
+    ``put_zone_device_private_or_public_page`` (free at 1); any other page is freed at 0.
+    Kernel: include/linux/mm.h, as 7b2d55d2c893 "mm/ZONE_DEVICE: special case put_page() for
+    device private pages" (v4.14) has it."""
     page = page.head
     if k.is_zone_device_page(page) and k.devmap_managed_key.get("static_branch_unlikely") and (
             k.is_device_private_page(page) or k.is_device_public_page(page)):
@@ -42,8 +44,10 @@ def put_page(k, page) -> None:
 
 @PATCH.define
 def put_zone_device_private_or_public_page(k, page) -> None:
-    """``put_zone_device_private_or_public_page()`` as 7b2d55d2c893 "mm/ZONE_DEVICE: special case
-    put_page() for device private pages" (v4.14) left it (include/linux/mm.h)."""
+    """``put_zone_device_private_or_public_page()``: drop a reference; at 1 the page is idle: clear
+    its flags and mapping and call the driver's ``page_free``; at 0 (a bug) ``__put_page``.
+    Kernel: kernel/memremap.c, as 7b2d55d2c893 "mm/ZONE_DEVICE: special case put_page() for
+    device private pages" (v4.14) has it."""
     func = "put_zone_device_private_or_public_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:

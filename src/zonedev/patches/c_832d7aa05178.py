@@ -28,8 +28,10 @@ PATCH = Patch(
 
 @PATCH.define
 def get_dev_pagemap(k, pfn: int, pgmap=None):
-    """``get_dev_pagemap()`` as 832d7aa05178 "mm: optimize dev_pagemap reference counting around
-    get_dev_pagemap" (v4.16) left it (mm/memremap.c)."""
+    """``get_dev_pagemap(pfn, pgmap)``: keep the caller's reference when ``pgmap`` covers ``pfn``
+    (no new one); else drop it and look the pfn up with a live reference.  Kernel: kernel/memremap.c,
+    as 832d7aa05178 "mm: optimize dev_pagemap reference counting around get_dev_pagemap" (v4.16)
+    has it."""
     if pgmap is not None:
         if pgmap_covers(pgmap, pfn):
             return pgmap

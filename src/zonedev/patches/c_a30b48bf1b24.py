@@ -39,8 +39,10 @@ PATCH.set(thp_migration=True)
 
 @PATCH.define
 def migrate_vma_insert_huge_pmd_page(k, migrate, addr: int, folio, src: list, pmd) -> int:
-    """``migrate_vma_insert_huge_pmd_page()`` as a30b48bf1b24 left it (F22, F23).
-    Kernel: mm/migrate_device.c, as a30b48bf1b24 (v6.19) has it."""
+    """``migrate_vma_insert_huge_pmd_page()``: install a device THP at a PMD: a page-table page to
+    deposit, the PMD lock, the stable-address-space and empty-PMD checks, rmap and the mapping's
+    reference.  Kernel: mm/migrate_device.c, as a30b48bf1b24 "mm/migrate_device: implement THP
+    migration of zone device pages" (v6.19) has it."""
     vma = migrate.vma
     mm = vma.vm_mm
     nr = 1 << folio.order

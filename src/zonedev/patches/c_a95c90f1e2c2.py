@@ -38,8 +38,10 @@ def dev_pagemap_kill(k, pgmap, func: str = "dev_pagemap_kill") -> None:
 
 @PATCH.define
 def devm_memremap_pages(k, pgmap):
-    """``devm_memremap_pages()`` as a95c90f1e2c2 "mm, devm_memremap_pages: Fix shutdown handling"
-    (v5.0) left it (mm/memremap.c)."""
+    """``devm_memremap_pages()``: the caller must give its ref and a ``kill`` (a WARN otherwise);
+    register the pgmap, make the memmap, one pgmap reference per page (``percpu_ref_get_many``).
+    Kernel: mm/memremap.c, as a95c90f1e2c2 "mm, devm_memremap_pages: Fix shutdown handling"
+    (v5.0) has it."""
     if pgmap.ref is None or pgmap.ops.kill is None:
         k.world.violate("pgmap_bad_ops", "WARN(1, \"Missing reference count teardown definition\")", None,
                         "devm_memremap_pages")

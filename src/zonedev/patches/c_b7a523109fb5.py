@@ -16,8 +16,9 @@ PATCH = Patch(
 
 @PATCH.define
 def __put_devmap_managed_page(k, page) -> None:
-    """``__put_devmap_managed_page()`` as b7a523109fb5 "mm: don't clear ->mapping in
-    hmm_devmem_free" (v5.3) left it (mm/memremap.c)."""
+    """``__put_devmap_managed_page()``: at 1 clear the flags and call ``page_free``, leaving
+    ``page->mapping`` alone (hmm_devmem_free no longer clears it); at 0 ``__put_page``.  Kernel:
+    mm/memremap.c, as b7a523109fb5 "mm: don't clear ->mapping in hmm_devmem_free" (v5.3) has it."""
     func = "__put_devmap_managed_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:

@@ -22,15 +22,17 @@ PATCH.set(pgmap_ops=("page_free", "migrate_to_ram"))
 
 @PATCH.define
 def dev_pagemap_init_ref(k, pgmap) -> None:
-    """``dev_pagemap_init_ref()`` as b80892ca022e "memremap: remove support for external pgmap
-    refcounts" (v5.17) left it (mm/memremap.c)."""
+    """The internal percpu_ref of the pgmap, released into ``dev_pagemap_percpu_release`` (the
+    drivers no longer bring their own).  Kernel: mm/memremap.c, as b80892ca022e "memremap: remove
+    support for external pgmap refcounts" (v5.17) has it."""
     k.pgmap_percpu_ref(pgmap, "dev_pagemap_percpu_release")
 
 
 @PATCH.define
 def memunmap_pages(k, pgmap) -> None:
-    """``memunmap_pages()`` as b80892ca022e "memremap: remove support for external pgmap refcounts"
-    (v5.17) left it (mm/memremap.c)."""
+    """``memunmap_pages()`` with the internal ref: kill, put every page's base reference, wait for
+    the ref, exit it, remove the ranges.  Kernel: mm/memremap.c, as b80892ca022e "memremap:
+    remove support for external pgmap refcounts" (v5.17) has it."""
     pgmap.ref.kill("percpu_ref_kill")
     k.devm_memremap_pages_put_pfns(pgmap, "memunmap_pages")
     pgmap.done.wait_for_completion("wait_for_completion")

@@ -24,8 +24,10 @@ PATCH.remove("release_pages_devmap_put")
 
 @PATCH.define
 def release_pages(k, pages) -> None:
-    """``release_pages()`` as c5d6c45e90c4 "mm/swap: fix release_pages() when releasing devmap
-    pages" (v5.3) left it (mm/swap.c)."""
+    """``release_pages()``: every devmap-managed page (fsdax too, not only device public as before
+    the fix, which left fsdax waiters unwoken) goes through ``put_devmap_managed_page``; the rest
+    are freed at 0.  Kernel: mm/swap.c, as c5d6c45e90c4 "mm/swap: fix release_pages() when
+    releasing devmap pages" (v5.3) has it."""
     for page in pages:
         page = page.head
         if k.is_zone_device_page(page) and k.put_devmap_managed_page(page):

@@ -51,7 +51,9 @@ def folio_ref_try_add_rcu(k, folio, count: int) -> bool:
 
 @PATCH.define
 def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
-    """``try_grab_page()`` as d8ddc099c6b3 "mm/gup: Add gup_put_folio()" (v5.18) left it (mm/gup.c)."""
+    """``try_grab_page()`` on the folio: refused with a WARN at count 0; FOLL_GET takes one
+    reference, FOLL_PIN one plus the pincount on a large folio or GUP_PIN_COUNTING_BIAS on a
+    small one.  Kernel: mm/gup.c, as d8ddc099c6b3 "mm/gup: Add gup_put_folio()" (v5.18) has it."""
     folio = page.head
     if folio._refcount.peek() <= 0:
         k.world.violate("get_on_free_page", "WARN_ON_ONCE(folio_ref_count(folio) <= 0)", folio.pfn, "try_grab_page")
@@ -76,7 +78,9 @@ def hpage_pincount_available(k, page) -> bool:
 
 @PATCH.define
 def gup_put_folio(k, folio, refs: int, flags: int) -> None:
-    """``gup_put_folio()`` as d8ddc099c6b3 "mm/gup: Add gup_put_folio()" (v5.18) left it (mm/gup.c)."""
+    """``gup_put_folio()``: undo a grab (the pincount or the bias) and drop the references; the
+    fsdax page that becomes idle here gets no wake-up (F12, fixed by f4f451a16dd1).  Kernel:
+    mm/gup.c, as d8ddc099c6b3 "mm/gup: Add gup_put_folio()" (v5.18) has it."""
     if flags & FOLL_PIN:
         if folio.order >= 1 and folio._pincount is not None:
             k.pincount_add(folio, -refs, "gup_put_folio")

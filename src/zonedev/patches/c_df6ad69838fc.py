@@ -46,6 +46,7 @@ def release_pages(k, pages) -> None:
 
 @PATCH.define
 def release_pages_devmap_put(k, page) -> None:
-    """``release_pages_devmap_put()`` as df6ad69838fc "mm/device-public-memory: device memory cache
-    coherent with CPU" (v4.14) left it (mm/swap.c)."""
+    """The ``release_pages`` branch for a device public page: the same put as ``put_page``'s.
+    Kernel: mm/swap.c, as df6ad69838fc "mm/device-public-memory: device memory cache coherent
+    with CPU" (v4.14) has it."""
     k.put_zone_device_private_or_public_page(page)

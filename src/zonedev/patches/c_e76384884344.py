@@ -49,8 +49,9 @@ PATCH.set(
 
 @PATCH.define
 def dev_pagemap_get_ops(k) -> None:
-    """``dev_pagemap_get_ops()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
-    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/memremap.c)."""
+    """``dev_pagemap_get_ops()``: switch the devmap_managed_key static branch on (a counted enable).
+    Kernel: kernel/memremap.c, as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
+    CONFIG_DEV_PAGEMAP_OPS" (v4.18) has it."""
     old = k.devmap_managed_key.get("dev_pagemap_get_ops")
     k.devmap_managed_key.set(old + 1, "dev_pagemap_get_ops")
     k.world.event("dev_pagemap_get_ops", None, "devmap_managed_key", old, old + 1)
@@ -58,8 +59,9 @@ def dev_pagemap_get_ops(k) -> None:
 
 @PATCH.define
 def dev_pagemap_put_ops(k) -> None:
-    """``dev_pagemap_put_ops()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
-    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/memremap.c)."""
+    """``dev_pagemap_put_ops()``: drop one enable of the devmap_managed_key static branch.  Kernel:
+    kernel/memremap.c, as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
+    CONFIG_DEV_PAGEMAP_OPS" (v4.18) has it."""
     old = k.devmap_managed_key.get("dev_pagemap_put_ops")
     k.devmap_managed_key.set(old - 1, "dev_pagemap_put_ops")
     k.world.event("dev_pagemap_put_ops", None, "devmap_managed_key", old, old - 1)
@@ -67,8 +69,9 @@ def dev_pagemap_put_ops(k) -> None:
 
 @PATCH.define
 def hmm_devmem_add(k, pgmap):
-    """``hmm_devmem_add()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
-    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/hmm.c)."""
+    """``hmm_devmem_add()``: HMM's own percpu_ref and pgmap registration, the memmap of each range,
+    and an enable of devmap_managed_key that nothing ever drops (F16).  Kernel: mm/hmm.c, as
+    e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and CONFIG_DEV_PAGEMAP_OPS" (v4.18) has it."""
     k.pgmap_percpu_ref(pgmap, "hmm_devmem_ref_release")
     k.pgmap_register(pgmap, "hmm_devmem_add")
     for start, nr in pgmap.ranges:
@@ -79,8 +82,10 @@ def hmm_devmem_add(k, pgmap):
 
 @PATCH.define
 def devm_memremap_pages(k, pgmap):
-    """``devm_memremap_pages()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
-    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/memremap.c)."""
+    """``devm_memremap_pages()``: needs the driver's percpu_ref; fsdax enables devmap_managed_key;
+    register the pgmap, make the memmap and take one pgmap reference per page.  Kernel:
+    kernel/memremap.c, as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
+    CONFIG_DEV_PAGEMAP_OPS" (v4.18) has it."""
     if pgmap.ref is None:
         raise ValueError("devm_memremap_pages: this era needs the driver's percpu_ref (pgmap.ref)")
     if pgmap.type == MEMORY_DEVICE_FS_DAX:
@@ -108,8 +113,9 @@ def page_is_devmap_managed(k, page) -> bool:
 
 @PATCH.define
 def put_devmap_managed_page(k, page) -> bool:
-    """``put_devmap_managed_page()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
-    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (include/linux/mm.h)."""
+    """``put_devmap_managed_page()``: false for a page the devmap-managed put does not own; else put
+    it there.  Kernel: include/linux/mm.h, as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX
+    and CONFIG_DEV_PAGEMAP_OPS" (v4.18) has it."""
     if not k.page_is_devmap_managed(page):
         return False
     k.__put_devmap_managed_page(page)
@@ -118,8 +124,10 @@ def put_devmap_managed_page(k, page) -> bool:
 
 @PATCH.define
 def __put_devmap_managed_page(k, page) -> None:
-    """``__put_devmap_managed_page()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
-    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/memremap.c)."""
+    """``__put_devmap_managed_page()``: drop a reference; at 1 the page is idle: clear flags and
+    ``page->mapping`` (an fsdax page still in its file loses it: fixed by 2fa147bdbf67) and call
+    ``page_free``; at 0 ``__put_page``.  Kernel: kernel/memremap.c, as e76384884344 "mm: introduce
+    MEMORY_DEVICE_FS_DAX and CONFIG_DEV_PAGEMAP_OPS" (v4.18) has it."""
     func = "__put_devmap_managed_page"
     count = k.page_ref_dec_return(page, func)
     if count == 1:
@@ -151,6 +159,7 @@ def put_page(k, page) -> None:
 
 @PATCH.define
 def release_pages_devmap_put(k, page) -> None:
-    """``release_pages_devmap_put()`` as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and
-    CONFIG_DEV_PAGEMAP_OPS" (v4.18) left it (mm/swap.c)."""
+    """The ``release_pages`` branch for a devmap-managed page: ``put_devmap_managed_page``.  Kernel:
+    mm/swap.c, as e76384884344 "mm: introduce MEMORY_DEVICE_FS_DAX and CONFIG_DEV_PAGEMAP_OPS"
+    (v4.18) has it."""
     k.put_devmap_managed_page(page)

@@ -20,8 +20,9 @@ PATCH = Patch(
 
 @PATCH.define
 def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
-    """``try_grab_page()`` as eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN" (v5.6)
-    left it (mm/gup.c)."""
+    """``try_grab_page()``: FOLL_GET and the new FOLL_PIN both take a plain ``get_page`` reference
+    (pins are not counted apart yet).  Kernel: mm/gup.c, as eddb1c228f79 "mm/gup: introduce
+    pin_user_pages*() and FOLL_PIN" (v5.6) has it."""
     if flags & (FOLL_GET | FOLL_PIN):
         k.get_page(page)
     return True
@@ -29,21 +30,21 @@ def try_grab_page(k, page, flags: int = FOLL_GET) -> bool:
 
 @PATCH.define
 def pin_user_page(k, page) -> bool:
-    """``pin_user_page()`` as eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN" (v5.6)
-    left it (mm/gup.c)."""
+    """A FOLL_PIN grab of one page, what ``pin_user_pages`` does per page.  Kernel: mm/gup.c, as
+    eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN" (v5.6) has it."""
     return k.try_grab_page(page, FOLL_PIN)
 
 
 @PATCH.define
 def unpin_user_page(k, page) -> None:
-    """``unpin_user_page()`` as eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN"
-    (v5.6) left it (mm/gup.c)."""
+    """``unpin_user_page()``: ``put_page`` (a pin is a plain reference in v5.6).  Kernel: mm/gup.c,
+    as eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN" (v5.6) has it."""
     k.put_page(page)
 
 
 @PATCH.define
 def unpin_user_pages(k, pages) -> None:
-    """``unpin_user_pages()`` as eddb1c228f79 "mm/gup: introduce pin_user_pages*() and FOLL_PIN"
-    (v5.6) left it (mm/gup.c)."""
+    """``unpin_user_pages()``: ``unpin_user_page`` on each page.  Kernel: mm/gup.c, as eddb1c228f79
+    "mm/gup: introduce pin_user_pages*() and FOLL_PIN" (v5.6) has it."""
     for page in pages:
         k.unpin_user_page(page)

@@ -34,8 +34,9 @@ def zone_device_init_refcount(k, pgmap) -> int:
 
 @PATCH.define
 def zone_device_page_init(k, page) -> None:
-    """``zone_device_page_init()`` as ef233450898f "mm: free device private pages have zero
-    refcount" (v6.1) left it (mm/memremap.c)."""
+    """``zone_device_page_init()``: a driver allocates a free device page: refcount 0 -> 1 (anything
+    else is a page still in use), lock it.  Kernel: mm/memremap.c, as ef233450898f "mm: free
+    device private pages have zero refcount" (v6.1) has it."""
     if page._refcount.peek() != 0:
         k.world.violate("init_of_busy_page", WORDS_INIT_BUSY, page.pfn, "zone_device_page_init")
     k.set_page_count(page, 1, "zone_device_page_init")
@@ -44,8 +45,10 @@ def zone_device_page_init(k, page) -> None:
 
 @PATCH.define
 def free_zone_device_page(k, page) -> None:
-    """``free_zone_device_page()`` as ef233450898f "mm: free device private pages have zero
-    refcount" (v6.1) left it (mm/memremap.c)."""
+    """``free_zone_device_page()``: clear the page (anon-exclusive, mapping) and call ``page_free``;
+    private and coherent pages stay at 0 (free means 0 now), the other types go back to 1.
+    Kernel: mm/memremap.c, as ef233450898f "mm: free device private pages have zero refcount"
+    (v6.1) has it."""
     func = "free_zone_device_page"
     pgmap = page.pgmap
     if pgmap.ops is None or (pgmap.ops.page_free is None and pgmap.ops.folio_free is None):

@@ -29,8 +29,9 @@ PATCH.set(
 
 @PATCH.define
 def memremap_pages_check(k, pgmap) -> None:
-    """``memremap_pages_check()`` as f25cbb7a95a2 "mm: add zone device coherent type memory support"
-    (v6.0) left it (mm/memremap.c)."""
+    """The type checks of ``memremap_pages``: private pgmaps need ``page_free``, ``migrate_to_ram``
+    and an owner; the new coherent ones ``page_free`` and an owner.  Kernel: mm/memremap.c, as
+    f25cbb7a95a2 "mm: add zone device coherent type memory support" (v6.0) has it."""
     ops = pgmap.ops
     t = pgmap.type
     free = ops.page_free or ops.folio_free

@@ -35,8 +35,9 @@ PATCH = Patch(
 
 @PATCH.define
 def put_devmap_managed_page_refs(k, page, refs: int) -> bool:
-    """``put_devmap_managed_page_refs()`` as f4f451a16dd1 "mm: fix missing wake-up event for FSDAX
-    pages" (v5.19) left it (include/linux/mm.h)."""
+    """``put_devmap_managed_page_refs()``: for a devmap-managed (fsdax) page drop ``refs`` and wake
+    the waiter when the page is idle (1); false for other pages.  Kernel: include/linux/mm.h, as
+    f4f451a16dd1 "mm: fix missing wake-up event for FSDAX pages" (v5.19) has it."""
     if not k.page_is_devmap_managed(page):
         return False
     if k.page_ref_sub_return(page, refs, "put_devmap_managed_page_refs") == 1:
@@ -46,8 +47,9 @@ def put_devmap_managed_page_refs(k, page, refs: int) -> bool:
 
 @PATCH.define
 def put_devmap_managed_page(k, page) -> bool:
-    """``put_devmap_managed_page()`` as f4f451a16dd1 "mm: fix missing wake-up event for FSDAX pages"
-    (v5.19) left it (include/linux/mm.h)."""
+    """``put_devmap_managed_page()``: ``put_devmap_managed_page_refs(page, 1)``.  Kernel:
+    include/linux/mm.h, as f4f451a16dd1 "mm: fix missing wake-up event for FSDAX pages" (v5.19)
+    has it."""
     return k.put_devmap_managed_page_refs(page, 1)
 
 
@@ -99,8 +101,9 @@ def try_grab_folio(k, page, refs: int = 1, flags: int = FOLL_GET):
 
 @PATCH.define
 def gup_put_folio(k, folio, refs: int, flags: int) -> None:
-    """``gup_put_folio()`` as f4f451a16dd1 "mm: fix missing wake-up event for FSDAX pages" (v5.19)
-    left it (mm/gup.c)."""
+    """``gup_put_folio()``: undo a grab, then the devmap-managed put (fsdax wake-up at 1) or
+    ``folio_put_refs``.  Kernel: mm/gup.c, as f4f451a16dd1 "mm: fix missing wake-up event for
+    FSDAX pages" (v5.19) has it."""
     if flags & FOLL_PIN:
         if folio.order >= 1 and folio._pincount is not None:
             k.pincount_add(folio, -refs, "gup_put_folio")

@@ -18,8 +18,9 @@ PATCH = Patch(
 
 @PATCH.define
 def memremap_pages_check(k, pgmap) -> None:
-    """``memremap_pages_check()`` as f894ddd5ff01 "memremap: add an owner field to struct
-    dev_pagemap" (v5.7) left it (mm/memremap.c)."""
+    """The type checks of ``memremap_pages``: a device-private pgmap needs ``page_free``,
+    ``migrate_to_ram`` and an ``owner``.  Kernel: mm/memremap.c, as f894ddd5ff01 "memremap: add
+    an owner field to struct dev_pagemap" (v5.7) has it."""
     ops = pgmap.ops
     if pgmap.type == MEMORY_DEVICE_PRIVATE:
         if (ops.page_free or ops.folio_free) is None or ops.migrate_to_ram is None:
