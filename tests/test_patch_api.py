@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,8 @@ def test_a_patch_replacing_put_page_changes_the_verdict(no_free):
     assert "memunmap waits in wait_for_completion" in res.stdout
     assert f"with patch {no_free}: feedface0002 \"mm: put_page drops the count, nothing else\", " \
            f"posted against v6.1" in res.stdout
-    assert f"--kernel v6.1 --patch {no_free} --schedule" in res.stdout
+    # the replay command, its continuation lines (" \\" before an option) joined
+    assert f"--kernel v6.1 --patch {no_free} --schedule" in re.sub(r" \\\n +", " ", res.stdout)
     # the same from Python, with the Patch object
     patch = load_patch_file(no_free)
     assert isinstance(patch, zonedev.Patch) and patch.base == "v6.1"
@@ -80,7 +82,7 @@ def test_bisect_applies_the_patch_on_every_prefix(no_free):
     assert "posted against v6.1, on every prefix" in out
     walked = [line for line in out.split("checked, in order:")[1].split("\n\n")[0].splitlines() if line.strip()]
     assert len(walked) >= 3 and all("+feedface0002" in line for line in walked)
-    assert f"--at ef233450898f --patch {no_free} --schedule" in out
+    assert f"--at ef233450898f --patch {no_free} --schedule" in re.sub(r" \\\n +", " ", out)
 
 
 def test_define_remove_set(tmp_path):
