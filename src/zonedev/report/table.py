@@ -27,6 +27,9 @@ from ..rt.replay import Step, Trace
 
 #: a run of at least this many uneventful steps of one thread is folded into one row
 FOLD = 3
+#: primitives that only read a static key: an uneventful step doing one is always folded
+#: (into the next row of its thread, or a row naming its function alone)
+QUIET = frozenset({"static_branch_unlikely", "static_branch_likely", "static_key_enabled"})
 #: the widest a thread's column grows when there is room
 MAX_COL = 64
 GAP = 2
@@ -102,14 +105,18 @@ def _rows(steps: list[Step], marks: set[int]) -> list[tuple[str, int, list[str],
         j = i
         while j < len(steps) and steps[j].thread == st.thread and not _eventful(steps[j], marks):
             j += 1
-        if j - i >= FOLD:
+        if j - i >= FOLD or (j - i == 1 and st.label in QUIET and st.index not in marks
+                             and not (j < len(steps) and steps[j].thread == st.thread)):
             funcs: list[str] = []
             for s in steps[i:j]:
                 name = s.func or s.label
                 if name and (not funcs or funcs[-1] != name):
                     funcs.append(name)
-            rows.append((f"{steps[i].index}-{steps[j - 1].index}", st.thread,
-                         [f"... {j - i} steps: {', '.join(funcs)}"], False))
+            if j - i == 1:
+                rows.append((str(st.index), st.thread, [f"... {', '.join(funcs)}"], False))
+            else:
+                rows.append((f"{steps[i].index}-{steps[j - 1].index}", st.thread,
+                             [f"... {j - i} steps: {', '.join(funcs)}"], False))
             i = j
         elif j > i and j < len(steps) and steps[j].thread == st.thread:
             rows.append((f"{st.index}-{steps[j].index}", st.thread, cell(steps[j]), steps[j].index in marks))
