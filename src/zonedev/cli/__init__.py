@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     "selftest",
     "bisect",
     "trace",
+    "lab",
 ]
 
 
