@@ -72,6 +72,14 @@ class Process:
         finally:
             self.mm.mmap_lock.up_write("mmap_write_unlock")
 
+    def madvise(self, addr: int, length: int, advice: int) -> int:
+        return self.k.do_madvise(self.mm, addr, length, advice)
+
+    def read_pmd_pagesize(self) -> int:
+        """hmm-tests' ``read_pmd_pagesize()`` (/sys/kernel/mm/transparent_hugepage/hpage_pmd_size):
+        the model run's ``HPAGE_PMD_SIZE``."""
+        return self.k.hpage_pmd_size()
+
     # --- CPU access -----------------------------------------------------------------------------
     def read_ints(self, addr: int, n: int) -> list:
         out: list = []

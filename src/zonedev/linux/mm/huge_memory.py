@@ -11,6 +11,19 @@
 
 Only the states the THP insertion path reads are modelled: a PMD is ``None`` (pmd_none), the
 huge zero page, or a mapped huge entry.
+
+**Anonymous THP and PMD-mapped folios in the address space** (mm/huge_memory.c, every kernel since
+v2.6.38; the device-private kinds from the v6.19 series): a PMD mapping is kept in the PTE page
+as the model keeps fsdax PMDs -- one entry per base page of the aligned range, each with
+``huge = HPAGE_PMD_ORDER``, the head page's entry holding the mapping's folio reference and
+mapcount (the kernel's entire mapcount), the others none.  ``pmd_none`` is "every entry of the
+range is none".  The kinds: a present THP (``PTE_PRESENT``), the huge zero folio, a
+device-private PMD entry (``PTE_DEVICE_PRIVATE``, v6.19) and a PMD migration entry
+(``PTE_MIGRATION``).
+
+**Scale.** ``HPAGE_PMD_ORDER`` is 9 (512 pages) as on x86-64; a model run may set
+``k.thp_pmd_order`` lower (the hmm-tests port uses 3: 8-page "PMDs") -- every rule reads the
+order from ``hpage_pmd_order(k)``, never the constant, and a huge range never crosses a PTE page.
 """
 
 from __future__ import annotations
@@ -21,6 +34,210 @@ from ...sync import Var
 from .mmap import PMD_SHIFT
 
 HUGE_ZERO = "huge_zero"
+HPAGE_PMD_ORDER = 9
+MADV_HUGEPAGE = 14
+VM_HUGEPAGE = 0x20000000
+
+
+def hpage_pmd_order(k) -> int:
+    """``HPAGE_PMD_ORDER`` of this model run (9 unless the run scaled it down).
+    Kernel: include/linux/huge_mm.h, v4.5+."""
+    return k.__dict__.get("thp_pmd_order", HPAGE_PMD_ORDER)
+
+
+def hpage_pmd_nr(k) -> int:
+    """``HPAGE_PMD_NR``. Kernel: include/linux/huge_mm.h, v4.5+."""
+    return 1 << hpage_pmd_order(k)
+
+
+def hpage_pmd_size(k) -> int:
+    """``HPAGE_PMD_SIZE`` (what hmm-tests' ``read_pmd_pagesize()`` reads from sysfs).
+    Kernel: include/linux/huge_mm.h, v4.5+."""
+    from .mmap import PAGE_SIZE
+    return hpage_pmd_nr(k) * PAGE_SIZE
+
+
+def huge_zero_folio(k):
+    """``mm_get_huge_zero_folio()``: the huge zero folio, allocated once, never counted in rmap.
+    Kernel: mm/huge_memory.c, v4.5+."""
+    hz = k.__dict__.get("_huge_zero")
+    if hz is None or hz.order != hpage_pmd_order(k):
+        hz = k._huge_zero = k.alloc_pages(hpage_pmd_order(k), 0, "get_huge_zero_page")
+    return hz
+
+
+def is_huge_zero_page(k, page) -> bool:
+    """``is_huge_zero_folio()``. Kernel: include/linux/huge_mm.h, v4.5+."""
+    hz = k.__dict__.get("_huge_zero")
+    return page is not None and hz is not None and page.head is hz
+
+
+def thp_vma_allows(k, vma, haddr: int) -> bool:
+    """``thp_vma_allowable_order()`` for an anonymous VMA with MADV_HUGEPAGE (the "madvise"
+    sysfs mode): the whole aligned range lies inside the VMA.
+    Kernel: mm/huge_memory.c, v6.8+ (transhuge_vma_suitable before)."""
+    from .mmap import vma_is_anonymous
+    return bool(vma.vm_flags & VM_HUGEPAGE) and vma_is_anonymous(vma) and \
+        vma.vm_start <= haddr and haddr + hpage_pmd_size(k) <= vma.vm_end
+
+
+def pmd_none_range(k, pt, haddr: int) -> bool:
+    """``pmd_none()`` in the model: no entry of the aligned range is set.
+    Kernel: include/linux/pgtable.h, v4.5+."""
+    from .mmap import PAGE_SIZE
+    return all(pt.pte(haddr + i * PAGE_SIZE).get("pmd_none") is None for i in range(hpage_pmd_nr(k)))
+
+
+def set_pmd_entries(k, pt, haddr: int, kind: str, folio, write: bool, func: str = "set_pmd_at") -> None:
+    """``set_pmd_at()``: the PMD mapping of ``folio`` (one entry per base page, see above).
+    Kernel: include/linux/pgtable.h, v4.5+."""
+    from .mmap import PAGE_SIZE, Pte
+    order = hpage_pmd_order(k)
+    for i in range(hpage_pmd_nr(k)):
+        pt.pte(haddr + i * PAGE_SIZE).set(Pte(kind, k.memmap[folio.pfn + i], write, write and kind == "present",
+                                              huge=order), func)
+
+
+def do_huge_pmd_anonymous_page(k, vmf) -> int:
+    """``do_huge_pmd_anonymous_page()``: a read fault maps the huge zero folio (``use_zero_page``
+    is on by default), a write fault a new zeroed THP (``__do_huge_pmd_anonymous_page``: folio
+    alloc, clear, ``folio_add_new_anon_rmap``, ``set_pmd_at``).
+    Kernel: mm/huge_memory.c, v4.5+."""
+    from .memory import FAULT_FLAG_WRITE
+    from .mmap import PTE_PRESENT, VM_WRITE
+    vma = vmf.vma
+    haddr = vmf.address & ~(hpage_pmd_size(k) - 1)
+    order = hpage_pmd_order(k)
+    if not vmf.flags & FAULT_FLAG_WRITE:
+        hz = huge_zero_folio(k)
+        vmf.ptl.lock("pmd_lock")
+        if pmd_none_range(k, vmf.pt, haddr):
+            set_pmd_entries(k, vmf.pt, haddr, PTE_PRESENT, hz, False, "set_huge_zero_folio")
+        vmf.ptl.unlock("spin_unlock")
+        return 0
+    folio = k.folio_alloc(0, order, "vma_alloc_anon_folio_pmd")
+    for i in range(1 << order):
+        k.memmap[folio.pfn + i].data.set(None, "folio_zero_user")
+    vmf.ptl.lock("pmd_lock")
+    if not pmd_none_range(k, vmf.pt, haddr):
+        vmf.ptl.unlock("spin_unlock")
+        k.put_page(folio)
+        return 0
+    k.page_add_new_anon_rmap(folio, vma, haddr)
+    set_pmd_entries(k, vmf.pt, haddr, PTE_PRESENT, folio, bool(vma.vm_flags & VM_WRITE))
+    vmf.ptl.unlock("spin_unlock")
+    return 0
+
+
+def __split_huge_pmd_locked(k, vma, pt, haddr: int) -> None:
+    """``__split_huge_pmd_locked()`` (PMD lock held): the PMD mapping becomes PTE mappings of the
+    same folio -- the huge zero folio becomes small zero-page PTEs; a present THP, a
+    device-private PMD (v6.19, "mm/huge_memory: implement device-private THP splitting") and a
+    PMD migration entry become one entry per page; a mapped folio gets ``HPAGE_PMD_NR - 1``
+    more references and each tail page a mapcount (the head's carries over from the PMD).
+    Kernel: mm/huge_memory.c, v6.19 (anon THP: every kernel)."""
+    from .mmap import PAGE_SIZE, PTE_MIGRATION, Pte
+    head = pt.pte(haddr).get("pmd_trans_huge")
+    if head is None or not head.huge:
+        return
+    nr = 1 << head.huge
+    folio = head.page.head
+    if is_huge_zero_page(k, folio):
+        zp = k.zero_page()
+        for i in range(nr):
+            pt.pte(haddr + i * PAGE_SIZE).set(Pte("present", zp, False), "__split_huge_zero_page_pmd")
+        return
+    if head.kind != PTE_MIGRATION:
+        k.page_ref_add(folio, nr - 1, "folio_ref_add")
+    for i in range(nr):
+        v = pt.pte(haddr + i * PAGE_SIZE)
+        e = v.get("__split_huge_pmd_locked")
+        if head.kind != PTE_MIGRATION and i:
+            k.page_dup_rmap(e.page)
+        v.set(Pte(e.kind, e.page, e.write, e.dirty), "set_ptes")
+
+
+def split_huge_pmd_address(k, vma, address: int) -> None:
+    """``split_huge_pmd_address()`` / ``__split_huge_pmd()``: split the PMD mapping covering
+    ``address`` if there is one (VMA split, partial munmap/mprotect/mremap/madvise).
+    Kernel: mm/huge_memory.c, v4.5+."""
+    from .mmap import PAGE_MASK, PAGE_SHIFT
+    mm = vma.vm_mm
+    pt = mm.pgtable(address)
+    if pt is None:
+        return
+    e = mm.peek_pte(address & PAGE_MASK)
+    if e is None or not e.huge:
+        return
+    haddr = address & ~(((1 << e.huge) << PAGE_SHIFT) - 1)
+    pt.ptl.lock("pmd_lock")
+    __split_huge_pmd_locked(k, vma, pt, haddr)
+    pt.ptl.unlock("spin_unlock")
+
+
+def split_huge_pmd_range(k, vma, start: int, end: int) -> None:
+    """``vma_adjust_trans_huge()``: split the PMD mappings straddling ``start`` and ``end``
+    (a range that covers a PMD mapping only in part).
+    Kernel: mm/huge_memory.c, v4.5+."""
+    size = hpage_pmd_size(k)
+    for a in (start, end):
+        if a & (size - 1):
+            split_huge_pmd_address(k, vma, a)
+
+
+def split_folio(k, folio, lock_at=None) -> int:
+    """``split_folio()`` / ``split_huge_page_to_list_to_order()`` -> ``__folio_split()`` of a
+    PTE-mapped (or unmapped) large folio into order-0 folios.  Each new folio keeps its page's
+    mapcount and one reference per mapping; the references beyond the mappings (the caller's)
+    go to the folio of ``lock_at`` (the head if none), which stays locked -- the other pieces are
+    unlocked, and those without a mapping are freed.  A device-private folio announces every new
+    folio to the driver (``zone_device_private_split_cb``, v6.19: 56ef39899643).  The kernel
+    unmaps the folio to migration entries around the split (``unmap_folio``/``remap_page``);
+    the model splits in place under the folio lock: the per-page outcome (refcount, mapcount,
+    mapping, index, lock) is the kernel's.  Callers split the PMD mapping first.
+    Kernel: mm/huge_memory.c, v6.19 (anon: every kernel)."""
+    from ..include.mm_types import PG_head, PG_locked
+    order = folio.order
+    if not order:
+        return 0
+    lock_at = (lock_at or folio)
+    mapping = folio.mapping.peek()
+    index = folio.index.peek()
+    locked = folio.flags.peek(PG_locked)
+    dev = k.is_device_private_page(folio)
+    total = folio._refcount.peek()
+    maps = {pfn: k.memmap[pfn]._mapcount.peek() + 1 for pfn in range(folio.pfn, folio.pfn + (1 << order))}
+    extra = total - sum(maps.values())
+    pieces = []
+    for pfn in range(folio.pfn + 1, folio.pfn + (1 << order)):
+        new = k.memmap[pfn]
+        new.head = new
+        new.order = 0
+        k.set_page_field(new, "mapping", mapping, "__split_folio_to_order")
+        if index is not None:
+            k.set_page_field(new, "index", index + (pfn - folio.pfn), "__split_folio_to_order")
+        refs = maps[pfn] + (extra if new is lock_at else 0)
+        if locked and new is lock_at:
+            new.flags.bits |= 1 << PG_locked
+        k.set_page_count(new, max(refs, 1), "folio_ref_unfreeze")
+        pieces.append((new, refs))
+        if dev:
+            k.zone_device_private_split_cb(folio, new)
+    folio.order = 0
+    folio.flags.bits &= ~(1 << PG_head)
+    head_refs = maps[folio.pfn] + (extra if folio is lock_at else 0)
+    k.set_page_count(folio, max(head_refs, 1), "folio_ref_unfreeze")
+    k.world.event("__folio_split", folio.pfn, "order", order, 0)
+    if dev:
+        k.zone_device_private_split_cb(folio, None)
+    if locked and folio is not lock_at:
+        k.unlock_page(folio, "__folio_split")
+    if not head_refs:
+        k.put_page(folio)
+    for new, refs in pieces:
+        if not refs:                              # unmapped pieces: free_folio_and_swap_cache
+            k.put_page(new)
+    return 0
 
 
 def _pmd_state(mm):
@@ -92,3 +309,8 @@ def check_stable_address_space(k, mm) -> int:
 
 FUNCTIONS = (pmd_entry, pmd_lock, pte_alloc_one, pte_free, pgtable_trans_huge_deposit, pgtables_in_flight,
              mm_set_unstable, check_stable_address_space)
+
+#: anonymous THP (every kernel; installed by the base series)
+THP_FUNCTIONS = (hpage_pmd_order, hpage_pmd_nr, hpage_pmd_size, huge_zero_folio, is_huge_zero_page, thp_vma_allows,
+                 pmd_none_range, set_pmd_entries, do_huge_pmd_anonymous_page, __split_huge_pmd_locked,
+                 split_huge_pmd_address, split_huge_pmd_range, split_folio)

@@ -82,7 +82,8 @@ def vm_normal_page(k, vma, pte: Pte):
     for a special devmap (DAX pfn) PTE.
 
     Kernel: mm/memory.c, v5.9+."""
-    if pte is None or pte.kind != PTE_PRESENT or pte.devmap or is_zero_page(k, pte.page):
+    if pte is None or pte.kind != PTE_PRESENT or pte.devmap or is_zero_page(k, pte.page) or \
+            k.is_huge_zero_page(pte.page):
         return None
     return pte.page
 
@@ -96,6 +97,18 @@ def handle_mm_fault(k, vma, address: int, flags: int) -> int:
     vmf = vm_fault(vma, address, flags, pt=pt, ptev=ptev)
     entry = ptev.get("handle_pte_fault")
     vmf.orig_pte = entry
+    haddr = address & ~(k.hpage_pmd_size() - 1)
+    if entry is None and k.thp_vma_allows(vma, haddr) and k.pmd_none_range(pt, haddr):
+        return k.do_huge_pmd_anonymous_page(vmf)          # __handle_mm_fault: pmd_none + THP allowed
+    if entry is not None and entry.huge and not entry.devmap:
+        if entry.kind == PTE_DEVICE_PRIVATE:
+            return k.do_huge_pmd_device_private(vmf)       # v6.19: a device-private PMD
+        if entry.kind == PTE_PRESENT and flags & FAULT_FLAG_WRITE and not entry.write:
+            # do_huge_pmd_wp_page: the huge zero folio (and, in the model, a shared THP) is split
+            # and the write handled on the PTE (the kernel's VM_FAULT_FALLBACK)
+            k.split_huge_pmd_address(vma, address)
+            entry = ptev.get("handle_pte_fault")
+            vmf.orig_pte = entry
     if entry is None:
         if vma_is_anonymous(vma):
             return k.do_anonymous_page(vmf)
@@ -338,6 +351,8 @@ def unmap_vma_range(k, vma, start: int, end: int) -> None:
                 if page is not None:
                     k.page_remove_rmap(page, vma)
                     batch.append(page)             # __tlb_remove_page
+            elif pte.huge and pte.page is not pte.page.head:
+                pass                               # zap_huge_pmd (v6.19: device-private too): the head's entry
             elif pte.kind in (PTE_DEVICE_PRIVATE, PTE_DEVICE_EXCLUSIVE):
                 k.page_remove_rmap(pte.page, vma)
                 k.put_page(pte.page)
@@ -374,26 +389,30 @@ def copy_page_range(k, dst_vma, src_vma) -> None:
             # copy_nonpresent_pte -> -EBUSY -> try_restore_exclusive_pte, then copy as present
             k.restore_exclusive_pte(src_vma, pte.page, addr, sv, pte)
             pte = sv.get("ptep_get")
+        # copy_huge_pmd (v6.19 368076f52ebe: device-private PMDs too): only the head's entry
+        # takes the folio reference and mapcount; every entry of the range is write-protected
+        tail = pte is not None and pte.huge and pte.page is not pte.page.head
         if pte is not None:
             if pte.kind == PTE_PRESENT:
                 page = k.vm_normal_page(src_vma, pte)
-                if page is not None:
+                if page is not None and not tail:
                     k.get_page(page)
                     k.page_dup_rmap(page)
                 if cow and pte.write:
-                    pte = Pte(PTE_PRESENT, pte.page, False, pte.dirty)
+                    pte = Pte(PTE_PRESENT, pte.page, False, pte.dirty, huge=pte.huge)
                     sv.set(pte, "ptep_set_wrprotect")
                 dv.set(pte, "set_pte_at")
             elif pte.kind == PTE_DEVICE_PRIVATE:
-                k.get_page(pte.page)
-                k.page_dup_rmap(pte.page)
+                if not tail:
+                    k.get_page(pte.page)
+                    k.page_dup_rmap(pte.page)
                 if cow and pte.write:          # "COW mappings require pages in both parent and
-                    pte = Pte(PTE_DEVICE_PRIVATE, pte.page, False)   # child to be set to read"
+                    pte = Pte(PTE_DEVICE_PRIVATE, pte.page, False, huge=pte.huge)   # child to be set to read"
                     sv.set(pte, "set_pte_at(make_readable_device_private_entry)")
                 dv.set(pte, "set_pte_at")
             elif pte.kind == PTE_MIGRATION:
                 if cow and pte.write:
-                    pte = Pte(PTE_MIGRATION, pte.page, False)
+                    pte = Pte(PTE_MIGRATION, pte.page, False, huge=pte.huge)
                     sv.set(pte, "set_pte_at(make_readable_migration_entry)")
                 dv.set(pte, "set_pte_at")
         spt.ptl.unlock("spin_unlock(src_ptl)")

@@ -75,64 +75,73 @@ def migrate_vma_collect(k, migrate: migrate_vma) -> None:
                              owner=migrate.pgmap_owner)
     k.mmu_notifier_invalidate_range_start(rng)
     for addr in range(migrate.start, migrate.end, PAGE_SIZE):
-        pt = mm.pgtable(addr)
-        mpfn = 0
-        if pt is None:                                   # migrate_vma_collect_hole
-            if vma_is_anonymous(vma):
-                mpfn = MIGRATE_PFN_MIGRATE
-                migrate.cpages += 1
-            migrate.src.append(mpfn)
-            migrate.dst.append(0)
-            migrate.npages += 1
-            continue
-        pt.ptl.lock("pte_offset_map_lock")
-        v = pt.pte(addr)
-        pte = v.get("ptep_get")
-        page = None
-        if pte is None:
-            if vma_is_anonymous(vma):
-                mpfn = MIGRATE_PFN_MIGRATE
-                migrate.cpages += 1
-        elif pte.kind != PTE_PRESENT:
-            if pte.kind == PTE_DEVICE_PRIVATE:
-                p = pte.page
-                if migrate.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE and p.pgmap.owner is migrate.pgmap_owner:
-                    page = p
-                    mpfn = migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE | (MIGRATE_PFN_WRITE if pte.write else 0)
-        else:
-            if k.is_zero_page(pte.page) and migrate.flags & MIGRATE_VMA_SELECT_SYSTEM:
-                mpfn = MIGRATE_PFN_MIGRATE
-                migrate.cpages += 1
-            else:
-                p = k.vm_normal_page(vma, pte)
-                skip = False
-                if p is not None and not k.is_zone_device_page(p) and not migrate.flags & MIGRATE_VMA_SELECT_SYSTEM:
-                    skip = True
-                elif p is not None and k.is_device_coherent_page(p):
-                    if not migrate.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT or \
-                            p.pgmap.owner is not migrate.pgmap_owner:
-                        skip = True
-                if not skip and p is not None:
-                    page = p
-                    mpfn = migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE | (MIGRATE_PFN_WRITE if pte.write else 0)
-        if page is not None and page.mapping.get("page->mapping") is None:
-            page, mpfn = None, 0
-        if page is not None:
-            k.get_page(page)
-            if k.migrate_vma_trylock(migrate, page):
-                v.set(Pte(PTE_MIGRATION, page, bool(mpfn & MIGRATE_PFN_WRITE)), "set_pte_at(migration entry)")
-                migrate.cpages += 1
-                k.page_remove_rmap(page, vma)
-                k.put_page(page)
-            else:
-                k.put_page(page)
-                mpfn = 0
-        pt.ptl.unlock("pte_unmap_unlock")
+        k.migrate_vma_collect_pte(migrate, vma, addr)
+    k.mmu_notifier_invalidate_range_end(rng)
+    migrate.end = migrate.start + (migrate.npages << PAGE_SHIFT)
+
+
+def migrate_vma_collect_pte(k, migrate: migrate_vma, vma, addr: int) -> None:
+    """One PTE of ``migrate_vma_collect_pmd()`` (its loop body; a missing PTE page is
+    ``migrate_vma_collect_hole``): append the entry's source pfn.
+
+    Kernel: mm/migrate_device.c, v6.1."""
+    mm = vma.vm_mm
+    pt = mm.pgtable(addr)
+    mpfn = 0
+    if pt is None:                                   # migrate_vma_collect_hole
+        if vma_is_anonymous(vma):
+            mpfn = MIGRATE_PFN_MIGRATE
+            migrate.cpages += 1
         migrate.src.append(mpfn)
         migrate.dst.append(0)
         migrate.npages += 1
-    k.mmu_notifier_invalidate_range_end(rng)
-    migrate.end = migrate.start + (migrate.npages << PAGE_SHIFT)
+        return
+    pt.ptl.lock("pte_offset_map_lock")
+    v = pt.pte(addr)
+    pte = v.get("ptep_get")
+    page = None
+    if pte is None:
+        if vma_is_anonymous(vma):
+            mpfn = MIGRATE_PFN_MIGRATE
+            migrate.cpages += 1
+    elif pte.kind != PTE_PRESENT:
+        if pte.kind == PTE_DEVICE_PRIVATE:
+            p = pte.page
+            if migrate.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE and p.pgmap.owner is migrate.pgmap_owner:
+                page = p
+                mpfn = migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE | (MIGRATE_PFN_WRITE if pte.write else 0)
+    else:
+        if k.is_zero_page(pte.page) and migrate.flags & MIGRATE_VMA_SELECT_SYSTEM:
+            mpfn = MIGRATE_PFN_MIGRATE
+            migrate.cpages += 1
+        else:
+            p = k.vm_normal_page(vma, pte)
+            skip = False
+            if p is not None and not k.is_zone_device_page(p) and not migrate.flags & MIGRATE_VMA_SELECT_SYSTEM:
+                skip = True
+            elif p is not None and k.is_device_coherent_page(p):
+                if not migrate.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT or \
+                        p.pgmap.owner is not migrate.pgmap_owner:
+                    skip = True
+            if not skip and p is not None:
+                page = p
+                mpfn = migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE | (MIGRATE_PFN_WRITE if pte.write else 0)
+    if page is not None and page.mapping.get("page->mapping") is None:
+        page, mpfn = None, 0
+    if page is not None:
+        k.get_page(page)
+        if k.migrate_vma_trylock(migrate, page):
+            v.set(Pte(PTE_MIGRATION, page, bool(mpfn & MIGRATE_PFN_WRITE)), "set_pte_at(migration entry)")
+            migrate.cpages += 1
+            k.page_remove_rmap(page, vma)
+            k.put_page(page)
+        else:
+            k.put_page(page)
+            mpfn = 0
+    pt.ptl.unlock("pte_unmap_unlock")
+    migrate.src.append(mpfn)
+    migrate.dst.append(0)
+    migrate.npages += 1
 
 
 def migrate_vma_trylock(k, migrate, page) -> bool:
@@ -419,7 +428,7 @@ def migrate_device_coherent_page(k, page) -> int:
     return 0 if src[0] & MIGRATE_PFN_MIGRATE else -errno.EBUSY
 
 
-FUNCTIONS = (migrate_vma_collect, migrate_vma_trylock, migrate_device_unlock_src, migrate_vma_fault_extra, migrate_vma_check_page,
+FUNCTIONS = (migrate_vma_collect, migrate_vma_collect_pte, migrate_vma_trylock, migrate_device_unlock_src, migrate_vma_fault_extra, migrate_vma_check_page,
              migrate_device_unmap, migrate_vma_setup, migrate_vma_check_fault_page, migrate_vma_insert_page,
              folio_migrate_mapping, migrate_vma_pages, migrate_vma_finalize, migrate_device_pages,
              migrate_device_finalize)

@@ -16,7 +16,9 @@ Model choices (all were true of every kernel v4.5+ for the paths modelled):
 * **mmap_lock** is an rw-semaphore (:class:`RwSem`): faults, ``hmm_range_fault`` and
   ``migrate_vma_*`` callers hold it for read and so run concurrently; munmap/mprotect/mremap/
   fork hold it for write.
-* THP, hugetlb, swap, file writeback and ``vm_pgoff`` for files beyond a linear offset are not
+* THP: PMD mappings as one entry per base page with ``Pte.huge`` (see ``huge_memory.py``);
+  partial munmap/mprotect/mremap/madvise split them first (``split_huge_pmd_range``).
+* hugetlb, swap, file writeback and ``vm_pgoff`` for files beyond a linear offset are not
   modelled.  ``PageAnonExclusive`` (v5.19+) is not modelled: COW reuse uses the v5.9+ rule
   "the only reference" (``page_count == 1``), which gives the same answers on these paths.
 """
@@ -64,6 +66,7 @@ MAP_ANONYMOUS = 0x20
 MREMAP_MAYMOVE = 1
 MREMAP_FIXED = 2
 MREMAP_DONTUNMAP = 4
+MADV_FREE = 8
 
 # PTE kinds
 PTE_PRESENT = "present"                 # pte_present(): a page (or the zero page) is mapped
@@ -413,6 +416,8 @@ def do_munmap(k, mm: mm_struct, start: int, length: int) -> int:
     end = start + length
     outside, inside = _split(mm.vmas.get("do_munmap"), start, end)
     for vma in inside:
+        k.split_huge_pmd_range(vma, start, end)           # vma_adjust_trans_huge / zap_pmd_range
+    for vma in inside:
         k.unmap_vma_range(vma, vma.vm_start, vma.vm_end)
         if hasattr(vma.vm_file, "unlink_vma"):       # unlink_file_vma: leave the file's i_mmap
             vma.vm_file.unlink_vma(k, mm, vma.vm_start, vma.vm_end)
@@ -451,6 +456,7 @@ def do_mprotect(k, mm: mm_struct, start: int, length: int, prot: int) -> int:
         flags = vma.vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC)
         flags |= (VM_READ if prot & PROT_READ else 0) | (VM_WRITE if prot & PROT_WRITE else 0) | \
                  (VM_EXEC if prot & PROT_EXEC else 0)
+        k.split_huge_pmd_range(vma, start, end)
         if (vma.vm_flags & VM_WRITE) and not (flags & VM_WRITE) or \
                 (vma.vm_flags & VM_READ) and not (flags & VM_READ):
             rng = mmu_notifier_range(MMU_NOTIFY_PROTECTION_VMA, mm, vma.vm_start, vma.vm_end, vma=vma)
@@ -473,9 +479,46 @@ def change_pte_range_wrprotect(k, vma: vm_area_struct, start: int, end: int) -> 
         pt.ptl.lock("pte_offset_map_lock")
         v = pt.pte(addr)
         pte = v.get("ptep_get")
-        if pte is not None and pte.write:
-            v.set(Pte(pte.kind, pte.page, False, pte.dirty), "ptep_modify_prot_commit")
+        if pte is not None and pte.write:       # change_huge_pmd / change_non_present_huge_pmd alike
+            v.set(k.change_pte_wrprotect(pte), "ptep_modify_prot_commit")
         pt.ptl.unlock("pte_unmap_unlock")
+
+
+def change_pte_wrprotect(k, pte: Pte) -> Pte:
+    """The write-protected form of an entry (``pte_wrprotect`` / ``make_readable_*_entry``;
+    a PMD entry keeps its order: ``change_huge_pmd`` and, for device-private and migration PMDs,
+    ``change_non_present_huge_pmd`` (368076f52ebe, v6.19)).
+    Kernel: mm/mprotect.c, mm/huge_memory.c, v6.19 (PTEs: v4.5+)."""
+    return Pte(pte.kind, pte.page, False, pte.dirty, huge=pte.huge)
+
+
+def do_madvise(k, mm: mm_struct, start: int, length: int, advice: int) -> int:
+    """``madvise()`` for MADV_HUGEPAGE (``hugepage_madvise``: VM_HUGEPAGE on the range's VMAs)
+    and MADV_FREE (``madvise_free_single_vma``: splits PMD mappings the range covers in part;
+    lazily freed pages are only dropped by reclaim, which the model does not have, and
+    non-present entries -- device-private ones included -- are skipped, as the kernel does).
+    Kernel: mm/madvise.c, v4.5+ (MADV_FREE v4.5)."""
+    from .huge_memory import MADV_HUGEPAGE, VM_HUGEPAGE
+    if start & ~PAGE_MASK:
+        raise err(errno.EINVAL, "madvise")
+    length = (length + PAGE_SIZE - 1) & PAGE_MASK
+    end = start + length
+    mm.mmap_lock.down_write("madvise")
+    try:
+        outside, inside = _split(mm.vmas.get("madvise"), start, end)
+        if not inside:
+            raise err(errno.ENOMEM, "madvise: no vma")
+        if advice == MADV_HUGEPAGE:
+            inside = [v.replace(vm_flags=v.vm_flags | VM_HUGEPAGE) for v in inside]
+            _set_vmas(mm, outside + inside, "hugepage_madvise")
+        elif advice == MADV_FREE:
+            for v in inside:
+                k.split_huge_pmd_range(v, start, end)
+        else:
+            raise err(errno.EINVAL, "madvise advice not modelled")
+    finally:
+        mm.mmap_lock.up_write("madvise")
+    return 0
 
 
 def do_mremap(k, mm: mm_struct, old_addr: int, old_len: int, new_len: int, flags: int,
@@ -505,6 +548,12 @@ def do_mremap(k, mm: mm_struct, old_addr: int, old_len: int, new_len: int, flags
     outside, inside = _split(mm.vmas.get("move_vma"), old_addr, old_addr + old_len)
     (src,) = inside
     dst = src.replace(vm_start=new_addr, vm_end=new_addr + new_len)
+    # move_page_tables: a PMD moves whole (move_huge_pmd; v6.19 368076f52ebe: device-private
+    # PMDs too) only to an equally aligned destination; otherwise it is split first
+    k.split_huge_pmd_range(src, old_addr, old_addr + old_len)
+    if (new_addr - old_addr) & (k.hpage_pmd_size() - 1):
+        for off in range(0, old_len, k.hpage_pmd_size()):
+            k.split_huge_pmd_address(src, old_addr + off)
     rng = mmu_notifier_range(MMU_NOTIFY_UNMAP, mm, old_addr, old_addr + old_len, vma=src)
     k.mmu_notifier_invalidate_range_start(rng)
     for off in range(0, old_len, PAGE_SIZE):
@@ -560,4 +609,4 @@ def mmput(k, mm: mm_struct) -> None:
 
 
 FUNCTIONS = (mm_alloc, get_unmapped_area, do_mmap, do_munmap, do_mprotect, change_pte_range_wrprotect,
-             do_mremap, exit_mmap, mmget_not_zero, mmget, mmput)
+             change_pte_wrprotect, do_madvise, do_mremap, exit_mmap, mmget_not_zero, mmget, mmput)
