@@ -84,6 +84,7 @@ SERIES: list[str] = [
     "c_12b2285bf3d1",
     "c_56ef39899643",
     "c_a30b48bf1b24",
+    "c_775465fd26a3",
     "c_b570f37a2ce4",
     "c_63451de16e0a",
     "c_2c6f81d58741",

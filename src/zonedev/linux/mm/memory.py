@@ -56,6 +56,7 @@ class vm_fault:
     page: Any = None
     pt: Any = None           # the PageTable (its .ptl is vmf->ptl)
     ptev: Any = None         # the PTE Var (vmf->pte)
+    pmd: bool = False        # the fault came through a PMD entry (vmf->pte == NULL), v6.19
 
     @property
     def ptl(self):
