@@ -19,7 +19,9 @@ posted series.  What the dmirror driver gains:
   ``free_folios``; ``.folio_split`` (``dmirror_devmem_folio_split``) gives every new device folio
   its piece of the backing folio.
 
-Not modelled: eviction (RELEASE, fd close) of a device folio that is still large and mapped
+A coherent device has one SPM range, already a chunk of base pages, so its large allocations
+fail and coherent THPs migrate as order-0 pages (INFERRED: a second memremap of the range would
+overlap).  Not modelled: eviction (RELEASE, fd close) of a device folio that is still large and mapped
 (the tests unmap their THPs first), the 256 MiB chunk geometry (the model's chunk is
 ``chunk_pages``; a large chunk holds at least one folio).
 """
@@ -74,6 +76,10 @@ def dmirror_allocate_chunk(k, mdevice, want_page: bool, is_large: bool = False):
         mod.next_private_pfn = start + n
         ptype = MEMORY_DEVICE_PRIVATE
     else:
+        # one SPM range per coherent device: a second chunk would map it twice (memremap_pages
+        # refuses an overlapping range), so a coherent large request falls back to order 0
+        if mdevice.devmem_chunks.get("devmem_chunks"):
+            raise err(12, "dmirror_allocate_chunk: the coherent SPM range is already mapped")
         start = mod.spm_addr_dev0 if (mdevice.minor - 2) else mod.spm_addr_dev1
         ptype = MEMORY_DEVICE_COHERENT
     ops = dev_pagemap_ops(page_free=lambda page, *a: k.dmirror_devmem_free(page),
@@ -373,7 +379,7 @@ def dmirror_devmem_fault(k, vmf) -> int:
     the whole folio's range, through a PTE the faulting page; COMPOUND selected.
     Kernel: lib/test_hmm.c, as 775465fd26a3 (v6.19) has it."""
     page = vmf.page
-    rpage = page.zone_device_data.get("vmf->page->zone_device_data")
+    rpage = page.head.zone_device_data.get("folio_zone_device_data(page_folio(vmf->page))")
     gone = rpage is None or k.is_zone_device_page(rpage) or k.page_is_buddy_free(rpage)
     mirror = None if gone else rpage.zone_device_data.get("rpage->zone_device_data")
     if gone or not isinstance(mirror, th.dmirror) or mirror.freed:

@@ -87,8 +87,8 @@ def migrate_vma_huge_pmd_abort(k, src: list, nr: int, mm, pgtable, ptl, locked: 
 # ``migrate_vma_collect_huge_pmd``, ``migrate_vma_collect_hole`` with MIGRATE_VMA_SELECT_COMPOUND,
 # ``migrate_vma_split_folio``, ``migrate_vma_split_unmapped_folio``, the compound branches of
 # ``__migrate_device_pages`` and ``__migrate_device_finalize``.  A PMD mapping is kept as the
-# model keeps one (``linux/mm/huge_memory.py``).  Not modelled: a THP mapped by more than one PMD
-# (after fork) is restored, not migrated, when collection leaves other mappings.
+# model keeps one (``linux/mm/huge_memory.py``); other PMD mappings of the folio (a forked child's)
+# are unmapped and restored through the rmap (``try_to_migrate``, ``remove_migration_ptes``).
 
 from ..linux.mm.mmap import (PAGE_SHIFT, PAGE_SIZE, PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_PRESENT, VM_WRITE,
                              vma_is_anonymous)
@@ -286,8 +286,12 @@ def migrate_vma_pages(k, migrate) -> None:
                 src[i] &= ~MIGRATE_PFN_MIGRATE
             i += nr
             continue
-        if folio is None:
-            for j in range(nr):                          # a compound hole migrated as base pages
+        if folio is None:                                # a compound hole migrated as base pages:
+            addr = migrate.start + i * PAGE_SIZE         # a huge zero PMD is split first
+            e = migrate.vma.vm_mm.peek_pte(addr)
+            if e is not None and e.huge and k.is_huge_zero_page(e.page):
+                k.split_huge_pmd_address(migrate.vma, addr)
+            for j in range(nr):
                 src[i + j] = MIGRATE_PFN_MIGRATE
         elif dst[i] & MIGRATE_PFN_VALID:
             k.migrate_vma_split_unmapped_folio(migrate, i, folio)
@@ -366,24 +370,12 @@ def migrate_vma_finalize(k, migrate) -> None:
 
 @PATCH.define
 def remove_migration_pmd(k, migrate, i: int, src, new) -> None:
-    """``remove_migration_pmd()``: the PMD migration entry of ``src`` becomes a PMD mapping of
-    ``new`` (a device-private PMD for a device-private folio), with a reference and rmap.
+    """``remove_migration_ptes()`` for a compound entry: every PMD migration entry of ``src``
+    (found through the rmap, so a forked child's too) becomes a PMD mapping of ``new`` (a
+    device-private PMD for a device-private folio), with a reference and rmap
+    (``remove_migration_pmd``).
     Kernel: mm/huge_memory.c, v6.19 (device-private: a30b48bf1b24)."""
-    vma = migrate.vma
-    addr = migrate.start + i * PAGE_SIZE
-    pt = vma.vm_mm.pgtable(addr)
-    pt.ptl.lock("page_vma_mapped_walk")
-    e = pt.pte(addr).get("page_vma_mapped_walk")
-    if e is not None and e.kind == PTE_MIGRATION and e.page is src:
-        k.get_page(new)
-        kind = PTE_DEVICE_PRIVATE if k.is_device_private_page(new) else PTE_PRESENT
-        if new is src:
-            k.page_add_anon_rmap(new, vma, addr)
-        else:
-            k.page_add_new_anon_rmap(new, vma, addr)
-        k.set_pmd_entries(pt, addr, kind, new, e.write, "set_pmd_at")
-    pt.ptl.unlock("page_vma_mapped_walk_done")
-
+    k.remove_migration_ptes(src, new)
 
 @PATCH.define
 def do_huge_pmd_device_private(k, vmf) -> int:

@@ -5,6 +5,12 @@ Each case is the kernel's test body with the kernel's assertions (return values 
 1024 pages (4 MiB) and ``k.page_ints`` the 1024 ints of a 4 KiB page; both are parameters
 (the kernel's values work, just slower).  ``NTIMES`` is the kernel's 10.
 
+THP cases (S2): ``read_pmd_pagesize()`` is the run's ``HPAGE_PMD_SIZE`` (``--thp-order``, 3 by
+default: 8-page THPs instead of 512); the kernel's fixed offsets scale with it -- 512 KiB and
+1 MiB of a 2 MiB PMD become a quarter and a half of the PMD, the 1 MiB munmap half of it, and
+``ptr[2048]`` (int 2048: page 2 at 1024 ints a page) becomes the first int of page 2.
+``MADV_NOHUGEPAGE`` legs are the model's default (no VM_HUGEPAGE), so they madvise nothing.
+
 A forked child runs to completion at the fork (the tests only ever wait for it, or kill it
 while it busy-loops), so the port is sequential.  ``anon_teardown``'s racing thread is run at
 both deterministic points (before and after the READ); the kernel test asserts only when READ
@@ -24,7 +30,10 @@ from ..linux.lib.test_hmm import (HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_EXCLU
                                   HMM_DMIRROR_RELEASE, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_WRITE)
 from ..linux.include.mm import FOLL_LONGTERM
 from ..linux.mm.gup_user import GUP_BASIC_TEST, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK
-from ..linux.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PAGE_SHIFT, PROT_NONE, PROT_READ, PROT_WRITE
+from ..linux.lib.test_hmm import HMM_DMIRROR_FLAGS
+from ..linux.mm.huge_memory import MADV_HUGEPAGE
+from ..linux.mm.mmap import (MADV_FREE, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, MREMAP_DONTUNMAP, MREMAP_FIXED,
+                             MREMAP_MAYMOVE, PAGE_SHIFT, PROT_NONE, PROT_READ, PROT_WRITE)
 from .uapi import Process, hmm_dmirror_cmd_ioctl
 
 NTIMES = 10
@@ -98,6 +107,23 @@ class Ctx:
             self.proc.munmap(buffer.ptr, buffer.size)
         if buffer.fd >= 0:
             self.proc.close(buffer.fd)
+
+    # THP helpers (S2)
+    def pmd_size(self) -> int:
+        """``read_pmd_pagesize()``."""
+        return self.proc.read_pmd_pagesize()
+
+    def pmd_npages(self) -> int:
+        return self.pmd_size() >> self.page_shift
+
+    def thp_map(self, ptr: int, use_thp: bool = True) -> int:
+        """``map = ALIGN(ptr, size); madvise(map, size, MADV_HUGEPAGE)`` (MADV_NOHUGEPAGE: the
+        model's default, nothing to do)."""
+        size = self.pmd_size()
+        m = (ptr + size - 1) & ~(size - 1)
+        if use_thp:
+            ASSERT_EQ(self.proc.madvise(m, size, MADV_HUGEPAGE), 0, "madvise")
+        return m
 
     def read(self, buffer: hmm_buffer, n: int, start: int = 0, proc: Process | None = None) -> list:
         return (proc or self.proc).read_buf(buffer.ptr, n, start)
@@ -183,12 +209,17 @@ def anon_write_prot(t: Ctx) -> None:
     t.free(b)
 
 
-def _anon_write_child(t: Ctx, flags: int, shared: bool, migrate: bool = False, s2: bool = False) -> None:
-    npages = t.npages
+def _anon_write_child(t: Ctx, flags: int, shared: bool, migrate: bool = False, s2: bool = False,
+                      use_thp: bool = False) -> None:
+    npages = t.pmd_npages() if use_thp else t.npages
     n = t.nints(npages)
+    old = None
     if s2:                                       # S2 maps size * 2 (room for THP alignment)
         b = t.new_buffer(2 * npages, PROT_READ | PROT_WRITE, flags)
         b.mirror = [0] * n
+        if use_thp:
+            old = b.ptr
+            b.ptr = t.thp_map(b.ptr)
     else:
         b = t.new_buffer(npages, PROT_READ | PROT_WRITE, flags)
     t.write(b, _i(n))
@@ -218,6 +249,8 @@ def _anon_write_child(t: Ctx, flags: int, shared: bool, migrate: bool = False, s
     # --- the parent: waitpid, WIFEXITED, WEXITSTATUS == 0 ---
     ASSERT_EQ(child.alive, False, "child exited")
     ASSERT_LIST(t.read(b, n), _i(n, lambda i: -i) if shared else _i(n), "parent ptr")
+    if old is not None:
+        b.ptr = old
     t.free(b)
 
 
@@ -229,9 +262,10 @@ def _s2(k) -> bool:
 
 def anon_write_child(t: Ctx) -> None:
     if _s2(t.k):
-        # S2 rewrite: migrate in {0, 1} x THP in {0, 1}; the THP legs are not modelled
+        # S2 rewrite: migrate in {0, 1} x THP in {0, 1}
         for migrate in (False, True):
-            _anon_write_child(t, MAP_PRIVATE | MAP_ANONYMOUS, False, migrate, s2=True)
+            for use_thp in (False, True):
+                _anon_write_child(t, MAP_PRIVATE | MAP_ANONYMOUS, False, migrate, s2=True, use_thp=use_thp)
     else:
         _anon_write_child(t, MAP_PRIVATE | MAP_ANONYMOUS, False)
 
@@ -616,6 +650,195 @@ def hmm_cow_in_device(t: Ctx) -> None:
     t.free(b)
 
 
+# ---- S2 THP cases (hmm-tests.c @00890d35dbe7, linux-mm) -------------------------------------------
+
+def anon_write_huge(t: Ctx) -> None:
+    """Write huge private anonymous memory: a THP the device writes through hmm_range_fault."""
+    size = t.pmd_size()
+    npages = size >> t.page_shift
+    n = t.nints(npages)
+    b = t.new_buffer(2 * npages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    old = b.ptr
+    b.ptr = t.thp_map(b.ptr)
+    b.mirror = _i(n)
+    ret = t.cmd(t.fd, HMM_DMIRROR_WRITE, b, npages)
+    ASSERT_EQ(ret, 0, "WRITE")
+    ASSERT_EQ(b.cpages, npages, "cpages")
+    ASSERT_EQ(b.faults, 1, "faults")
+    ASSERT_LIST(t.read(b, n), _i(n), "ptr")
+    b.ptr = old
+    t.free(b)
+
+
+def _huge_buffer(t: Ctx, prot: int, mirror_pages: int = 1, use_thp: bool = True, npmd: int = 2):
+    size = t.pmd_size()
+    npages = size >> t.page_shift
+    b = t.new_buffer(npmd * npages, prot, MAP_PRIVATE | MAP_ANONYMOUS)
+    b.mirror = [-1] * t.nints(mirror_pages * npages)          # memset(mirror, 0xFF, size)
+    old = b.ptr
+    b.ptr = t.thp_map(b.ptr, use_thp)
+    return b, old, npages
+
+
+def migrate_anon_huge_empty(t: Ctx) -> None:
+    b, old, npages = _huge_buffer(t, PROT_READ)
+    n = t.nints(npages)
+    ret = t.migrate_sys_to_dev(t.fd, b, npages)
+    ASSERT_EQ(ret, 0, "migrate")
+    ASSERT_EQ(b.cpages, npages, "cpages")
+    ASSERT_LIST(b.mirror[:n], [0] * n, "mirror")
+    b.ptr = old
+    t.free(b)
+
+
+def migrate_anon_huge_zero(t: Ctx) -> None:
+    b, old, npages = _huge_buffer(t, PROT_READ)
+    n = t.nints(npages)
+    ASSERT_EQ(t.read(b, 1)[0], 0, "val (huge zero page)")
+    ret = t.migrate_sys_to_dev(t.fd, b, npages)
+    ASSERT_EQ(ret, 0, "migrate")
+    ASSERT_EQ(b.cpages, npages, "cpages")
+    ASSERT_LIST(b.mirror[:n], [0] * n, "mirror")
+    ASSERT_LIST(t.read(b, n), [0] * n, "ptr")
+    b.ptr = old
+    t.free(b)
+
+
+def migrate_anon_huge_free(t: Ctx) -> None:
+    b, old, npages = _huge_buffer(t, PROT_READ | PROT_WRITE)
+    n = t.nints(npages)
+    t.write(b, _i(n))
+    ret = t.migrate_sys_to_dev(t.fd, b, npages)
+    ASSERT_EQ(ret, 0, "migrate")
+    ASSERT_EQ(b.cpages, npages, "cpages")
+    ASSERT_LIST(b.mirror[:n], _i(n), "mirror")
+    ASSERT_EQ(t.proc.madvise(b.ptr, t.pmd_size(), MADV_FREE), 0, "madvise(MADV_FREE)")
+    b.ptr = old
+    t.free(b)
+
+
+def migrate_anon_huge_fault(t: Ctx) -> None:
+    b, old, npages = _huge_buffer(t, PROT_READ | PROT_WRITE)
+    n = t.nints(npages)
+    t.write(b, _i(n))
+    ret = t.migrate_sys_to_dev(t.fd, b, npages)
+    ASSERT_EQ(ret, 0, "migrate")
+    ASSERT_EQ(b.cpages, npages, "cpages")
+    ASSERT_LIST(b.mirror[:n], _i(n), "mirror")
+    ASSERT_LIST(t.read(b, n), _i(n), "ptr")
+    b.ptr = old
+    t.free(b)
+
+
+def _offsets(t: Ctx) -> tuple:
+    """``{0, 512 * ONEKB, ONEMEG}`` of a 2 MiB PMD, scaled: 0, a quarter, a half."""
+    size = t.pmd_size()
+    return (0, size // 4, size // 2)
+
+
+def migrate_partial_unmap_fault(t: Ctx) -> None:
+    size = t.pmd_size()
+    half = size // 2                                             # ONEMEG
+    for use_thp in (False, True):
+        for off in _offsets(t):
+            b, old, npages = _huge_buffer(t, PROT_READ | PROT_WRITE, use_thp=use_thp)
+            n = t.nints(npages)
+            t.write(b, _i(n))
+            ret = t.migrate_sys_to_dev(t.fd, b, npages)
+            ASSERT_EQ(ret, 0, "migrate")
+            ASSERT_EQ(b.cpages, npages, "cpages")
+            ASSERT_LIST(b.mirror[:n], _i(n), "mirror")
+            t.proc.munmap(b.ptr + off, half)
+            lo, hi = (off >> t.page_shift) * t.page_ints, ((off + half) >> t.page_shift) * t.page_ints
+            ASSERT_LIST(t.read(b, lo), _i(lo), f"ptr below the hole (thp={use_thp}, offset={off:#x})")
+            ASSERT_LIST(t.read(b, n - hi, hi), _i(n)[hi:], f"ptr above the hole (thp={use_thp}, offset={off:#x})")
+            b.ptr = old
+            t.free(b)
+
+
+def migrate_remap_fault(t: Ctx) -> None:
+    size = t.pmd_size()
+    for before in (False, True):
+        for dont_unmap in (False, True):
+            for use_thp in (False, True):
+                for off in _offsets(t):
+                    flags = MREMAP_MAYMOVE | MREMAP_FIXED | (MREMAP_DONTUNMAP if dont_unmap else 0)
+                    b, old, npages = _huge_buffer(t, PROT_READ | PROT_WRITE, use_thp=use_thp, npmd=8)
+                    n = t.nints(npages)
+                    m = b.ptr
+                    t.proc.munmap(m + size, size * 2)
+                    t.write(b, _i(n))
+                    new = None
+                    if before:
+                        new = t.proc.mremap(m, size, size, flags, m + size + off)
+                        b.ptr = new
+                    ret = t.migrate_sys_to_dev(t.fd, b, npages)
+                    ASSERT_EQ(ret, 0, "migrate")
+                    ASSERT_EQ(b.cpages, npages, "cpages")
+                    ASSERT_LIST(b.mirror[:n], _i(n), "mirror")
+                    if not before:
+                        new = t.proc.mremap(m, size, size, flags, m + size + off)
+                        b.ptr = new
+                    ASSERT_LIST(t.read(b, n), _i(n), f"ptr (before={before}, dontunmap={dont_unmap}, "
+                                f"thp={use_thp}, offset={off:#x})")
+                    t.proc.munmap(new, size)
+                    b.ptr = old
+                    t.free(b)
+
+
+HMM_DMIRROR_FLAG_FAIL_ALLOC = 1 << 0
+
+
+def migrate_anon_huge_err(t: Ctx) -> None:
+    b, old, npages = _huge_buffer(t, PROT_READ | PROT_WRITE, mirror_pages=2)
+    n = t.nints(npages)
+    p2 = 2 * t.page_ints                                         # ptr[2048]: int 0 of page 2
+    t.write(b, _i(n))
+    ASSERT_EQ(t.cmd(t.fd, HMM_DMIRROR_FLAGS, b, HMM_DMIRROR_FLAG_FAIL_ALLOC), 0, "FLAGS")
+    ret = t.migrate_sys_to_dev(t.fd, b, npages)
+    ASSERT_EQ(ret, 0, "migrate")
+    ASSERT_EQ(b.cpages, npages, "cpages")
+    ASSERT_LIST(b.mirror[:n], _i(n), "mirror")
+    ASSERT_EQ(t.read(b, 1, p2)[0], p2, "ptr[2048]")
+    ASSERT_EQ(t.proc.munmap(old, 2 * b.size // 2), 0, "munmap")
+    old = t.proc.mmap(b.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    b.ptr = t.thp_map(old)
+    t.write(b, _i(n))
+    ret = t.migrate_sys_to_dev(t.fd, b, npages)
+    ASSERT_EQ(ret, 0, "migrate THP")
+    ASSERT_EQ(b.cpages, npages, "cpages")
+    ASSERT_EQ(t.cmd(t.fd, HMM_DMIRROR_FLAGS, b, HMM_DMIRROR_FLAG_FAIL_ALLOC), 0, "FLAGS")
+    ret = t.migrate_dev_to_sys(t.fd, b, npages)
+    ASSERT_EQ(ret, 0, "migrate to sys")
+    ASSERT_EQ(t.read(b, 1, p2)[0], p2, "ptr[2048] after TO_SYS")
+    b.ptr = old
+    t.free(b)
+
+
+def migrate_anon_huge_zero_err(t: Ctx) -> None:
+    b, old, npages = _huge_buffer(t, PROT_READ, mirror_pages=2)
+    n = t.nints(npages)
+    p2 = 2 * t.page_ints
+    ASSERT_EQ(t.cmd(t.fd, HMM_DMIRROR_FLAGS, b, HMM_DMIRROR_FLAG_FAIL_ALLOC), 0, "FLAGS")
+    ret = t.migrate_sys_to_dev(t.fd, b, npages)
+    ASSERT_EQ(ret, 0, "migrate")
+    ASSERT_EQ(b.cpages, npages, "cpages")
+    ASSERT_LIST(b.mirror[:n], [0] * n, "mirror")
+    ASSERT_EQ(t.read(b, 1, p2)[0], 0, "ptr[2048]")
+    ASSERT_EQ(t.proc.munmap(old, b.size), 0, "munmap")
+    old = t.proc.mmap(b.size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)
+    stale = b.ptr                       # the kernel test reads through its stale ptr (quirk)
+    b.ptr = t.thp_map(old)
+    ASSERT_EQ(t.proc.read_buf(stale, 1)[0], 0, "ptr[0] (zero THP)")
+    ASSERT_EQ(t.cmd(t.fd, HMM_DMIRROR_FLAGS, b, HMM_DMIRROR_FLAG_FAIL_ALLOC), 0, "FLAGS")
+    ret = t.migrate_sys_to_dev(t.fd, b, npages)
+    ASSERT_EQ(ret, 0, "migrate")
+    ASSERT_EQ(b.cpages, npages, "cpages")
+    ASSERT_LIST(t.read(b, n), [0] * n, "ptr")
+    b.ptr = old
+    t.free(b)
+
+
 # ---- registry ------------------------------------------------------------------------------------
 
 def _always(k):
@@ -658,7 +881,7 @@ CASES = [
     ("anon_write_prot", "hmm", anon_write_prot, _always),
     ("anon_write_child", "hmm", anon_write_child, _always),
     ("anon_write_child_shared", "hmm", anon_write_child_shared, _always),
-    ("anon_write_huge", "hmm", None, _not_ported),
+    ("anon_write_huge", "hmm", anon_write_huge, _always),
     ("anon_write_hugetlbfs", "hmm", None, _not_ported),
     ("file_read", "hmm", file_read, _always),
     ("file_write", "hmm", file_write, _always),
@@ -679,29 +902,19 @@ CASES = [
     ("exclusive_cow", "hmm", exclusive_cow, _need_exclusive),
     ("hmm_gup_test", "hmm", hmm_gup_test, _need_v6_0_tests),
     ("hmm_cow_in_device", "hmm", hmm_cow_in_device, _need_v6_0_tests),
-] + [(name, "hmm", None, _not_ported_s2) for name in (
-    "migrate_anon_huge_empty", "migrate_anon_huge_zero", "migrate_anon_huge_free", "migrate_anon_huge_fault",
-    "migrate_partial_unmap_fault", "migrate_remap_fault", "migrate_anon_huge_err", "migrate_anon_huge_zero_err",
-    "benchmark_thp_migration")]
+] + [(fn.__name__, "hmm", fn, _not_ported_s2) for fn in (
+    migrate_anon_huge_empty, migrate_anon_huge_zero, migrate_anon_huge_free, migrate_anon_huge_fault,
+    migrate_partial_unmap_fault, migrate_remap_fault, migrate_anon_huge_err, migrate_anon_huge_zero_err)] + [
+    ("benchmark_thp_migration", "hmm", None, _not_ported_s2)]
 
 #: the cases that run on the model
 PORTED = [c for c in CASES if c[2] is not None]
 
 #: hmm-tests.c cases the model does not express, and why
 NOT_PORTED = [
-    ("anon_write_huge", "THP (MADV_HUGEPAGE, PMD mappings) is not modelled"),
     ("anon_write_hugetlbfs", "hugetlbfs is not modelled"),
     ("compound", "hugetlbfs (PMD-order snapshot bytes) is not modelled"),
-    ("migrate_anon_huge_empty", "S2 THP migration: the model has device THP folios (zone_device_folio_init, "
-     "large free, folio_split) and the huge-PMD insertion, but not THP collection/migration or dmirror THP"),
-    ("migrate_anon_huge_zero", "S2 THP migration (huge zero page) is not modelled"),
-    ("migrate_anon_huge_free", "S2 THP migration + MADV_FREE is not modelled"),
-    ("migrate_anon_huge_fault", "S2 THP migration is not modelled"),
-    ("migrate_partial_unmap_fault", "S2 needs a partially unmapped device THP (PMD split, collection of "
-     "partially mapped folios); folio_split itself is modelled (56ef39899643)"),
-    ("migrate_remap_fault", "S2 THP mremap/split is not modelled"),
-    ("migrate_anon_huge_err", "S2 HMM_DMIRROR_FLAGS allocation-failure injection + THP not modelled"),
-    ("migrate_anon_huge_zero_err", "S2 HMM_DMIRROR_FLAGS + huge zero page not modelled"),
-    ("benchmark_thp_migration", "a THP benchmark, not a correctness oracle"),
+    ("benchmark_thp_migration", "a throughput benchmark (TEST_F_TIMEOUT 120 s), not a correctness oracle: "
+     "benchmarks/thp_migration.py runs it"),
     ("userfaultfd_read", "proposed (2026), userfaultfd not modelled"),
 ]

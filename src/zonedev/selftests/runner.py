@@ -68,9 +68,14 @@ def _dev_kernel(name: str):
     return kernel_class(name + "-dev", chosen)()
 
 
-def setup_kernel(name: str, chunk_pages: int = 64, page_ints: int = 16):
+#: HPAGE_PMD_ORDER of a selftest run (the kernel's is 9): 8-page THPs keep the THP cases fast
+THP_ORDER = 3
+
+
+def setup_kernel(name: str, chunk_pages: int = 64, page_ints: int = 16, thp_order: int = THP_ORDER):
     k = build_kernel(name)
     k.page_ints = page_ints
+    k.thp_pmd_order = thp_order
     if not k.fact("dmirror"):
         return k, None
     mod = k.hmm_dmirror_init(chunk_pages, True)
@@ -92,12 +97,14 @@ def check_devices(k, mod) -> list[str]:
     for mdev in mod.devices:
         in_use_total = 0
         free = set()
-        p = mdev.free_pages.peek()
-        seen = 0
-        while p is not None and seen < 1 << 20:
-            free.add(p.pfn)
-            p = p.zone_device_data.peek()
-            seen += 1
+        # free_folios (v6.19 dmirror): PMD-order runs
+        for lst, nr in ((mdev.free_pages, 1), (mdev.__dict__.get("free_folios"), k.hpage_pmd_nr())):
+            p = lst.peek() if lst is not None else None
+            seen = 0
+            while p is not None and seen < 1 << 20:
+                free.update(range(p.pfn, p.pfn + nr))
+                p = p.zone_device_data.peek()
+                seen += 1
         for chunk in mdev.devmem_chunks.peek():
             start, n = chunk.pagemap.ranges[0]
             in_use = 0

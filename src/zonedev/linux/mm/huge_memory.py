@@ -63,6 +63,8 @@ def huge_zero_folio(k):
     hz = k.__dict__.get("_huge_zero")
     if hz is None or hz.order != hpage_pmd_order(k):
         hz = k._huge_zero = k.alloc_pages(hpage_pmd_order(k), 0, "get_huge_zero_page")
+        for i in range(hpage_pmd_nr(k)):            # __GFP_ZERO
+            k.memmap[hz.pfn + i].data.set(None, "clear_page")
     return hz
 
 
@@ -196,7 +198,7 @@ def split_folio(k, folio, lock_at=None) -> int:
     the model splits in place under the folio lock: the per-page outcome (refcount, mapcount,
     mapping, index, lock) is the kernel's.  Callers split the PMD mapping first.
     Kernel: mm/huge_memory.c, v6.19 (anon: every kernel)."""
-    from ..include.mm_types import PG_head, PG_locked
+    from ..include.mm_types import PG_head, PG_locked, PG_zd_free
     order = folio.order
     if not order:
         return 0
@@ -217,6 +219,7 @@ def split_folio(k, folio, lock_at=None) -> int:
         if index is not None:
             k.set_page_field(new, "index", index + (pfn - folio.pfn), "__split_folio_to_order")
         refs = maps[pfn] + (extra if new is lock_at else 0)
+        new.flags.bits &= ~(1 << PG_zd_free)          # model bookkeeping: the piece is in use
         if locked and new is lock_at:
             new.flags.bits |= 1 << PG_locked
         k.set_page_count(new, max(refs, 1), "folio_ref_unfreeze")

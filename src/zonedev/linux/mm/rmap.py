@@ -95,7 +95,12 @@ def try_to_migrate(k, page, flags: int = 0) -> None:
         pt.ptl.lock("page_vma_mapped_walk")
         v = pt.pte(addr)
         pte = v.get("page_vma_mapped_walk")
-        if pte is not None and pte.page is page and pte.kind in (PTE_PRESENT, PTE_DEVICE_PRIVATE):
+        if pte is not None and pte.page is page and pte.kind in (PTE_PRESENT, PTE_DEVICE_PRIVATE) and pte.huge:
+            # set_pmd_migration_entry (v6.19 65edfda6f3f2: device-private PMDs too)
+            k.set_pmd_entries(pt, addr, PTE_MIGRATION, page, pte.write, "set_pmd_migration_entry")
+            k.page_remove_rmap(page, vma)
+            k.put_page(page)
+        elif pte is not None and pte.page is page and pte.kind in (PTE_PRESENT, PTE_DEVICE_PRIVATE):
             v.set(Pte(PTE_MIGRATION, page, pte.write), "set_pte_at(migration entry)")
             k.page_remove_rmap(page, vma)
             k.put_page(page)
@@ -119,7 +124,14 @@ def remove_migration_ptes(k, src, dst, locked: bool = False) -> None:
         pt.ptl.lock("page_vma_mapped_walk")
         v = pt.pte(addr)
         pte = v.get("page_vma_mapped_walk")
-        if pte is not None and pte.kind == PTE_MIGRATION and pte.page is src:
+        if pte is not None and pte.kind == PTE_MIGRATION and pte.page is src and pte.huge:
+            # remove_migration_pmd (v6.19 65edfda6f3f2 / a30b48bf1b24: a device-private PMD for a
+            # device-private folio)
+            k.get_page(dst)
+            k.page_add_anon_rmap(dst, vma, addr)
+            k.set_pmd_entries(pt, addr, PTE_DEVICE_PRIVATE if k.is_device_private_page(dst) else PTE_PRESENT,
+                              dst, pte.write, "set_pmd_at")
+        elif pte is not None and pte.kind == PTE_MIGRATION and pte.page is src:
             k.get_page(dst)
             if k.is_device_private_page(dst):
                 new = Pte(PTE_DEVICE_PRIVATE, dst, pte.write)
