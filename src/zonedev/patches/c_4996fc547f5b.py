@@ -86,3 +86,13 @@ def page_add_file_rmap(k, page, vma=None) -> None:
     ``__lruvec_stat_mod_folio(folio, NR_FILE_MAPPED)``."""
     rmap.page_add_file_rmap(k, page, vma)
     k.__lruvec_stat_mod_folio(page.head, "NR_FILE_MAPPED", "folio_add_file_rmap_ptes")
+
+
+@PATCH.define
+def free_pages_prepare(k, page, order: int, func: str) -> bool:
+    """mm/page_alloc.c v6.15 (4996fc547f5b): for a compound page of order > 0, ``folio->_nr_pages
+    = 0`` before the pages go back to the buddy lists (page[1]'s ``memcg_data`` word cleared),
+    then the bad-page checks."""
+    if order:
+        k.folio_reset_order(page, func)
+    return page_alloc.free_pages_prepare(k, page, order, func)

@@ -204,6 +204,9 @@ def dmirror_devmem_folio_split(k, head, tail) -> None:
                 p = k.memmap[pfn]
                 p.head = p
                 k.set_page_count(p, 1, "dmirror_devmem_folio_split")
+            tail1 = k.memmap[rpage.pfn + 1]           # page[1]'s _nr_pages word (v6.15+)
+            if tail1.memcg_data is not None:
+                tail1.memcg_data.set(0, "folio_split")
             rpage.order = 0
         return
     tail.pgmap = head.pgmap

@@ -252,6 +252,10 @@ def migrate_vma_split_unmapped_folio(k, migrate, idx: int, folio) -> None:
     mapping = folio.mapping.peek()
     index = folio.index.peek()
     k.__split_unmapped_folio(folio, 0)               # every piece locked, one reference each
+    tail1 = k.memmap[folio.pfn + 1]
+    if tail1.memcg_data is not None:                 # page[1]'s _nr_pages word: the head's memcg_data
+        tail1.memcg_data.set(folio.memcg_data.peek() if folio.memcg_data is not None else 0,
+                             "__split_folio_to_order")
     for j in range(nr):
         if j:
             p = k.memmap[folio.pfn + j]

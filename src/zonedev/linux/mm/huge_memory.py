@@ -228,6 +228,10 @@ def split_folio(k, folio, lock_at=None) -> int:
             k.zone_device_private_split_cb(folio, new)
     folio.order = 0
     folio.flags.bits &= ~(1 << PG_head)
+    tail1 = k.memmap[folio.pfn + 1]                  # new_folio->memcg_data = folio->memcg_data:
+    if tail1.memcg_data is not None:                 # page[1]'s _nr_pages word (v6.15+) goes
+        tail1.memcg_data.set(folio.memcg_data.peek() if folio.memcg_data is not None else 0,
+                             "__split_folio_to_order")
     head_refs = maps[folio.pfn] + (extra if folio is lock_at else 0)
     k.set_page_count(folio, max(head_refs, 1), "folio_ref_unfreeze")
     k.world.event("__folio_split", folio.pfn, "order", order, 0)
