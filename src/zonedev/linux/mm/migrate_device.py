@@ -75,9 +75,34 @@ def migrate_vma_collect(k, migrate: migrate_vma) -> None:
                              owner=migrate.pgmap_owner)
     k.mmu_notifier_invalidate_range_start(rng)
     for addr in range(migrate.start, migrate.end, PAGE_SIZE):
+        k.migrate_vma_collect_split_thp(migrate, vma, addr)
         k.migrate_vma_collect_pte(migrate, vma, addr)
     k.mmu_notifier_invalidate_range_end(rng)
     migrate.end = migrate.start + (migrate.npages << PAGE_SHIFT)
+
+
+def migrate_vma_collect_split_thp(k, migrate: migrate_vma, vma, addr: int) -> None:
+    """The ``pmd_trans_huge`` branch of ``migrate_vma_collect_pmd()`` before v6.19: a huge zero
+    PMD is split (``split_huge_pmd``); a THP is referenced, trylocked and split to base pages
+    (``split_huge_page``), then collected PTE by PTE.  A THP that cannot be locked stays
+    PMD-mapped and its pages are refused (``migrate_vma_check_page``: PageCompound).
+
+    Kernel: mm/migrate_device.c, v6.1 (mm/migrate.c before v6.0)."""
+    e = vma.vm_mm.peek_pte(addr)
+    if e is None or not e.huge or e.devmap or e.kind != PTE_PRESENT:
+        return
+    folio = e.page.head
+    if k.is_huge_zero_page(folio):
+        k.split_huge_pmd_address(vma, addr)
+        return
+    k.get_page(folio)
+    if not k.trylock_page(folio):
+        k.put_page(folio)
+        return
+    k.split_huge_pmd_address(vma, addr)
+    k.split_folio(folio, lock_at=folio)
+    k.unlock_page(folio)
+    k.put_page(folio)
 
 
 def migrate_vma_collect_pte(k, migrate: migrate_vma, vma, addr: int) -> None:
@@ -428,7 +453,7 @@ def migrate_device_coherent_page(k, page) -> int:
     return 0 if src[0] & MIGRATE_PFN_MIGRATE else -errno.EBUSY
 
 
-FUNCTIONS = (migrate_vma_collect, migrate_vma_collect_pte, migrate_vma_trylock, migrate_device_unlock_src, migrate_vma_fault_extra, migrate_vma_check_page,
+FUNCTIONS = (migrate_vma_collect, migrate_vma_collect_split_thp, migrate_vma_collect_pte, migrate_vma_trylock, migrate_device_unlock_src, migrate_vma_fault_extra, migrate_vma_check_page,
              migrate_device_unmap, migrate_vma_setup, migrate_vma_check_fault_page, migrate_vma_insert_page,
              folio_migrate_mapping, migrate_vma_pages, migrate_vma_finalize, migrate_device_pages,
              migrate_device_finalize)
