@@ -166,3 +166,15 @@ def test_before_v6_19_a_thp_is_split_and_migrated_as_base_pages(env):
     p.munmap(ptr, 2 * size)
     p.close(fd)
     assert not k.world.violations and not check_devices(k, mod)
+
+
+def test_cli_thp_order_runs_the_kernels_512_page_thps():
+    from click.testing import CliRunner
+
+    from zonedev.cli import main
+    r = CliRunner().invoke(main, ["selftest", "hmm", "--kernel", "newest", "--thp-order", "9", "--chunk-pages",
+                                  "1024", "--page-ints", "1", "-t", "migrate_anon_huge_fault"])
+    assert r.exit_code == 0, r.output
+    assert "512-page THPs" in r.output and "# Totals: pass:2 fail:0" in r.output
+    r = CliRunner().invoke(main, ["selftest", "hmm", "--thp-order", "10"])
+    assert r.exit_code == 2 and "zonedev: error: --thp-order:" in r.output

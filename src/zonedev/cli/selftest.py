@@ -33,12 +33,14 @@ def command() -> None:
                    "device has one fixed chunk, so keep --npages at most this")
 @click.option("--page-ints", type=int, default=16, show_default=True,
               help="ints per page kept as data (a 4 KiB page holds 1024)")
+@click.option("--thp-order", type=int, default=3, show_default=True,
+              help="HPAGE_PMD_ORDER of the run (the kernel's is 9: 2 MiB THPs of 512 pages)")
 @click.option("--test", "-t", "only", multiple=True, metavar="NAME",
               help="run only this test (e.g. migrate_fault); repeatable, as the harness's -t")
 @click.option("--list", "-l", "list_only", is_flag=True,
               help="list the fixtures, variants and tests, as the harness's -l, and run nothing")
 def hmm(kernel: str, variant: str | None, npages: int, chunk_pages: int, page_ints: int, only: tuple,
-        list_only: bool = False) -> None:
+        list_only: bool = False, thp_order: int = 3) -> None:
     """hmm-tests.c cases on the dmirror model (lib/test_hmm.c), KTAP output as kselftest prints it.
 
     \b
@@ -60,6 +62,10 @@ def hmm(kernel: str, variant: str | None, npages: int, chunk_pages: int, page_in
         fail("--page-ints: need 1 <= --page-ints <= 1024")
     if chunk_pages < 8 or chunk_pages > 65536:
         fail("--chunk-pages: need 8 <= --chunk-pages <= 65536")
+    if not 1 <= thp_order <= 9:
+        fail("--thp-order: need 1 <= --thp-order <= 9 (a PMD maps at most one page-table page)")
+    if chunk_pages < 2 << thp_order:
+        fail(f"--chunk-pages: a THP run needs chunks of at least two THPs ({2 << thp_order} pages)")
     known = list(dict.fromkeys([c[0] for c in CASES] + [n for n, _ in NOT_PORTED]))
     for name in only:
         if name not in known:
@@ -82,5 +88,6 @@ def hmm(kernel: str, variant: str | None, npages: int, chunk_pages: int, page_in
                 fail(f"--test: {kernel}'s hmm-tests has no case {name!r} (it came in a later kernel)")
     if r.note:
         click.echo(f"# zonedev: {r.note}")
-    results = run_hmm(kernel, variant, npages, chunk_pages, page_ints, write=click.echo, only=only)
+    results = run_hmm(kernel, variant, npages, chunk_pages, page_ints, write=click.echo, only=only,
+                      thp_order=thp_order)
     sys.exit(1 if any(r.status == "not ok" for r in results) else 0)

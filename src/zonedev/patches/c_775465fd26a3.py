@@ -11,7 +11,7 @@ posted series.  What the dmirror driver gains:
   folio from the right list, ``zone_device_folio_init(folio, pgmap, order)``;
 * ``HMM_DMIRROR_FLAGS``: ``dmirror->flags = cmd.npages``; HMM_DMIRROR_FLAG_FAIL_ALLOC makes the
   next large allocation (either direction) fail once, forcing the order-0 fallback;
-* migration selects MIGRATE_VMA_SELECT_COMPOUND both ways; a compound source gets a compound
+* migration selects MIGRATE_VMA_SELECT_COMPOUND both ways, ``PTRS_PER_PTE`` pages a batch; a compound source gets a compound
   destination (``MIGRATE_PFN_COMPOUND``) or, if the large allocation fails, order-0 pages;
 * ``dmirror_devmem_fault``: a fault through a PMD (``vmf->pte == NULL``) migrates the whole folio,
   one through a PTE the faulting page only;
@@ -34,7 +34,7 @@ from ..linux.mm.memory import VM_FAULT_SIGBUS
 from ..linux.mm.migrate_device import (MIGRATE_PFN_COMPOUND, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE,
                                        MIGRATE_VMA_SELECT_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM, migrate_pfn,
                                        migrate_pfn_to_page, migrate_vma)
-from ..linux.mm.mmap import PAGE_SHIFT, PAGE_SIZE, VM_WRITE, err
+from ..linux.mm.mmap import PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PTE, VM_WRITE, err
 from ..sync import Var
 from ._patch import Patch
 
@@ -302,7 +302,7 @@ def dmirror_migrate_to_device(k, mirror, cmd) -> int:
         k.migrate_vma_pages(args)
         k.dmirror_migrate_finalize_and_map(args, mirror)
         k.migrate_vma_finalize(args)
-    ret = th._vma_walk(k, mirror, cmd, step)
+    ret = th._vma_walk(k, mirror, cmd, step, PTRS_PER_PTE)
     if ret:
         return ret
     start = cmd.addr
@@ -373,7 +373,7 @@ def dmirror_migrate_to_system(k, mirror, cmd) -> int:
                            migrate_pfn_to_page(k, s) is not None else 1)
                           for s in args.src if s & th.MIGRATE_PFN_VALID and s & MIGRATE_PFN_MIGRATE)
         k.migrate_vma_finalize(args)
-    return th._vma_walk(k, mirror, cmd, step)
+    return th._vma_walk(k, mirror, cmd, step, PTRS_PER_PTE)
 
 
 @PATCH.define

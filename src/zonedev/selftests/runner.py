@@ -201,13 +201,14 @@ def list_cases(kernel: str, chunk_pages: int = 64, page_ints: int = 16) -> list[
 
 
 def run_hmm(kernel: str, variant: str | None = None, npages: int = 16, chunk_pages: int = 64,
-            page_ints: int = 16, write=print, only: str | tuple | list | None = None) -> list[Result]:
+            page_ints: int = 16, write=print, only: str | tuple | list | None = None,
+            thp_order: int = THP_ORDER) -> list[Result]:
     """Run the port on ``kernel``; write KTAP lines with ``write``; return the results.
     ``only``: the test names to run (``-t``; a name or several)."""
     results: list[Result] = []
     wanted = (only,) if isinstance(only, str) else tuple(only or ())
     with use_world(World()) as world:
-        k, mod = setup_kernel(kernel, chunk_pages, page_ints)
+        k, mod = setup_kernel(kernel, chunk_pages, page_ints, thp_order)
         items = plan(k, mod, variant)
         if wanted:
             items = [it for it in items if it[0].rsplit(".", 1)[1] in wanted]
@@ -216,7 +217,7 @@ def run_hmm(kernel: str, variant: str | None = None, npages: int = 16, chunk_pag
         write(f"1..{len(items)}")
         write(f"# Starting {len(items)} tests from {cases} test cases.")
         write(f"# zonedev: hmm-tests on {k.name} (npages={npages}, chunk={chunk_pages} pages, "
-              f"{page_ints} ints/page)")
+              f"{page_ints} ints/page, {1 << thp_order}-page THPs)")
         for i, (full, fixture, fn, v, reason) in enumerate(items, 1):
             write(f"#  RUN           {full} ...")
             if reason:

@@ -587,8 +587,9 @@ def dmirror_migrate_finalize_and_map(k, args: migrate_vma, mirror: dmirror) -> i
     return 0
 
 
-def _vma_walk(k, mirror: dmirror, cmd: hmm_dmirror_cmd, step) -> int:
-    """The per-VMA, per-64-page loop of migrate_to_device/system under mmap_lock."""
+def _vma_walk(k, mirror: dmirror, cmd: hmm_dmirror_cmd, step, batch: int = DMIRROR_BATCH) -> int:
+    """The per-VMA, per-64-page loop of migrate_to_device/system under mmap_lock (D2, v6.19:
+    per ``PTRS_PER_PTE`` pages, so that a PMD fits in one batch)."""
     mm = mirror.mm
     start = cmd.addr
     end = start + (cmd.npages << PAGE_SHIFT)
@@ -603,7 +604,7 @@ def _vma_walk(k, mirror: dmirror, cmd: hmm_dmirror_cmd, step) -> int:
             if vma is None or not vma.vm_flags & VM_READ:
                 ret = -errno.EINVAL
                 break
-            nxt = min(end, addr + DMIRROR_BATCH * PAGE_SIZE, vma.vm_end)
+            nxt = min(end, addr + batch * PAGE_SIZE, vma.vm_end)
             args = migrate_vma(vma=vma, start=addr, end=nxt, pgmap_owner=mirror.mdevice)
             try:
                 step(args)
