@@ -5,6 +5,7 @@ internals (issue 13)."""
 from __future__ import annotations
 
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -34,7 +35,11 @@ def test_lifecycle_all_fits_100_columns_with_marks_and_legend():
     # v6.1's allocation takes a pgmap reference: 0dc45ca1ce18
     assert any("0dc45ca1ce18" in line for line in lines)
     assert "5 = 1 + 4 pages" in r.output and "pgmap->ref" in r.output
-    assert "zone_device_page_init (v6.1..newest)" in r.output.replace("\n          ", " ")
+    calls = r.output.replace("\n          ", " ")
+    assert "zone_device_page_init (v6.1..newest)" in calls
+    # a call that changed is marked too: folio_free from 3a5a06554566 (v6.19)
+    m = re.search(r"put_page -> folio_free \(v6\.19\.\.newest\) (\w+)", calls)
+    assert m and any(line.strip().startswith(f"{m.group(1)}  3a5a06554566") for line in lines)
 
 
 def test_lifecycle_violation_in_the_kernels_words_exits_1():

@@ -127,14 +127,26 @@ def _previous(name: str) -> str | None:
     return KERNELS[i - 1] if i > 0 else None
 
 
-def changed_by(results: list[dict], kind: str) -> dict[tuple[str, int], object]:
+def _call_key(r: dict, i: int) -> tuple:
+    """What the calls section shows of step ``i``: the kernel call and the callbacks it ran."""
+    if r.get("absent"):
+        return ("absent",)
+    s = r["steps"][i]
+    return (str(s["op"]), tuple(map(str, s["callbacks"])))
+
+
+def changed_by(results: list[dict], kind: str, key=_key, memo: dict | None = None) -> dict[tuple[str, int], object]:
     """``(kernel, step index) -> Patch``: for each cell that differs from the kernel just before
     (the previous modelled kernel, run if not among ``results``), the patch of the series that
     first made it differ.  The patches between the two kernels are applied one at a time, in
     merge order, on top of the older kernel; a prefix that cannot run the lifecycle (it calls a
-    function a later patch of the same release brings) is passed over.  Only plain kernels."""
+    function a later patch of the same release brings) is passed over.  Only plain kernels.
+    ``key`` says what of a step is compared (:func:`_key`: the cell's numbers and violations);
+    ``memo`` keeps the runs of kernels and prefixes for another call."""
     from ..patches import patches_for
-    done = {r["kernel"]: r for r in results}
+    memo = {} if memo is None else memo
+    done = memo.setdefault("kernels", {})
+    done.update({r["kernel"]: r for r in results})
     out: dict[tuple[str, int], object] = {}
     for r in results:
         name = r["kernel"]
@@ -144,8 +156,10 @@ def changed_by(results: list[dict], kind: str) -> dict[tuple[str, int], object]:
         if prev not in done:
             done[prev] = lifecycle(prev, kind)
         before = done[prev]
+        if key is not _key and (r.get("absent") or before.get("absent")):
+            continue                    # a type coming in is marked once, on the cells
         cells = range(1) if r.get("absent") or before.get("absent") else range(len(PHASES))
-        differ = [i for i in cells if _key(r, i) != _key(before, i)]
+        differ = [i for i in cells if key(r, i) != key(before, i)]
         if not differ:
             continue
         old = patches_for(prev)
@@ -161,12 +175,17 @@ def changed_by(results: list[dict], kind: str) -> dict[tuple[str, int], object]:
             if j == len(new):
                 step_r = r
             else:
-                try:
-                    step_r = lifecycle(f"{prev}+{j}", kind, patches=tuple(old) + tuple(new[:j]))
-                except Exception:       # an untestable prefix: pass it over
+                runs = memo.setdefault("prefixes", {})
+                if (prev, name, j) not in runs:
+                    try:
+                        runs[(prev, name, j)] = lifecycle(f"{prev}+{j}", kind, patches=tuple(old) + tuple(new[:j]))
+                    except Exception:       # an untestable prefix: pass it over
+                        runs[(prev, name, j)] = None
+                step_r = runs[(prev, name, j)]
+                if step_r is None:
                     continue
             for i in sorted(left):
-                if _key(step_r, i) != _key(before, i):
+                if key(step_r, i) != key(before, i):
                     out[(name, i)] = new[j - 1]
                     left.discard(i)
     return out
@@ -212,13 +231,15 @@ def render_lifecycle(results: list[dict], kind: str, nr_pages: int = 4, columns:
 
     from ..report.console import render
 
-    changes = changed_by(results, kind)
+    memo: dict = {}
+    changes = changed_by(results, kind, memo=memo)
+    call_changes = changed_by(results, kind, key=_call_key, memo=memo)
     letter_of: dict[int, str] = {}
     patches: list = []
     letters = _letters()
 
-    def mark(name: str, i: int) -> str:
-        p = changes.get((name, i))
+    def mark(name: str, i: int, table: dict | None = None) -> str:
+        p = (changes if table is None else table).get((name, i))
         if p is None:
             return ""
         if id(p) not in letter_of:
@@ -289,16 +310,18 @@ def render_lifecycle(results: list[dict], kind: str, nr_pages: int = 4, columns:
                     seen[-1][2] = g[-1]["kernel"]
                 else:
                     seen.append([what, g[0]["kernel"], g[-1]["kernel"]])
-            calls.add_row(phase, "; ".join(f"{w} ({a if a == b else f'{a}..{b}'})" for w, a, b in seen))
-        parts += ["", "kernel calls of each step (-> the callbacks the kernel ran), and the kernels that make them:",
-                  calls]
+            calls.add_row(phase, "; ".join(
+                f"{w} ({a if a == b else f'{a}..{b}'})" + (f" {m}" if (m := mark(a, i, call_changes)) else "")
+                for w, a, b in seen))
+        parts += ["", "kernel calls of each step (-> the callbacks the kernel ran), the kernels that make them "
+                  "and the patch that changed them:", calls]
     if patches:
         pt = Table(box=None, pad_edge=False, show_edge=False, show_header=False)
         pt.add_column("", no_wrap=True)
         pt.add_column("", overflow="fold")
         for p in patches:
             pt.add_row(f"  {letter_of[id(p)]}", f"{p.commit[:12]} {p.title} ({p.version})")
-        what = ("the patch that changed the cell from the kernel before"
+        what = ("the patch that changed the cell or the call from the kernel before"
                 if not single else f"the patch that changed the cell from {_previous(results[0]['kernel'])}")
         parts += ["", f"{what}:", pt]
     parts += ["", _legend(results, nr_pages, kind, marks=bool(patches), violations=bool(violations),
@@ -348,7 +371,8 @@ def _legend(results: list[dict], nr_pages: int, kind: str, marks: bool, violatio
         text += ", plus " + "; ".join(extra)
     text += "."
     if marks:
-        text += " A letter marks a cell that differs from the kernel before and names the patch that made it differ."
+        text += (" A letter marks a cell (or a call) that differs from the kernel before and names the patch "
+                 "that made it differ.")
     if violations:
         text += " !N is a violation, listed below."
     if absent:
