@@ -42,14 +42,6 @@ def _memmap_state(drv):
     return lambda: (tuple(p.memmap_live for p in drv.pgmap.pages), len(drv.callbacks))
 
 
-def _no_page_left_behind(k, page):
-    def page_freed():
-        if k.zd_page_referenced(page):
-            return f"page {page.pfn:#x}: refcount {page._refcount.peek()} at the end: a reference nobody owns"
-        return None
-    return zonedev.Check(page_freed, "leak", "page_freed")
-
-
 def _kprobe(k, function, pre):
     """A kprobe on a kernel function of this kernel instance: ``pre(*args)`` runs before it.
     Kernel functions call each other through ``k``, so every caller goes through the probe."""
@@ -249,7 +241,7 @@ def f7_teardown_put_frees_busy_page(k):
         k.put_page(page)              # zap_pte_range
 
     return zonedev.Run({"munmap": munmap, "memunmap": drv.remove},
-                       finally_=[_no_page_left_behind(k, page)],
+                       finally_=[zonedev.expect_page_freed(k, page)],
                        state=_memmap_state(drv), opaque=[drv])
 
 
@@ -274,7 +266,7 @@ def f8_memunmap_vs_mapped_private_page(k):
 
     return zonedev.Run({"gup_user": lambda: k.put_page(page), "migration": lambda: k.put_page(page),
                         "memunmap": drv.remove},
-                       finally_=[_no_page_left_behind(k, page)],
+                       finally_=[zonedev.expect_page_freed(k, page)],
                        state=_memmap_state(drv), opaque=[drv])
 
 

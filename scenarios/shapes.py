@@ -31,14 +31,6 @@ def _memmap_state(drv):
     return lambda: (tuple(p.memmap_live for p in drv.pgmap.pages), len(drv.callbacks))
 
 
-def _no_page_left_behind(k, page):
-    def page_freed():
-        if k.zd_page_referenced(page):
-            return f"page {page.pfn:#x}: refcount {page._refcount.peek()} at the end: a reference nobody owns"
-        return None
-    return zonedev.Check(page_freed, "leak", "page_freed")
-
-
 @zonedev.scenario(expect={"v5.17": "safe", "v5.18..": "use_after_free"},
                   refs=["27674ef6c73f", "0dc45ca1ce18", "F2"], mode="stateful")
 def gup_put_vs_devdax_unbind(k):
@@ -97,7 +89,7 @@ def fork_exit_vs_unbind(k):
     child = parent.fork()
 
     return zonedev.Run({"parent_exit": parent.exit, "child_exit": child.exit, "unbind": drv.remove},
-                       finally_=[_no_page_left_behind(k, page)])
+                       finally_=[zonedev.expect_page_freed(k, page)])
 
 
 @zonedev.scenario(expect={"v6.1": "safe", "newest": "safe"}, bound={"preemptions": 1},

@@ -29,14 +29,6 @@ def _device_page(k, refs):
     return drv, drv.pgmap, page
 
 
-def _no_page_left_behind(k, page):
-    def page_freed():
-        if k.zd_page_referenced(page):
-            return f"page {page.pfn:#x}: refcount {page._refcount.peek()} at the end: a reference nobody owns"
-        return None
-    return zonedev.Check(page_freed, "leak", "page_freed")
-
-
 def _state(drv, pgmap):
     return lambda: (tuple(p.memmap_live for p in pgmap.pages), len(drv.callbacks))
 
@@ -60,7 +52,7 @@ def teardown3(k):
         drv.remove()              # the driver's remove: memunmap_pages (v5.3+), its era's teardown before
 
     return zonedev.Run({"gup_user": gup_user, "migration": migration, "memunmap": memunmap},
-                       finally_=[_no_page_left_behind(k, page)],
+                       finally_=[zonedev.expect_page_freed(k, page)],
                        state=_state(drv, pgmap), opaque=[drv])
 
 
@@ -86,7 +78,7 @@ def teardown(k, users):
         drv.remove()
 
     return zonedev.Run({**{f"user{i}": user for i in range(users)}, "memunmap": memunmap},
-                       finally_=[_no_page_left_behind(k, page)],
+                       finally_=[zonedev.expect_page_freed(k, page)],
                        state=_state(drv, pgmap), opaque=[drv])
 
 
@@ -111,7 +103,7 @@ def getput(k, users):
         drv.remove()
 
     return zonedev.Run({**{f"user{i}": user for i in range(users)}, "memunmap": memunmap},
-                       finally_=[_no_page_left_behind(k, page)],
+                       finally_=[zonedev.expect_page_freed(k, page)],
                        state=_state(drv, pgmap), opaque=[drv])
 
 

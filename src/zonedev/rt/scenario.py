@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-__all__ = ["Check", "Run", "Scenario", "ScenarioFileError", "expect_refs", "load_scenarios",
-           "resolve", "scenario"]
+__all__ = ["Check", "Run", "Scenario", "ScenarioFileError", "expect_page_freed", "expect_refs",
+           "load_scenarios", "resolve", "scenario"]
 
 
 class ScenarioFileError(ValueError):
@@ -86,6 +86,17 @@ def expect_refs(obj: Any, expected: int = 0, what: str | None = None) -> Check:
         return f"{label}: {n} references at the end, expected {expected} (put too often)"
 
     return Check(refs_gone, "leak", f"refs({label})")
+
+
+def expect_page_freed(k: Any, page: Any) -> Check:
+    """Final check: ``page`` is back with its driver at the end -- the kernel ``k`` no longer
+    counts it referenced (``k.zd_page_referenced``: the era's idle refcount, 0 or 1); anything
+    more is a reference nobody owns (a *leak*)."""
+    def page_freed() -> str | None:
+        if k.zd_page_referenced(page):
+            return f"page {page.pfn:#x}: refcount {page._refcount.peek()} at the end: a reference nobody owns"
+        return None
+    return Check(page_freed, "leak", "page_freed")
 
 
 class Run:
