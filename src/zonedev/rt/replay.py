@@ -41,6 +41,16 @@ class Trace:
 
 _kernel_names: dict[type, frozenset[str]] = {}
 
+#: functions the model installs on a kernel that the kernel has no function of that name for
+#: (bookkeeping and event helpers): a step taken in one is charged to the kernel function that
+#: called it
+MODEL_HELPERS = frozenset({
+    "set_page_field", "SetPageFlag", "ClearPageFlag", "PageFlag", "check_page_alive", "call_page_free",
+    "percpu_ref_exit_pgmap", "pgmap_register", "pgmap_unregister", "pgmap_percpu_ref", "pincount_add",
+    "get_dev_pagemap_rcu", "wake_up_var_refcount", "page_waitqueue", "pgmap_heads_of", "get_user_page_ref",
+    "release_pages_devmap_put", "pagemap_range_get_refs", "free_zone_device_put_pgmap", "gup_undo_refs",
+})
+
 
 def kernel_function_names(cls: type | None) -> frozenset[str]:
     """The names of the kernel functions of a modelled kernel class (every patch's ``functions``)."""
@@ -48,7 +58,8 @@ def kernel_function_names(cls: type | None) -> frozenset[str]:
         return frozenset()
     names = _kernel_names.get(cls)
     if names is None:
-        names = _kernel_names[cls] = frozenset(n for p in getattr(cls, "patches", ()) for n in p.functions)
+        names = _kernel_names[cls] = frozenset(n for p in getattr(cls, "patches", ()) for n in p.functions
+                                               if n not in MODEL_HELPERS and not n.startswith("zd_"))
     return names
 
 
