@@ -208,8 +208,8 @@ def _groups(results: list[dict]) -> list[list[dict]]:
 
 
 def _span(group: list[dict]) -> str:
-    a, b = group[0]["kernel"], group[-1]["kernel"]
-    return a if a == b else f"{a}..{b}"
+    """``v5.7..v5.17`` for consecutive modelled kernels, else the names (``v5.17, v6.1``)."""
+    return _kernels([r["kernel"] for r in group])
 
 
 def _letters():
@@ -307,12 +307,12 @@ def render_lifecycle(results: list[dict], kind: str, nr_pages: int = 4, columns:
                 s = g[0]["steps"][i]
                 what = str(s["op"]) + (" -> " + ", ".join(map(str, s["callbacks"])) if s["callbacks"] else "")
                 if seen and seen[-1][0] == what:
-                    seen[-1][2] = g[-1]["kernel"]
+                    seen[-1][1] += [r["kernel"] for r in g]
                 else:
-                    seen.append([what, g[0]["kernel"], g[-1]["kernel"]])
+                    seen.append([what, [r["kernel"] for r in g]])
             calls.add_row(phase, "; ".join(
-                f"{w} ({a if a == b else f'{a}..{b}'})" + (f" {m}" if (m := mark(a, i, call_changes)) else "")
-                for w, a, b in seen))
+                f"{w} ({_kernels(ks)})" + (f" {m}" if (m := mark(ks[0], i, call_changes)) else "")
+                for w, ks in seen))
         parts += ["", "kernel calls of each step (-> the callbacks the kernel ran), the kernels that make them "
                   "and the patch that changed them:", calls]
     if patches:
@@ -321,7 +321,10 @@ def render_lifecycle(results: list[dict], kind: str, nr_pages: int = 4, columns:
         pt.add_column("", overflow="fold")
         for p in patches:
             pt.add_row(f"  {letter_of[id(p)]}", f"{p.commit[:12]} {p.title} ({p.version})")
-        what = ("the patch that changed the cell or the call from the kernel before"
+        shown = [r["kernel"] for r in results]
+        gaps = [f"{n} from {_previous(n)}" for n in shown[1:] if n in KERNELS and _previous(n) != shown[shown.index(n) - 1]]
+        what = ("the patch that changed the cell or the call from the modelled kernel just before"
+                + (f" ({', '.join(gaps)})" if gaps else "")
                 if not single else f"the patch that changed the cell from {_previous(results[0]['kernel'])}")
         parts += ["", f"{what}:", pt]
     parts += ["", _legend(results, nr_pages, kind, marks=bool(patches), violations=bool(violations),
