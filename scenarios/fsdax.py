@@ -97,7 +97,8 @@ def f12_truncate_vs_odirect_unpin(k):
     I/O completion's unpin must wake it.
 
     v5.18: the folio unpin (gup_put_folio) drops the pin with folio_put_refs and never sends the
-    2->1 wake-up: truncate sleeps for good (F12).  Fixed by f4f451a16dd1 (v5.19).  Every other
+    2->1 wake-up: truncate sleeps for good (F12; gup_put_folio came with d8ddc099c6b3, v5.18).
+    Fixed by f4f451a16dd1 (v5.19).  Every other
     kernel with FOLL_PIN wakes it: v5.6-v5.17 through the devmap-managed put, v6.15+ through the
     free path at 0."""
     return _dio_vs_truncate(k, "pin")
@@ -108,7 +109,9 @@ def truncate_vs_odirect_put(k):
     """The same race with a FOLL_GET reference (block O_DIRECT before iov_iter_extract_pages,
     v6.5; vmsplice): put_page's devmap-managed path wakes the waiter at 1 (v4.18-v6.14), the
     free path at 0 (v6.15+).  Safe on every fsdax kernel but v4.18, whose devmap-managed put at 1
-    also clears ->mapping of the page still in the file (dax_mapping_lost; 2fa147bdbf67, v4.19)."""
+    also clears ->mapping of the page still in the file (dax_mapping_lost; fixed by 2fa147bdbf67,
+    v4.19).  The wait itself is 5fac7408d828's (v4.18: xfs_break_dax_layouts sleeping until the
+    page is idle)."""
     return _dio_vs_truncate(k, "get")
 
 
@@ -200,10 +203,10 @@ def longterm_pin_fsdax_end_to_end(k):
     """The 002 question, end to end: a FOLL_LONGTERM pin of a mapped fsdax page through fast GUP
     (``pin_user_pages_fast``; before v5.2 there was no long-term fast GUP and the slow
     ``get_user_pages_longterm`` path is what such a caller had) must fail with -EOPNOTSUPP and
-    leave no reference, while truncate runs.
+    leave no reference, while truncate runs.  Safe on every fsdax kernel (v4.18+).
 
     v5.2-v6.14: gup-fast bails on the devmap PTE (7af75561e171), the slow path's VMA check
-    refuses.  v6.15+: the PTE is a normal one; gup-fast grabs, sees the folio is not long-term
+    refuses.  v6.15+ (38607c62b3): the PTE is a normal one; gup-fast grabs, sees the folio is not long-term
     pinnable, drops it, and the slow path refuses the same way."""
     pm, sb, f, mm, addr = _dax_file(k)
     page = k.memmap[f.i_blocks.peek()[0]]

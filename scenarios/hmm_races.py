@@ -79,7 +79,10 @@ def _data_intact(k, proc, addr, data):
                   refs=["F9", "16ce101db85d", "CVE-2022-3523"])
 def fault_vs_migrate(k, migrator):
     """A CPU fault on a device-private page while migrate_vma_* moves the same page (F9).
-    Exhaustive DPOR: ~0.1 s per failing kernel (v5.8-v6.0), ~2.5 s on v6.1; the fixed side is
+    v5.8-v6.0 (dmirror exists from v5.8): do_swap_page calls migrate_to_ram holding no page
+    reference, the other side frees the page under it (use_after_free) and the process gets
+    SIGBUS; fixed by 16ce101db85d (v6.1, CVE-2022-3523): a reference taken under the PTL after
+    pte_same (catalogue.py::f9_fault_vs_migrate_to_ram says more).  Exhaustive DPOR: ~0.1 s per failing kernel (v5.8-v6.0), ~2.5 s on v6.1; the fixed side is
     expected on v6.1 only (the catalogue's F9 checks newest)."""
     mod, proc, fd, addr, data = _device_private_buffer(k)
     signals = []
@@ -110,7 +113,9 @@ def _no_signal(signals):
 
 @zonedev.scenario(params={"npages": 2}, kernels=["v6.1", "newest"], expect={"v5.8..": "safe"})
 def anon_teardown(k, npages):
-    """munmap of the second half of a buffer during a device READ of all of it."""
+    """munmap of the second half of a buffer during a device READ of all of it (hmm-tests
+    anon_teardown).  Safe on every kernel with the dmirror test driver (v5.8+): the READ either
+    mirrors every page (cpages == npages, one fault) or fails with -EFAULT, as the test asserts."""
     k.page_ints = PAGE_INTS
     k.hmm_dmirror_init(8, True)
     proc = Process(k)
@@ -148,7 +153,10 @@ def anon_teardown(k, npages):
                   bound={"preemptions": 1}, refs=["F10", "e778406b40db", "0dc45ca1ce18"])
 def release_vs_fault(k):
     """HMM_DMIRROR_RELEASE evicting a device page while the CPU faults it, then the process
-    exits (which frees whatever the eviction had to skip).  Exhaustive DPOR takes ~20 s per
+    exits (which frees whatever the eviction had to skip).  Safe on v6.1 and newest: the
+    RELEASE ioctl exists from e778406b40db (v6.1), and the page's pgmap reference
+    (0dc45ca1ce18, v6.1) keeps memunmap_pages waiting until the process exit frees what the
+    eviction skipped (F10 is the driver that never evicts).  Exhaustive DPOR takes ~20 s per
     kernel, so the matrix bounds it to 1 preemption (~1.5 s: 446 executions on v6.1);
     tests/test_hmm_races.py runs the exhaustive search on v6.1."""
     from zonedev.sync import Completion

@@ -100,10 +100,12 @@ def page_free_at_one(k):
     holders (the mapping's reference and a GUP user's) drop theirs at the same time?
 
     v4.5-v4.12: no callback exists; the driver is never told (``page_free_never_called``).
-    v4.14 on: safe on every kernel -- the decrement and the test are one atomic
-    ``page_ref_dec_return`` (v4.14 ``put_zone_device_private_or_public_page``, v4.18
-    ``__put_devmap_managed_page``, v5.6 ``put_devmap_managed_page``), and from v5.18 the free is
-    the plain 1 -> 0 transition (then reset to 1 until v6.1, where free pages rest at 0).
+    v4.14 on (page_free: 5042db43cc26, put_page's hook: 7b2d55d2c893): safe on every kernel --
+    the decrement and the test are one atomic ``page_ref_dec_return`` (v4.14
+    ``put_zone_device_private_or_public_page``, v4.18 ``__put_devmap_managed_page`` of
+    e76384884344, v5.6 ``put_devmap_managed_page`` of 07d802699528), and from v5.18
+    (27674ef6c73f) the free is the plain 1 -> 0 transition (then reset to 1 until v6.1,
+    ef233450898f, where free pages rest at 0).
     The hook as posted in 2016 read ``page_count(page) == 1`` after put_page's own decrement:
     both puts can see 1 (``scenarios/patches/hmm_free_hook_2016.py``: ``page_free_twice``)."""
     drv, page = _driver_page(k, 2)
@@ -135,10 +137,12 @@ def page_free_vs_memunmap(k):
 
     Not in the 1-based eras that put every pfn at teardown: the teardown put takes the held page
     2 -> 1 and page_free runs on a page in use (F7, ``page_free_while_referenced``; device-private
-    pages from v5.0, when HMM moved onto ``devm_memremap_pages``, to v5.17).  Around it the
-    teardown itself goes wrong: the memmap is removed under the held page before v5.2 (F2; HMM
-    pages v4.14-v4.20 held no pgmap reference at all) and again v5.18-v6.0 (F8).  From v6.1 the
-    page holds a pgmap reference, page_free runs at the user's 1 -> 0, and memunmap waits: safe."""
+    pages from v5.0, when HMM moved onto ``devm_memremap_pages`` with a95c90f1e2c2's series, to
+    v5.17).  Around it the teardown itself goes wrong: the memmap is removed under the held page
+    before v5.2 (F2, fixed by 50f44ee7248a; HMM pages v4.14-v4.20 held no pgmap reference at
+    all; v4.5-v4.12 have no page_free, ``page_free_never_called``) and again v5.18-v6.0 (F8:
+    27674ef6c73f dropped the per-page pgmap reference).  From v6.1 (0dc45ca1ce18) the page holds
+    a pgmap reference, page_free runs at the user's 1 -> 0, and memunmap waits: safe."""
     drv, page = _driver_page(k, 1)
 
     def user():
@@ -342,7 +346,7 @@ def fsdax_gup_of_mapped(k):
     work, and does truncate see it go idle?
 
     Safe on every kernel with fsdax but v4.18, whose free path clears ->mapping of the page when
-    the I/O's put takes it back to 1 (``dax_free_path``): 1-based until v6.14 (the mapped page rests at 1, GUP takes
+    the I/O's put takes it back to 1 (``dax_free_path``; fixed by 2fa147bdbf67, v4.19): 1-based until v6.14 (the mapped page rests at 1, GUP takes
     it to 2, the put back to 1 wakes truncate), and 0-based from v6.15, where the mapping itself
     holds a reference (38607c62b3) so GUP never meets a mapped page at 0.  The 2021 proposal made
     fsdax pages rest at 0 while mapped without a reference: GUP's ``try_grab_page`` on a page at

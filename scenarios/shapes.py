@@ -70,10 +70,11 @@ def fork_exit_vs_unbind(k):
     a page reference, both become read-only); then parent and child exit while the driver
     unbinds.  Does the pgmap outlive both mappings?
 
-    v6.1+: yes -- each exit's zap_pte_range drops its reference, the last one frees the page and
-    its pgmap reference, and memunmap_pages waits for it.  v5.18-v6.0: memunmap_pages does not
-    wait (F8).  v5.0-v5.17: the teardown put of each pfn runs page_free while both processes
-    still map the page (F7).  v4.14-v4.20: HMM removes the pages under the mapped one.  DPOR over
+    v6.1+ (0dc45ca1ce18): yes -- each exit's zap_pte_range drops its reference, the last one
+    frees the page and its pgmap reference, and memunmap_pages waits for it.  v5.18-v6.0:
+    memunmap_pages does not wait (F8).  v5.0-v5.17: the teardown put of each pfn runs page_free
+    while both processes still map the page (F7); v5.0 also removes the memmap under it (F2,
+    until v5.2).  v4.14-v4.20: HMM removes the pages under the mapped one.  DPOR over
     the exit paths; at most ~0.4 s per kernel."""
     from zonedev.selftests.uapi import Process
     drv = ExampleDriver(k, "private", nr_pages=1)
@@ -103,8 +104,9 @@ def evict_vs_pin(k):
 
     v6.1+: no.  migrate_device_range takes its own reference and the migration backs off on
     the pin's extra references; the page stays on the device and memunmap_pages waits for
-    its pgmap reference until the unpin and the process exit free it.  The RELEASE ioctl exists
-    from v6.1 (e778406b40db).  Bounded to 1 preemption (~1.5 s per kernel; exhaustive DPOR:
+    its pgmap reference (0dc45ca1ce18, v6.1) until the unpin and the process exit free it.  A
+    pin of device-coherent memory migrates it first only when long-term (b05a79d4377f, v6.0);
+    this pin is not.  The RELEASE ioctl exists from v6.1 (e778406b40db).  Bounded to 1 preemption (~1.5 s per kernel; exhaustive DPOR:
     2,219 executions, ~8 s idle, also clean on v6.1)."""
     from zonedev.linux.lib.test_hmm import HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_RELEASE, hmm_dmirror_cmd
     from zonedev.linux.mm.gup_user import PIN_BASIC_TEST

@@ -66,9 +66,12 @@ def teardown3(k):
 def teardown(k, users):
     """users identical threads each drop one reference to the page while memunmap_pages runs
     (teardown.pml's family; the users are symmetric).  Expected with the default 2 users: a
-    use-after-free wherever memunmap_pages does not wait for the page (HMM before v5.0, and
-    v5.18-v6.0), page_free on a page the users still hold where the teardown put of each pfn
-    takes it to 1 (v5.0-v5.17), safe from v6.1."""
+    use-after-free wherever memunmap_pages does not wait for the page (HMM v4.14-v4.20; v5.0,
+    whose devm release removes the memmap under the held page, F2, until 50f44ee7248a in v5.2;
+    and v5.18-v6.0, F8: 27674ef6c73f dropped the per-page pgmap reference), page_free on a page
+    the users still hold where the teardown put of each pfn takes it to 1 (v5.0-v5.17, F7; that
+    put went with 27674ef6c73f), safe from v6.1 (0dc45ca1ce18: a pgmap reference per allocated
+    page, so memunmap_pages waits)."""
     drv, pgmap, page = _device_page(k, users)
 
     def user():
@@ -89,7 +92,9 @@ def teardown(k, users):
 def getput(k, users):
     """users threads each take a transient reference and drop it, then drop their own, while
     memunmap_pages runs (the ZONE_DEVICE throughput benchmark).  In the 1-based eras a page
-    crosses 2 -> 1 several times, so page_free runs twice as well (v5.17).  1-3 s per kernel
+    crosses 2 -> 1 several times, so page_free runs twice as well (v5.17, F7); v5.18
+    (27674ef6c73f) removes the memmap under the users (F8); v6.1 (0dc45ca1ce18) and newest are
+    safe.  1-3 s per kernel
     with 3 users, so the expectation names the kernels either side of 27674ef6c73f and
     0dc45ca1ce18, and newest."""
     drv, pgmap, page = _device_page(k, users)
