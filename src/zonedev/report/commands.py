@@ -6,19 +6,26 @@ import shlex
 from typing import Any, Iterable
 
 
-def replay_command(spec: str, kernel: str | None, schedule: str, params: dict[str, Any] | None = None,
-                   without: Iterable[str] = (), patches: Iterable[str] = ()) -> str:
-    """``zonedev replay FILE::NAME --kernel K [-p N=V]... [--without C]... [--patch P]... --schedule S``.
-
-    ``kernel`` is the modelled kernel's base name (a label such as ``v6.1-0dc45ca1ce18`` is cut
-    back to ``v6.1``: the left-out and extra patches are given as options)."""
-    words = ["zonedev", "replay", spec]
+def _words(verb: str, spec: str, kernel: str | None, without: Iterable[str],
+           patches: Iterable[str]) -> list[str]:
+    """``zonedev VERB FILE::NAME --kernel K [--without C]... [--patch P]...``, unquoted."""
+    words = ["zonedev", verb, spec]
     if kernel and kernel != "-":
         words += ["--kernel", kernel.split("+")[0].split("-")[0]]
     for w in without:
         words += ["--without", w]
     for p in patches:
         words += ["--patch", str(p)]
+    return words
+
+
+def replay_command(spec: str, kernel: str | None, schedule: str, params: dict[str, Any] | None = None,
+                   without: Iterable[str] = (), patches: Iterable[str] = ()) -> str:
+    """``zonedev replay FILE::NAME --kernel K [-p N=V]... [--without C]... [--patch P]... --schedule S``.
+
+    ``kernel`` is the modelled kernel's base name (a label such as ``v6.1-0dc45ca1ce18`` is cut
+    back to ``v6.1``: the left-out and extra patches are given as options)."""
+    words = _words("replay", spec, kernel, without, patches)
     for key, value in (params or {}).items():
         words += ["-p", f"{key}={value}"]
     words += ["--schedule", schedule if schedule else "''"]
@@ -28,14 +35,7 @@ def replay_command(spec: str, kernel: str | None, schedule: str, params: dict[st
 def check_command(spec: str, kernel: str | None, without: Iterable[str] = (),
                   patches: Iterable[str] = ()) -> str:
     """``zonedev check FILE::NAME --kernel K [--without C]... [--patch P]...``, quoted."""
-    words = ["zonedev", "check", spec]
-    if kernel and kernel != "-":
-        words += ["--kernel", kernel.split("+")[0].split("-")[0]]
-    for w in without:
-        words += ["--without", w]
-    for p in patches:
-        words += ["--patch", str(p)]
-    return " ".join(shlex.quote(w) for w in words)
+    return " ".join(shlex.quote(w) for w in _words("check", spec, kernel, without, patches))
 
 
 def wrap_command(command: str, width: int, first: int = 0, indent: str = "      ") -> str:
