@@ -397,3 +397,83 @@ def f23_pgtable_leak(k):
                                                if k.pgtables_in_flight(proc.mm) else None, "leak", "pgtable freed"),
                                  zonedev.Check(backed_off, "assert", "src MIGRATE cleared")],
                        opaque=[drv])
+
+
+# --- F24, F25: device-private THP PMD operations ------------------------------------------------------
+
+def _device_thp(k):
+    """A process whose 2-page THP (the model's PMD: HPAGE_PMD_ORDER 1 here) was migrated to dmirror
+    device 0: a device-private PMD from v6.19 (before, the THP is split and migrated as base
+    pages)."""
+    from zonedev.linux.mm.huge_memory import MADV_HUGEPAGE
+    k.page_ints = 2
+    k.thp_pmd_order = 1
+    k.hmm_dmirror_init(8, True)
+    proc = Process(k)
+    fd = proc.open_dmirror(0)
+    size = proc.read_pmd_pagesize()
+    ptr = proc.mmap(2 * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = (ptr + size - 1) & ~(size - 1)
+    assert proc.madvise(addr, size, MADV_HUGEPAGE) == 0
+    proc.write_buf(addr, [1, 2, 3, 4])
+    cmd = proc.ioctl(fd, HMM_DMIRROR_MIGRATE_TO_DEV, hmm_dmirror_cmd(addr, [0] * 4, 2))
+    assert cmd.cpages == 2
+    return proc, addr, size
+
+
+UFFD_WP_LOST = zonedev.finding_kind(
+    "uffd_wp_lost", "a userfaultfd write-protect marker vanished from a page-table entry (F24): the "
+                    "write-protect trap is bypassed")
+
+
+@zonedev.scenario(expect={"v6.15..": "safe"}, refs=["F24", "368076f52ebe"])
+def f24_uffd_wp_lost_on_mprotect(k):
+    """A device-private THP is registered for userfaultfd write-protect and write-protected
+    (UFFDIO_WRITEPROTECT), then mprotect(PROT_READ) runs over it: does every entry keep its
+    uffd-wp marker?  368076f52ebe's change_non_present_huge_pmd() drops the marker when it makes a
+    *writable* device-private PMD readable (fixed by the 2026 posting,
+    scenarios/patches/f24_carry_uffd_wp.py) -- but every path the model has that sets the marker
+    (UFFDIO_WRITEPROTECT, the migration restore) write-protects the entry first, so mprotect never
+    meets a writable marked PMD: safe on every kernel.  tests/test_thp.py plants that state and
+    shows the dropped marker and the fix."""
+    proc, addr, size = _device_thp(k)
+    assert k.userfaultfd_register_wp(proc.mm, addr, size) == 0
+    assert k.mwriteprotect_range(proc.mm, addr, size) == 0
+
+    def mprotect_cpu0():
+        proc.mprotect(addr, size, PROT_READ)
+
+    def marker_kept():
+        lost = [hex(addr + i * 4096) for i in range(size // 4096)
+                if not (proc.mm.peek_pte(addr + i * 4096) or None) or not proc.mm.peek_pte(addr + i * 4096).uffd_wp]
+        return f"uffd-wp marker gone at {', '.join(lost)}" if lost else None
+
+    return zonedev.Run({"mprotect_cpu0": mprotect_cpu0},
+                       finally_=[zonedev.Check(marker_kept, UFFD_WP_LOST, "uffd-wp marker kept")])
+
+
+@zonedev.scenario(expect={"v6.19..v7.0": "pmd_not_present_bug", "v7.1..": "safe"},
+                  refs=["F25", "a30b48bf1b24", "bbcbf045d6c7"])
+def f25_munmap_vs_pmd_migration_entry(k):
+    """powerpc book3s64 (``uname -m`` ppc64le): CPU A unmaps a device-private THP for migration
+    (eviction: try_to_migrate sets a PMD migration entry under the PMD lock, drops it for the copy,
+    then restores the mapping); CPU B munmap()s the range meanwhile -- zap_huge_pmd takes the
+    non-present PMD: does pmdp_huge_get_and_clear_full() cope?  Not until bbcbf045d6c7 (v7.1):
+    VM_BUG_ON(!pmd_present(*pmdp)) -- for the migration entry and, as the fix's message says, for a
+    device-private PMD itself.  Before v6.19 no device-private PMD exists."""
+    proc, addr, size = _device_thp(k)
+    k.uname_m = "ppc64le"
+    folio = proc.mm.peek_pte(addr).page
+    k.get_page(folio)                           # migrate_device_range found it: get_page_unless_zero
+
+    def migrate_cpu0():
+        k.lock_page(folio)
+        k.try_to_migrate(folio)                 # set_pmd_migration_entry; ptl dropped for the copy
+        k.remove_migration_ptes(folio, folio)   # the copy failed / was not needed: restore
+        k.unlock_page(folio)
+        k.put_page(folio)
+
+    def munmap_cpu1():
+        proc.munmap(addr, size)
+
+    return zonedev.Run({"migrate_cpu0": migrate_cpu0, "munmap_cpu1": munmap_cpu1})

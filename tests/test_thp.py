@@ -178,3 +178,57 @@ def test_cli_thp_order_runs_the_kernels_512_page_thps():
     assert "512-page THPs" in r.output and "# Totals: pass:2 fail:0" in r.output
     r = CliRunner().invoke(main, ["selftest", "hmm", "--thp-order", "10"])
     assert r.exit_code == 2 and "zonedev: error: --thp-order:" in r.output
+
+
+# ---- F24, F25 (scenarios/k2026.py) --------------------------------------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+F24_FIX = str(ROOT / "scenarios" / "patches" / "f24_carry_uffd_wp.py")
+
+
+def _marked_writable_device_pmd(k):
+    """A writable device-private PMD carrying the uffd-wp marker: planted (see
+    f24_uffd_wp_lost_on_mprotect's docstring: no modelled path makes one)."""
+    import dataclasses
+    from zonedev.linux.mm.huge_memory import MADV_HUGEPAGE
+    k.page_ints, k.thp_pmd_order = 2, 1
+    k.hmm_dmirror_init(8, True)
+    p = Process(k)
+    fd = p.open_dmirror(0)
+    ptr = p.mmap(4 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    a = (ptr + 2 * PS - 1) & ~(2 * PS - 1)
+    p.madvise(a, 2 * PS, MADV_HUGEPAGE)
+    p.write_buf(a, [1, 2, 3, 4])
+    assert cmd(p, fd, HMM_DMIRROR_MIGRATE_TO_DEV, a, 2, 4)[0] == 0
+    for i in range(2):
+        v = p.mm.pgtable(a).pte(a + i * PS)
+        e = v.peek()
+        assert e.kind == PTE_DEVICE_PRIVATE and e.huge == 1 and e.write
+        v.value = dataclasses.replace(e, uffd_wp=True)
+    return p, a
+
+
+@pytest.mark.parametrize("extra,kept", [((), False), ((F24_FIX,), True)])
+def test_f24_change_non_present_huge_pmd_drops_the_marker_until_the_fix(extra, kept):
+    import zonedev
+    with use_world(World()):
+        k = zonedev.kernel("newest", extra=list(extra))
+        p, a = _marked_writable_device_pmd(k)
+        p.mprotect(a, 2 * PS, PROT_READ)
+        entries = [p.mm.peek_pte(a + i * PS) for i in range(2)]
+        assert all(not e.write and e.huge == 1 for e in entries)
+        assert all(e.uffd_wp == kept for e in entries)
+
+
+def test_f24_and_f25_verdicts():
+    from click.testing import CliRunner
+
+    from zonedev.cli import main
+    f25 = f"{ROOT}/scenarios/k2026.py::f25_munmap_vs_pmd_migration_entry"
+    r = CliRunner().invoke(main, ["check", f25, "--kernel", "v7.0", "--quiet"])
+    assert r.exit_code == 1 and "FOUND 1 (pmd_not_present_bug)" in r.output, r.output
+    r = CliRunner().invoke(main, ["check", f25, "--kernel", "v7.1", "--quiet"])
+    assert r.exit_code == 0 and "no violation" in r.output, r.output
+    f24 = f"{ROOT}/scenarios/k2026.py::f24_uffd_wp_lost_on_mprotect"
+    r = CliRunner().invoke(main, ["check", f24, "--kernel", "newest", "--quiet"])
+    assert r.exit_code == 0 and "no violation" in r.output, r.output

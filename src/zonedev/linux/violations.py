@@ -41,6 +41,8 @@ VIOLATIONS: dict[str, str] = {
                             "__lruvec_stat_mod_folio dereferences it (BUG: kernel NULL pointer dereference)",
     "dax_to_folio_bad_pfn": "dax_to_folio() on an entry whose pfn has no struct page (a paging fault)",
     "dmirror_warn": "a WARN in lib/test_hmm.c (dmirror)",
+    "pmd_not_present_bug": "kernel BUG: an arch PMD helper that assumes a present PMD met a PMD migration or "
+                           "device-private entry (F25: VM_BUG_ON in powerpc pmdp_huge_get_and_clear_full)",
     "kref_underflow": "refcount_t: underflow; use-after-free (a kref -- a drm_pagemap_zdd -- put too often)",
     "devmem_freed_in_use": "a driver's device-memory allocation released while a device page still points to it",
 }

@@ -84,10 +84,12 @@ SERIES: list[str] = [
     "c_12b2285bf3d1",
     "c_56ef39899643",
     "c_a30b48bf1b24",
+    "c_368076f52ebe",
     "c_775465fd26a3",
     "c_b570f37a2ce4",
     "c_63451de16e0a",
     "c_2c6f81d58741",
+    "c_bbcbf045d6c7",
     "c_744dd97752ef",
 ]
 

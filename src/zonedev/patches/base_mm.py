@@ -9,7 +9,7 @@ modules (16ce101db85d, b756a3b5e7ea, ...).  See ``linux/mm/*.py`` docstrings for
 function models and what is left out.
 """
 
-from ..linux.mm import fork, gup_user, huge_memory, memory, mmap, mmu_notifier, rmap, shmem
+from ..linux.mm import fork, gup_user, huge_memory, memory, mmap, mmu_notifier, rmap, shmem, userfaultfd
 from ._patch import Patch
 
 PATCH = Patch(
@@ -23,5 +23,5 @@ for _mod in (mmap, mmu_notifier, memory, rmap, shmem, fork, gup_user):
         PATCH.define(_fn)
     for _name, _fn in getattr(_mod, "ALIASES", {}).items():
         PATCH.functions[_name] = _fn
-for _fn in huge_memory.THP_FUNCTIONS:           # anonymous THP: every kernel (v2.6.38+)
+for _fn in huge_memory.THP_FUNCTIONS + userfaultfd.FUNCTIONS:   # anonymous THP (v2.6.38+); uffd-wp (v5.7+)
     PATCH.define(_fn)

@@ -131,6 +131,20 @@ def do_huge_pmd_anonymous_page(k, vmf) -> int:
     return 0
 
 
+def pmdp_huge_get_and_clear_full(k, vma, addr: int, pmd) -> None:
+    """``pmdp_huge_get_and_clear_full()`` as ``zap_huge_pmd`` calls it.  Generic (x86 and the
+    model's default): clear the PMD, whatever it holds.  powerpc book3s64 (the run's
+    ``k.uname_m == "ppc64le"``; arch/powerpc/mm/book3s64/pgtable.c since 75358ea359e7, v5.8):
+    ``VM_BUG_ON((pmd_present(*pmdp) && !pmd_trans_huge(*pmdp)) || !pmd_present(*pmdp))`` -- a PMD
+    migration entry or a device-private PMD (v6.19) is a kernel BUG (F25) until bbcbf045d6c7.
+    Kernel: arch/powerpc/mm/book3s64/pgtable.c, v5.8+ (generic: include/linux/pgtable.h)."""
+    from .mmap import PTE_PRESENT
+    if k.__dict__.get("uname_m") == "ppc64le" and pmd.kind != PTE_PRESENT:
+        k.world.violate("pmd_not_present_bug",
+                        "kernel BUG at arch/powerpc/mm/book3s64/pgtable.c: VM_BUG_ON(!pmd_present(*pmdp)) "
+                        f"in pmdp_huge_get_and_clear_full (a {pmd.kind} PMD)", pmd.page.pfn, "zap_huge_pmd")
+
+
 def __split_huge_pmd_locked(k, vma, pt, haddr: int) -> None:
     """``__split_huge_pmd_locked()`` (PMD lock held): the PMD mapping becomes PTE mappings of the
     same folio -- the huge zero folio becomes small zero-page PTEs; a present THP, a
@@ -156,7 +170,7 @@ def __split_huge_pmd_locked(k, vma, pt, haddr: int) -> None:
         e = v.get("__split_huge_pmd_locked")
         if head.kind != PTE_MIGRATION and i:
             k.page_dup_rmap(e.page)
-        v.set(Pte(e.kind, e.page, e.write, e.dirty), "set_ptes")
+        v.set(Pte(e.kind, e.page, e.write, e.dirty, uffd_wp=e.uffd_wp), "set_ptes")
 
 
 def split_huge_pmd_address(k, vma, address: int) -> None:
@@ -319,5 +333,6 @@ FUNCTIONS = (pmd_entry, pmd_lock, pte_alloc_one, pte_free, pgtable_trans_huge_de
 
 #: anonymous THP (every kernel; installed by the base series)
 THP_FUNCTIONS = (hpage_pmd_order, hpage_pmd_nr, hpage_pmd_size, huge_zero_folio, is_huge_zero_page, thp_vma_allows,
-                 pmd_none_range, set_pmd_entries, do_huge_pmd_anonymous_page, __split_huge_pmd_locked,
+                 pmd_none_range, set_pmd_entries, do_huge_pmd_anonymous_page, pmdp_huge_get_and_clear_full,
+                 __split_huge_pmd_locked,
                  split_huge_pmd_address, split_huge_pmd_range, split_folio)

@@ -343,6 +343,8 @@ def unmap_vma_range(k, vma, start: int, end: int) -> None:
         pt.ptl.lock("zap_pte_range")
         v = pt.pte(addr)
         pte = v.get("ptep_get_and_clear_full")
+        if pte is not None and pte.huge and not pte.devmap and pte.page is pte.page.head:
+            k.pmdp_huge_get_and_clear_full(vma, addr, pte)          # zap_huge_pmd
         if pte is not None:
             v.set(None, "ptep_get_and_clear_full")
             if pte.kind == PTE_PRESENT:

@@ -155,9 +155,11 @@ class Pte:
     #: per 4K page of a huge mapping; the head page's entry carries the mapping's folio
     #: reference and entire mapcount, the others none (zap drops the head's only).
     huge: int = 0
+    #: ``pte_uffd_wp()`` / ``pmd_swp_uffd_wp()``: userfaultfd write-protect marker (v5.7+)
+    uffd_wp: bool = False
 
     def _zd_key(self) -> tuple:
-        return (self.kind, self.page.pfn, self.write, self.dirty, self.devmap, self.huge)
+        return (self.kind, self.page.pfn, self.write, self.dirty, self.devmap, self.huge, self.uffd_wp)
 
     def same(self, other: "Pte | None") -> bool:
         """``pte_same()``."""
@@ -485,11 +487,11 @@ def change_pte_range_wrprotect(k, vma: vm_area_struct, start: int, end: int) -> 
 
 
 def change_pte_wrprotect(k, pte: Pte) -> Pte:
-    """The write-protected form of an entry (``pte_wrprotect`` / ``make_readable_*_entry``;
-    a PMD entry keeps its order: ``change_huge_pmd`` and, for device-private and migration PMDs,
-    ``change_non_present_huge_pmd`` (368076f52ebe, v6.19)).
+    """The write-protected form of an entry (``pte_wrprotect`` / ``change_softleaf_pte`` with
+    ``make_readable_*_entry``); a PMD entry keeps its order (``change_huge_pmd``); the uffd-wp
+    marker is carried.  Device-private PMDs: ``c_368076f52ebe`` (F24).
     Kernel: mm/mprotect.c, mm/huge_memory.c, v6.19 (PTEs: v4.5+)."""
-    return Pte(pte.kind, pte.page, False, pte.dirty, huge=pte.huge)
+    return Pte(pte.kind, pte.page, False, pte.dirty, huge=pte.huge, uffd_wp=pte.uffd_wp)
 
 
 def do_madvise(k, mm: mm_struct, start: int, length: int, advice: int) -> int:
