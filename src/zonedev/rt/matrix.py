@@ -108,13 +108,15 @@ def _load(path: Path) -> dict[str, Scenario]:
         raise MatrixError(str(e)) from None
 
 
-def _no_scenario(path: Path) -> bool:
-    """A file of a library directory that defines no scenario at all (a helper module): skipped."""
+def _load_library_file(path: Path) -> dict[str, Scenario]:
+    """A file of a library directory: its scenarios, none for a file that defines no scenario at
+    all (a helper module, skipped)."""
     try:
-        load_scenarios(path)
+        return load_scenarios(path)
     except ScenarioFileError as e:
-        return "defines no scenario" in str(e)
-    return False
+        if "defines no scenario" in str(e):
+            return {}
+        raise MatrixError(str(e)) from None
 
 
 def collect(paths: Iterable[str] = (), cwd: str | Path | None = None) -> list[Row]:
@@ -152,9 +154,8 @@ def collect(paths: Iterable[str] = (), cwd: str | Path | None = None) -> list[Ro
                                   f"(the matrix runs scenarios with expected verdicts)")
             add(path, sc)
         elif path.is_dir():
-            files = [f for f in _library_files(path) if not _no_scenario(f)]
-            for f in files:
-                for sc in _load(f).values():
+            for f in _library_files(path):
+                for sc in _load_library_file(f).values():
                     if sc.expect is not None:
                         add(f, sc)
         elif path.is_file():
@@ -211,23 +212,16 @@ def counterexample(scenario: Scenario, kernel: str, finding: Any, params: dict,
                    patches: tuple = (), without: tuple = ()) -> dict[str, Any]:
     """The finding's schedule replayed with the event log on, as plain data (see docs/json.md)."""
     proto, _ = build_kernel(scenario, kernel, patches, without)
-    runner = Runner(scenario, proto, params)
-    raw: list[list[Any]] = []
-
-    def keep_events(st: Any, r: Any) -> None:
-        evs = r.world.events
-        raw.append(list(evs[len(evs) - len(st.events):]) if st.events else [])
-
-    trace = replay(runner, finding.schedule, on_step=keep_events)
+    trace = replay(Runner(scenario, proto, params), finding.schedule)
     fail = finding.step if 0 <= finding.step < len(trace.steps) else None
     last = len(trace.steps) if fail is None or fail >= len(trace.steps) - TAIL else fail + 1
     steps = []
-    for st, evs in zip(trace.steps[:last], raw):
+    for st in trace.steps[:last]:
         steps.append({
             "step": st.index, "thread": st.thread, "function": st.func, "label": st.label,
             "object": st.obj,
             "events": [{"function": e.func, "pfn": e.pfn, "field": e.field,
-                        "old": _plain(e.old), "new": _plain(e.new), "text": str(e)} for e in evs],
+                        "old": _plain(e.old), "new": _plain(e.new), "text": str(e)} for e in st.raw_events],
             "findings": [f.kind for f in st.findings],
             "preempted": st.preempted,
         })
