@@ -232,3 +232,24 @@ def test_f24_and_f25_verdicts():
     f24 = f"{ROOT}/scenarios/k2026.py::f24_uffd_wp_lost_on_mprotect"
     r = CliRunner().invoke(main, ["check", f24, "--kernel", "newest", "--quiet"])
     assert r.exit_code == 0 and "no violation" in r.output, r.output
+
+
+def test_page_table_page_deposited_by_a_thp_insertion_goes_with_the_pmd(env):
+    """migrate_vma_insert_huge_pmd_page deposits a page-table page for the device-private PMD it
+    maps into a hole; zap_huge_pmd gives it back (zap_deposited_table)."""
+    k, mod, p = env
+    fd = p.open_dmirror(0)
+    size = p.read_pmd_pagesize()
+    nr = size >> PAGE_SHIFT
+    ptr = p.mmap(2 * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    a = (ptr + size - 1) & ~(size - 1)
+    p.madvise(a, size, MADV_HUGEPAGE)
+    assert cmd(p, fd, HMM_DMIRROR_MIGRATE_TO_DEV, a, nr, nr * p.page_ints)[0] == 0   # a hole: compound
+    assert p.mm.peek_pte(a).huge == 3
+    dep = p.mm._pmd_state["deposited"].peek()
+    assert len(dep) == 1 and k.pfn_to_page(dep[0])._refcount.peek() == 1
+    pfn = dep[0]
+    p.munmap(ptr, 2 * size)
+    assert p.mm._pmd_state["deposited"].peek() == () and k.pfn_to_page(pfn)._refcount.peek() == 0
+    p.close(fd)
+    assert not k.world.violations and not check_devices(k, mod)

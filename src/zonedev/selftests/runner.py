@@ -267,6 +267,7 @@ def run_hmm(kernel: str, variant: str | None = None, npages: int = 16, chunk_pag
         write(f"# {'FAILED' if failed else 'PASSED'}: {npass + nskip} / {ran} tests passed.")
         nported = sum(r.reason.startswith("not ported") for r in results)
         if nported:
-            write(f"# {nported} skipped as not ported (THP/hugetlb are not modelled)")
+            write(f"# {nported} skipped as not ported (hugetlbfs is not modelled; the THP benchmark is "
+                      "benchmarks/thp_migration.py)")
         write(f"# Totals: pass:{npass} fail:{nfail + unload_failed} xfail:0 xpass:0 skip:{nskip} error:0")
     return results

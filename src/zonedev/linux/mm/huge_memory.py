@@ -158,6 +158,8 @@ def __split_huge_pmd_locked(k, vma, pt, haddr: int) -> None:
         return
     nr = 1 << head.huge
     folio = head.page.head
+    if k.has("zap_deposited_table"):
+        k.zap_deposited_table(vma.vm_mm)             # pgtable_trans_huge_withdraw
     if is_huge_zero_page(k, folio):
         zp = k.zero_page()
         for i in range(nr):
@@ -310,6 +312,20 @@ def pgtable_trans_huge_deposit(k, mm, pmd, pgtable) -> None:
     st["deposited"].set(st["deposited"].get("deposit") + (pgtable.pfn,), "pgtable_trans_huge_deposit")
 
 
+def zap_deposited_table(k, mm) -> None:
+    """``zap_deposited_table()`` / ``pgtable_trans_huge_withdraw()``: a PMD mapping that goes
+    (zap, or split -- where the kernel reuses it as the PTE page, which the model does not keep
+    as a page) gives back a page-table page deposited for it.  The model keeps one deposit list
+    per mm: the PMDs that deposited are the ones ``migrate_vma_insert_huge_pmd_page`` mapped.
+    Kernel: mm/huge_memory.c, v6.19."""
+    st = _pmd_state(mm)["deposited"]
+    dep = st.peek()
+    if not dep:
+        return
+    st.set(dep[1:], "pgtable_trans_huge_withdraw")
+    k.put_page(k.pfn_to_page(dep[0]))
+
+
 def pgtables_in_flight(k, mm) -> int:
     """Page-table pages allocated and neither freed nor deposited (model query).
     Kernel: mm/pgtable-generic.c, v6.19+ (model query)."""
@@ -328,7 +344,8 @@ def check_stable_address_space(k, mm) -> int:
     return -errno.EFAULT if _pmd_state(mm)["unstable"].get("check_stable_address_space") else 0
 
 
-FUNCTIONS = (pmd_entry, pmd_lock, pte_alloc_one, pte_free, pgtable_trans_huge_deposit, pgtables_in_flight,
+FUNCTIONS = (pmd_entry, pmd_lock, pte_alloc_one, pte_free, pgtable_trans_huge_deposit, zap_deposited_table,
+             pgtables_in_flight,
              mm_set_unstable, check_stable_address_space)
 
 #: anonymous THP (every kernel; installed by the base series)

@@ -345,6 +345,8 @@ def unmap_vma_range(k, vma, start: int, end: int) -> None:
         pte = v.get("ptep_get_and_clear_full")
         if pte is not None and pte.huge and not pte.devmap and pte.page is pte.page.head:
             k.pmdp_huge_get_and_clear_full(vma, addr, pte)          # zap_huge_pmd
+            if k.has("zap_deposited_table"):
+                k.zap_deposited_table(mm)
         if pte is not None:
             v.set(None, "ptep_get_and_clear_full")
             if pte.kind == PTE_PRESENT:
