@@ -181,11 +181,6 @@ def _untestable(res: Result) -> str | None:
     return None
 
 
-def _check_args(sc: Scenario) -> dict[str, Any]:
-    """The scenario's declared ``bound`` (the matrix's), as ``check`` keywords."""
-    return {k: v for k, v in sc.bound.items() if k in ("mode", "preemptions", "executions", "seconds")}
-
-
 def default_ends(sc: Scenario, good: str | None, bad: str | None,
                  verdict_on: Callable[[str], frozenset[str] | None] | None = None) -> tuple[str, str, str]:
     """``--good``/``--bad`` as given, or taken from the scenario's ``expect=``: two kernels whose
@@ -268,7 +263,7 @@ def bisect(sc: Scenario, good: str, bad: str, *, params: dict | None = None, pat
             res.notes.append(f"{name} is walked as the series up to {series()[i].commit[:12]} "
                              f"({prefix_label(i)}), which also holds "
                              f"{', '.join(f'{p.commit[:12]} ({p.version})' for p in odd)}, merged before it")
-    args = _check_args(sc)
+    args = sc.bound             # the matrix's bound; @scenario holds its keys to check's keywords
 
     def probe(i: int) -> Probe:
         if i in res.probes:

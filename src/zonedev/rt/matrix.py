@@ -249,12 +249,8 @@ def run_cell(task: dict[str, Any], tick: Callable[[int], None] | None = None) ->
                             "counterexample": None, "error": None, "note": ""}
     try:
         sc = load_scenarios(task["file"])[task["name"]]
-        kw: dict[str, Any] = {}
-        for key in ("mode", "preemptions", "executions", "seconds"):
-            if key in sc.bound:
-                kw[key] = sc.bound[key]
-        res = check(sc, task["kernel"], patches=tuple(task["patches"]),
-                    without=tuple(task["without"]), tables=False, progress=tick, **kw)
+        res = check(sc, task["kernel"], patches=tuple(task["patches"]),       # bound: check's keywords
+                    without=tuple(task["without"]), tables=False, progress=tick, **sc.bound)
         cell["mode"] = res.mode
         cell["executions"] = res.executions
         if res.verdict == "error":

@@ -231,16 +231,16 @@ def scenario(fn: Callable[..., Run] | None = None, *, name: str | None = None,
         except (OSError, TypeError):
             line, file = 0, ""
         where = f"{file or '<scenario>'}:{line}"
+        nm = name or getattr(f, "__name__", "?")
         parsed = None
         if expect is not None:
             from .expect import ExpectationError, parse_expect
             if not kernel:
-                raise ScenarioFileError(f"{where}: scenario {name or f.__name__}: expect= needs a kernel scenario")
+                raise ScenarioFileError(f"{where}: scenario {nm}: expect= needs a kernel scenario")
             try:
                 parsed = parse_expect(expect)
             except ExpectationError as e:
-                raise ScenarioFileError(f"{where}: scenario {name or f.__name__}: {e}") from None
-        nm = name or getattr(f, "__name__", "?")
+                raise ScenarioFileError(f"{where}: scenario {nm}: {e}") from None
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise ScenarioFileError(f"{where}: @zonedev.scenario name= must be a non-empty string, not {name!r}")
         if not callable(f):
@@ -256,10 +256,10 @@ def scenario(fn: Callable[..., Run] | None = None, *, name: str | None = None,
         bnd = dict(bound or {})
         for key in bnd:
             if key not in _BOUND_KEYS:
-                raise ScenarioFileError(f"{where}: scenario {name or f.__name__}: bound key {key!r} "
+                raise ScenarioFileError(f"{where}: scenario {nm}: bound key {key!r} "
                                         f"(allowed: {', '.join(_BOUND_KEYS)})")
         if isinstance(refs, str):
-            raise ScenarioFileError(f"{where}: scenario {name or f.__name__}: refs must be a list of strings")
+            raise ScenarioFileError(f"{where}: scenario {nm}: refs must be a list of strings")
         return Scenario(fn=f, name=name or f.__name__, params=dict(params or {}),
                         kernels=list(kernels) if kernels is not None else None, mode=mode,
                         kernel=kernel, doc=inspect.getdoc(f) or "", file=file, line=line,
