@@ -181,22 +181,25 @@ def _untestable(res: Result) -> str | None:
     return None
 
 
+def _kernel(opt: str, text: str) -> str:
+    """``--good``/``--bad`` as users write it (``v5.18``, ``6.12``) -> the modelled kernel's name."""
+    from ..patches import UnknownKernel, resolve
+    try:
+        return resolve(text).name
+    except UnknownKernel as e:
+        raise BisectError(f"{opt}: {e}") from None
+
+
 def default_ends(sc: Scenario, good: str | None, bad: str | None,
                  verdict_on: Callable[[str], frozenset[str] | None] | None = None) -> tuple[str, str, str]:
     """``--good``/``--bad`` as given, or taken from the scenario's ``expect=``: two kernels whose
     expected verdicts differ.  Returns (good, bad, how they were chosen); the kernels are modelled
     names.  ``verdict_on(kernel)`` gives the found verdict of a kernel ``expect`` does not cover
     (when only one end is given).  Raises :class:`BisectError`."""
-    from ..patches import KERNELS, UnknownKernel, resolve
+    from ..patches import KERNELS
 
-    def name(opt: str, text: str) -> str:
-        try:
-            return resolve(text).name
-        except UnknownKernel as e:
-            raise BisectError(f"{opt}: {e}") from None
-
-    g = name("--good", good) if good else None
-    b = name("--bad", bad) if bad else None
+    g = _kernel("--good", good) if good else None
+    b = _kernel("--bad", bad) if bad else None
     if g and b:
         return g, b, ""
     where = f"{sc.file}:{sc.line}" if sc.file else sc.name
@@ -238,18 +241,12 @@ def bisect(sc: Scenario, good: str, bad: str, *, params: dict | None = None, pat
     versions) at which ``sc``'s verdict changes; ``patches`` (Patch objects or files) go on top of
     every prefix.  ``on_probe`` is called after each check.  Raises :class:`BisectError` when an
     end cannot be used."""
-    from ..patches import (Patch, UnknownKernel, kernel_at, kernel_index, load_patch_file, patches_for,
-                           prefix_label, resolve, series, series_prefix)
+    from ..patches import (Patch, kernel_at, kernel_index, load_patch_file, patches_for, prefix_label, series,
+                           series_prefix)
 
     t0 = time.perf_counter()
     extra = [p if isinstance(p, Patch) else load_patch_file(p) for p in patches]
-    ends: dict[str, str] = {}
-    for opt, text in (("--good", good), ("--bad", bad)):
-        try:
-            ends[opt] = resolve(text).name
-        except UnknownKernel as e:
-            raise BisectError(f"{opt}: {e}") from None
-    g, b = ends["--good"], ends["--bad"]
+    g, b = _kernel("--good", good), _kernel("--bad", bad)
     if g == b:
         raise BisectError(f"--good {good} and --bad {bad} are the same modelled kernel ({g})")
     gi, bi = kernel_index(g), kernel_index(b)
