@@ -19,8 +19,8 @@ import sys
 import click
 
 from . import _errors
-
-from .check import BadInput, bad_input, load, parse_params, print_result
+from ._errors import BadInput, fail
+from .check import load, parse_params, print_result
 
 
 def _resolve(opt: str, text: str | None, notes: list[str]) -> str | None:
@@ -145,11 +145,9 @@ def command(spec: str, good: str | None, bad: str | None, patches: tuple, params
 
         g, b, how = default_ends(sc, g, b, verdict_on)
     except (BadInput, ScenarioFileError, PatchFileError, BisectError) as e:
-        bad_input(str(e))
-        return
+        fail(str(e))
     except UnknownKernel as e:
-        bad_input(f"{spec}: {e}")
-        return
+        fail(f"{spec}: {e}")
     if how and not as_json:
         notes.append(f"--good {g} --bad {b} ({how})")
     tty = sys.stderr.isatty() and not as_json
@@ -161,11 +159,9 @@ def command(spec: str, good: str | None, bad: str | None, patches: tuple, params
     try:
         res = bisect(sc, g, b, params=pvals, patches=extra, spec=spec, on_probe=on_probe)
     except (BisectError, PatchFileError, ScenarioFileError) as e:
-        bad_input(str(e))
-        return
+        fail(str(e))
     except UnknownKernel as e:
-        bad_input(f"{spec}: {e}")
-        return
+        fail(f"{spec}: {e}")
     for note in notes:                      # after the search: a bad end is then one line alone
         click.echo(f"zonedev: {note}", err=True)
     if as_json:

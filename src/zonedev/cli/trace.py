@@ -23,12 +23,6 @@ from . import _errors
 from ..linux.drivers.example import TYPES
 
 
-def _fail(msg: str, as_json: bool = False) -> None:
-    """Bad input: the one error path (``zonedev.cli._errors.fail``; its JSON object under --json)."""
-    from ._errors import fail
-    fail(msg)
-
-
 @click.group(name="trace")
 def command() -> None:
     """Real kernel traces in and out: check them against the model, export the model's events.
@@ -64,38 +58,38 @@ def check_cmd(file: str, kernel: str | None, ptype: str | None, pfns: str | None
     try:
         records = parse_file(file)
     except TraceError as e:
-        _fail(str(e), as_json)
+        _errors.fail(str(e))
         return
     if kernel is None:
         try:
             head = Path(file).read_text(encoding="utf-8", errors="replace")[:200000]
         except OSError as e:
-            _fail(f"{file}:0: {e}", as_json)
+            _errors.fail(f"{file}:0: {e}")
             return
         m = _LINUX_VERSION.search(head)
         if not m:
-            _fail(f"--kernel: {file} does not say which kernel it came from (no 'Linux version' line); give --kernel",
-                  as_json)
+            _errors.fail(f"--kernel: {file} does not say which kernel it came from (no 'Linux version' line); "
+                         f"give --kernel")
             return
         kernel = m.group(1)
     try:
         r = resolve(kernel)
     except UnknownKernel as e:
-        _fail(f"--kernel: {e}", as_json)
+        _errors.fail(f"--kernel: {e}")
         return
     k = zonedev.kernel(r.name)
     ranges = []
     if (ptype is None) != (pfns is None):
-        _fail("--type: --type and --pfns go together", as_json)
+        _errors.fail("--type: --type and --pfns go together")
         return
     if ptype is not None:
         names = k.fact("type_names", {})
         if ptype not in names:
-            _fail(f"--type: {r.name} has no {ptype!r} pgmap type (it has: {', '.join(names)})", as_json)
+            _errors.fail(f"--type: {r.name} has no {ptype!r} pgmap type (it has: {', '.join(names)})")
             return
         m = re.fullmatch(r"(0x[0-9a-fA-F]+|\d+)-(0x[0-9a-fA-F]+|\d+)", pfns)
         if not m or int(m.group(1), 0) > int(m.group(2), 0):
-            _fail(f"--pfns: {pfns!r}: give START-END, e.g. 0x40000-0x4ffff", as_json)
+            _errors.fail(f"--pfns: {pfns!r}: give START-END, e.g. 0x40000-0x4ffff")
             return
         ranges.append((int(m.group(1), 0), int(m.group(2), 0) + 1, names[ptype]))
     rep = check_trace(records, k, r.name, r.note, ranges)
@@ -143,10 +137,10 @@ def export_cmd(spec: str | None, life: str | None, kernel: str, schedule: str | 
     try:
         r = resolve(kernel)
     except UnknownKernel as e:
-        _fail(f"--kernel: {e}")
+        _errors.fail(f"--kernel: {e}")
         return
     if (spec is None) == (life is None):
-        _fail("trace export: give either FILE::SCENARIO or --lifecycle TYPE")
+        _errors.fail("trace export: give either FILE::SCENARIO or --lifecycle TYPE")
         return
     if life is not None:
         lines = _export_lifecycle(r.name, life)
@@ -159,7 +153,7 @@ def export_cmd(spec: str | None, life: str | None, kernel: str, schedule: str | 
             tmp.write_text(text)
             tmp.replace(output)
         except OSError as e:
-            _fail(f"--output: {output}: {e.strerror or e}")
+            _errors.fail(f"--output: {output}: {e.strerror or e}")
     else:
         click.echo(text, nl=False)
 
@@ -169,11 +163,11 @@ def _export_lifecycle(kname: str, life: str) -> list[str]:
     from ..trace.export import page_ref_lines, pgmap_header
     from .lifecycle import lifecycle
     if life not in TYPES:
-        _fail(f"--lifecycle: unknown type {life!r}; known: {', '.join(TYPES)}")
+        _errors.fail(f"--lifecycle: unknown type {life!r}; known: {', '.join(TYPES)}")
     keep: dict = {}
     out = lifecycle(kname, life, keep=keep)
     if out.get("absent"):
-        _fail(f"--lifecycle: {out['reason']}")
+        _errors.fail(f"--lifecycle: {out['reason']}")
     header = [f"# zonedev trace export: lifecycle of a {life} page on {kname}", pgmap_header(keep["k"], keep["pgmap"])]
     return header + page_ref_lines(keep["world"].events)
 
@@ -205,7 +199,7 @@ def _export_scenario(spec: str, kname: str, schedule: str | None, params: tuple)
         worlds: list = []
         trace = replay(runner, schedule, on_step=lambda st, rn: worlds.append(rn.world) if not worlds else None)
     except (BadInput, BadSchedule, SetupError, ValueError) as e:
-        _fail(str(e))
+        _errors.fail(str(e))
         return []
     k = captured[-1] if captured else None
     events = worlds[0].events if worlds else []
