@@ -92,15 +92,15 @@ def _dio_vs_truncate(k, gup):
 @zonedev.scenario(expect={"v5.6..v5.17": "safe", "v5.18": ["fsdax_waiter_never_woken", "hang"], "v5.19..": "safe"},
                   refs=["F12", "d8ddc099c6b3", "f4f451a16dd1"])
 def f12_truncate_vs_odirect_unpin(k):
-    """O_DIRECT from a DAX mapping into a regular file pins the buffer page (FOLL_PIN) while the
-    DAX file is truncated: truncate finds the page busy, sleeps with MMAPLOCK dropped, and the
+    """An I/O that pins the buffer page (FOLL_PIN: O_DIRECT from a DAX mapping into a regular
+    file from v6.5, a7e689dd1c06; any other pinning caller before) while the DAX file is
+    truncated: truncate finds the page busy, sleeps with MMAPLOCK dropped, and the
     I/O completion's unpin must wake it.
 
     v5.18: the folio unpin (gup_put_folio) drops the pin with folio_put_refs and never sends the
     2->1 wake-up: truncate sleeps for good (F12; gup_put_folio came with d8ddc099c6b3, v5.18).
-    Fixed by f4f451a16dd1 (v5.19).  Every other
-    kernel with FOLL_PIN wakes it: v5.6-v5.17 through the devmap-managed put, v6.15+ through the
-    free path at 0."""
+    Fixed by f4f451a16dd1 (v5.19).  Every other kernel with FOLL_PIN wakes it: v5.6-v5.17
+    through the devmap-managed put, v6.15+ through the free path at 0."""
     return _dio_vs_truncate(k, "pin")
 
 
@@ -156,18 +156,19 @@ def odirect_after_munmap_vs_truncate(k):
                        finally_=[_truncated(k, sb, f, page)])
 
 
-@zonedev.scenario(expect={"v4.18": "dax_mapping_lost", "v4.19..v5.17": "safe", "v5.18": "fsdax_waiter_never_woken",
-                          "v5.19..": "safe"},
-                  refs=["F15", "003_ede6d8706e8d37f1.txt", "38607c62b3"])
+@zonedev.scenario(expect={"v4.18": "dax_mapping_lost", "v4.19..": "safe"},
+                  refs=["F15", "003_ede6d8706e8d37f1.txt", "2fa147bdbf67", "38607c62b3", "a7e689dd1c06"])
 def generic_413_odirect_from_dax_mapping(k):
     """xfstests generic/413 (t_mmap_dio): a DAX file is mapped and written through the mapping,
     the mapping is the buffer of an O_DIRECT write to a regular file and of an O_DIRECT read back
     from it, then the DAX file is truncated.  Does the data arrive, without a warning?
 
     Yes on every released kernel: before v6.15 the page idles at 1 and GUP takes it to 2; from
-    v6.15 the mapping holds a reference and GUP takes it from 1.  (v5.18's unpin misses the
-    fsdax wake-up, F12, and v4.18's put at 1 clears the page's ->mapping, 2fa147bdbf67: both
-    reported at the put even with nobody waiting.)  On the 2021 proposal (``--patch
+    v6.15 the mapping holds a reference and GUP takes it from 1.  The I/O takes FOLL_GET
+    references before v6.5 (a7e689dd1c06 made block O_DIRECT pin), so v5.18's unpin that misses
+    the fsdax wake-up (F12) is not on this path: ``f12_truncate_vs_odirect_unpin`` has a pinning
+    caller.  v4.18's put at 1 clears the page's ->mapping (fixed by 2fa147bdbf67, v4.19),
+    reported at the put even with nobody waiting.  On the 2021 proposal (``--patch
     scenarios/patches/remove_extra_refcount_2021.py`` on v5.17) the mapped page sits at 0, GUP
     refuses it with WARN_ON_ONCE(page_ref_count(page) <= 0) and the I/O fails (F15)."""
     pm, sb, f, mm, addr = _dax_file(k, nr_pages=1)

@@ -27,8 +27,9 @@ Not one kernel file: the smallest file system with the shape of xfs's DAX paths.
 * **O_DIRECT** on a regular file (``blkdev_direct_IO``): the user buffer's pages are grabbed
   with ``pin_user_pages_fast`` (FOLL_PIN) or ``get_user_pages_fast`` (FOLL_GET), the data
   copied, and the pages released at bio completion (``unpin_user_page``/``put_page``).  Block
-  DIO took FOLL_GET references until ``iov_iter_extract_pages`` (v6.5) and pins after; the
-  caller says which (``gup="pin"|"get"``), default pins where the kernel has them.
+  DIO took FOLL_GET references until ``iov_iter_extract_pages`` (a7e689dd1c06, v6.5) and pins
+  after; the caller says which (``gup="pin"|"get"``), the default is the kernel's
+  (``dio_default_gup``).
 """
 
 from __future__ import annotations
@@ -509,12 +510,28 @@ def daxfs_punch_hole(k, inode: daxfs_inode, start: int, nr: int) -> int:
 
 # --- O_DIRECT on a regular file whose buffer is a DAX mapping -------------------------------------
 
-def dio_default_gup(k) -> str:
-    """How O_DIRECT grabs its buffer by default: pins where the kernel has ``unpin_user_page``
-    (v5.6+), FOLL_GET references before.
+#: the release from which block and iomap O_DIRECT pin the user buffer: a7e689dd1c06 ("block:
+#: Convert bio_iov_iter_get_pages to use iov_iter_extract_pages", v6.5: block's for-6.5 branch)
+#: turned ``bio_iov_iter_get_pages`` from ``iov_iter_get_pages`` (FOLL_GET) to
+#: ``iov_iter_extract_pages`` (FOLL_PIN for a user buffer, BIO_PAGE_PINNED); the modelled
+#: kernels after it are v6.15 on
+DIO_PINS_FROM = (6, 5)
 
-    Kernel: block/bio.c, v5.6+ (pins; get_user_pages before)."""
-    return "pin" if k.has("unpin_user_page") else "get"
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.lstrip("v").split(".")[:2] if x.isdigit())
+
+
+def dio_default_gup(k) -> str:
+    """How O_DIRECT grabs its buffer by default: FOLL_GET references (``iov_iter_get_pages``)
+    until a7e689dd1c06, pins (``iov_iter_extract_pages``) in a kernel with a release after it
+    (``DIO_PINS_FROM``; no patch of the series is that commit, so the kernel's newest patch
+    release says which side it is on).
+
+    Kernel: block/bio.c ``bio_iov_iter_get_pages``, FOLL_GET before a7e689dd1c06 (v6.5), FOLL_PIN
+    from it."""
+    newest = max((_release(p.version) for p in k.patches), default=())
+    return "pin" if newest >= DIO_PINS_FROM else "get"
 
 
 def dio_get_user_pages(k, mm, addr: int, nr_pages: int, to_buffer: bool, gup: str | None = None) -> list:
