@@ -101,6 +101,9 @@ class _Follower:
         self.holders: dict[int, list[str]] = {}
         self.others: set[int] = set()
         self.lives: dict[str, set] = {}
+        #: the last whole-range snapshot: (record, type, pages above rest, rest, counts by level,
+        #: first pfn, end pfn), reported in finish()
+        self.snapshot: tuple | None = None
 
     def seen(self, t: str, old: int, new: int, is_set: bool) -> bool:
         """Does the modelled kernel itself take a page of type ``t`` from ``old`` to ``new`` in
@@ -239,21 +242,19 @@ class _Follower:
                              f"{fn} entered at refcount {ref}: on {self.r.kernel} the free path runs once the count is 0")
 
     def finish(self) -> None:
-        snap = getattr(self, "snapshot", None)
+        rec, st, above, srests, by, lo, hi = self.snapshot or (None, None, 0, 0, {}, 0, 0)
         for pfn, count in sorted(self.count.items()):
             t = self.type_of(pfn)
-            if t is None or snap is not None and snap[2] and snap[5] <= pfn < snap[6]:
+            if t is None or above and lo <= pfn < hi:
                 continue           # reported with the whole range below
             rests = self.free.get(t, 1)
             if count > rests:
                 self.r.leaks.append(Leak(pfn, count, rests, self.short(t), self.holders.get(pfn, [])))
-        if snap is not None:
-            rec, t, above, rests, by, _, _ = snap
-            if above:
-                levels = ", ".join(f"{n} at {c}" for c, n in by.items() if c > rests and n)
-                self.r.bulk_leaks.append(
-                    f"line {rec.line}: {above} {self.short(t)} pages still referenced at the last snapshot "
-                    f"({levels}); on {self.r.kernel} an idle {self.short(t)} page rests at {rests}")
+        if above:
+            levels = ", ".join(f"{n} at {c}" for c, n in by.items() if c > srests and n)
+            self.r.bulk_leaks.append(
+                f"line {rec.line}: {above} {self.short(st)} pages still referenced at the last snapshot "
+                f"({levels}); on {self.r.kernel} an idle {self.short(st)} page rests at {srests}")
         self.r.pages = len(self.count)
         self.r.other_pages = len(self.others)
 
