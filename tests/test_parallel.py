@@ -77,3 +77,12 @@ def test_ray_backend_same_counts():
         assert answer(two) == answer(one)
     finally:
         ray.shutdown()
+
+
+def test_first_finding_is_reported_when_found():
+    seen = []
+    r = check(str(ROOT / "teardown.py::teardown"), "v5.18", params={"users": 8}, tables=False,
+              on_finding=lambda f, n, s: seen.append((f.kind, n, s)))
+    assert r.verdict == "found" and r.executions > 100
+    (kind, n, secs), = seen
+    assert kind == "use_after_free" and n < r.executions and secs < r.elapsed

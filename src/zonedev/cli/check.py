@@ -154,6 +154,14 @@ class Progress:
         sys.stderr.write(f"\r{spin} {bar}{self.label}: {execs} executions, {now - self.t0:.1f}s ")
         sys.stderr.flush()
 
+    def first(self, f: Any, execs: int, secs: float) -> None:
+        """The first finding, as soon as the execution that found it ends (the search goes on
+        to the end and the counterexample is minimised before the report)."""
+        self.done()
+        sys.stderr.write(f"{self.label}: first finding after {secs:.2f}s, {execs} executions: {f.kind}; "
+                         f"exploring on for the fewest-preemption counterexample (--first stops here)\n")
+        sys.stderr.flush()
+
     def done(self) -> None:
         if self.shown:
             self.shown = False
@@ -368,7 +376,8 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | 
                             seconds=seconds, minimize=not no_minimize, stop_first=stop_first, progress=prog,
                             memory=memory, step_timeout=step_timeout, checkpoint=checkpoint,
                             checkpoint_every=checkpoint_every, resume=resume,
-                            jobs=jobs or default_jobs(), backend=backend, address=address)
+                            jobs=jobs or default_jobs(), backend=backend, address=address,
+                            on_finding=prog.first if tty else None)
             except (UnknownKernel, PatchFileError, ScenarioFileError, ValueError) as e:
                 prog.done()
                 fail(str(e))

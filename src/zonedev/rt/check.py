@@ -155,8 +155,13 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
           observe: bool | None = None, memory: int | None = DEFAULT_MEMORY,
           step_timeout: float | None = DEFAULT_STEP_TIMEOUT, checkpoint: str | None = None,
           checkpoint_every: float = 60.0, resume: str | None = None, jobs: int = 1,
-          backend: str = "process", address: str | None = None, split: int | None = None) -> Result:
+          backend: str = "process", address: str | None = None, split: int | None = None,
+          on_finding: Callable[[Finding, int, float], None] | None = None) -> Result:
     """Explore ``scenario`` on ``kernel``; see the module docstring for the modes.
+
+    ``on_finding(finding, executions, seconds)`` is called once, at the end of the execution
+    that found the first finding (before the search goes on and the counterexample is
+    minimised): what a user waiting for a bug wants to see first.
 
     ``kernel`` takes what ``--kernel`` takes: a modelled name or a version as people write it
     (``6.12``, ``6.1.0-56-amd64``), and then a :class:`Result` comes back; or a comma list, a
@@ -170,7 +175,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                              seconds=seconds, minimize=minimize, stop_first=stop_first, symmetry=symmetry,
                              tables=tables, progress=progress, max_steps=max_steps, observe=observe,
                              memory=memory, step_timeout=step_timeout, jobs=jobs, backend=backend,
-                             address=address, split=split)
+                             address=address, split=split, on_finding=on_finding)
                        for r in resolve_list(list(kernel) if isinstance(kernel, (list, tuple)) else [kernel]))
     entered = time.perf_counter()          # the time budget covers building the kernel too
     spec = ""
@@ -202,9 +207,13 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
     cps = Checkpoints(checkpoint, resume, identity=dict(
         scenario=spec, kernel=klabel, mode=mode, params=res.params, preemptions=preemptions,
         seed=seed, depth=depth, symmetry=symmetry, max_steps=max_steps))
+    if on_finding is not None:
+        progress = _first_finding_hook(progress, on_finding)
     budget = Budget(executions, seconds, progress, stop_first, max_steps, memory=memory,
                     checkpoint=cps.save if checkpoint else None, checkpoint_every=checkpoint_every,
                     resume=cps.load())
+    if on_finding is not None:
+        progress.budget = budget
     if seconds:
         budget.deadline = entered + seconds
     t0 = time.perf_counter()
@@ -272,6 +281,25 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
         res.note = "; ".join(x for x in (budget.note(), res.note) if x)
     res.verdict = "found" if res.findings else "ok"
     return res
+
+
+def _first_finding_hook(progress: Callable[[int], None] | None,
+                        on_finding: Callable[[Finding, int, float], None]) -> Callable[[int], None]:
+    """A progress callback (asked at every execution boundary) that also reports the first
+    finding of the exploration the budget it is given to watches (``hook.budget``)."""
+    t0 = time.perf_counter()
+    told = []
+
+    def hook(execs: int) -> None:
+        out = hook.budget.out if hook.budget is not None else None
+        if not told and out is not None and out.findings:
+            told.append(1)
+            on_finding(next(iter(out.findings.values())), execs, time.perf_counter() - t0)
+        if progress is not None:
+            progress(execs)
+
+    hook.budget = None
+    return hook
 
 
 def _unsplittable(optimal: bool, executions: int | None, checkpoint: str | None,
