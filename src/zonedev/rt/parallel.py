@@ -46,6 +46,9 @@ from .outcome import Budget, Outcome, stop_requested
 #: the time a unit should take (the split depth adapts to it), seconds
 UNIT = 0.05
 
+#: guessing ahead stops when fewer of the guesses than this are used (after the first 8)
+GUESS_HITS = 0.4
+
 #: seconds of units run in the calling process before workers start
 WARMUP = 0.3
 
@@ -148,7 +151,8 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
     handles: dict[bytes, Any] = {}      # key -> backend handle (submitted units)
     spare: dict[bytes, bytes] = {}      # key -> pickled result, run but not committed yet
     back = None
-    units = remote = 0
+    pool = jobs - 1 if backend == "process" else jobs    # this process runs the units in order
+    units = remote = worked = 0
     depths = []
     local_obs = None
     if observe:
@@ -157,33 +161,33 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
     try:
         while True:
             res_b = spare.pop(key, None)
+            on_worker = res_b is not None or key in handles
             if res_b is not None:
                 remote += 1
-            elif key in handles:
+            elif key in handles:              # guessed: it is running on a worker
                 res_b = _wait(back, handles.pop(key))
                 remote += 1
-            if res_b is None:
-                if back is None and (jobs <= 1 or time.perf_counter() - t0 < warmup):
-                    with (local_obs() if local_obs else nullcontext()) as obs:
-                        res_b = run_unit(runner, payload, obs, max_steps, deadline, None, budget.stop_first)
-                else:
-                    if back is None:
-                        back = _make_backend(backend, jobs, runner, observe, max_steps, deadline,
-                                             step_timeout, address, job, budget.stop_first)
-                    h = back.submit(payload)
-                    _speculate(state, target, split, back, handles, spare, jobs)
-                    res_b = _wait(back, h)
-                    remote += 1
-            elif back is not None:
-                _speculate(state, target, split, back, handles, spare, jobs)
-            if res_b is None:                 # a stop was asked for while waiting
-                budget.exhausted(out.executions + out.blocked)
-                break
+                if res_b is None:             # a stop was asked for while waiting
+                    budget.exhausted(out.executions + out.blocked)
+                    break
+            else:
+                if back is None and jobs > 1 and time.perf_counter() - t0 >= warmup:
+                    back = _make_backend(backend, pool, runner, observe, max_steps, deadline,
+                                         step_timeout, address, job, budget.stop_first)
+                if back is not None:
+                    decided = back.submitted - len(handles) - len(spare)
+                    if decided < 8 or remote >= GUESS_HITS * decided:
+                        _speculate(state, target, split, back, handles, spare, pool)
+                # the unit the sequential order needs now runs here, the guesses on the workers
+                with (local_obs() if local_obs else nullcontext()) as obs:
+                    res_b = run_unit(runner, payload, obs, max_steps, deadline, None, budget.stop_first)
             units += 1
             depths.append(split)
             res = pickle.loads(res_b)
             # -- commit, in the sequential order ------------------------------------------------
             out.executions += res["executions"]
+            if on_worker:
+                worked += res["executions"] + res["blocked"]
             out.blocked += res["blocked"]
             out.steps += res["steps"]
             if res["note"] and not out.note:
@@ -220,7 +224,8 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
             back.close()
     if back is not None:
         out.note = "; ".join(x for x in (out.note, f"split at depth {min(depths)}-{max(depths)}: {units} units on {jobs} "
-                                                   f"workers, {back.submitted - remote} guessed ahead in vain") if x)
+                                                   f"workers, {back.submitted} guessed ahead, {remote} of them used "
+                                                   f"({worked} of the {out.executions + out.blocked} executions)") if x)
     out.elapsed = time.perf_counter() - t0
     return out
 
@@ -274,7 +279,9 @@ def _speculate(state: list | None, target: int, split: int, back: Any, handles: 
         return
     for k in [k for k, h in handles.items() if back.ready(h)]:
         spare[k] = back.get(handles.pop(k))
-    room = 2 * jobs - len(handles)
+    while len(spare) > 4 * jobs:                # results no unit asked for: the oldest go
+        del spare[next(iter(spare))]
+    room = jobs - len(handles)
     if room <= 0:
         return
     guess = pickle.loads(pickle.dumps(state))
