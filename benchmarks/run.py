@@ -228,8 +228,10 @@ def spin_side_by_side(quick: bool) -> None:
     have_rumur = shutil.which("rumur") is not None and shutil.which("cc") is not None
     if not (have_spin and have_rumur):
         print("  spin/rumur (or cc) not installed: apt-get install -y spin rumur gcc")
+    print("   SPIN and Rumur stop at the first error; zonedev explores on to give the fewest-preemption")
+    print("   counterexample: on v5.18 `first s` is `zonedev check --first --no-minimize` (stops there too)")
     hdr = (f"  {'rules':<6}{'NU':>3}  {'SPIN s':>7} {'SPIN result':<26}{'Rumur s':>8} {'Rumur result':<24}"
-           f"{'zonedev s':>10} {'zonedev result':<40}{'zd/SPIN':>8}{'zd/Rumur':>9}")
+           f"{'zonedev s':>10} {'zonedev result':<40}{'zd/SPIN':>8}{'zd/Rumur':>9}{'first s':>8}{'f/SPIN':>7}{'f/Rumur':>8}")
     print(hdr)
     for v518, kern in ((0, "v6.1"), (1, "v5.18")):
         for nu in ([2, 4, 6] if quick else list(range(2, 13))):
@@ -246,9 +248,18 @@ def spin_side_by_side(quick: bool) -> None:
                     f", {d['states']} states, {d['executions']} ex"
             except (ValueError, IndexError, KeyError):
                 tz, zres = None, "FAILED " + zo[-30:]
+            first = ""
+            if v518:
+                tf, _, fo, frc = _timed(_zonedev() + ["check", f"{TEARDOWN}::teardown", "--kernel", kern, "-p",
+                                                      f"users={nu}", "--first", "--no-minimize", "--json"],
+                                        env=_env(), timeout=600)
+                if frc != 1:
+                    tf = None
+                first = (f"{tf:>8.2f}" if tf is not None else f"{'FAILED':>8}") + f"{_ratio(tf, ts):>7}{_ratio(tf, tr):>8}"
             print(f"  {kern:<6}{nu:>3}  {ts if ts is not None else float('nan'):>7.2f} {sres[:26]:<26}"
                   f"{tr if tr is not None else float('nan'):>8.2f} {rres[:24]:<24}"
-                  f"{tz if tz is not None else float('nan'):>10.2f} {zres[:40]:<40}{_ratio(tz, ts):>8}{_ratio(tz, tr):>9}")
+                  f"{tz if tz is not None else float('nan'):>10.2f} {zres[:40]:<40}{_ratio(tz, ts):>8}{_ratio(tz, tr):>9}"
+                  + first)
     print()
 
 

@@ -67,6 +67,8 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
     """Explore one unit (a pickled ``(stack, target, floor)``; ``stack`` None: from scratch)
     and return its pickled result.  ``obs``: the installed observer (kernel scenarios)."""
     stack, target, floor = pickle.loads(payload)
+    if stack is not None:                   # the unit's wakeup subtree travels flat
+        stack = ([None] * target + [[_unflat(stack[0])]],) + tuple(stack[1:])
     seconds = None
     if deadline is not None:
         seconds = max(0.001, deadline - time.time())
@@ -76,7 +78,8 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
         o = explore_dpor(runner, budget, obs, optimal=True, start=start, floor=floor)
     return pickle.dumps({
         "executions": o.executions, "blocked": o.blocked, "steps": o.steps, "note": o.note,
-        "findings": list(o.findings.values()), "exhaustive": o.exhaustive, "stack": o.stack,
+        "findings": list(o.findings.values()), "exhaustive": o.exhaustive,
+        "stack": None if o.stack is None else (_flat_levels(o.stack[0], target),) + tuple(o.stack[1:]),
         "log": o.log, "reason": budget.reason, "target": target, "elapsed": o.elapsed,
     }, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -130,7 +133,7 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
                      warmup: float | None = None, step_timeout: float | None = None) -> Outcome:
     """Optimal-DPOR over ``jobs`` workers; see the module docstring.  ``job``: what a Ray
     worker needs to rebuild the runner (:func:`zonedev.rt.backends.ray_backend.make_backend`).
-    ``split``: the depth ``D`` (default: half the first execution's length).  ``warmup``:
+    ``split``: the depth ``D`` (default: adaptive, see docs/scale.md).  ``warmup``:
     seconds of units run in this process before workers start (small searches never start
     any)."""
     out = Outcome("optimal-dpor")
@@ -143,7 +146,7 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
     adapt = split is None
     if split is None:
         probe = explore_dpor(runner, Budget(executions=1, max_steps=max_steps), None, optimal=True)
-        split = max(1, probe.steps // 4)
+        split = max(1, probe.steps * 3 // 4)     # small units first; they grow below
     state: list | None = None           # the committed stack above the floor
     target = 0
     payload = pickle.dumps((None, 0, split))
@@ -206,7 +209,7 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
                 if res["elapsed"] > 4 * UNIT:
                     split += 1
                 elif res["elapsed"] < UNIT / 4 and split > 1:
-                    split -= 1
+                    split -= max(1, split // 8)
             if budget.stop_first and out.findings:
                 break
             j = backtrack_optimal(state, len(state[6]) - 1, 0)
@@ -248,10 +251,57 @@ def _wait(back: Any, handle: Any) -> bytes | None:
     return back.get(handle)
 
 
+def _flat(node: list) -> list:
+    """A wakeup (sub)tree as a flat preorder list of ``(depth, thread, reads, writes)``: trees
+    are as deep as executions are long, too deep for pickle and repr."""
+    out = []
+    todo = [(node, 0)]
+    while todo:
+        n, d = todo.pop()
+        out.append((d, n[0], n[1], n[2]))
+        for c in reversed(n[3]):
+            todo.append((c, d + 1))
+    return out
+
+
+def _unflat(flat: list) -> list:
+    root: list = []
+    path: list = []
+    for d, t, r, w in flat:
+        n = [t, r, w, []]
+        if d == 0:
+            root = n
+            path = [n]
+        else:
+            del path[d:]
+            path[d - 1][3].append(n)
+            path.append(n)
+    return root
+
+
+def _flat_levels(wut: list, j: int) -> list:
+    """The levels ``j`` and below of a stack's wakeup trees, flat: level ``j``'s whole list
+    under a root of its own (its deeper levels are the first child's children)."""
+    return _flat([None, None, None, wut[j]]) if len(wut) > j else []
+
+
+def _levels(flat: list, j: int, wut: list) -> list:
+    """``wut`` (levels above ``j``) extended by the levels a flat tree from :func:`_flat_levels`
+    holds: level ``i + 1`` is level ``i``'s first child's children."""
+    wut = wut[:j]
+    if not flat:
+        return wut
+    level = _unflat(flat)[3]
+    while level:
+        wut.append(level)
+        level = level[0][3]
+    return wut
+
+
 def _unit_of(state: list, j: int, split: int) -> tuple:
-    """The input of the unit at node ``j`` of the committed stack (which ends there)."""
-    wut = state[0]
-    stack = ([None] * j + [[wut[j][0]]],) + tuple(state[1:])
+    """The input of the unit at node ``j`` of the committed stack (which ends there); its
+    wakeup subtree flat."""
+    stack = (_flat(state[0][j][0]),) + tuple(state[1:])
     return (stack, j, max(j + 1, split))
 
 
@@ -259,13 +309,14 @@ def _merge(state: list | None, res: dict) -> list:
     """The committed stack after a unit: its nodes from the unit's own stack (the unit's wakeup
     node replaces ours), then the sequences it logged inserted in the order it found them."""
     stack = list(res["stack"])
+    j = res["target"]
     if state is None:
-        new = stack
+        new = [_levels(stack[0], 0, [])] + stack[1:]
     else:
-        j = res["target"]
         wut = state[0][:j + 1]
-        wut[j][0] = stack[0][j][0]
-        wut.extend(stack[0][j + 1:])
+        got = _levels(stack[0], j, [])          # [level j (the unit's node only), j + 1, ...]
+        wut[j][0] = got[0][0]
+        wut.extend(got[1:])
         new = [wut] + stack[1:]
     for e, v in res["log"]:
         insert(new[0][e], v)
@@ -284,7 +335,7 @@ def _speculate(state: list | None, target: int, split: int, back: Any, handles: 
     room = jobs - len(handles)
     if room <= 0:
         return
-    guess = pickle.loads(pickle.dumps(state))
+    guess = _copy(state)
     j = target
     while room > 0:
         j = backtrack_optimal(guess, j, 0)
@@ -295,6 +346,15 @@ def _speculate(state: list | None, target: int, split: int, back: Any, handles: 
         if k not in handles and k not in spare:
             handles[k] = back.submit(pickle.dumps(unit, protocol=pickle.HIGHEST_PROTOCOL))
             room -= 1
+
+
+def _copy(state: list) -> list:
+    """A deep copy of a committed stack (the wakeup trees rebuilt from a flat copy)."""
+    wut = _levels(_flat_levels(state[0], 0), 0, [])
+    rest = [list(x) for x in state[1:]]
+    sx = rest[4]                          # node i: None or {thread: extras}
+    rest[4] = [None if d is None else dict(d) for d in sx]
+    return [wut] + rest
 
 
 def default_jobs() -> int:
