@@ -86,3 +86,19 @@ def test_first_finding_is_reported_when_found():
     assert r.verdict == "found" and r.executions > 100
     (kind, n, secs), = seen
     assert kind == "use_after_free" and n < r.executions and secs < r.elapsed
+
+
+def test_deep_wakeup_trees_travel_flat():
+    # a wakeup tree as deep as a long execution (thousands of levels) must pickle and compare
+    import pickle
+    root = node = [0, 1, 2, []]
+    for i in range(5000):
+        new = [i % 3, i, 0, []]
+        node[3].append(new)
+        if i % 7 == 0:
+            node[3].append([2, 0, i, [[1, 0, 0, []]]])
+        node = new
+    flat = parallel._flat(root)
+    assert parallel._flat(parallel._unflat(pickle.loads(pickle.dumps(flat)))) == flat   # (== on the
+    wut = parallel._levels(parallel._flat_levels([[root]], 0), 0, [])                     # trees recurses)
+    assert len(wut) == 5001 and wut[0][0] is not root and parallel._flat(wut[0][0]) == flat
