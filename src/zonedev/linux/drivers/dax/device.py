@@ -46,7 +46,11 @@ class dev_dax:
         return ("dev_dax", self.name)
 
     def mmap(self, k, vma) -> None:
-        """``dax_mmap``: the VMA must be aligned to ``align`` (check_vma)."""
+        """``dax_mmap``: the VMA joins the device.  The kernel's ``check_vma`` (drivers/dax/device.c,
+        v4.5+) also refuses a private or ``align``-unaligned VMA with -EINVAL; the model leaves
+        that to the fault, which gives SIGBUS for a VMA that cannot hold an aligned mapping (as
+        the kernel's fault does after its PMD/PUD fallback: ``__dev_dax_pte_fault`` refuses an
+        ``align`` above the fault size)."""
         self.vmas.set(self.vmas.get("dax_mmap") + (vma,), "dax_mmap")
 
     def fault(self, k, vmf) -> int:
