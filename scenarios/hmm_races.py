@@ -153,10 +153,11 @@ def anon_teardown(k, npages):
                   bound={"preemptions": 1}, refs=["F10", "e778406b40db", "0dc45ca1ce18"])
 def release_vs_fault(k):
     """HMM_DMIRROR_RELEASE evicting a device page while the CPU faults it, then the process
-    exits (which frees whatever the eviction had to skip).  Safe on v6.1 and newest: the
-    RELEASE ioctl exists from e778406b40db (v6.1), and the page's pgmap reference
-    (0dc45ca1ce18, v6.1) keeps memunmap_pages waiting until the process exit frees what the
-    eviction skipped (F10 is the driver that never evicts).  Exhaustive DPOR takes ~20 s per
+    exits (which frees whatever the eviction had to skip).  Safe on v6.1 and newest, the
+    kernels with the RELEASE ioctl (migrate_device_range, e778406b40db, v6.1): the fault and the
+    eviction each move the page to RAM or find it moved, with no signal and no violation; the
+    page's pgmap reference (0dc45ca1ce18, v6.1) is dropped once, when the page is freed.
+    (F10 is the driver that never evicts.)  Exhaustive DPOR takes ~20 s per
     kernel, so the matrix bounds it to 1 preemption (~1.5 s: 446 executions on v6.1);
     tests/test_hmm_races.py runs the exhaustive search on v6.1."""
     from zonedev.sync import Completion
