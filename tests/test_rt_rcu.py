@@ -1,6 +1,6 @@
 """RCU in zonedev.sync: a grace period waits for the readers that were inside when it began,
 call_rcu callbacks run after one, and DPOR still agrees with naive enumeration on random
-programs that use them."""
+programs that use them (and fair retry loops, RetryLoop)."""
 
 import random
 
@@ -11,7 +11,7 @@ from zonedev.rt.dpor import explore_dpor
 from zonedev.rt.engine import Runner
 from zonedev.rt.explore import explore_dfs
 from zonedev.rt.outcome import Budget
-from zonedev.sync import Atomic, Rcu, Var, current_world
+from zonedev.sync import Atomic, Rcu, RetryLoop, Var, current_world
 
 
 def _kinds(out):
@@ -125,7 +125,7 @@ def test_a_reader_that_starts_after_the_grace_period_began_is_not_waited_for():
 
 # -- DPOR against naive enumeration on random programs with RCU ---------------------------------
 
-OPS = ["r", "w", "rcu_r", "rcu_r", "sync", "publish", "call_rcu", "nest"]
+OPS = ["r", "w", "rcu_r", "rcu_r", "sync", "publish", "call_rcu", "nest", "spin"]
 
 
 def random_rcu_program(seed):
@@ -173,6 +173,11 @@ def make_rcu_scenario(progs, outcomes):
                         Rcu.assign_pointer(xs[v], 0)
                         state.synchronize()
                         xs[v].set(100 + t)
+                    elif kind == "spin":           # a fair retry loop until x[v] is set
+                        loop = RetryLoop(f"t{t}: spin on x{v}")
+                        while not xs[v].get():
+                            loop.retry([xs[v]])
+                        logs[t].append(("spun", v))
                     elif kind == "call_rcu":
                         state.call_rcu(lambda v=v, t=t: xs[v].set(200 + t, "rcu callback"))
             return run

@@ -154,6 +154,8 @@ class Runner(Scheduler):
                 raise
             if runner.aborting:
                 raise Abort
+            if kind != "r":
+                obj.wver += 1      # performed: a fair retry waiting on obj may go on
 
         return point
 

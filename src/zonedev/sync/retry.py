@@ -8,11 +8,14 @@ not; a schedule that runs only the spinner would exhaust any fixed retry cap and
 exception, lost data or a hang that no fair kernel execution has.
 
 :class:`RetryLoop` replaces every such cap.  ``loop.retry(reads)`` is a blocking point whose
-``ready()`` is "some object in ``reads`` has a different value than at this loop's previous
-retry": between two retries the attempt read those objects; if none of them changed, running the
-attempt again would read the same values and fail the same way, so the thread waits until
-another thread changes one (the first retry always goes on).  ``reads`` must name every object
-the attempt's outcome depends on (the PTE, the page lock, the notifier sequence, ...).
+``ready()`` is "some object in ``reads`` has been written since this loop's previous retry":
+between two retries the attempt read those objects; if none of them was written since, running
+the attempt again would read the same values and fail the same way, so the thread waits until
+another thread writes one (the first retry always goes on).  Writes are counted
+(``SyncObject.wver``, bumped when a non-READ access is performed), not values compared: a value
+that changed and changed back (A-B-A) after the attempt read it still lets the retry go on, so no
+wake-up is lost.  ``reads`` must name every object the attempt's outcome depends on (the PTE,
+the page lock, the notifier sequence, ...).
 
 When every unfinished thread is blocked and some of them wait in a retry, the checker reports a
 ``livelock`` naming the loops (in the kernel those CPUs spin for ever); see
@@ -49,8 +52,9 @@ class RetryLoop:
         snap = self.snap
         ready = None
         if snap is not None:
+            # a different set of inputs (a PTE appeared) is a change too
             def ready(objs=objs, snap=snap) -> bool:
-                return tuple([o._zd_state() for o in objs]) != snap
+                return tuple([(o.oid, o.wver) for o in objs]) != snap
         self.world.point(objs[0], READ, self.label, ready, objs[1:])
-        self.snap = tuple([o._zd_state() for o in objs])
+        self.snap = tuple([(o.oid, o.wver) for o in objs])
         self.retries += 1

@@ -110,12 +110,15 @@ class SyncObject:
     checker uses.
     """
 
-    __slots__ = ("name", "oid", "world")
+    __slots__ = ("name", "oid", "world", "wver")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.world = current_world()
         self.oid = self.world.register(self)
+        #: how many announced writes (any kind but READ) this object has had: what a fair retry
+        #: (``zonedev.sync.RetryLoop``) waits on.  Not part of the model state.
+        self.wver = 0
 
     def _zd_state(self) -> Any:
         """The object's whole value as plain, hashable data; every subclass defines it."""
@@ -156,6 +159,8 @@ class World:
             sched.point(obj, kind, label, ready, reads)
         elif ready is not None and not ready():
             raise WouldBlockForever(f"{label} on {obj.name}: would block forever with no other thread")
+        if kind != READ:
+            obj.wver += 1
 
     def thread_name(self) -> str:
         sched = self.scheduler

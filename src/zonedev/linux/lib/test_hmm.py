@@ -30,7 +30,7 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-from ...sync import Lock, Var
+from ...sync import Lock, RetryLoop, Var
 from ..include.memremap import (MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE, dev_pagemap,
                                 dev_pagemap_ops)
 from ..mm.hmm import HMM_PFN_ERROR, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_PFN_VALID, HMM_PFN_WRITE, hmm_range
@@ -417,22 +417,29 @@ def dmirror_do_fault(k, mirror: dmirror, rng: hmm_range) -> int:
 def _hmm_range_fault_locked(k, mirror: dmirror, rng: hmm_range) -> int:
     """The retry loop dmirror_range_fault() and dmirror_range_snapshot() share: fault the range
     under the mmap read lock, then take the mirror mutex and retry while an invalidation ran in
-    between.  Returns 0 with ``mirror.mutex`` held, or an error with it released."""
+    between.  Returns 0 with ``mirror.mutex`` held, or an error with it released.
+
+    The kernel gives up with -EBUSY after HMM_RANGE_DEFAULT_TIMEOUT (1000 ms of retrying); the
+    model retries fairly instead (``RetryLoop``: again once the notifier sequence changed, which
+    every -EBUSY implies) and never times out -- with finitely many threads the invalidations
+    stop long before a second has passed."""
     mm = mirror.mm
-    for _ in range(1000):            # HMM_RANGE_DEFAULT_TIMEOUT: -EBUSY after too many retries
+    loop = RetryLoop("dmirror_range_fault: retry (-EBUSY)")
+    while True:
         rng.notifier_seq = k.mmu_interval_read_begin(rng.notifier)
         mm.mmap_lock.down_read("mmap_read_lock")
         ret = k.hmm_range_fault(rng)
         mm.mmap_lock.up_read("mmap_read_unlock")
         if ret:
             if ret == -errno.EBUSY:
+                loop.retry([rng.notifier.invalidate_seq])
                 continue
             return ret
         mirror.mutex.lock("mutex_lock(&dmirror->mutex)")
         if not k.mmu_interval_read_retry(rng.notifier, rng.notifier_seq):
             return 0
         mirror.mutex.unlock("mutex_unlock(&dmirror->mutex)")
-    return -errno.EBUSY
+        loop.retry([rng.notifier.invalidate_seq])
 
 
 def dmirror_range_fault(k, mirror: dmirror, rng: hmm_range) -> int:

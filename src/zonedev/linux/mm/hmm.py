@@ -24,9 +24,10 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...sync import RetryLoop
 from .memory import FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR
 from .mmap import (PAGE_SHIFT, PAGE_SIZE, PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_MIGRATION,
-                   PTE_PRESENT, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, find_vma)
+                   PTE_PRESENT, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, find_vma, walk_inputs)
 
 HMM_PFN_VALID = 1 << 63
 HMM_PFN_WRITE = 1 << 62
@@ -147,12 +148,16 @@ def hmm_range_fault(k, rng: hmm_range) -> int:
     npages = (rng.end - rng.start) >> PAGE_SHIFT
     if len(rng.hmm_pfns) < npages:
         rng.hmm_pfns.extend([(0, None)] * (npages - len(rng.hmm_pfns)))
+    loop = RetryLoop("hmm_range_fault: walk again (-EBUSY)")
     while True:
         if k.mmu_interval_check_retry(rng.notifier, rng.notifier_seq):
             return -errno.EBUSY
         ret = k.hmm_walk(rng, rng.start)
         if ret != -errno.EBUSY:
             return ret
+        # the walk faulted (or waited on a migration entry) and starts again: fairly, once the
+        # notifier sequence or something the walk looked at changed
+        loop.retry([rng.notifier.invalidate_seq] + walk_inputs(rng.notifier.mm, rng.start, rng.end))
 
 
 FUNCTIONS = (hmm_vma_fault, hmm_walk, hmm_range_fault)

@@ -26,7 +26,8 @@ from typing import Any
 
 from .mmap import (PAGE_MASK, PAGE_SIZE, PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_MIGRATION,
                    PTE_PRESENT, VM_MIXEDMAP, VM_READ, VM_SHARED, VM_WRITE, Pte, find_vma,
-                   is_cow_mapping, vma_is_anonymous)
+                   is_cow_mapping, vma_is_anonymous, walk_inputs)
+from ...sync import RetryLoop
 from .mmu_notifier import (MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFY_PROTECTION_PAGE,
                            MMU_NOTIFY_UNMAP, mmu_notifier_range)
 
@@ -446,11 +447,14 @@ def do_user_addr_fault(k, mm, address: int, write: bool) -> None:
 
 def cpu_access(k, mm, address: int, write: bool):
     """A user load/store: walk the page table as the MMU does (no locks); fault and retry
-    until the PTE allows the access.  Returns the page the access lands on.
-
-    Kernel: arch/x86/mm/fault.c, v5.1+."""
+    until the PTE allows the access (arch/x86/mm/fault.c, v5.1+: a fault that did not fix the
+    PTE -- VM_FAULT_RETRY, a lost race, a failed trylock -- returns to user space and the access
+    faults again).  The retry is fair (``RetryLoop``): it goes round again once the VMAs, the
+    PTE or its page changed; if nothing can change it the checker reports a livelock.
+    Returns the page the access lands on."""
     address &= PAGE_MASK
-    for _ in range(64):
+    loop = RetryLoop("cpu access: fault and retry")
+    while True:
         vma = find_vma(mm, address, "mmu walk")
         ok_vma = vma is not None and vma.vm_start <= address and \
             vma.vm_flags & (VM_WRITE if write else VM_READ)
@@ -460,7 +464,7 @@ def cpu_access(k, mm, address: int, write: bool):
             if pte is not None and pte.kind == PTE_PRESENT and (pte.write or not write):
                 return pte.page
         k.do_user_addr_fault(mm, address, write)
-    raise RuntimeError(f"cpu_access at {address:#x}: no progress after 64 faults")
+        loop.retry(walk_inputs(mm, address, address + PAGE_SIZE))
 
 
 FUNCTIONS = (zero_page, is_zero_page, vm_normal_page, handle_mm_fault, do_anonymous_page, do_fault,

@@ -309,6 +309,25 @@ def find_vma(mm: mm_struct, addr: int, label: str = "find_vma") -> vm_area_struc
     return None
 
 
+def walk_inputs(mm: mm_struct, start: int, end: int) -> list:
+    """What a page-table walk of [start, end) and the faults it makes depend on: the VMAs, each
+    existing PTE, and the lock bit and count of the page each PTE refers to.  A retry loop
+    (``zonedev.sync.RetryLoop``) around such a walk goes round again only once one changed."""
+    out: list = [mm.vmas]
+    for addr in range(start & PAGE_MASK, end, PAGE_SIZE):
+        pt = mm.pgtables.get(addr >> PMD_SHIFT)
+        v = pt.entries.get((addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)) if pt is not None else None
+        if v is None:
+            continue
+        out.append(v)
+        pte = v.peek()
+        page = getattr(pte, "page", None)
+        if page is not None:
+            out.append(page.flags)
+            out.append(page._refcount)
+    return out
+
+
 def vma_lookup(mm: mm_struct, addr: int) -> vm_area_struct | None:
     """``vma_lookup()`` (v5.14+): the VMA containing ``addr``."""
     vma = find_vma(mm, addr, "vma_lookup")
