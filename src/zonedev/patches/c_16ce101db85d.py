@@ -38,6 +38,7 @@ def do_swap_page(k, vmf) -> int:
         return 0
     k.get_page(vmf.page)          # "Get a page reference while we know the page can't be freed."
     vmf.ptl.unlock("pte_unmap_unlock")
+    k.zd_check_pgmap_held(vmf.page.pgmap, "migrate_to_ram", vmf.page.pfn)
     ret = vmf.page.pgmap.ops.migrate_to_ram(vmf)
     k.put_page(vmf.page)
     return ret

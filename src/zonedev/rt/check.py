@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .dpor import explore_dpor
-from .engine import Finding, Runner, SetupError
+from .engine import LEDGER_KINDS, Finding, Runner, SetupError, attach_unbalanced
 from .explore import explore_dfs, explore_random
 from .guard import DEFAULT_STEP_TIMEOUT, Interrupted, step_guard
 from .outcome import DEFAULT_MEMORY, Budget, Outcome
@@ -257,10 +257,13 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
             if findings and minimize and budget.reason in ("", "executions"):
                 _minimize(runner, findings, out, seconds, budget.deadline)
             res.findings = sorted(findings.values(), key=lambda f: (f.preemptions, f.steps))
-            if tables:
-                for f in res.findings:
-                    if f.kind != "step_timeout":      # its replay would spin as long again
-                        _tabulate(runner, f)
+            for f in res.findings:
+                if f.kind == "step_timeout":          # its replay would spin as long again
+                    continue
+                if tables:
+                    _tabulate(runner, f)
+                elif f.kind in LEDGER_KINDS:
+                    attach_unbalanced(f, replay(runner, f.schedule).unbalanced)
     except SetupError as e:
         res.verdict = "error"
         res.error = str(e)
@@ -343,5 +346,7 @@ def _tabulate(runner: Runner, f: Finding) -> None:
     marks = {f.step} if f.step >= 0 else set()
     upto = f.step if 0 <= f.step < len(trace.steps) - 13 else None
     f.table = render(trace, marks, upto)
+    if f.kind in LEDGER_KINDS:
+        attach_unbalanced(f, trace.unbalanced)
     if not again:
         f.extra["replay"] = "the replay did not reproduce this finding"

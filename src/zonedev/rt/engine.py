@@ -32,6 +32,18 @@ class SetupError(Exception):
     """The scenario function itself failed (not a finding: the scenario is broken)."""
 
 
+#: finding kinds that list the references nobody put back (``rt.ledger``)
+LEDGER_KINDS = frozenset({"hang", "leak", "livelock"})
+
+
+def attach_unbalanced(f: "Finding", held: list) -> None:
+    """Give a leak/hang/livelock finding the unbalanced gets of its replay (text and JSON)."""
+    f.extra["unbalanced"] = [e.as_dict() for e in held]
+    text = "; ".join(e.text() for e in held) if held else "no counted reference left unbalanced"
+    base = f.extra.setdefault("detail0", f.detail)
+    f.detail = f"{base}; unbalanced: {text}" if base else f"unbalanced: {text}"
+
+
 class Finding:
     """Something wrong found in one execution."""
 
@@ -54,9 +66,12 @@ class Finding:
         self.extra: dict[str, Any] = {}
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "step": self.step,
-                "thread": self.thread, "detail": self.detail, "schedule": self.schedule,
-                "preemptions": self.preemptions, "steps": self.steps}
+        d = {"kind": self.kind, "message": self.message, "step": self.step,
+             "thread": self.thread, "detail": self.detail, "schedule": self.schedule,
+             "preemptions": self.preemptions, "steps": self.steps}
+        if "unbalanced" in self.extra:
+            d["unbalanced"] = self.extra["unbalanced"]
+        return d
 
     def __repr__(self) -> str:
         return f"<Finding {self.kind}: {self.message} @{self.step} [{self.schedule}]>"
@@ -116,6 +131,8 @@ class Runner(Scheduler):
         self.in_setup = False         # the scenario function is running (the step guard looks)
         self.killed = False           # our greenlets are being killed (GreenletExit from switch)
         self.timed_out = False        # the step guard stopped a thread in this execution
+        #: installed as each new world's ``on_event`` (the replay's reference ledger)
+        self.on_event: Callable[[Any], None] | None = None
 
     # -- the scheduler interface the world calls -------------------------------------------------
     def point(self, obj: Any, kind: str, label: str, ready: Any, reads: tuple) -> None:
@@ -187,6 +204,7 @@ class Runner(Scheduler):
         """Fresh world, kernel and scenario objects; every thread run to its first point."""
         world = World()
         world.record_events = record
+        world.on_event = self.on_event
         self.record = record
         self.world = world
         self.prev_world = set_world(world)

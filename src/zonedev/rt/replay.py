@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .engine import Finding, Runner
+from .engine import LEDGER_KINDS, Finding, Runner, attach_unbalanced
+from .ledger import ledger_of, unbalanced
 from .outcome import BadSchedule, parse_schedule, preemptions_of, schedule_string
 
 
@@ -37,6 +39,8 @@ class Trace:
     preemptions: int
     complete: bool                    # every thread finished or blocked by the end
     waiting: dict = field(default_factory=dict)   # thread index -> what it waits in, at the end
+    #: the reference gets never put back (``rt.ledger``), on objects still holding references
+    unbalanced: list = field(default_factory=list)
 
 
 _kernel_names: dict[type, frozenset[str]] = {}
@@ -83,18 +87,48 @@ def _caller(runner: Runner, t: int) -> str:
     return plain
 
 
+def _origin() -> tuple[str, int | None]:
+    """The kernel function an event comes from (the innermost model frame that is neither a
+    private helper such as ``_inc`` nor a page_ref.h accessor) and the pfn of the page/folio
+    it works on, if any."""
+    f = sys._getframe(2)
+    while f is not None:
+        fn = f.f_code.co_filename
+        name = f.f_code.co_name
+        if "/zonedev/sync/" not in fn and "/zonedev/rt/" not in fn and not fn.endswith("page_ref.py") and \
+                name.isidentifier() and not (name.startswith("_") and not name.startswith("__")):
+            loc = f.f_locals
+            for var in ("page", "folio", "head"):
+                pfn = getattr(loc.get(var), "pfn", None)
+                if type(pfn) is int:
+                    return name, pfn
+            return name, None
+        f = f.f_back
+    return "", None
+
+
 def replay(runner: Runner, schedule: str | list[int],
            on_step: Callable[[Step, Runner], None] | None = None) -> Trace:
     """Run ``schedule`` exactly (events recorded); raise :class:`BadSchedule` if it names a
     thread that is finished or blocked at that point."""
     sched = parse_schedule(schedule) if isinstance(schedule, str) else list(schedule)
-    runner.begin(record=True)
+    origins: dict[int, tuple[str, int | None]] = {}
+
+    def note(ev: Any) -> None:
+        origins[id(ev)] = _origin()
+
+    runner.on_event = note
+    try:
+        runner.begin(record=True)
+    finally:
+        runner.on_event = None
     world = runner.world
     names = list(runner.names)
     steps: list[Step] = []
     findings: list[Finding] = list(runner.start_findings() or ())
     enab: list[int] = []
     nev = len(world.events)
+    records = [(ev, "setup", -1, *origins.get(id(ev), (ev.func, None))) for ev in world.events]
     try:
         for i, p in enumerate(sched):
             if p < 0 or p >= runner.n:
@@ -114,6 +148,7 @@ def replay(runner: Runner, schedule: str | list[int],
             runner.step(p)
             st.raw_events = list(world.events[nev:])
             st.events = [str(e) for e in st.raw_events]
+            records.extend((ev, names[p], i, *origins.get(id(ev), (ev.func, None))) for ev in st.raw_events)
             nev = len(world.events)
             fs = runner.findings_after_step(i, p)
             if fs:
@@ -128,10 +163,15 @@ def replay(runner: Runner, schedule: str | list[int],
                    for t in runner.unfinished() if not em >> t & 1}
         if complete:
             findings.extend(runner.findings_at_end(len(sched)))
+        entries, starts, ends = ledger_of(records)
+        held = unbalanced(entries, starts, ends)
         for f in findings:
             f.schedule = schedule_string(sched)
             f.names = names
             f.steps = len(sched)
-        return Trace(names, steps, findings, schedule_string(sched), preemptions_of(sched, enab), complete, waiting)
+            if f.kind in LEDGER_KINDS:
+                attach_unbalanced(f, held)
+        return Trace(names, steps, findings, schedule_string(sched), preemptions_of(sched, enab), complete,
+                     waiting, held)
     finally:
         runner.end()

@@ -145,6 +145,8 @@ class World:
     record_events: bool = True
     #: the modelled kernel living in this world (one per world; the model's, opaque here)
     kernel: Any = None
+    #: called with each recorded event (the checker's reference ledger, on replay only)
+    on_event: Callable[[Event], None] | None = None
 
     def register(self, obj: SyncObject) -> int:
         self.objects.append(obj)
@@ -168,7 +170,10 @@ class World:
 
     def event(self, func: str, pfn: int | None, field_: str, old: Any, new: Any) -> None:
         if self.record_events:
-            self.events.append(Event(self.steps, self.thread_name(), func, pfn, field_, old, new))
+            ev = Event(self.steps, self.thread_name(), func, pfn, field_, old, new)
+            self.events.append(ev)
+            if self.on_event is not None:
+                self.on_event(ev)
 
     def violate(self, kind: str, words: str, pfn: int | None = None, detail: str = "") -> Violation:
         v = Violation(kind, words, pfn, self.steps, self.thread_name(), detail)

@@ -312,6 +312,7 @@ def do_swap_page(k, vmf: vm_fault) -> int:
     if ret is not None:
         return ret
     vmf.page = vmf.orig_pte.page
+    k.zd_check_pgmap_held(vmf.page.pgmap, "migrate_to_ram", vmf.page.pfn)
     return vmf.page.pgmap.ops.migrate_to_ram(vmf)
 
 

@@ -16,6 +16,14 @@ put) are installed by the patch modules that changed them; this module holds wha
   still referenced at that moment is the use-after-free of F2/F8 (``use_after_free``);
 * ``zd_check_page_free``: the model's check before a driver's ``page_free``/``folio_free`` runs:
   ``page_free_twice`` and ``page_free_while_referenced``;
+* ``zd_check_pgmap_held``: the lifetime rule every era shares -- a driver callback
+  (``page_free``/``folio_free``, ``migrate_to_ram``, ``folio_split``) runs only on a pgmap that
+  is still alive: its reference not yet exited (``memunmap_pages`` returns right after the exit,
+  and the driver may free the pgmap then) and not drained after the kill (a drained reference
+  lets ``memunmap_pages`` go on to the exit and return under the callback).  Violating it is a
+  ``use_after_free`` of the pgmap and the driver data behind it.  Accesses to the pages after
+  the memmap is gone are ``check_page_alive``'s (include/page_ref), to the percpu_ref after
+  the exit ``percpu_ref_use_after_exit`` (zonedev.sync.PercpuRef);
 * ``pgmap_percpu_ref``: the pgmap percpu_ref and its ``done`` completion with the release
   callback (``dev_pagemap_percpu_release``, v5.3+; the drivers' own release before).
 """
@@ -42,6 +50,8 @@ WORDS_EXIT_IN_USE = "percpu_ref_exit() on a pgmap reference that is still in use
 WORDS_INIT_BUSY = ("zone_device_page_init() on a page that is not free: set_page_count(page, 1) "
                    "overwrites a live refcount (no check before the newest kernels)")
 WORDS_ALLOC_AFTER_KILL = "WARN_ON_ONCE(!percpu_ref_tryget_live(&pgmap->ref))"
+WORDS_CALLBACK_UNHELD = ("BUG: KASAN: use-after-free: a dev_pagemap_ops callback runs on a pgmap no longer "
+                         "held alive (memunmap_pages can return and the driver free the pgmap under it)")
 
 
 def pgmap_percpu_ref(k, pgmap, release_name: str = "dev_pagemap_percpu_release") -> None:
@@ -213,6 +223,19 @@ def percpu_ref_exit_pgmap(k, pgmap, func: str = "percpu_ref_exit") -> None:
     ref.exit(func)
 
 
+def zd_check_pgmap_held(k, pgmap, func: str, pfn: int | None = None) -> bool:
+    """Before a driver callback runs on ``pgmap``: is the pgmap still held alive?  Reports
+    ``use_after_free`` and returns False if its reference was exited, or killed and drained."""
+    ref = getattr(pgmap, "ref", None)
+    if ref is None:
+        return True
+    if ref.exited or (ref.dead and ref.released):
+        state = "exited (memunmap_pages returned)" if ref.exited else "killed and drained"
+        k.world.violate("use_after_free", WORDS_CALLBACK_UNHELD, pfn, f"{func} on {pgmap.name}: reference {state}")
+        return False
+    return True
+
+
 def zd_check_page_free(k, page, func: str) -> None:
     """Before a driver's ``page_free``: was the page already free, or is it still referenced?
     Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
@@ -238,6 +261,7 @@ def call_page_free(k, page, func: str) -> None:
     Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     k.zd_check_page_free(page, func)
     pgmap = page.pgmap
+    k.zd_check_pgmap_held(pgmap, func, page.pfn)
     k.world.event(func, page.pfn, "callback", None, "folio_free" if k.fact("folio_free") else "page_free")
     cb = pgmap.ops.page_free
     if cb is None:
@@ -272,5 +296,5 @@ def page_waitqueue(k, page):
 
 FUNCTIONS = (pgmap_percpu_ref, memmap_init_zone_device, pgmap_register, pgmap_unregister,
              get_dev_pagemap_rcu, find_dev_pagemap, zd_unmap_idle_refcount, zd_page_referenced, remove_pages,
-             zd_check_page_free, zd_mark_base_dropped, percpu_ref_exit_pgmap, call_page_free, wake_up_var_refcount,
+             zd_check_page_free, zd_check_pgmap_held, zd_mark_base_dropped, percpu_ref_exit_pgmap, call_page_free, wake_up_var_refcount,
              page_waitqueue)

@@ -1,0 +1,161 @@
+"""Lifetime rules the model checks by itself (no scenario invariant needed): a driver callback
+on a pgmap no longer held alive, and anything touching a pgmap, its pages or its percpu_ref
+after the teardown, is reported -- and the reference ledger names the gets a leak or a hang
+never put back."""
+
+import pytest
+
+import zonedev
+from zonedev.linux.drivers.example import ExampleDriver
+from zonedev.linux.include.memremap import MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE
+from zonedev.patches._patch import Patch
+from zonedev.rt.check import check
+
+PUT_BEFORE_FREE = Patch(
+    commit="1111111111", title="planted: put_dev_pagemap() before the driver's page_free()", version="v6.1",
+    confidence="UNCONFIRMED",
+    replaces="free_zone_device_page dropped the pgmap reference after page_free",
+)
+
+
+@PUT_BEFORE_FREE.define
+def free_zone_device_page(k, page) -> None:
+    """v6.1's free_zone_device_page with the pgmap reference dropped first: the drained
+    reference lets memunmap_pages() return while the driver's page_free still runs."""
+    func = "free_zone_device_page"
+    pgmap = page.pgmap
+    k.mem_cgroup_uncharge(page, func)
+    if k.PageAnon(page):
+        k.__ClearPageAnonExclusive(page, func)
+    k.set_page_field(page, "mapping", None, func)
+    if pgmap.type in (MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT):
+        k.put_dev_pagemap(pgmap)
+    k.call_page_free(page, func)
+    if pgmap.type not in (MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT):
+        k.set_page_count(page, 1, func)
+
+
+@zonedev.scenario(kernels=["v6.1"])
+def free_vs_memunmap(k):
+    """The last put of an allocated device-private page (which runs the driver's page_free)
+    while the driver unmaps the pgmap."""
+    drv = ExampleDriver(k, "private", nr_pages=1)
+    drv.probe()
+    page, _ = drv.alloc()
+
+    def user():
+        k.put_page(page)
+
+    def memunmap():
+        drv.remove()
+
+    return zonedev.Run({"user": user, "memunmap": memunmap}, opaque=[drv])
+
+
+def _kinds(res):
+    return {f.kind for f in res.findings}
+
+
+def test_v61_free_vs_memunmap_is_clean():
+    res = check(free_vs_memunmap, "v6.1", tables=False)
+    assert res.exhaustive and res.executions > 1
+    assert _kinds(res) == set()
+
+
+def test_put_dev_pagemap_before_page_free_is_found_by_the_model_itself():
+    res = check(free_vs_memunmap, "v6.1", patches=[PUT_BEFORE_FREE], tables=False)
+    assert _kinds(res) == {"use_after_free"}
+    (f,) = res.findings
+    assert "dev_pagemap_ops callback" in f.message
+    assert "page_free" in f.detail or "free_zone_device_page" in f.detail
+
+
+def test_a_callback_on_a_pgmap_after_its_teardown_is_a_violation():
+    """Sequentially: tear the pgmap down, then run the driver's page_free on one of its pages."""
+    with zonedev.sync.use_world() as world:
+        k = zonedev.kernel("v6.1")
+        drv = ExampleDriver(k, "generic", nr_pages=1)
+        drv.probe()
+        page = drv.pgmap.pages[0]
+        drv.remove()
+        assert not k.zd_check_pgmap_held(drv.pgmap, "page_free", page.pfn)
+        assert [v.kind for v in world.violations] == ["use_after_free"]
+        assert "exited" in world.violations[0].detail
+
+
+def test_a_lookup_after_the_teardown_touches_nothing():
+    """After memunmap_pages() returned, get_dev_pagemap misses the pgmap (it left the xarray
+    before the exit) on a fixed kernel; on v5.19 the order is the F11 window, found by the
+    scenario in scenarios/trust.py."""
+    with zonedev.sync.use_world() as world:
+        k = zonedev.kernel("v6.1")
+        drv = ExampleDriver(k, "generic", nr_pages=1)
+        drv.probe()
+        pfn = drv.pgmap.pages[0].pfn
+        drv.remove()
+        assert k.get_dev_pagemap(pfn) is None
+        assert world.violations == []
+
+
+# -- the reference ledger ---------------------------------------------------------------------
+
+@zonedev.scenario(kernels=["v6.1"])
+def dma_alloc_then_unmap(k):
+    """A driver thread allocates a device page (zone_device_page_init takes a pgmap reference)
+    and never frees it, while memunmap_pages runs: the wait for the pgmap reference hangs."""
+    drv = ExampleDriver(k, "private", nr_pages=1)
+    drv.probe()
+
+    def dma():
+        drv.alloc()
+
+    def memunmap():
+        drv.remove()
+
+    return zonedev.Run({"dma": dma, "memunmap": memunmap}, opaque=[drv])
+
+
+@pytest.mark.parametrize("tables", [True, False])
+def test_a_hang_names_the_reference_nobody_put(tables):
+    res = check(dma_alloc_then_unmap, "v6.1", tables=tables)
+    hangs = [f for f in res.findings if f.kind == "hang"]
+    assert hangs
+    f = hangs[0]
+    pgmap_gets = [u for u in f.extra["unbalanced"] if u["object"].startswith("pgmap ref")]
+    assert pgmap_gets and pgmap_gets[0]["function"] == "zone_device_page_init"
+    assert pgmap_gets[0]["thread"] == "dma" and pgmap_gets[0]["step"] >= 0
+    assert pgmap_gets[0]["holder"] == "0x100000"
+    assert "held by page 0x100000, taken by zone_device_page_init in thread dma at step" in f.detail
+    d = f.as_dict()
+    assert d["unbalanced"] == f.extra["unbalanced"]
+    assert set(d["unbalanced"][0]) >= {"object", "op", "thread", "step", "function"}
+
+
+@zonedev.scenario(kernels=["v6.1"])
+def forgotten_gup(k):
+    """A GUP user takes a page reference and never puts it; the page is then freed by its
+    owner: a reference nobody owns is left (a leak, by the scenario's final check)."""
+    drv = ExampleDriver(k, "private", nr_pages=1)
+    drv.probe()
+    page, _ = drv.alloc()
+
+    def gup():
+        k.get_page(page)
+
+    def owner():
+        k.put_page(page)
+
+    def freed():
+        return None if page._refcount.peek() == 0 else f"refcount {page._refcount.peek()} at the end"
+
+    return zonedev.Run({"gup": gup, "owner": owner}, finally_=[zonedev.Check(freed, "leak", "page_freed")],
+                       opaque=[drv])
+
+
+def test_a_leak_names_the_get_never_put():
+    res = check(forgotten_gup, "v6.1", tables=False)
+    (f,) = [f for f in res.findings if f.kind == "leak"]
+    mine = [u for u in f.extra["unbalanced"] if u["thread"] == "gup"]
+    assert mine == [{"object": "page 0x100000 refcount", "op": "get_page", "thread": "gup", "step": mine[0]["step"],
+                     "function": "get_page", "count": 1, "holder": None}]
+    assert "page 0x100000 refcount, taken by get_page in thread gup at step" in f.detail
