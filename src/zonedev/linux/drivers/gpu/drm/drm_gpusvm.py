@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 
 from ....mm.hmm import HMM_PFN_REQ_FAULT, hmm_range
+from .....sync import RetryLoop
 from ....mm.mmu_notifier import mmu_interval_notifier
 from ....mm.mmap import PAGE_SIZE
 
@@ -64,14 +65,17 @@ def drm_gpusvm_range_evict(k, gpusvm: DrmGpuSvm, start: int, end: int) -> int:
     npages = (end - start) // PAGE_SIZE
     rng = hmm_range(notifier=gpusvm.notifier, start=start, end=end, hmm_pfns=[(0, None)] * npages,
                     default_flags=HMM_PFN_REQ_FAULT, dev_private_owner=None)
-    err = -errno.EBUSY
-    for _ in range(16):                                   # while (!time_after(jiffies, timeout))
+    # while (!time_after(jiffies, timeout)): the model retries fairly instead of timing out
+    # (RetryLoop: again once the notifier sequence changed, which every -EBUSY implies)
+    loop = RetryLoop("drm_gpusvm_range_evict: retry (-EBUSY)")
+    while True:
         rng.notifier_seq = k.mmu_interval_read_begin(gpusvm.notifier)
         mm.mmap_lock.down_read("mmap_read_lock")
         err = k.hmm_range_fault(rng)
         mm.mmap_lock.up_read("mmap_read_unlock")
         if err != -errno.EBUSY:
             break
+        loop.retry([gpusvm.notifier.invalidate_seq])
     k.mmput(mm)
     return err
 
