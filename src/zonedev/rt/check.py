@@ -70,6 +70,9 @@ class Result:
     seed: int | None = None
     spec: str = ""                   # FILE::SCENARIO, for replay commands
     stopped: str = ""                # what stopped the search early: time, executions, memory, interrupted, step guard
+    bound: int | None = None         # bounded search: the preemption bound
+    covered: bool = False            # bounded search: every schedule within the bound was explored
+    truncated: int = 0               # executions cut at max_steps: their tails were not explored
 
     @property
     def ok(self) -> bool:
@@ -83,8 +86,28 @@ class Result:
             parts.append(f"{self.states} distinct states, {self.pruned} ended at a visited state")
         if self.mode in ("random", "pct") or self.mode.startswith("pct"):
             parts.append(f"{self.traces} distinct traces, {self.states} distinct final states, seed {self.seed}")
-        parts.append("exhaustive" if self.exhaustive else "NOT exhaustive")
+        parts.append(self.extent())
         return ", ".join(parts)
+
+    def extent(self) -> str:
+        """How much of the space the verdict covers, in words: "exhaustive" only when every
+        execution (every Mazurkiewicz trace for DPOR, every state for stateful) was explored to
+        its end; a bounded search that finished says "exhaustive up to N preemptions"; anything
+        else says what stopped it."""
+        if self.exhaustive and not self.truncated:
+            return "exhaustive"
+        if self.truncated:
+            return (f"NOT exhaustive: {self.truncated} execution{'s' if self.truncated != 1 else ''} cut at the "
+                    f"step limit (a spin loop or a livelock that keeps changing state)")
+        if self.bound is not None and self.covered:
+            return f"exhaustive up to {self.bound} preemption{'s' if self.bound != 1 else ''}"
+        if self.stopped:
+            what = {"time": "the time budget", "executions": "the execution budget", "memory": "the memory budget",
+                    "interrupted": "an interrupt"}.get(self.stopped, self.stopped)
+            return f"NOT exhaustive: stopped by {what} after {self.executions} executions"
+        if self.mode in ("random", "pct") or self.mode.startswith("pct"):
+            return "NOT exhaustive: sampled schedules"
+        return "NOT exhaustive"
 
     def summary(self) -> str:
         if self.verdict == "error":
@@ -104,6 +127,10 @@ class Result:
             "pruned": self.pruned, "steps": self.steps, "states": self.states, "traces": self.traces,
             "exhaustive": self.exhaustive, "seconds": round(self.elapsed, 4), "error": self.error,
             "note": self.note, "seed": self.seed, "coverage": self.coverage(), "stopped": self.stopped,
+            "extent": self.extent(), "bound": self.bound,
+            "exhaustive_up_to": self.bound if self.bound is not None and self.covered and not self.truncated
+            and not self.exhaustive else None,
+            "truncated": self.truncated,
             "findings": [dict(f.as_dict(), table=f.table, names=f.names) for f in self.findings],
         }
 
@@ -276,7 +303,10 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
     res.elapsed = time.perf_counter() - t0
     res.executions, res.blocked, res.pruned = out.executions, out.blocked, out.pruned
     res.steps, res.states, res.traces = out.steps, out.states, out.traces
-    res.exhaustive, res.note = out.exhaustive, out.note
+    res.exhaustive, res.note = out.exhaustive and not out.truncated, out.note
+    res.covered, res.truncated = out.covered, out.truncated
+    if mode == "bounded":
+        res.bound = preemptions
     res.stopped = budget.reason if not out.exhaustive else ""
     if checkpoint and out.exhaustive:      # nothing left to resume
         cps.remove()

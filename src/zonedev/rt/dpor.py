@@ -290,6 +290,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     break
                 if i >= max_steps:
                     out.note = f"an execution exceeded {max_steps} steps (a spin loop?); cut there"
+                    out.truncated += 1
                     out.blocked += 1
                     break
                 if p < 0:

@@ -115,6 +115,7 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
                     break
                 if i >= budget.max_steps:
                     out.note = f"an execution exceeded {budget.max_steps} steps (a spin loop?); cut there"
+                    out.truncated += 1
                     out.blocked += 1
                     break
                 prev = thr[i - 1] if i else -1
@@ -151,6 +152,7 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
             j -= 1
         if j < 0:
             out.exhaustive = not cut
+            out.covered = True
             break
         thr[j] = opts[j].pop(0)
         del thr[j + 1:], opts[j + 1:], enab[j + 1:], prec[j + 1:]
@@ -259,6 +261,7 @@ def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int
             if i >= budget.max_steps:
                 out.blocked += 1
                 out.note = f"an execution exceeded {budget.max_steps} steps (a spin loop?); cut there"
+                out.truncated += 1
                 break
             ts = list(_bits(em))
             if pct_depth is None:

@@ -144,6 +144,8 @@ class Outcome:
         self.states = 0           # distinct states (stateful) or final states (random/PCT)
         self.traces = 0           # distinct Mazurkiewicz traces seen (random/PCT)
         self.exhaustive = False   # the search space was covered (within the mode's reduction)
+        self.covered = False      # bounded search: every schedule within the bound was explored
+        self.truncated = 0        # executions cut at max_steps (their tails were not explored)
         self.elapsed = 0.0
         self.findings: dict[Any, Finding] = {}
         self.note = ""
