@@ -125,7 +125,7 @@ def page_free_at_one(k):
     expect={"..v4.12": ["page_free_never_called", "use_after_free"],
             "v4.14..v4.20": "use_after_free",
             "v5.0": ["page_free_while_referenced", "use_after_free"],
-            "v5.2..v5.17": "page_free_while_referenced",
+            "v5.2..v5.17": ["page_free_while_referenced", "use_after_free"],
             "v5.18..v6.0": "use_after_free",
             "v6.1..": "safe"},
     refs=["004_a62c87353d9b55fb.txt", "F7", "F2", "F8", "a95c90f1e2c2", "50f44ee7248a", "27674ef6c73f",

@@ -61,7 +61,7 @@ def gup_put_vs_devdax_unbind(k):
 
 @zonedev.scenario(expect={"v4.14..v4.20": "use_after_free",
                           "v5.0": ["page_free_while_referenced", "use_after_free"],
-                          "v5.2..v5.17": "page_free_while_referenced",
+                          "v5.2..v5.17": ["page_free_while_referenced", "use_after_free"],
                           "v5.18..v6.0": "use_after_free",
                           "v6.1..": "safe"},
                   refs=["F7", "F8", "0dc45ca1ce18"])

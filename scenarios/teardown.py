@@ -59,7 +59,7 @@ def teardown3(k):
 @zonedev.scenario(params={"users": 2}, kernels=["v5.18", "v6.1"], mode="stateful",
                   expect={"v4.14..v4.20": "use_after_free",
                           "v5.0": ["page_free_while_referenced", "use_after_free"],
-                          "v5.2..v5.17": "page_free_while_referenced",
+                          "v5.2..v5.17": ["page_free_while_referenced", "use_after_free"],
                           "v5.18..v6.0": "use_after_free",
                           "v6.1..": "safe"},
                   refs=["F7", "F8", "0dc45ca1ce18", "27674ef6c73f"])
@@ -86,7 +86,7 @@ def teardown(k, users):
 
 
 @zonedev.scenario(params={"users": 3}, kernels=["v5.18", "v6.1"], mode="stateful",
-                  expect={"v5.17": ["page_free_twice", "page_free_while_referenced"],
+                  expect={"v5.17": ["page_free_twice", "page_free_while_referenced", "use_after_free"],
                           "v5.18": "use_after_free", "v6.1": "safe", "newest": "safe"},
                   refs=["F7", "F8", "0dc45ca1ce18"])
 def getput(k, users):

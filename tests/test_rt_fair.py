@@ -132,3 +132,59 @@ def test_model_code_has_no_retry_cap():
         if re.search(r"no progress after \d+", text):
             offenders.append(f"{path.name}: a retry cap")
     assert offenders == []
+
+
+# -- CPUs and work items: a non-preemptible spinner starves a work item on its CPU (F20's shape) --
+
+from zonedev.sync import Cpu, Lock, Work, Worker, lru_add_drain_all  # noqa: E402
+
+
+@zonedev.scenario(params={"fixed": False}, kernel=False)
+def drain_starvation(k, fixed):
+    """F20 (kernel_2025_2026.md §3, fixed by b570f37a2ce4) in miniature: a fault path on CPU0
+    busy-retries a folio trylock without giving up the CPU; the lock holder (a migration) calls
+    lru_add_drain_all(), which waits for the drain work queued on CPU0 -- which cannot run while
+    the spinner holds CPU0.  fixed=True: on a failed trylock the fault sleeps until the holder
+    unlocks (the CPU is free meanwhile), as b570f37a2ce4 does."""
+    cpus = [Cpu(0), Cpu(1)]
+    workers = [Worker(c) for c in cpus]
+    drains = [Work(lambda: None, f"lru_add_drain_per_cpu/{c.nr}") for c in cpus]
+    folio_lock = Lock("folio lock")
+
+    def migration():
+        folio_lock.lock("folio_lock")
+        lru_add_drain_all(workers, drains)
+        folio_lock.unlock("folio_unlock")
+
+    def fault():
+        cpus[0].preempt_disable()
+        loop = RetryLoop("hmm_range_fault: folio_trylock failed, retry")
+        while not folio_lock.trylock("folio_trylock"):
+            if fixed:
+                cpus[0].preempt_enable()
+                folio_lock.lock("folio_lock (wait for the holder)")
+                cpus[0].preempt_disable()
+                break
+            loop.retry([folio_lock])
+        folio_lock.unlock("folio_unlock")
+        cpus[0].preempt_enable()
+
+    return zonedev.Run({"migration": migration, "fault": fault,
+                        "kworker/0": workers[0].kthread, "kworker/1": workers[1].kthread})
+
+
+@pytest.mark.parametrize("mode", ["naive", "optimal"])
+def test_a_spinner_starving_the_drain_work_on_its_cpu_is_a_livelock(mode):
+    out = explore(drain_starvation, {"fixed": False}, mode)
+    assert out.exhaustive
+    assert _kinds(out) == {"livelock"}
+    (f,) = out.findings.values()
+    assert "hmm_range_fault: folio_trylock failed, retry" in f.message
+    assert "migration waits in lru_add_drain_all: flush_work" in f.message
+
+
+@pytest.mark.parametrize("mode", ["naive", "optimal"])
+def test_waiting_for_the_lock_holder_instead_has_no_livelock(mode):
+    out = explore(drain_starvation, {"fixed": True}, mode)
+    assert out.exhaustive
+    assert _kinds(out) == set()      # idle kworkers at the end are no hang

@@ -153,6 +153,7 @@ class Runner(Scheduler):
         runner = self
         p_obj, p_kind, p_label, p_ready, p_reads = self.p_obj, self.p_kind, self.p_label, self.p_ready, self.p_reads
         switch = self.main.switch
+        names = self.names
 
         def point(obj: Any, kind: str, label: str, ready: Any = None, reads: tuple = ()) -> None:
             world.steps += 1
@@ -173,6 +174,7 @@ class Runner(Scheduler):
                 raise Abort
             if kind != "r":
                 obj.wver += 1      # performed: a fair retry waiting on obj may go on
+                obj.wlast = names[t]
 
         return point
 

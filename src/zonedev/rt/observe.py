@@ -18,7 +18,7 @@ from typing import Any
 
 from ..sync.world import SyncObject
 
-_SKIP = {"name", "oid", "world", "wver", "release", "release_name"}
+_SKIP = {"name", "oid", "world", "wver", "wlast", "release", "release_name"}
 
 
 class _Watch:

@@ -8,13 +8,15 @@ not; a schedule that runs only the spinner would exhaust any fixed retry cap and
 exception, lost data or a hang that no fair kernel execution has.
 
 :class:`RetryLoop` replaces every such cap.  ``loop.retry(reads)`` is a blocking point whose
-``ready()`` is "some object in ``reads`` has been written since this loop's previous retry":
-between two retries the attempt read those objects; if none of them was written since, running
-the attempt again would read the same values and fail the same way, so the thread waits until
-another thread writes one (the first retry always goes on).  Writes are counted
-(``SyncObject.wver``, bumped when a non-READ access is performed), not values compared: a value
-that changed and changed back (A-B-A) after the attempt read it still lets the retry go on, so no
-wake-up is lost.  ``reads`` must name every object the attempt's outcome depends on (the PTE,
+``ready()`` is "another thread wrote one of ``reads`` after this thread last touched it": between
+two retries the attempt read those objects; if nobody else wrote them since, running the attempt
+again would read the same values and fail the same way, so the thread waits (the first retry
+always goes on).  Writes are counted (``SyncObject.wver``, bumped when a non-READ access is
+performed, with the writing thread in ``wlast``), not values compared: a value that changed and
+changed back (A-B-A) after the attempt read it still lets the retry go on.  No wake-up is lost:
+a write by another thread after this thread's last access to the object comes after the
+previous retry (the attempt lies between the two) and is the object's last write.  The
+thread's own writes (a failed ``trylock`` is an access of the lock) do not count.  ``reads`` must name every object the attempt's outcome depends on (the PTE,
 the page lock, the notifier sequence, ...).
 
 When every unfinished thread is blocked and some of them wait in a retry, the checker reports a
@@ -52,9 +54,15 @@ class RetryLoop:
         snap = self.snap
         ready = None
         if snap is not None:
-            # a different set of inputs (a PTE appeared) is a change too
-            def ready(objs=objs, snap=snap) -> bool:
-                return tuple([(o.oid, o.wver) for o in objs]) != snap
+            me = self.world.thread_name()
+            if tuple([o.oid for o in objs]) != tuple([s[0] for s in snap]):
+                ready = None             # a different set of inputs (a PTE appeared) is a change
+            else:
+                def ready(objs=objs, snap=snap, me=me) -> bool:
+                    for o, (_, v) in zip(objs, snap):
+                        if o.wver != v and o.wlast != me:
+                            return True
+                    return False
         self.world.point(objs[0], READ, self.label, ready, objs[1:])
         self.snap = tuple([(o.oid, o.wver) for o in objs])
         self.retries += 1

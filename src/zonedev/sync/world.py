@@ -110,15 +110,16 @@ class SyncObject:
     checker uses.
     """
 
-    __slots__ = ("name", "oid", "world", "wver")
+    __slots__ = ("name", "oid", "world", "wver", "wlast")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.world = current_world()
         self.oid = self.world.register(self)
-        #: how many announced writes (any kind but READ) this object has had: what a fair retry
-        #: (``zonedev.sync.RetryLoop``) waits on.  Not part of the model state.
+        #: how many announced writes (any kind but READ) this object has had, and the thread of
+        #: the last one: what a fair retry (``zonedev.sync.RetryLoop``) waits on.  Not model state.
         self.wver = 0
+        self.wlast = ""
 
     def _zd_state(self) -> Any:
         """The object's whole value as plain, hashable data; every subclass defines it."""
@@ -163,6 +164,7 @@ class World:
             raise WouldBlockForever(f"{label} on {obj.name}: would block forever with no other thread")
         if kind != READ:
             obj.wver += 1
+            obj.wlast = self.thread_name()
 
     def thread_name(self) -> str:
         sched = self.scheduler
