@@ -144,3 +144,26 @@ def test_executions_cut_at_the_step_limit_are_never_exhaustive():
     res = check(ping_pong, None, mode="naive", max_steps=12, executions=50, tables=False, minimize=False)
     assert res.truncated > 0 and not res.exhaustive
     assert "cut at the step limit" in res.extent()
+
+
+@zonedev.scenario(kernel=False)
+def mm_leak(k):
+    """An mmget_not_zero() without its mmput() (F26's shape, on a bare counter)."""
+    from zonedev.sync import Atomic
+    users = Atomic(1, "mm7.mm_users")
+
+    def evict():
+        users.add_unless(1, 0, "mmget_not_zero")
+
+    def users_back():
+        return None if users.peek() == 1 else f"mm_users {users.peek()} at the end"
+
+    return zonedev.Run({"evict": evict}, finally_=[zonedev.Check(users_back, "leak", "mm_users")])
+
+
+def test_an_mm_reference_is_in_the_ledger():
+    res = check(mm_leak, None, tables=False)
+    (f,) = res.findings
+    assert f.kind == "leak"
+    assert [(u["object"], u["thread"], u["op"]) for u in f.extra["unbalanced"]] == [
+        ("mm7.mm_users", "evict", "mmget_not_zero")]

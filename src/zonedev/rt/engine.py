@@ -37,7 +37,9 @@ LEDGER_KINDS = frozenset({"hang", "leak", "livelock"})
 
 
 def attach_unbalanced(f: "Finding", held: list) -> None:
-    """Give a leak/hang/livelock finding the unbalanced gets of its replay (text and JSON)."""
+    """Give a leak/hang/livelock finding the unbalanced gets of its replay (text and JSON):
+    the gets threads made first (the usual suspects), then those of the setup."""
+    held = sorted(held, key=lambda e: (e.step < 0, e.step))
     f.extra["unbalanced"] = [e.as_dict() for e in held]
     text = "; ".join(e.text() for e in held) if held else "no counted reference left unbalanced"
     base = f.extra.setdefault("detail0", f.detail)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: event fields that are reference counts (plus every percpu_ref, named ``<pgmap>.ref``)
-COUNTED = ("_refcount", "_pincount", "mm_users", "mm_count", "kref")
+COUNTED = ("_refcount", "_pincount", "mm_users", "mm_count", "kref", ".refcount")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,23 @@ from .world import ACQUIRE, READ, WRITE, SyncObject
 RELEASE = "rel"   # giving a lock back: ordered after its acquire, independent of other accesses
 
 
+#: names of atomics that are reference counts the checker's ledger follows (mm_users, mm_count,
+#: a kref'ed ``refcount``); page refcounts log their own events (include/page_ref)
+LEDGER_SUFFIXES = ("mm_users", "mm_count", ".refcount", ".kref")
+
+
 class Atomic(SyncObject):
-    """``atomic_t``: every method is one indivisible access."""
+    """``atomic_t``: every method is one indivisible access.
+
+    An atomic named like a reference count (``LEDGER_SUFFIXES``) logs each change as an event
+    when events are recorded (counterexample replays only), for the reference ledger."""
 
     __slots__ = ("value",)
+
+    def _log(self, label: str, old: int) -> None:
+        w = self.world
+        if w.record_events and old != self.value and self.name.endswith(LEDGER_SUFFIXES):
+            w.event(label, None, self.name, old, self.value)
 
     def __init__(self, value: int = 0, name: str = "atomic") -> None:
         super().__init__(name)
@@ -42,11 +55,13 @@ class Atomic(SyncObject):
         """Set and return the old value (the caller logs ``old -> new``)."""
         self.world.point(self, WRITE, label)
         old, self.value = self.value, value
+        self._log(label, old)
         return old
 
     def add_return(self, n: int, label: str = "atomic_add_return") -> int:
         self.world.point(self, WRITE, label)
         self.value += n
+        self._log(label, self.value - n)
         return self.value
 
     def sub_return(self, n: int, label: str = "atomic_sub_return") -> int:
@@ -58,6 +73,7 @@ class Atomic(SyncObject):
         if self.value == unless:
             return False
         self.value += n
+        self._log(label, self.value - n)
         return True
 
     def cmpxchg(self, old: int, new: int, label: str = "atomic_cmpxchg") -> int:
@@ -66,6 +82,7 @@ class Atomic(SyncObject):
         found = self.value
         if found == old:
             self.value = new
+            self._log(label, found)
         return found
 
     def peek(self) -> int:
