@@ -18,10 +18,11 @@ put) are installed by the patch modules that changed them; this module holds wha
   ``page_free_twice`` and ``page_free_while_referenced``;
 * ``zd_check_pgmap_held``: the lifetime rule every era shares -- a driver callback
   (``page_free``/``folio_free``, ``migrate_to_ram``, ``folio_split``) runs only on a pgmap that
-  is still alive: its reference not yet exited (``memunmap_pages`` returns right after the exit,
-  and the driver may free the pgmap then) and not drained after the kill (a drained reference
-  lets ``memunmap_pages`` go on to the exit and return under the callback).  Violating it is a
-  ``use_after_free`` of the pgmap and the driver data behind it.  Accesses to the pages after
+  is still alive: its reference not yet exited (the teardown exits it last, ``memunmap_pages``
+  returns right after, and the driver may free the pgmap then).  Violating it is a
+  ``use_after_free`` of the pgmap and the driver data behind it.  (A callback running while the
+  killed reference has drained but the teardown has not yet exited it is the window; the
+  checker explores the order in which the teardown finishes first.)  Accesses to the pages after
   the memmap is gone are ``check_page_alive``'s (include/page_ref), to the percpu_ref after
   the exit ``percpu_ref_use_after_exit`` (zonedev.sync.PercpuRef);
 * ``pgmap_percpu_ref``: the pgmap percpu_ref and its ``done`` completion with the release
@@ -30,7 +31,7 @@ put) are installed by the patch modules that changed them; this module holds wha
 
 from __future__ import annotations
 
-from ...sync import Atomic, Completion, PercpuRef
+from ...sync import READ, Atomic, Completion, PercpuRef
 from ..include.memremap import (MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_FS_DAX, MEMORY_DEVICE_PCI_P2PDMA,
                                 MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_PUBLIC)
 from ..include.mm_types import PG_head, PG_zd_free, PG_zd_nobase, ZONE_DEVICE, Page
@@ -50,8 +51,8 @@ WORDS_EXIT_IN_USE = "percpu_ref_exit() on a pgmap reference that is still in use
 WORDS_INIT_BUSY = ("zone_device_page_init() on a page that is not free: set_page_count(page, 1) "
                    "overwrites a live refcount (no check before the newest kernels)")
 WORDS_ALLOC_AFTER_KILL = "WARN_ON_ONCE(!percpu_ref_tryget_live(&pgmap->ref))"
-WORDS_CALLBACK_UNHELD = ("BUG: KASAN: use-after-free: a dev_pagemap_ops callback runs on a pgmap no longer "
-                         "held alive (memunmap_pages can return and the driver free the pgmap under it)")
+WORDS_CALLBACK_UNHELD = ("BUG: KASAN: use-after-free: a dev_pagemap_ops callback runs on a pgmap after "
+                         "memunmap_pages() returned (the driver may have freed it)")
 
 
 def pgmap_percpu_ref(k, pgmap, release_name: str = "dev_pagemap_percpu_release") -> None:
@@ -224,16 +225,14 @@ def percpu_ref_exit_pgmap(k, pgmap, func: str = "percpu_ref_exit") -> None:
 
 
 def zd_check_pgmap_held(k, pgmap, func: str, pfn: int | None = None) -> bool:
-    """Before a driver callback runs on ``pgmap``: is the pgmap still held alive?  Reports
-    ``use_after_free`` and returns False if its reference was exited, or killed and drained."""
+    """Before a driver callback runs on ``pgmap``: is the pgmap still alive?  Reports
+    ``use_after_free`` and returns False if the teardown has exited its reference."""
     ref = getattr(pgmap, "ref", None)
-    if ref is None:
+    if ref is None or not ref.exited:
         return True
-    if ref.exited or (ref.dead and ref.released):
-        state = "exited (memunmap_pages returned)" if ref.exited else "killed and drained"
-        k.world.violate("use_after_free", WORDS_CALLBACK_UNHELD, pfn, f"{func} on {pgmap.name}: reference {state}")
-        return False
-    return True
+    k.world.violate("use_after_free", WORDS_CALLBACK_UNHELD, pfn,
+                    f"{func} on {pgmap.name}: reference exited (memunmap_pages returned)")
+    return False
 
 
 def zd_check_page_free(k, page, func: str) -> None:
@@ -261,6 +260,11 @@ def call_page_free(k, page, func: str) -> None:
     Kernel: mm/memremap.c, v4.5+ (kernel/memremap.c before v4.20)."""
     k.zd_check_page_free(page, func)
     pgmap = page.pgmap
+    ref = getattr(pgmap, "ref", None)
+    if ref is not None:
+        # the load of page->pgmap->ops->page_free is an access to the pgmap: its own step, so
+        # a teardown that finishes first (after the last pgmap reference went) comes before it
+        k.world.point(ref, READ, "pgmap->ops->page_free")
     k.zd_check_pgmap_held(pgmap, func, page.pfn)
     k.world.event(func, page.pfn, "callback", None, "folio_free" if k.fact("folio_free") else "page_free")
     cb = pgmap.ops.page_free
