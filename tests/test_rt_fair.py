@@ -173,7 +173,7 @@ def drain_starvation(k, fixed):
                         "kworker/0": workers[0].kthread, "kworker/1": workers[1].kthread})
 
 
-@pytest.mark.parametrize("mode", ["naive", "optimal"])
+@pytest.mark.parametrize("mode", ["dpor", "optimal"])
 def test_a_spinner_starving_the_drain_work_on_its_cpu_is_a_livelock(mode):
     out = explore(drain_starvation, {"fixed": False}, mode)
     assert out.exhaustive
@@ -183,7 +183,7 @@ def test_a_spinner_starving_the_drain_work_on_its_cpu_is_a_livelock(mode):
     assert "migration waits in lru_add_drain_all: flush_work" in f.message
 
 
-@pytest.mark.parametrize("mode", ["naive", "optimal"])
+@pytest.mark.parametrize("mode", ["dpor", "optimal"])
 def test_waiting_for_the_lock_holder_instead_has_no_livelock(mode):
     out = explore(drain_starvation, {"fixed": True}, mode)
     assert out.exhaustive

@@ -196,7 +196,7 @@ def small_rcu_program(seed):
     for attempt in range(50):
         progs = random_rcu_program(seed + 10_000 * attempt)
         outcomes = set()
-        naive = explore_dfs(Runner(make_rcu_scenario(progs, outcomes)), Budget(executions=2000))
+        naive = explore_dfs(Runner(make_rcu_scenario(progs, outcomes)), Budget(executions=800))
         if naive.exhaustive:
             return progs, outcomes, naive
     raise AssertionError(f"no small enough program from seed {seed}")

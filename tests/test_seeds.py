@@ -73,11 +73,13 @@ PATCH_EFFECTS = [
      {"hang", "percpu_ref_underflow", "percpu_ref_use_after_exit", "use_after_free"}, {"use_after_free"}),
     ("single_reference_2017", "v4.5", "page_free_at_one", {"page_free_never_called"}, {"page_free_never_called"}),
     ("devmap_private_cleanup_2019", "v5.3", "dax_free_path", {"dax_page_uncharged"}, set()),
-    ("devmap_private_cleanup_2019", "v5.3", "page_free_vs_memunmap", {"page_free_while_referenced"},
-     {"page_free_while_referenced"}),
+    # v5.3/v5.17: the teardown put can also drain the pgmap and let memunmap_pages return while a
+    # user's 2 -> 1 put still runs page_free (use_after_free; mm/memremap.c __put_devmap_managed_page)
+    ("devmap_private_cleanup_2019", "v5.3", "page_free_vs_memunmap", {"page_free_while_referenced", "use_after_free"},
+     {"page_free_while_referenced", "use_after_free"}),
     ("remove_extra_refcount_2021", "v5.17", "fsdax_gup_of_mapped", set(), {"get_on_free_page"}),
     ("remove_extra_refcount_2021", "v5.17", "dax_free_path", set(), {"get_on_free_page"}),
-    ("remove_extra_refcount_2021", "v5.17", "page_free_vs_memunmap", {"page_free_while_referenced"},
+    ("remove_extra_refcount_2021", "v5.17", "page_free_vs_memunmap", {"page_free_while_referenced", "use_after_free"},
      {"use_after_free"}),
     ("remove_extra_refcount_2021", "v5.17", "pgmap_ref_per_page", set(), {"get_on_free_page"}),
     ("remove_extra_refcount_2021", "v5.17", "page_free_at_one", set(), set()),

@@ -14,7 +14,8 @@ What the matrix shows (``zonedev matrix scenarios/seeds.py --kernel v5.3 --patch
 * ``dax_free_path`` on v5.3: ``dax_page_uncharged`` -> ``safe`` -- the v5.6 answer three
   releases early.  The fsdax truncate is still woken (the open-coded wake-up replaces pmem's
   ``page_free``).
-* ``page_free_vs_memunmap`` on v5.3: unchanged, ``page_free_while_referenced``; every other
+* ``page_free_vs_memunmap`` on v5.3: unchanged, ``page_free_while_referenced`` and
+  ``use_after_free`` (page_free still running when memunmap_pages returns); every other
   device-private cell too (``page_free_at_one`` safe): the private free sequence is the same,
   only gated.
 """

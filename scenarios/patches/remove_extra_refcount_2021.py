@@ -27,7 +27,8 @@ What the matrix shows (``zonedev matrix scenarios/seeds.py --kernel v5.17 --patc
   mapped page at 0 WARNs and GUP fails -- the warning xfstests generic/413 (direct I/O into a
   DAX mapping) hit (F15).  v6.15 solved it by making each mapping hold a reference (38607c62b3).
 * ``dax_free_path`` on v5.17: ``safe`` -> ``get_on_free_page`` (the same GUP, before the race).
-* ``page_free_vs_memunmap`` on v5.17: ``page_free_while_referenced`` -> ``use_after_free``: the
+* ``page_free_vs_memunmap`` on v5.17: ``page_free_while_referenced`` (with ``use_after_free``:
+  page_free still running when memunmap_pages returns) -> ``use_after_free`` alone: the
   F7 quirk goes (no teardown put), but allocated device-private pages hold no pgmap reference
   and ``memunmap_pages`` removes the memmap under them -- the bug the merged version shipped in
   v5.18 (F8) and 0dc45ca1ce18 fixed in v6.1.
