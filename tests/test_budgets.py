@@ -32,7 +32,7 @@ def test_executions_exact(mode, n):
 def test_executions_one_on_the_command_line():
     r = CliRunner().invoke(main, ["check", PLANTED + "::dec_and_test", "-p", "users=4", "--executions", "1"])
     assert "FOUND" in r.output or "no violation" in r.output
-    assert "[dpor: 1 executions, NOT exhaustive]" in r.output, r.output
+    assert "[dpor: 1 executions, NOT exhaustive: stopped by the execution budget after 1 executions]" in r.output, r.output
 
 
 @pytest.mark.parametrize("mode", ["stateful", "random"])

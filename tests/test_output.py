@@ -111,10 +111,11 @@ def test_counterexample_fits_one_table_per_schedule_kernel_names_only():
     # everything fits, the replay command too (continued with " \\" before an option)
     assert all(len(line) <= 100 for line in lines), [line for line in lines if len(line) > 100]
     replay = "\n".join(lines[lines.index(next(x for x in lines if x.startswith("    replay:"))):][:2])
-    assert replay.endswith("-p migrator=fault --schedule '0*3.1*85.0*2'") and " \\\n" in replay
+    # (page_free's load of pgmap->ops is a step of its own since the lifetime check, issue 10)
+    assert replay.endswith("-p migrator=fault --schedule '0*3.1*86.0*2'") and " \\\n" in replay
     import shlex
     assert shlex.split(replay.split("replay:", 1)[1].replace("\\\n", "")) == [
-        "zonedev", "replay", spec, "--kernel", "v5.18", "-p", "migrator=fault", "--schedule", "0*3.1*85.0*2"]
+        "zonedev", "replay", spec, "--kernel", "v5.18", "-p", "migrator=fault", "--schedule", "0*3.1*86.0*2"]
     # two findings per kernel share one schedule: one table, printed once for both kernels
     assert sum(1 for line in lines if line.lstrip().startswith("step  CPU 0: cpu_fault")) == 1
     assert "(the same interleaving as finding 1 above)" in r.output
@@ -125,7 +126,7 @@ def test_counterexample_fits_one_table_per_schedule_kernel_names_only():
         assert noise not in r.output, noise
     # the race as kernel people draw it: the refcount steps under the function that made them
     assert "folio_put" in r.output and "pfn 0x400007 _refcount 1 -> 0" in r.output
-    assert ">> 88  dmirror_devmem_fault:" in r.output and "!! use_after_free" in r.output
+    assert ">> 89  dmirror_devmem_fault:" in r.output and "!! use_after_free" in r.output
     # a run of uneventful steps is one row naming its kernel functions
     assert any(line.strip().startswith("3-17") and "... 15 steps: do_user_addr_fault" in line for line in lines)
 

@@ -16,7 +16,9 @@ performed, with the writing thread in ``wlast``), not values compared: a value t
 changed back (A-B-A) after the attempt read it still lets the retry go on.  No wake-up is lost:
 a write by another thread after this thread's last access to the object comes after the
 previous retry (the attempt lies between the two) and is the object's last write.  The
-thread's own writes (a failed ``trylock`` is an access of the lock) do not count.  ``reads`` must name every object the attempt's outcome depends on (the PTE,
+thread's own writes count only when they changed the value (its own invalidation bumped the
+notifier sequence: the next attempt differs), not when they left it as it was (a failed
+``trylock`` is an access of the lock that changes nothing).  ``reads`` must name every object the attempt's outcome depends on (the PTE,
 the page lock, the notifier sequence, ...).
 
 When every unfinished thread is blocked and some of them wait in a retry, the checker reports a
@@ -59,10 +61,10 @@ class RetryLoop:
                 ready = None             # a different set of inputs (a PTE appeared) is a change
             else:
                 def ready(objs=objs, snap=snap, me=me) -> bool:
-                    for o, (_, v) in zip(objs, snap):
-                        if o.wver != v and o.wlast != me:
+                    for o, (_, v, s) in zip(objs, snap):
+                        if o.wver != v and (o.wlast != me or o._zd_state() != s):
                             return True
                     return False
         self.world.point(objs[0], READ, self.label, ready, objs[1:])
-        self.snap = tuple([(o.oid, o.wver) for o in objs])
+        self.snap = tuple([(o.oid, o.wver, o._zd_state()) for o in objs])
         self.retries += 1

@@ -226,7 +226,9 @@ def percpu_ref_exit_pgmap(k, pgmap, func: str = "percpu_ref_exit") -> None:
 
 def zd_check_pgmap_held(k, pgmap, func: str, pfn: int | None = None) -> bool:
     """Before a driver callback runs on ``pgmap``: is the pgmap still alive?  Reports
-    ``use_after_free`` and returns False if the teardown has exited its reference."""
+    ``use_after_free`` and returns False if the teardown has exited its reference (mm/memremap.c
+    ``memunmap_pages``, v5.3+, and the drivers' own teardown v4.5-v5.2: ``percpu_ref_exit`` is
+    the last use of the pgmap before the driver may free it)."""
     ref = getattr(pgmap, "ref", None)
     if ref is None or not ref.exited:
         return True
