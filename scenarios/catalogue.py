@@ -306,8 +306,9 @@ def f9_fault_vs_migrate_to_ram(k):
     dmirror_devmem_fault reads zone_device_data of a free page (use_after_free) and the process
     gets SIGBUS.  Fixed by 16ce101db85d (v6.1): a reference taken under the PTL after pte_same.
     DPOR, exhaustive: ~0.06 s on a failing kernel, ~2.5 s on a fixed one, so the fixed side is
-    checked on v6.1 and newest only (scenarios/hmm_races.py::fault_vs_migrate is the same race
-    with the dmirror MIGRATE_TO_SYS ioctl as the other side)."""
+    checked on v6.1 and newest only (scenarios/hmm_races.py::fault_vs_migrate is this race
+    again over hmm-tests' buffer; with ``-p migrator=to_sys`` its other side is the dmirror
+    MIGRATE_TO_SYS ioctl)."""
     proc, fd, addr = _dmirror_page_on_device(k)
     signals = []
 
