@@ -67,3 +67,12 @@ def test_wrong(zonedev_verdict):
     r = pytester.runpytest(*_plugin_args(), "test_driver.py", "-p", "no:cacheprovider")
     r.assert_outcomes(passed=1, failed=1)
     assert "expected safe, found use_after_free" in r.stdout.str()
+
+
+def test_helper_modules_that_only_mention_the_decorator_are_not_collected(pytester):
+    # a generator of scenario files (like tests/fuzz_cli_inputs.py): the decorator only in a string
+    pytester.makepyfile(gen='TEMPLATE = """\\n@zonedev.scenario(expect={})\\ndef s(k): ...\\n"""\n')
+    # a module with a top-level decorator line but no scenario left after import
+    pytester.makepyfile(helper="import zonedev\n\ndef scenario(f):\n    return f\n\n@scenario\ndef s(k):\n    return None\n")
+    r = pytester.runpytest(*_plugin_args(), "-p", "no:cacheprovider")
+    assert r.ret == 5 and "error" not in r.stdout.str().lower()     # no tests collected, no error

@@ -19,6 +19,7 @@ loads them.  The ``zonedev_verdict`` fixture serves a driver team's own tests (d
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,16 @@ def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "zonedev: a zonedev scenario checked on one kernel")
 
 
+_DECORATED = re.compile(r"^@(?:zonedev\.)?scenario\b", re.M)
+
+
 def _is_scenario_file(file_path: Path) -> bool:
+    """A Python file, not a test module, with a top-level ``@zonedev.scenario`` line."""
     name = file_path.name
     if file_path.suffix != ".py" or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
         return False
     try:
-        return "zonedev.scenario" in file_path.read_text(encoding="utf-8", errors="replace")
+        return bool(_DECORATED.search(file_path.read_text(encoding="utf-8", errors="replace")))
     except OSError:
         return False
 
@@ -70,9 +75,11 @@ class ScenarioFile(pytest.File):
     """A scenario file: one item per (scenario with expect=, kernel)."""
 
     def collect(self):
-        from .rt.scenario import ScenarioFileError, load_scenarios
+        from .rt.scenario import NoScenarios, ScenarioFileError, load_scenarios
         try:
             found = load_scenarios(self.path)
+        except NoScenarios:       # a helper module that only mentions the decorator: nothing to run
+            return
         except ScenarioFileError as e:
             raise self.CollectError(f"zonedev: error: {e}") from None
         wanted = _kernels(self.config)

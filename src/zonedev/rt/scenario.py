@@ -35,6 +35,10 @@ class ScenarioFileError(ValueError):
     """A scenario file or name that cannot be used: ``file:line: reason``."""
 
 
+class NoScenarios(ScenarioFileError):
+    """A Python file that loads but defines no scenario (a helper module, not a scenario file)."""
+
+
 @dataclass
 class Check:
     """An invariant or final check.  ``fn()`` returns None/True when it holds; False, a message
@@ -322,7 +326,7 @@ def load_scenarios(path: str | Path) -> dict[str, Scenario]:
         raise ScenarioFileError(f"{path}:{_user_line(e, path)}: {what}") from None
     found = {v.name: v for v in vars(module).values() if isinstance(v, Scenario)}
     if not found:
-        raise ScenarioFileError(f"{path}:1: defines no scenario (decorate a function with @zonedev.scenario)")
+        raise NoScenarios(f"{path}:1: defines no scenario (decorate a function with @zonedev.scenario)")
     _loaded[key] = found
     return found
 
