@@ -259,10 +259,12 @@ def f8_memunmap_vs_mapped_private_page(k):
     migration drops the source page, and the driver calls memunmap_pages, all at once.  Can
     memunmap_pages return (and the memmap go) while the page is still referenced?
 
-    v5.18-v6.0: yes.  27674ef6c73f stopped dropping a pgmap reference per page, so memunmap's
-    wait covers none of them (use_after_free).  v6.1 (0dc45ca1ce18): zone_device_page_init takes
-    a pgmap reference, the final put drops it, memunmap waits.  v5.17 shows the 1-based
-    teardown put instead (F7)."""
+    v5.18-v6.0: yes.  27674ef6c73f (seed 003's cleanup, merged) stopped dropping a pgmap
+    reference per page, so memunmap's wait covers none of them (use_after_free).  v6.1
+    (0dc45ca1ce18): zone_device_page_init takes a pgmap reference, the final put drops it,
+    memunmap waits.  v5.17 shows the 1-based teardown put instead (F7), and a put's
+    free_devmap_managed_page that is still running when memunmap_pages returns
+    (use_after_free on the pgmap's ops)."""
     drv = ExampleDriver(k, "private", nr_pages=1)
     drv.probe()
     page, _ = drv.alloc()             # the mapping's reference (the migration drops it) ...
