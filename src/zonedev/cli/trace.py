@@ -161,7 +161,7 @@ def export_cmd(spec: str | None, life: str | None, kernel: str, schedule: str | 
 def _export_lifecycle(kname: str, life: str) -> list[str]:
     from ..linux.drivers.example import TYPES
     from ..trace.export import page_ref_lines, pgmap_header
-    from .lifecycle import lifecycle
+    from ..lifecycle import lifecycle
     if life not in TYPES:
         _errors.fail(f"--lifecycle: unknown type {life!r}; known: {', '.join(TYPES)}")
     keep: dict = {}

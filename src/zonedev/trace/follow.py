@@ -261,7 +261,7 @@ class _Follower:
 
 def _lifecycle_transitions(kernel: str, kind: str) -> set:
     """{(old, new, is_set)} of the refcount changes in the model's lifecycle of a ``kind`` page."""
-    from ..cli.lifecycle import lifecycle
+    from ..lifecycle import lifecycle
     from .export import SETS
     keep: dict = {}
     try:
