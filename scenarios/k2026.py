@@ -33,7 +33,6 @@ from __future__ import annotations
 import inspect
 
 import zonedev
-import zonedev.linux.mm.hmm
 from zonedev.linux.drivers.example import ExampleDriver
 from zonedev.linux.mm.memory import SegmentationFault
 from zonedev.linux.lib.test_hmm import HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_READ, hmm_dmirror_cmd
@@ -101,19 +100,16 @@ def _remote_device_page(k):
     return proc, fd1, addr, proc.mm.peek_pte(addr).page
 
 
-#: does hmm_range_fault's walk-again loop wait fairly (a RetryLoop, issue 10)?  Only then can the
-#: checker tell the busy retry from progress and report the livelock; before, the spinning
-#: executions are cut at the step limit and nothing is reported.
-_FAIR_HMM = "RetryLoop" in vars(zonedev.linux.mm.hmm)
-
-
-@zonedev.scenario(expect={"v6.15..v6.19": "livelock" if _FAIR_HMM else "safe", "v7.0..": "safe"},
+@zonedev.scenario(expect={"v6.15..v6.19": "livelock", "v7.0..": "safe"},
                   refs=["F20", "1afaeb8293c9", "b570f37a2ce4"], bound={"executions": 200})
 def f20_hmm_range_fault_livelock(k):
     """A device faults (hmm_range_fault) a device-private page whose lock is held by a CPU
     fault waiting in lru_add_drain_all() for work queued on the device thread's CPU: does the
     fault ever complete?  Not from v6.15 (busy retry after the failed trylock: livelock) until
-    v7.0 (b570f37a2ce4: sleep on the page lock)."""
+    v7.0 (b570f37a2ce4: sleep on the page lock).  hmm_range_fault's walk-again loop waits
+    fairly (a ``RetryLoop``: the retrying thread runs again only once something it read has
+    changed), so the busy retry with nothing changing is a ``livelock`` finding, not a spin cut
+    at the step limit."""
     proc, fd1, addr, page = _remote_device_page(k)
     cpu1_idle = Var(False, "cpu1 idle (the hmm thread sleeps)")
     # None: the CPU fault has not decided yet; "queued": lru_add_drain_all() queued its work on
