@@ -354,8 +354,8 @@ class Runner(Scheduler):
             msg = c.failure()
             if msg is not None:
                 out = out or []
-                out.append(Finding("invariant", msg, i, self.names[t], c.name,
-                                   signature=("invariant", c.name)))
+                out.append(Finding(c.kind, msg, i, self.names[t], c.name,
+                                   signature=(c.kind, c.name)))
         return out
 
     def findings_at_end(self, nsteps: int) -> list[Finding]:
