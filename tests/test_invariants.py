@@ -66,3 +66,126 @@ def test_final_and_invariant_kinds_side_by_side():
     assert {f.kind for f in bad.findings} == {LOST_INCREMENT}
     good = check(counter_inv, params={"locked": True}, tables=False)
     assert good.ok and good.exhaustive
+
+
+# -- kernel_eras.md §13: pgmap reference count >= allocated PRIVATE/COHERENT pages (v6.1+) ---------
+
+from zonedev.linux.drivers.example import ExampleDriver                      # noqa: E402
+from zonedev.linux.include.memremap import MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE  # noqa: E402
+from zonedev.patches._patch import Patch                                     # noqa: E402
+
+DOUBLE_PUT = Patch(
+    commit="2222222222", title="planted: free_zone_device_page drops the pgmap reference twice", version="v6.1",
+    confidence="UNCONFIRMED",
+    replaces="free_zone_device_page dropped the pgmap reference once, after page_free",
+)
+
+
+@DOUBLE_PUT.define
+def free_zone_device_page(k, page) -> None:
+    """v6.1's free_zone_device_page (mm/memremap.c, 0dc45ca1ce18) with a second put_dev_pagemap:
+    the pgmap then counts one page fewer than are allocated."""
+    func = "free_zone_device_page"
+    pgmap = page.pgmap
+    k.mem_cgroup_uncharge(page, func)
+    k.set_page_field(page, "mapping", None, func)
+    k.call_page_free(page, func)
+    if pgmap.type in (MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT):
+        k.put_dev_pagemap(pgmap)
+        k.put_dev_pagemap(pgmap)
+        k.zd_check_pgmap_ref_covers(pgmap, func)
+    else:
+        k.set_page_count(page, 1, func)
+
+
+@zonedev.scenario(kernels=["v6.1"])
+def two_frees_vs_memunmap(k):
+    """Two allocated device-private pages: one user frees the first, the driver frees the second
+    and unmaps the pgmap, concurrently."""
+    drv = ExampleDriver(k, "private", nr_pages=2)
+    drv.probe()
+    a, _ = drv.alloc()
+    b, _ = drv.alloc()
+
+    def user():
+        k.put_page(a)
+
+    def memunmap():
+        k.put_page(b)
+        drv.remove()
+
+    return zonedev.Run({"user": user, "memunmap": memunmap}, opaque=[drv])
+
+
+def test_v61_pgmap_ref_covers_allocated_pages():
+    res = check(two_frees_vs_memunmap, "v6.1", tables=False)
+    assert res.exhaustive and res.executions > 1
+    assert res.ok, [f.message for f in res.findings]
+
+
+def test_a_second_put_dev_pagemap_in_the_free_path_is_found():
+    res = check(two_frees_vs_memunmap, "v6.1", patches=[DOUBLE_PUT], tables=False)
+    kinds = {f.kind for f in res.findings}
+    assert "pgmap_ref_below_allocated" in kinds, kinds
+    f = next(f for f in res.findings if f.kind == "pgmap_ref_below_allocated")
+    assert "free_zone_device_page" in f.detail and "allocated" in f.detail
+
+
+def test_the_check_is_sequential_too():
+    """After the doubled put, the still-allocated page is not covered: found with no race."""
+    with zonedev.sync.use_world() as world:
+        k = zonedev.kernel("v6.1")
+        drv = ExampleDriver(k, "private", nr_pages=2)
+        drv.probe()
+        a, _ = drv.alloc()
+        drv.alloc()
+        assert k.zd_allocated_pages(drv.pgmap) == 2
+        k.put_page(a)
+        assert world.violations == []
+        k.put_dev_pagemap(drv.pgmap)          # one put too many
+        assert not k.zd_check_pgmap_ref_covers(drv.pgmap, "test")
+        assert [v.kind for v in world.violations] == ["pgmap_ref_below_allocated"]
+
+
+# -- kernel_eras.md §13: a zone-device page at refcount 0 never reaches the buddy allocator (v4.12+) -
+
+NO_ZONE_DEVICE_ROUTE = Patch(
+    commit="3333333333", title="planted: __folio_put without its is_zone_device check", version="v6.1",
+    confidence="UNCONFIRMED",
+    replaces="__folio_put sent ZONE_DEVICE folios to free_zone_device_page",
+)
+
+
+@NO_ZONE_DEVICE_ROUTE.define
+def __folio_put(k, folio) -> None:
+    """mm/swap.c ``__folio_put`` (v5.18+, 27674ef6c73f) with the ZONE_DEVICE branch removed:
+    every folio at refcount 0 goes to the page allocator."""
+    k.free_the_page(folio, folio.order, "__folio_put")
+
+
+@zonedev.scenario(kernels=["v6.1"])
+def last_put_of_device_page(k):
+    """The last put of an allocated device-private page, racing nothing but the teardown."""
+    drv = ExampleDriver(k, "private", nr_pages=1)
+    drv.probe()
+    page, _ = drv.alloc()
+
+    def user():
+        k.put_page(page)
+
+    def memunmap():
+        drv.remove()
+
+    return zonedev.Run({"user": user, "memunmap": memunmap}, opaque=[drv])
+
+
+def test_v61_device_page_last_put_goes_to_the_zone_device_free_path():
+    assert check(last_put_of_device_page, "v6.1", tables=False).ok
+
+
+def test_a_device_page_routed_to_the_buddy_allocator_is_found():
+    res = check(last_put_of_device_page, "v6.1", patches=[NO_ZONE_DEVICE_ROUTE], tables=False)
+    kinds = {f.kind for f in res.findings}
+    assert "device_page_to_allocator" in kinds, kinds
+    f = next(f for f in res.findings if f.kind == "device_page_to_allocator")
+    assert "Bad page state" in f.message

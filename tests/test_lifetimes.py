@@ -94,3 +94,19 @@ def test_a_lookup_after_the_teardown_touches_nothing():
         drv.remove()
         assert k.get_dev_pagemap(pfn) is None
         assert world.violations == []
+
+
+def test_a_folio_split_callback_after_the_teardown_is_a_violation():
+    """newest (v6.19+, 56ef39899643): ``zone_device_private_split_cb`` calls the driver's
+    ``folio_split``; run on a pgmap whose teardown has finished, it is a use after free."""
+    with zonedev.sync.use_world() as world:
+        k = zonedev.kernel("newest")
+        drv = ExampleDriver(k, "private", nr_pages=2)
+        drv.probe()
+        head, tail = drv.pgmap.pages
+        k.zone_device_private_split_cb(head, tail)          # while the pgmap lives: fine
+        assert world.violations == [] and ("folio_split", head.pfn) in drv.callbacks
+        drv.remove()
+        k.zone_device_private_split_cb(head, tail)
+        assert [v.kind for v in world.violations] == ["use_after_free"]
+        assert "folio_split" in world.violations[0].detail

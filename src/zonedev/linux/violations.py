@@ -44,6 +44,8 @@ VIOLATIONS: dict[str, str] = {
     "pmd_not_present_bug": "kernel BUG: an arch PMD helper that assumes a present PMD met a PMD migration or "
                            "device-private entry (F25: VM_BUG_ON in powerpc pmdp_huge_get_and_clear_full)",
     "kref_underflow": "refcount_t: underflow; use-after-free (a kref -- a drm_pagemap_zdd -- put too often)",
+    "pgmap_ref_below_allocated": "a PRIVATE/COHERENT pgmap holds fewer references than it has allocated pages "
+                                 "(v6.1+: a pgmap reference put too often, or a page handed out without one)",
     "devmem_freed_in_use": "a driver's device-memory allocation released while a device page still points to it",
 }
 

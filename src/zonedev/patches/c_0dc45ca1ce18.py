@@ -13,12 +13,23 @@ Popple; Fixes: 27674ef6c73f).
 * ``free_zone_device_page`` drops it (``put_dev_pagemap``) after ``page_free`` for
   PRIVATE/COHERENT.  ``memunmap_pages`` therefore waits until every allocated PRIVATE/COHERENT
   page has been freed (F10 if a driver never frees them: the wait hangs).
+
+The invariant this commit establishes (kernel_eras.md §13, H/I eras): the pgmap reference count
+is at least the number of allocated PRIVATE/COHERENT pages (a large folio counts its nr pages),
+plus the initial reference until ``percpu_ref_kill``.  The model checks it itself
+(``zd_check_pgmap_ref_covers``) where either side changes downwards: after the free path's
+``put_dev_pagemap`` and when ``memunmap_pages``' wait returns; a violation is
+``pgmap_ref_below_allocated``.
 """
 
 from ..linux.include.memremap import MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE
 from ..linux.mm.memremap import WORDS_ALLOC_AFTER_KILL
 from ..linux.mm.memremap import WORDS_INIT_BUSY
 from ._patch import Patch
+
+WORDS_REF_BELOW_ALLOCATED = ("pgmap reference count below the number of allocated device pages: a pgmap "
+                             "reference was put too often, so memunmap_pages() can return while they are "
+                             "in use (the kernel has no check; the percpu_ref only notices <= 0 at kill)")
 
 PATCH = Patch(
     commit="0dc45ca1ce18900572282c4f054bbe78351cb6a7",
@@ -76,6 +87,41 @@ def free_zone_device_page(k, page) -> None:
         k.set_page_count(page, 1, func)
     else:
         k.put_dev_pagemap(pgmap)
+        k.zd_check_pgmap_ref_covers(pgmap, func)
+
+
+@PATCH.define
+def zd_allocated_pages(k, pgmap) -> int:
+    """The allocated pages of a PRIVATE/COHERENT pgmap: the folios with a nonzero refcount,
+    ``folio_nr_pages`` each (a page made from a stale tail, F17, is not counted: the check then
+    errs towards silence).  Kernel: mm/memremap.c, as 0dc45ca1ce18 (v6.1) counts them -- one
+    pgmap reference per page handed out by ``zone_device_page_init``."""
+    n = 0
+    for page in pgmap.pages:
+        if page.head is page and page._refcount.peek() > 0:
+            n += 1 << page.order
+    return n
+
+
+@PATCH.define
+def zd_check_pgmap_ref_covers(k, pgmap, func: str) -> bool:
+    """kernel_eras.md §13 (H/I eras, v6.1+): ``pgmap->ref`` >= allocated PRIVATE/COHERENT pages,
+    plus the initial reference ``memremap_pages`` holds until ``percpu_ref_kill``.  Lookups
+    (``get_dev_pagemap``) only add to the count, so a shortfall means a reference put too often
+    or a page handed out without one; reported once per pgmap as ``pgmap_ref_below_allocated``.
+    Kernel: mm/memremap.c, as 0dc45ca1ce18 "mm/memremap.c: take a pgmap reference on page
+    allocation" (v6.1) establishes it."""
+    ref = getattr(pgmap, "ref", None)
+    if ref is None or ref.exited or pgmap.type not in _OWN_REF or getattr(pgmap, "zd_ref_reported", False):
+        return True
+    held = ref.peek() - (0 if ref.dead else 1)
+    allocated = k.zd_allocated_pages(pgmap)
+    if held >= allocated:
+        return True
+    pgmap.zd_ref_reported = True
+    k.world.violate("pgmap_ref_below_allocated", WORDS_REF_BELOW_ALLOCATED, None,
+                    f"{func}: {pgmap.name} holds {held} page reference(s) for {allocated} allocated page(s)")
+    return False
 
 
 @PATCH.define
@@ -90,6 +136,7 @@ def memunmap_pages(k, pgmap) -> None:
         for rng in pgmap.ranges:
             pgmap.ref.put_many(rng[1] >> pgmap.vmemmap_shift, "percpu_ref_put_many")
     pgmap.done.wait_for_completion("wait_for_completion")
+    k.zd_check_pgmap_ref_covers(pgmap, "memunmap_pages")
     k.pageunmap_range(pgmap)
     k.percpu_ref_exit_pgmap(pgmap, "percpu_ref_exit")
     k.devmap_managed_enable_put(pgmap)

@@ -33,10 +33,15 @@ PATCH = Patch(
 
 @PATCH.define
 def zone_device_private_split_cb(k, original_folio, new_folio) -> None:
-    """``zone_device_private_split_cb()`` (include/linux/memremap.h, v6.19)."""
+    """``zone_device_private_split_cb()`` (include/linux/memremap.h, v6.19).  Before the driver's
+    ``folio_split`` runs, the model checks the lifetime rule every driver callback shares
+    (``zd_check_pgmap_held``, mm/memremap.c: the pgmap must not have been torn down -- its
+    reference exited -- since ``memunmap_pages`` returning lets the driver free it); as for
+    ``migrate_to_ram`` the check adds no scheduling point of its own."""
     if not k.is_device_private_page(original_folio):
         return
     pgmap = original_folio.pgmap
+    k.zd_check_pgmap_held(pgmap, "folio_split", original_folio.pfn)
     if pgmap.ops.folio_split is None:
         if new_folio is not None:
             new_folio.pgmap = pgmap
