@@ -1,0 +1,30 @@
+"""benchmarks/run.py: a side that failed prints FAILED and no ratio (a crashed run once showed
+"zonedev/SPIN 0.08")."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("zonedev_bench_run", RUN)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_a_failed_side_is_failed_and_gets_no_ratio(tmp_path, monkeypatch):
+    bench = _bench()
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for tool in ("spin", "rumur"):                  # installed or not, these fail at once
+        (fake / tool).write_text("#!/bin/sh\necho 'spin: broken' >&2\nexit 3\n")
+        (fake / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    for side in (bench._spin, bench._rumur):
+        wall, result = side(0, 2, 60)
+        assert wall is None and result.startswith("FAILED"), result
+    assert bench._ratio(None, 1.5) == "-" and bench._ratio(1.5, None) == "-"
+    assert bench._ratio(0.5, 2.0) == "0.25"
