@@ -73,6 +73,7 @@ def test_final_and_invariant_kinds_side_by_side():
 from zonedev.linux.drivers.example import ExampleDriver                      # noqa: E402
 from zonedev.linux.include.memremap import MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_PRIVATE  # noqa: E402
 from zonedev.patches._patch import Patch                                     # noqa: E402
+from test_lifetimes import free_vs_memunmap                                  # noqa: E402  (the last put racing the teardown)
 
 DOUBLE_PUT = Patch(
     commit="2222222222", title="planted: free_zone_device_page drops the pgmap reference twice", version="v6.1",
@@ -163,28 +164,12 @@ def __folio_put(k, folio) -> None:
     k.free_the_page(folio, folio.order, "__folio_put")
 
 
-@zonedev.scenario(kernels=["v6.1"])
-def last_put_of_device_page(k):
-    """The last put of an allocated device-private page, racing nothing but the teardown."""
-    drv = ExampleDriver(k, "private", nr_pages=1)
-    drv.probe()
-    page, _ = drv.alloc()
-
-    def user():
-        k.put_page(page)
-
-    def memunmap():
-        drv.remove()
-
-    return zonedev.Run({"user": user, "memunmap": memunmap}, opaque=[drv])
-
-
 def test_v61_device_page_last_put_goes_to_the_zone_device_free_path():
-    assert check(last_put_of_device_page, "v6.1", tables=False).ok
+    assert check(free_vs_memunmap, "v6.1", tables=False).ok
 
 
 def test_a_device_page_routed_to_the_buddy_allocator_is_found():
-    res = check(last_put_of_device_page, "v6.1", patches=[NO_ZONE_DEVICE_ROUTE], tables=False)
+    res = check(free_vs_memunmap, "v6.1", patches=[NO_ZONE_DEVICE_ROUTE], tables=False)
     kinds = {f.kind for f in res.findings}
     assert "device_page_to_allocator" in kinds, kinds
     f = next(f for f in res.findings if f.kind == "device_page_to_allocator")

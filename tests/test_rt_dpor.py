@@ -123,29 +123,41 @@ def make_scenario(progs, outcomes):
     return prog
 
 
-def small_program(seed, **kw):
-    """The first random program from ``seed`` on (stepping the seed by 10,000) whose every
-    interleaving can be enumerated naively within 4,000 executions, with that enumeration."""
+def first_small(generate, make, seed, budget=4000):
+    """The first random program ``generate(seed)`` from ``seed`` on (stepping the seed by
+    10,000) whose every interleaving can be enumerated naively within ``budget`` executions,
+    with that enumeration: ``(program, outcomes, naive outcome)``."""
     for attempt in range(50):
-        progs = random_program(seed + 10_000 * attempt, **kw)
+        progs = generate(seed + 10_000 * attempt)
         outcomes = set()
-        naive = explore_dfs(Runner(make_scenario(progs, outcomes)), Budget(executions=4000))
+        naive = explore_dfs(Runner(make(progs, outcomes)), Budget(executions=budget))
         if naive.exhaustive:
             return progs, outcomes, naive
     raise AssertionError(f"no small enough program from seed {seed}")
+
+
+def small_program(seed, **kw):
+    return first_small(lambda s: random_program(s, **kw), make_scenario, seed)
+
+
+def assert_dpor_agrees(progs, naive_out, naive, make, optimal, hang_kinds=("hang",)):
+    """DPOR explores the whole space, reaches the same final states and the same hangs as naive
+    enumeration, in no more executions; returns DPOR's outcome."""
+    dpor_out = set()
+    red = explore_dpor(Runner(make(progs, dpor_out)), Budget(), optimal=optimal)
+    assert red.exhaustive
+    assert dpor_out == naive_out
+    hangs = lambda o: {sig for sig in o.findings if sig[0] in hang_kinds}
+    assert hangs(red) == hangs(naive)
+    assert red.executions <= naive.executions
+    return red
 
 
 @pytest.mark.parametrize("optimal", [False, True])
 @pytest.mark.parametrize("seed", range(120))
 def test_dpor_agrees_with_naive_enumeration(seed, optimal):
     progs, naive_out, naive = small_program(seed)
-    dpor_out = set()
-    red = explore_dpor(Runner(make_scenario(progs, dpor_out)), Budget(), optimal=optimal)
-    assert red.exhaustive
-    assert dpor_out == naive_out
-    hangs = lambda o: {sig for sig in o.findings if sig[0] == "hang"}
-    assert hangs(red) == hangs(naive)
-    assert red.executions <= naive.executions
+    assert_dpor_agrees(progs, naive_out, naive, make_scenario, optimal)
 
 
 @pytest.mark.parametrize("optimal", [False, True])

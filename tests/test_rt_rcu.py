@@ -12,6 +12,7 @@ from zonedev.rt.engine import Runner
 from zonedev.rt.explore import explore_dfs
 from zonedev.rt.outcome import Budget
 from zonedev.sync import Atomic, Rcu, RetryLoop, Var, current_world
+from test_rt_dpor import assert_dpor_agrees, first_small
 
 
 def _kinds(out):
@@ -193,26 +194,14 @@ def make_rcu_scenario(progs, outcomes):
 
 
 def small_rcu_program(seed):
-    for attempt in range(50):
-        progs = random_rcu_program(seed + 10_000 * attempt)
-        outcomes = set()
-        naive = explore_dfs(Runner(make_rcu_scenario(progs, outcomes)), Budget(executions=800))
-        if naive.exhaustive:
-            return progs, outcomes, naive
-    raise AssertionError(f"no small enough program from seed {seed}")
+    return first_small(random_rcu_program, make_rcu_scenario, seed, budget=800)
 
 
 @pytest.mark.parametrize("optimal", [False, True])
 @pytest.mark.parametrize("seed", range(24))
 def test_dpor_agrees_with_naive_enumeration_on_rcu_programs(seed, optimal):
     progs, naive_out, naive = small_rcu_program(seed)
-    dpor_out = set()
-    red = explore_dpor(Runner(make_rcu_scenario(progs, dpor_out)), Budget(), optimal=optimal)
-    assert red.exhaustive
-    assert dpor_out == naive_out
-    hangs = lambda o: {sig for sig in o.findings if sig[0] in ("hang", "livelock")}
-    assert hangs(red) == hangs(naive)
-    assert red.executions <= naive.executions
+    red = assert_dpor_agrees(progs, naive_out, naive, make_rcu_scenario, optimal, hang_kinds=("hang", "livelock"))
     if optimal:
         assert red.blocked == 0 or red.executions + red.blocked <= naive.executions
 
