@@ -14,7 +14,7 @@ import zonedev
 from zonedev.linux.drivers.example import ExampleDriver
 from zonedev.linux.fs.daxfs import regular_file
 from zonedev.linux.include.mm import FOLL_GET, FOLL_LONGTERM, FOLL_PIN, FOLL_WRITE
-from zonedev.linux.mm.mmap import MAP_SHARED, PROT_READ, PROT_WRITE, OSErrorKernel
+from zonedev.linux.mm.mmap import MAP_SHARED, PROT_READ, PROT_WRITE, OSErrorKernel, find_vma
 from zonedev.patches import KERNELS, version_key
 from zonedev.sync import Scheduler, World, use_world
 from zonedev.sync.world import WouldBlockForever
@@ -240,3 +240,42 @@ def test_gup_fast_undoes_pages_when_a_later_lookup_fails(kn):
         grabbed = [e for e in w.events if e.pfn == p0.pfn and e.field == "_refcount"][-2:]
         assert grabbed[0].new > grabbed[0].old and grabbed[1].new < grabbed[1].old   # taken, then undone
         assert (p0._refcount.peek(), pm.pgmap.ref.peek()) == (before[0], before[1] - 1)   # -1: the kill
+
+
+@pytest.mark.parametrize("kn", ["v5.0", "v5.10", "v6.1", "v6.15"])
+def test_gup_fast_grab_fails_silently_on_a_page_at_zero(kn):
+    """GUP-fast reads the PTE without the PTL, so it can find a page whose last reference is
+    being dropped: its speculative grab (``try_get_compound_head`` / ``try_grab_compound_head`` /
+    ``try_grab_folio`` / ``try_grab_folio_fast``, an add unless 0) fails without a word and the
+    walk bails to the slow path.  Only the slow path's ``try_grab_page`` (under the PTL, where a
+    mapped page at 0 is a real bug) WARNs.  mm/gup.c, every era."""
+    with use_world(World()) as w:
+        k = zonedev.kernel(kn)
+        pm, sb, f, mm, addr = setup(k)
+        k.dax_user_write(mm, addr, 1)
+        page = k.memmap[f.i_blocks.peek()[0]]
+        page._refcount.set(0, "the last put, racing the lockless walk")
+        for flags in (FOLL_GET, FOLL_PIN):
+            assert k.gup_fast(mm, addr, 1, flags) == []
+        assert page._refcount.peek() == 0
+        assert kinds(w) == []
+        if k.fact("GUP_PIN_COUNTING_BIAS"):              # v5.7+: try_grab_page WARNs
+            vma = find_vma(mm, addr)
+            assert k.follow_page_pte(vma, addr, FOLL_PIN) == -errno.ENOMEM
+            assert kinds(w) == ["get_on_free_page"]
+
+
+@pytest.mark.parametrize("kn", ["v5.10", "v6.1"])
+def test_follow_devmap_page_refused_pin_returns_no_page(kn):
+    """follow_devmap_pmd (v5.7+): a refused ``try_grab_page`` is ERR_PTR(-ENOMEM) -- no page is
+    returned and the pgmap reference taken for the lookup is dropped (mm/gup.c)."""
+    with use_world(World()) as w:
+        k = zonedev.kernel(kn)
+        pm, sb, f, mm, addr = setup(k)
+        k.dax_user_write(mm, addr, 1)
+        page = k.memmap[f.i_blocks.peek()[0]]
+        page._refcount.set(0, "freed under the walk")
+        ref = pm.pgmap.ref.peek()
+        assert k.follow_devmap_page(page.pfn, FOLL_PIN) is None
+        assert pm.pgmap.ref.peek() == ref and page._refcount.peek() == 0
+        assert kinds(w) == ["get_on_free_page"]

@@ -37,8 +37,9 @@ for _fn in device.FUNCTIONS:
 @PATCH.define
 def follow_devmap_page(k, pfn: int, flags: int = FOLL_GET):
     """GUP-slow on a devmap PTE/PMD: the page with a reference; None without FOLL_GET (-EEXIST
-    from follow_devmap_pmd, no page from follow_page_pte) or when the pgmap is gone or dying
-    (-EFAULT).
+    from follow_devmap_pmd, no page from follow_page_pte), when the pgmap is gone or dying
+    (-EFAULT), or when a FOLL_PIN grab is refused (``try_grab_page`` false: -ENOMEM,
+    follow_devmap_pmd v5.7+).
 
     Kernel: mm/gup.c, as 3565fce3a659 (v4.5) has it."""
     if not flags & (FOLL_GET | FOLL_PIN):
@@ -48,7 +49,8 @@ def follow_devmap_page(k, pfn: int, flags: int = FOLL_GET):
         return None
     page = k.pfn_to_page(pfn)
     if flags & FOLL_PIN:
-        k.try_grab_page(page, flags)
+        if not k.try_grab_page(page, flags):     # v5.7+: ERR_PTR(-ENOMEM), nothing held
+            page = None
     else:
         k.get_page(page)
     k.put_dev_pagemap(pgmap)

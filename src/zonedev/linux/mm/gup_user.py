@@ -42,7 +42,8 @@ from ..include.mm import (FOLL_FORCE, FOLL_GET, FOLL_LONGTERM, FOLL_PCI_P2PDMA, 
                           FOLL_WRITE)
 from .memory import FAULT_FLAG_REMOTE, FAULT_FLAG_WRITE, VM_FAULT_ERROR
 from .mmap import (PAGE_MASK, PAGE_SIZE, PTE_PRESENT, VM_IO, VM_PFNMAP, VM_READ, VM_WRITE, err,
-                   find_vma)
+                   find_vma, walk_inputs)
+from ...sync.retry import RetryLoop
 from ..include.memremap import MEMORY_DEVICE_COHERENT
 
 __all__ = ["FOLL_GET", "FOLL_PIN", "FOLL_WRITE", "FOLL_LONGTERM", "FOLL_SPLIT_PMD", "FOLL_FORCE"]
@@ -114,7 +115,10 @@ def __get_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
             raise err(errno.EFAULT, "gup: unreadable vma")
         if gup_flags & FOLL_LONGTERM and vma_is_fsdax(vma):
             raise err(errno.EOPNOTSUPP, "check_vma_flags: FOLL_LONGTERM on an fsdax vma")
-        for _try in range(64):
+        # "retry:" -- follow_page_mask(), and faultin_page() then "goto retry" while it
+        # returns 0: unbounded in the kernel, so a fair RetryLoop, not a cap
+        loop = RetryLoop("__get_user_pages: faultin_page and retry")
+        while True:
             page = k.follow_page_pte(vma, addr, gup_flags)
             if isinstance(page, int):
                 raise err(-page, "try_grab_page")
@@ -124,8 +128,7 @@ def __get_user_pages(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
             ret = k.handle_mm_fault(vma, addr, FAULT_FLAG_REMOTE | (FAULT_FLAG_WRITE if gup_flags & FOLL_WRITE else 0))
             if ret & VM_FAULT_ERROR:
                 raise err(errno.EFAULT, f"gup: fault {ret:#x}")
-        else:
-            raise RuntimeError("gup: no progress")
+            loop.retry(walk_inputs(mm, addr, addr + PAGE_SIZE))
         pages.append(page)
         addr += PAGE_SIZE
     return pages
@@ -198,6 +201,33 @@ def gup_fast(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
         mm.gup_fast_irqs_off.up_read("local_irq_restore")
 
 
+
+def try_grab_folio_fast(k, page, flags: int) -> bool:
+    """GUP-fast's grab of the page a PTE maps: a speculative reference on the head that fails
+    *silently* on a count of 0 (the page is being freed; ``gup_pte_range`` bails and the slow
+    path decides), where the slow path's ``try_grab_page`` WARNs.  FOLL_PIN adds
+    ``GUP_PIN_COUNTING_BIAS`` in the same atomic add, or 1 plus the compound pincount (v5.7+,
+    3faa52c03f44); before v5.7 a pin is one plain reference.
+
+    Kernel: mm/gup.c.  Its name by era: ``page_cache_get_speculative`` on the head (v4.5-v5.0),
+    ``try_get_compound_head`` (v5.1, 8fde12ca79af), ``try_grab_compound_head`` (v5.6),
+    ``try_grab_folio`` (v5.18, d8ddc099c6b3: the model's ``k.try_grab_folio`` is that
+    function), ``try_grab_folio_fast`` (v6.10, f442fa614137 "mm: gup: stop abusing
+    try_grab_folio").  All of them add with ``page_ref_add_unless(.., 0)``."""
+    if k.has("try_grab_folio"):
+        return k.try_grab_folio(page, 1, flags) is not None
+    head = page.head
+    func = "try_grab_compound_head" if k.has("pin_user_page") else "try_get_compound_head"
+    bias = k.fact("GUP_PIN_COUNTING_BIAS")
+    if flags & FOLL_PIN and bias and not k.hpage_pincount_available(head):
+        return k.page_ref_add_unless(head, bias, 0, func)
+    if not k.page_ref_add_unless(head, 1, 0, func):
+        return False
+    if flags & FOLL_PIN and bias:
+        k.pincount_add(head, 1, func)
+    return True
+
+
 def gup_pte_range(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
     """The lockless walk of ``gup_fast`` (``gup_pte_range()``).  Kernel: mm/gup.c, v5.8+."""
     pages = []
@@ -223,7 +253,7 @@ def gup_pte_range(k, mm, start: int, nr_pages: int, gup_flags: int) -> list:
                 return []
         elif k.fact("p2pdma_mmap") and not gup_flags & FOLL_PCI_P2PDMA and k.is_pci_p2pdma_page(page):
             break
-        grabbed = k.try_grab_page(page, gup_flags)       # try_grab_folio_fast
+        grabbed = k.try_grab_folio_fast(page, gup_flags)
         if pgmap is not None:
             k.put_dev_pagemap(pgmap)
         if not grabbed:
@@ -304,4 +334,4 @@ def gup_test_ioctl(k, mm, cmd: int, addr: int, size: int, gup_flags: int, nr_pag
 
 FUNCTIONS = (is_longterm_pinnable_page, follow_page_pte, __get_user_pages, check_and_migrate_movable_pages,
              __gup_longterm_locked, get_user_pages_remote, get_user_pages, pin_user_pages, gup_fast,
-             gup_pte_range, internal_get_user_pages_fast, get_user_pages_fast, pin_user_pages_fast, gup_test_ioctl)
+             try_grab_folio_fast, gup_pte_range, internal_get_user_pages_fast, get_user_pages_fast, pin_user_pages_fast, gup_test_ioctl)

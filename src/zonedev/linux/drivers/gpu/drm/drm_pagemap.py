@@ -398,7 +398,7 @@ def drm_pagemap_evict_to_ram(k, devmem) -> int:
     drv = devmem.drv
     npages = devmem.npages
     err = 0
-    for _attempt in range(3):                 # retry_count = 2
+    for attempt in range(3):                  # the kernel's own bound: retry_count = 2
         if not k.mmget_not_zero(devmem.mm):
             return -errno.EFAULT
         src = list(drv.populate_devmem_pfn(devmem, npages))
