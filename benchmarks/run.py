@@ -16,7 +16,8 @@
    benchmarks/teardown.m.in vs `zonedev check`; a side that failed prints FAILED and no ratio.
 5. musil on a hand-made abstraction (when it installs: it needs Python >= 3.12).
 6. The real model: Optimal-DPOR executions/s, the previous path against the current one.
-7. `check --jobs 1` vs `--jobs 2` as whole processes (wall, CPU, equal answers, ratio).
+7. `check --jobs 1` vs `--jobs 2` as whole processes (wall, CPU, equal answers, ratio): Optimal-DPOR
+   and a random walk of 4,000 executions on release_vs_fault (split by index ranges).
 8. `--long`: indexer(17) and lastzero(18) counted exactly with `--jobs`.
 """
 
@@ -274,10 +275,14 @@ def jobs_speedup(quick: bool) -> None:
             (f"{TEARDOWN}::getput", "v5.18", ["--mode", "dpor"] + (["-p", "users=2"] if quick else [])),
             (f"{ROOT / 'scenarios' / 'hmm_races.py'}::release_vs_fault", "v6.1", ["--mode", "dpor"]),
             (f"{ROOT / 'scenarios' / 'hmm_races.py'}::fault_vs_migrate", "v6.1", ["--mode", "dpor"])]
-    if quick:
-        plan = plan[:3]
+    # random walk: split by index ranges (execution i's schedule depends only on the seed and i)
+    rnd = (f"{ROOT / 'scenarios' / 'hmm_races.py'}::release_vs_fault", "v6.1",
+           ["--mode", "random", "--executions", "1000" if quick else "4000"])
+    plan = (plan[:3] if quick else plan) + [rnd]
     for spec, kern, extra in plan:
         name = spec.rpartition("/")[2] + " " + " ".join(x for x in extra if "=" in x) + (f" {kern}" if kern else "")
+        if "random" in extra:
+            name += f" random x{extra[-1]}"
         sides = []
         for jobs in (1, 2):
             cmd = _zonedev() + ["check", spec, "--jobs", str(jobs), "--json", "--no-minimize"] + extra + \
@@ -287,7 +292,8 @@ def jobs_speedup(quick: bool) -> None:
                 if rc not in (0, 1):
                     raise ValueError
                 d = json.loads(out)[0]
-                ans = (d["executions"], d["blocked"], d["steps"], sorted(f["kind"] for f in d["findings"]))
+                ans = (d["executions"], d["blocked"], d["steps"], d["traces"], d["states"],
+                       [(f["kind"], f["schedule"]) for f in d["findings"]])
                 sides.append((wall, cpu, ans, d["note"]))
             except (ValueError, IndexError, KeyError):
                 sides.append((None, cpu, None, "FAILED " + out[-60:]))

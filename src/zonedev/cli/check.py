@@ -298,7 +298,7 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--quiet", "-q", "quiet", is_flag=True, help="print the verdict lines only (one per scenario and kernel)")
 @click.option("--jobs", "-j", type=click.IntRange(min=0), default=1, show_default=True,
-              help="processes for one Optimal-DPOR exploration, 0: all cores (the answer is the one-process "
+              help="processes for one Optimal-DPOR, random or PCT exploration, 0: all cores (the answer is the one-process "
                    "answer; docs/scale.md says when it is faster)")
 @click.option("--backend", type=click.Choice(["process", "ray"]), default="process", show_default=True,
               help="where the units of a split exploration run (ray: pip install 'zonedev[ray]')")

@@ -252,13 +252,12 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                 if observe is None:
                     observe = scenario.kernel
                 optimal = mode == "dpor"
-                split_why = _unsplittable(optimal, executions, checkpoint, resume) if (
+                split_why = _unsplittable(mode, executions, checkpoint, resume) if (
                     jobs > 1 or backend != "process") else "one job"
                 if not split_why:
                     from .parallel import explore_parallel
-                    job = dict(spec=spec, kernel=klabel if proto is not None else None, params=res.params,
-                               patches=[str(x) for x in patches], without=list(without))
-                    out = explore_parallel(runner, budget, bool(observe), jobs, backend, address, job,
+                    out = explore_parallel(runner, budget, bool(observe), jobs, backend, address,
+                                           _job(spec, klabel, proto, res.params, patches, without),
                                            split=split, step_timeout=step_timeout)
                 elif observe:
                     from .observe import Observer
@@ -273,13 +272,20 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
             elif mode == "bounded":
                 out = explore_dfs(runner, budget, bound=preemptions)
                 res.mode = f"bounded({preemptions})"
-            elif mode == "random":
-                out = explore_random(runner, budget, seed=seed)
+            elif mode in ("random", "pct"):
+                pct = depth if mode == "pct" else None
+                split_why = _unsplittable(mode, executions, checkpoint, resume) if (
+                    jobs > 1 or backend != "process") else "one job"
+                if not split_why:
+                    from .parallel import explore_random_parallel
+                    out = explore_random_parallel(runner, budget, seed, pct, jobs, backend, address,
+                                                  _job(spec, klabel, proto, res.params, patches, without),
+                                                  step_timeout=step_timeout)
+                else:
+                    out = explore_random(runner, budget, seed=seed, pct_depth=pct)
                 res.seed = seed
-            else:
-                out = explore_random(runner, budget, seed=seed, pct_depth=depth)
-                res.seed = seed
-                res.mode = f"pct(d={depth})"
+                if pct is not None:
+                    res.mode = f"pct(d={depth})"
             findings = dict(out.findings)
             if findings and minimize and budget.reason in ("", "executions"):
                 _minimize(runner, findings, out, seconds, budget.deadline)
@@ -316,6 +322,12 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
     return res
 
 
+def _job(spec: str, klabel: str, proto: Any, params: dict, patches: Any, without: Any) -> dict:
+    """What a Ray worker needs to rebuild the runner (:mod:`zonedev.rt.backends.ray_backend`)."""
+    return dict(spec=spec, kernel=klabel if proto is not None else None, params=params,
+                patches=[str(x) for x in patches], without=list(without))
+
+
 def _first_finding_hook(progress: Callable[[int], None] | None,
                         on_finding: Callable[[Finding, int, float], None]) -> Callable[[int], None]:
     """A progress callback (asked at every execution boundary) that also reports the first
@@ -335,13 +347,14 @@ def _first_finding_hook(progress: Callable[[int], None] | None,
     return hook
 
 
-def _unsplittable(optimal: bool, executions: int | None, checkpoint: str | None,
+def _unsplittable(mode: str, executions: int | None, checkpoint: str | None,
                   resume: str | None) -> str:
     """Why an exploration runs in one process although jobs were asked for ("" when it can be
-    split: :mod:`zonedev.rt.parallel`)."""
-    if not optimal:
-        return "source-DPOR runs in one process"
-    if executions is not None:
+    split: :mod:`zonedev.rt.parallel`).  Optimal-DPOR splits by schedule prefixes, random and
+    PCT by index ranges (where a budget in executions stays exact)."""
+    if mode not in ("dpor", "random", "pct"):
+        return f"{mode} runs in one process"
+    if executions is not None and mode == "dpor":
         return "an execution budget runs in one process (exact count)"
     if checkpoint or resume:
         return "checkpoints are of one process"

@@ -198,42 +198,55 @@ class TraceSig:
                                  for o, seq in self.per.items())))
 
 
-def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int | None = None) -> Outcome:
+def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int | None = None,
+                   span: tuple[int, int | None] = (0, None), k: int | None = None,
+                   keep_sets: bool = False) -> Outcome:
     """Random walk (uniform choice among enabled threads at every step), or PCT with depth d
     (Burckhardt et al., ASPLOS'10): random distinct thread priorities, d-1 random priority
-    change points; always run the highest-priority enabled thread."""
+    change points among the first k steps; always run the highest-priority enabled thread.
+
+    Execution ``i``'s schedule depends only on ``(seed, i)`` (its own generator,
+    :func:`execution_rng`) and, for PCT, on ``k``: the length of the search's first execution
+    (execution 0 draws its change point from step 1).  So the executions of one search can be
+    run as index ranges by several processes (:func:`zonedev.rt.parallel.explore_random_parallel`)
+    and merged in index order into the answer of one process.  ``span``: the indexes ``[lo,
+    hi)`` to run (``hi`` None: until the budget says stop); ``k``: PCT's k when ``lo > 0``;
+    ``keep_sets``: leave the distinct final states and trace keys on the outcome
+    (``final_states``, ``trace_keys``) for such a merge.  ``out.next`` is the first index not
+    run, ``out.k`` PCT's k, ``out.hit`` whether it stopped at a finding (``stop_first``)."""
     out = Outcome("random" if pct_depth is None else f"pct(d={pct_depth})")
     budget.out = out
-    rng = random.Random(seed)
     t0 = time.perf_counter()
     finals: set = set()
     traces: set = set()
-    kmax = 0
     steps = 0
-    if budget.executions is None and budget.deadline is None:
+    lo, hi = span
+    if budget.executions is None and budget.deadline is None and hi is None:
         budget.executions = 1000
-    first = True
-    started = False
+    index = lo
+    hit = False                # stopped at an execution that found something (stop_first)
     if budget.resume is not None:
         r = budget.resume
-        rng.setstate(r["rng"])
-        finals, traces, kmax, steps = r["finals"], r["traces"], r["kmax"], r["steps"]
+        if "next" not in r:
+            raise SetupError("checkpoint: of a random/PCT search made before executions had their own "
+                             "generators; run it again without --resume")
+        index, k = r["next"], r["k"]
+        finals, traces, steps = r["finals"], r["traces"], r["steps"]
         _restore(out, r["out"])
-        first = False
-        started = r["started"]
-    while True:
-        if started:
-            stop = budget.exhausted(out.executions + out.blocked)
+    if pct_depth is not None and k is None and index > 0:
+        raise ValueError("PCT: k (the first execution's length) is needed to start past execution 0")
+    while hi is None or index < hi:
+        if index > 0:          # asked before every execution but the search's first
+            stop = budget.exhausted(index)
             if budget.due:
-                budget.save({"rng": rng.getstate(), "finals": finals, "traces": traces, "kmax": kmax,
-                             "steps": steps, "out": _save(out), "started": started})
+                budget.save({"next": index, "k": k, "finals": finals, "traces": traces,
+                             "steps": steps, "out": _save(out)})
             if stop:
                 break
-        started = True
+        rng = execution_rng(seed, index)
         runner.begin()
         n = runner.n
-        if first:
-            first = False
+        if index == 0:
             fs = runner.start_findings()
             for f in fs or ():
                 out.add(f, [], 0, runner.names)
@@ -244,9 +257,9 @@ def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int
         if pct_depth is not None:
             prio = list(range(pct_depth, pct_depth + n))
             rng.shuffle(prio)
-            k = max(kmax, 1)
+            kk = k if index > 0 else 1
             change = {}
-            for j, s in enumerate(rng.sample(range(1, k + 1), min(pct_depth - 1, k))):
+            for j, s in enumerate(rng.sample(range(1, kk + 1), min(pct_depth - 1, kk))):
                 change[s] = pct_depth - 1 - j
         found = None
         i = 0
@@ -281,7 +294,9 @@ def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int
                 found = (found or []) + fs
             i += 1
         steps += i
-        kmax = max(kmax, i)
+        if index == 0:
+            k = max(i, 1)
+        index += 1
         finals.add(runner.world.state())
         traces.add(sig.key())
         if found:
@@ -290,12 +305,24 @@ def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int
                 out.add(f, thr, pre, runner.names)
         runner.end()
         if found and budget.stop_first:
+            hit = True
             break
     out.steps = steps
     out.states = len(finals)
     out.traces = len(traces)
+    out.next = index
+    out.hit = hit
+    out.k = k
+    if keep_sets:
+        out.final_states, out.trace_keys = finals, traces
     out.elapsed = time.perf_counter() - t0
     return out
+
+
+def execution_rng(seed: int, index: int) -> random.Random:
+    """The generator of execution ``index`` of a random/PCT search from ``seed`` (seeded from a
+    string, which Python hashes with SHA-512: the same in every process and on every machine)."""
+    return random.Random(f"{seed}/{index}")
 
 
 def _save(out: Outcome) -> dict:

@@ -1,5 +1,6 @@
-"""``--backend ray``: the units of a split Optimal-DPOR exploration (:mod:`zonedev.rt.parallel`)
-as Ray tasks, on a local Ray instance or a cluster (``--address``).
+"""``--backend ray``: the units of a split Optimal-DPOR exploration, or the index ranges of a
+random/PCT search (:mod:`zonedev.rt.parallel`), as Ray tasks, on a local Ray instance or a
+cluster (``--address``).
 
 A Ray worker rebuilds the runner from what names it -- the scenario file and name, the kernel
 name, parameters, patch files, ``--without`` -- once per worker process, and then explores the
@@ -26,10 +27,8 @@ def ray_missing() -> str:
     return ""
 
 
-def _unit(job: dict, payload: bytes, observe: bool, max_steps: int, deadline: float | None,
-          step_timeout: float | None, stop_first: bool) -> bytes:
-    """One unit in a Ray worker process (the runner is built on the first unit it gets)."""
-    from ..parallel import run_unit
+def _runner(job: dict) -> Any:
+    """This Ray worker process's runner for ``job`` (built on the first task it gets)."""
     key = repr(sorted(job.items()))
     runner = _RUNNERS.get(key)
     if runner is None:
@@ -42,6 +41,14 @@ def _unit(job: dict, payload: bytes, observe: bool, max_steps: int, deadline: fl
         sc = found[0]
         proto, _ = build_kernel(sc, job.get("kernel"), tuple(job.get("patches", ())), tuple(job.get("without", ())))
         runner = _RUNNERS[key] = Runner(sc, proto, job.get("params"))
+    return runner
+
+
+def _unit(job: dict, payload: bytes, observe: bool, max_steps: int, deadline: float | None,
+          step_timeout: float | None, stop_first: bool) -> bytes:
+    """One Optimal-DPOR unit in a Ray worker process."""
+    from ..parallel import run_unit
+    runner = _runner(job)
     if observe and not _OBS:
         from ..observe import Observer
         obs = Observer()
@@ -50,12 +57,20 @@ def _unit(job: dict, payload: bytes, observe: bool, max_steps: int, deadline: fl
     return run_unit(runner, payload, _OBS[0] if observe else None, max_steps, deadline, step_timeout, stop_first)
 
 
+def _range(job: dict, payload: bytes, observe: bool, max_steps: int, deadline: float | None,
+           step_timeout: float | None, stop_first: bool) -> bytes:
+    """One index range of a random/PCT search in a Ray worker process (no observer: those
+    searches run without one)."""
+    from ..parallel import run_range
+    return run_range(_runner(job), payload, max_steps, deadline, step_timeout, stop_first)
+
+
 class RayBackend:
-    """Units as Ray tasks; ``jobs`` is how many may run at once (the coordinator keeps about
-    twice that many handed out)."""
+    """Units (``kind`` ``dpor``) or index ranges (``random``) as Ray tasks; ``jobs`` is how many
+    may run at once (the coordinator keeps about twice that many handed out)."""
 
     def __init__(self, jobs: int, job: dict, observe: bool, max_steps: int, deadline: float | None,
-                 step_timeout: float | None, address: str | None, stop_first: bool) -> None:
+                 step_timeout: float | None, address: str | None, stop_first: bool, kind: str = "dpor") -> None:
         import ray
         if not job.get("spec") or "::" not in job["spec"]:
             raise ValueError("--backend ray: the scenario must be named FILE::NAME (Ray workers load it)")
@@ -64,7 +79,7 @@ class RayBackend:
         if self.started:
             kw: dict[str, Any] = {"address": address} if address else {"num_cpus": jobs}
             ray.init(ignore_reinit_error=True, log_to_driver=False, include_dashboard=False, **kw)
-        self.task = ray.remote(num_cpus=1, max_retries=2)(_unit)
+        self.task = ray.remote(num_cpus=1, max_retries=2)(_range if kind == "random" else _unit)
         self.args = (job, observe, max_steps, deadline, step_timeout, stop_first)
         self.job = ray.put(job)
         self.submitted = 0
