@@ -14,7 +14,10 @@
 4. SPIN and Rumur side by side (when `spin`, `rumur` and a C compiler are installed): the
    teardown family for NU = 2..12, as whole processes: benchmarks/teardown.pml and
    benchmarks/teardown.m.in vs `zonedev check`; a side that failed prints FAILED and no ratio.
-5. musil on a hand-made abstraction (when it installs: it needs Python >= 3.12).
+5. musil on a hand-made abstraction (benchmarks/teardown_musil.py) beside zonedev, whole processes,
+   NU = 2..12: time to the first error and the full search.  musil needs Python >= 3.12: one is
+   found on PATH or in pyenv (or `--musil-python PATH`), and a venv with musil is made once under
+   ~/.cache/zonedev-bench ($ZONEDEV_BENCH_CACHE); without them that side prints FAILED.
 6. The real model: Optimal-DPOR executions/s, the previous path against the current one.
 7. `check --jobs 1` vs `--jobs 2` as whole processes (wall, CPU, equal answers, ratio): Optimal-DPOR
    and a random walk of 4,000 executions on release_vs_fault (split by index ranges).
@@ -356,16 +359,120 @@ def long_counts(jobs: int) -> None:
     print()
 
 
-def musil_abstraction(quick: bool) -> None:
-    print("== musil (PyPI) on a hand-made abstraction of the teardown race ==")
+MUSIL = "musil~=0.36"          # the release this side was written against (0.36.7)
+
+
+def _musil_python(explicit: str | None = None) -> tuple[str | None, str]:
+    """A Python >= 3.12 for musil (this one, python3.13 / python3.12 on PATH, pyenv's versions), or
+    ``explicit`` only (``--musil-python``): (its path, its version) or (None, why not)."""
+    if explicit:
+        cands = [explicit]
+    else:
+        cands = [sys.executable] + [p for p in (shutil.which("python3.13"), shutil.which("python3.12")) if p]
+        roots = [os.environ.get("PYENV_ROOT", ""), str(Path.home() / ".pyenv")]
+        for root in dict.fromkeys(r for r in roots if r):
+            vers = sorted(Path(root, "versions").glob("3.*/bin/python"),
+                          key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parts[-3].split(".")], reverse=True)
+            cands += [str(v) for v in vers]
+    tried = []
+    for c in dict.fromkeys(cands):
+        try:
+            p = subprocess.run([c, "-c", "import sys; print(int(sys.version_info >= (3, 12)), sys.version.split()[0])"],
+                               capture_output=True, text=True, timeout=30)
+            ok, ver = p.stdout.split()
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            tried.append(f"{c} (does not run)")
+            continue
+        if ok == "1":
+            return c, ver
+        tried.append(f"{c} ({ver})")
+    return None, "no Python >= 3.12 (tried " + ", ".join(tried or ["nothing"]) + "; give one with --musil-python)"
+
+
+def _musil_venv(python: str, version: str) -> tuple[str | None, str]:
+    """A venv with musil for ``python``, made once under the cache directory
+    ($ZONEDEV_BENCH_CACHE, default ~/.cache/zonedev-bench): (its python, musil's version) or
+    (None, why not)."""
+    cache = Path(os.environ.get("ZONEDEV_BENCH_CACHE") or Path.home() / ".cache" / "zonedev-bench")
+    venv = cache / f"musil-py{'.'.join(version.split('.')[:2])}"
+    vpy = venv / "bin" / "python"
+    probe = [str(vpy), "-c", "import importlib.metadata as m; print(m.version('musil'))"]
     try:
-        import musil  # noqa: F401
-    except ImportError:
-        import sys as _s
-        print(f"  FAILED: musil is not installed (it needs Python >= 3.12; this is {_s.version.split()[0]})")
+        p = subprocess.run(probe, capture_output=True, text=True, timeout=60) if vpy.exists() else None
+        if p is None or p.returncode != 0:
+            for cmd in ([python, "-m", "venv", "--clear", str(venv)],
+                        [str(vpy), "-m", "pip", "install", "-q", "--disable-pip-version-check", MUSIL]):
+                q = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+                if q.returncode != 0:
+                    last = ((q.stdout + q.stderr).strip().splitlines() or ["(no output)"])[-1]
+                    return None, f"{' '.join(cmd[:4])}: {last[:100]}"
+            p = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+            if p.returncode != 0:
+                return None, "musil does not import after installing it"
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, f"{type(e).__name__}: {e}"
+    return str(vpy), p.stdout.strip()
+
+
+def _musil(vpy: str, nu: int, rules: str, search: str) -> tuple[float | None, str]:
+    """benchmarks/teardown_musil.py as a whole process: (wall s or None, result)."""
+    wall, _, out, rc = _timed([vpy, str(ROOT / "benchmarks" / "teardown_musil.py"), "--nu", str(nu),
+                               "--rules", rules, "--search", search], timeout=600)
+    try:
+        if rc != 0:
+            raise ValueError
+        d = json.loads(out.splitlines()[-1])
+    except (ValueError, IndexError):
+        return None, "FAILED " + (out.strip().splitlines() or ["(no output)"])[-1][:40]
+    res = ("found " + ",".join(d["found"]) if d["found"] else "no violation") + \
+        (f", {d['states']} states" if d["states"] is not None else "")
+    return wall, f"{res}, search {d['seconds'] * 1000:.1f} ms"
+
+
+def musil_abstraction(quick: bool, python: str | None = None) -> None:
+    """musil (PyPI, Python >= 3.12) on benchmarks/teardown_musil.py beside zonedev on the real
+    model, whole processes, NU = 2..12: the time to the first error (musil's check, breadth
+    first; ``zonedev check --first --no-minimize``) and the full search (musil's check_all;
+    zonedev's default, which explores on for the fewest-preemption counterexample)."""
+    print("== musil (PyPI) on a hand-made abstraction of the teardown race, whole processes (wall s) ==")
+    print("   benchmarks/teardown_musil.py (users sorted: symmetry) in a venv of a Python >= 3.12, vs")
+    print("   `zonedev check scenarios/teardown.py::teardown -p users=NU` (the real model); a side that failed prints FAILED")
+    py, ver = _musil_python(python)
+    vpy, why = _musil_venv(py, ver) if py else (None, ver)
+    if vpy is None:
+        print(f"  musil: FAILED ({why})")
         print()
         return
-    print("  musil is installed but this benchmark has no model for its API yet: FAILED")
+    print(f"   musil {why} on Python {ver} ({py})")
+    hdr = (f"  {'rules':<6}{'NU':>3}  {'musil s':>8} {'musil result':<44}{'zonedev s':>10} {'zonedev result':<32}"
+           f"{'zd/musil':>9}  {'musil 1st':>9}{'zd 1st':>8}{'1st ratio':>10}")
+    print(hdr)
+    for kern in ("v6.1", "v5.18"):
+        for nu in ([2, 4, 6] if quick else list(range(2, 13))):
+            tm, mres = _musil(vpy, nu, kern, "full")
+            tz, _, zo, rc = _timed(_zonedev() + ["check", f"{TEARDOWN}::teardown", "--kernel", kern, "-p",
+                                                 f"users={nu}", "--json"], env=_env(), timeout=600)
+            try:
+                if rc not in (0, 1):
+                    raise ValueError
+                d = json.loads(zo)[0]
+                kinds = sorted({f["kind"] for f in d["findings"]})
+                zres = (f"found {','.join(kinds)}" if kinds else "no violation") + f", {d['executions']} ex"
+            except (ValueError, IndexError, KeyError):
+                tz, zres = None, "FAILED " + zo[-30:]
+            first = ""
+            if kern == "v5.18":
+                tmf, _ = _musil(vpy, nu, kern, "first")
+                tzf, _, _, frc = _timed(_zonedev() + ["check", f"{TEARDOWN}::teardown", "--kernel", kern, "-p",
+                                                      f"users={nu}", "--first", "--no-minimize", "--json"],
+                                        env=_env(), timeout=600)
+                if frc != 1:
+                    tzf = None
+                first = (f"  {tmf:>9.2f}" if tmf is not None else f"  {'FAILED':>9}") + \
+                    (f"{tzf:>8.2f}" if tzf is not None else f"{'FAILED':>8}") + f"{_ratio(tzf, tmf):>10}"
+            print(f"  {kern:<6}{nu:>3}  " + (f"{tm:>8.2f}" if tm is not None else f"{'FAILED':>8}") +
+                  f" {mres[:44]:<44}" + (f"{tz:>10.2f}" if tz is not None else f"{'FAILED':>10}") +
+                  f" {zres[:32]:<32}{_ratio(tz, tm):>9}" + first)
     print()
 
 
@@ -375,6 +482,8 @@ def main() -> None:
     ap.add_argument("--only", choices=["dpor", "readers", "zone", "spin", "jobs", "real", "musil"], default=None)
     ap.add_argument("--long", action="store_true", help="also indexer(17) and lastzero(18) exactly, with --jobs")
     ap.add_argument("--jobs", type=int, default=2, help="workers for --long (default 2)")
+    ap.add_argument("--musil-python", default=None, metavar="PATH",
+                    help="the Python >= 3.12 for the musil side (default: found on PATH or in pyenv)")
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n")
     if args.only in (None, "dpor"):
@@ -386,7 +495,7 @@ def main() -> None:
     if args.only in (None, "spin"):
         spin_side_by_side(args.quick)
     if args.only in (None, "musil"):
-        musil_abstraction(args.quick)
+        musil_abstraction(args.quick, args.musil_python)
     if args.only in (None, "real"):
         real_model_speed(args.quick)
     if args.only in (None, "jobs"):
