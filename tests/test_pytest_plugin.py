@@ -76,3 +76,27 @@ def test_helper_modules_that_only_mention_the_decorator_are_not_collected(pytest
     pytester.makepyfile(helper="import zonedev\n\ndef scenario(f):\n    return f\n\n@scenario\ndef s(k):\n    return None\n")
     r = pytester.runpytest(*_plugin_args(), "-p", "no:cacheprovider")
     assert r.ret == 5 and "error" not in r.stdout.str().lower()     # no tests collected, no error
+
+
+def test_missing_kernel_function_skips_but_a_scenario_attribute_error_fails(pytester):
+    """Only a kernel function the kernel does not have (NoKernelFunction) is a skip; an
+    AttributeError of the scenario's own making is a failure, not hidden as one."""
+    pytester.makepyfile(lib='''
+import zonedev
+
+@zonedev.scenario(expect={"v6.1": "safe"})
+def needs_later_function(k):
+    """Calls a function no kernel has."""
+    k.folio_free_the_future(None)
+
+@zonedev.scenario(expect={"v6.1": "safe"})
+def scenario_bug(k):
+    """A NULL dereference in the scenario itself."""
+    page = None
+    page.refcount
+''')
+    r = pytester.runpytest(*_plugin_args(), "lib.py", "-rs", "-p", "no:cacheprovider")
+    r.assert_outcomes(skipped=1, failed=1)
+    out = r.stdout.str()
+    assert "has no kernel function folio_free_the_future()" in out
+    assert "scenario_bug" in out and "could not run" in out

@@ -145,7 +145,8 @@ def check_verdict(scenario: Any, kernel: str, expected: Any, **options: Any) -> 
     opts = {**scenario.bound, **options}
     res = check(scenario, kernel, **opts)
     if res.verdict == "error":
-        if "has no attribute" in res.error or "lacks" in res.error:
+        from .linux.kernel import MISSING_FUNCTION
+        if MISSING_FUNCTION.search(res.error) or "lacks" in res.error:
             pytest.skip(f"{kernel} lacks what {scenario.name} needs: {res.error}")
         raise VerdictMismatch(f"{scenario.name} on {kernel}: the scenario could not run: {res.error}")
     got = frozenset(f.kind for f in res.findings)

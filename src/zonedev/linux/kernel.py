@@ -6,10 +6,22 @@ execution costs one object.  Kernel functions are methods: ``k.put_page(page)``.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 from ..patches._patch import _REMOVED, Patch
 from ..sync.world import World, current_world, set_world
+
+
+class NoKernelFunction(AttributeError):
+    """A kernel function this kernel does not have: a patch of a later release brings it in, or
+    one of its patches removed it.  ``zonedev bisect`` counts a prefix that raises it as
+    untestable, and the pytest plugin skips; any other AttributeError is a bug in the scenario
+    or the model and is reported as one."""
+
+
+#: the message of :class:`NoKernelFunction` (it travels as text in results): kernel, function
+MISSING_FUNCTION = re.compile(r"(\S+) has no kernel function (\w+)\(\)")
 
 
 class Kernel:
@@ -31,6 +43,12 @@ class Kernel:
         init = getattr(self, "mem_init", None)
         if init is not None:      # the base patch's boot-time state (memmap, buddy, pgmap xarray)
             init()
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached when the ordinary lookup failed
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise NoKernelFunction(f"{self.name} has no kernel function {name}()")
 
     def has(self, function: str) -> bool:
         """Does this kernel have ``function`` (``put_devmap_managed_page``, ...)?"""

@@ -29,19 +29,19 @@ verdict changes more than once between the two ends, another change may come ear
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..linux.kernel import MISSING_FUNCTION
 from .check import Result, check
 from .expect import describe, verdict_of
 from .scenario import Scenario
 
 __all__ = ["BisectError", "Bisection", "Probe", "bisect", "default_ends"]
 
-#: the message of an AttributeError for a kernel function a prefix does not have
-_MISSING = re.compile(r"'Kernel\[[^\]]*\]' object has no attribute '(\w+)'")
+#: the message of a call to a kernel function a prefix does not have
+_MISSING = MISSING_FUNCTION
 
 
 class BisectError(ValueError):
@@ -172,12 +172,12 @@ def _untestable(res: Result) -> str | None:
     """Why a check says nothing about the scenario on that kernel, or None when it does."""
     if res.verdict == "error":
         m = _MISSING.search(res.error)
-        return f"{res.kernel} has no {m.group(1)}()" if m else res.error
+        return f"{res.kernel} has no {m.group(2)}()" if m else res.error
     for f in res.findings:
         if f.kind == "exception":
             m = _MISSING.search(f.message)
             if m:
-                return f"{res.kernel} has no {m.group(1)}() (thread {f.thread})"
+                return f"{res.kernel} has no {m.group(2)}() (thread {f.thread})"
     return None
 
 
