@@ -185,3 +185,22 @@ def test_commands_that_do_not_explore_stop_at_once():
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 143 and "Traceback" not in err and ">> exception" not in out
+
+
+def test_a_state_deeper_than_the_recursion_limit_is_saved_and_loaded(tmp_path):
+    """Optimal-DPOR's wakeup trees nest as deep as an execution is long: a teardown with 200
+    users saved its checkpoint with a RecursionError traceback.  Such a state round-trips."""
+    from zonedev.rt.checkpoint import Checkpoints
+    root = node = [0, (), (), []]
+    for i in range(1, sys.getrecursionlimit() * 5):
+        child = [i, (), (), []]
+        node[3].append(child)
+        node = child
+    ident = {"scenario": "x.py::y", "kernel": "v6.1"}
+    Checkpoints(str(tmp_path / "deep.ckpt"), None, ident).save({"stack": (root,)})
+    back = Checkpoints(None, str(tmp_path / "deep.ckpt"), ident).load()["stack"][0]
+    depth = 0
+    while back[3]:
+        back = back[3][0]
+        depth += 1
+    assert depth == sys.getrecursionlimit() * 5 - 1 and back[0] == depth

@@ -12,6 +12,10 @@ A checkpoint names what it is of (scenario, its file's digest, kernel, mode, par
 resuming it for anything else is refused.  Code objects in stateful keys (thread positions) are
 saved with ``marshal`` (they compare by value), modules by name.  The file is replaced
 atomically, so an interrupt while saving leaves the previous checkpoint.
+
+Depth.  Optimal-DPOR's wakeup trees nest as deep as an execution is long (up to the step limit,
+20,000 by default), deeper than pickle's recursion allows in the calling thread; such a state is
+pickled in a thread of its own with a large stack (unpickling is not recursive).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import io
 import marshal
 import os
 import pickle
+import sys
+import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -44,6 +50,42 @@ class _Pickler(pickle.Pickler):
         if type(obj) is types.ModuleType:
             return importlib.import_module, (obj.__name__,)
         return NotImplemented
+
+
+def _dumps(obj: Any) -> bytes:
+    """Pickle ``obj``; a structure too deep for this thread's stack is pickled again in a thread
+    with a 512 MiB stack and a recursion limit to match (the interpreter's limit is global: it
+    is restored at once)."""
+    buf = io.BytesIO()
+    try:
+        _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+        return buf.getvalue()
+    except RecursionError:
+        pass
+    box: dict = {}
+
+    def deep() -> None:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(200_000)
+        try:
+            b = io.BytesIO()
+            _Pickler(b, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+            box["data"] = b.getvalue()
+        except BaseException as e:      # handed to the calling thread
+            box["error"] = e
+        finally:
+            sys.setrecursionlimit(limit)
+
+    size = threading.stack_size(512 << 20)
+    try:
+        t = threading.Thread(target=deep, name="zonedev-checkpoint")
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(size)
+    if "error" in box:
+        raise box["error"]
+    return box["data"]
 
 
 def _digest(path: str) -> str:
@@ -72,13 +114,11 @@ class Checkpoints:
     def save(self, state: dict) -> None:
         if self.out is None:
             return
-        buf = io.BytesIO()
-        _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(
-            {"format": FORMAT, "identity": self.identity, "state": state})
+        data = _dumps({"format": FORMAT, "identity": self.identity, "state": state})
         tmp = f"{self.out}.tmp{os.getpid()}"
         try:
             with open(tmp, "wb") as f:
-                f.write(buf.getvalue())
+                f.write(data)
             os.replace(tmp, self.out)
         except OSError as e:
             raise CheckpointError(f"{self.out}: cannot write the checkpoint: {e.strerror or e}") from None
