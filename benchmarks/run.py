@@ -315,30 +315,43 @@ def jobs_speedup(quick: bool) -> None:
 
 
 def real_model_speed(quick: bool) -> None:
-    """Executions/s on the real scenarios, the previous DPOR path (a waiting step raced with the
-    event that made it ready: infeasible reversals ending sleep-set blocked) against the current
-    one, in the same run (``zonedev.rt.dpor.ORDER_BY_ENABLER``)."""
+    """Executions/s (CPU time) on the real scenarios under Optimal-DPOR, three code paths in the
+    same run: before issue 11 (a waiting step raced with the event that made it ready, ending
+    infeasible reversals sleep-set blocked; ``zonedev.rt.dpor.ORDER_BY_ENABLER = False``), the
+    previous session's (ORDER_BY_ENABLER on, ``zonedev.sync.world.FAST = False``) and the current
+    one (both on: observer twins, replayed prefixes handed from thread to thread, cheap setup).
+    The answers of the three must be equal (the first may have more blocked executions)."""
     import zonedev
     from zonedev.rt import dpor
-    print("== the real model: Optimal-DPOR, previous path vs current (same run) ==")
+    from zonedev.sync import world
+    print("== the real model: Optimal-DPOR executions/s, previous paths vs current (same run) ==")
     plan = [(ROOT / "scenarios" / "hmm_races.py", "release_vs_fault", "v6.1", {}),
             (TEARDOWN, "getput", "v5.18", {"users": 2} if quick else {})]
+    sides = (("before", False, False), ("session 2", True, False), ("current", True, True))
     for path, name, kern, params in plan:
         sc = load_scenarios(path)[name]
-        line = f"  {name}{params or ''} {kern:<6}"
-        rates = []
-        for label, flag in (("previous", False), ("current", True)):
-            dpor.ORDER_BY_ENABLER = flag
+        print(f"  {name}{params or ''} {kern}")
+        rates, answers = [], []
+        for label, enabler, fast in sides:
+            dpor.ORDER_BY_ENABLER = enabler
+            world.FAST = fast
             try:
                 t = time.process_time()
                 r = zonedev.check(sc, kern, params=params, mode="dpor", minimize=False, tables=False)
                 cpu = time.process_time() - t
             finally:
                 dpor.ORDER_BY_ENABLER = True
-            rates.append((r.executions + r.blocked) / cpu)
-            line += (f"  {label}: {r.executions:,} ex + {r.blocked:,} blocked in {cpu:.2f}s cpu "
-                     f"({rates[-1]:,.0f} ex/s, {r.executions / cpu:,.0f} complete/s)")
-        print(line)
+                world.FAST = True
+            rates.append(r.executions / cpu)
+            answers.append((r.executions, sorted(f.kind for f in r.findings),
+                            r.steps, sorted((f.signature, f.schedule) for f in r.findings)))
+            print(f"    {label:<10} {r.executions:,} ex + {r.blocked:,} blocked in {cpu:.2f}s cpu: "
+                  f"{(r.executions + r.blocked) / cpu:,.0f} ex/s, {rates[-1]:,.0f} complete/s, "
+                  f"{1000 * cpu / (r.executions + r.blocked):.3f} ms/execution")
+        # before issue 11 may have more (blocked) executions, so only its complete ones and kinds
+        same = answers[1] == answers[2] and answers[0][:2] == answers[2][:2]
+        print(f"    same answers: {'yes' if same else 'NO'}   complete executions/s, current / before "
+              f"{_ratio(rates[2], rates[0])}, current / session 2 {_ratio(rates[2], rates[1])}")
     print()
 
 

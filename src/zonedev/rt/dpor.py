@@ -164,6 +164,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             init = (alive, mayblock, curd, curf)
         alive, mayblock, curd, curf = init[0], init[1], init[2][:], init[3][:]
         # -- replay the prefix ------------------------------------------------------------------
+        runner.replay(thr, target)      # the threads run it; below, the bookkeeping it implies
         for i in range(target):
             p = thr[i]
             o, k, rs = evd[i]
@@ -197,8 +198,6 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     rsince[r] = []
                     lastw[r] = i
             tclk[p] = clk[i]
-            runner.cur = p
-            pool[p].switch()
             # p's next pending step is the one it had after this event the first time
             f = nxt[i]
             if f is None:

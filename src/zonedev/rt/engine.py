@@ -19,6 +19,7 @@ from greenlet import GreenletExit, getcurrent, greenlet
 from .guard import Interrupted, StepTimeout
 from .scenario import Run, Scenario
 from ..sync.retry import RETRY_LABELS
+from ..sync import world as _world_mod
 from ..sync.world import IDLE_LABELS, Scheduler, World, set_world
 
 READ, WRITE, ACQUIRE, RELEASE = "r", "w", "acq", "rel"
@@ -133,6 +134,10 @@ class Runner(Scheduler):
         self.in_setup = False         # the scenario function is running (the step guard looks)
         self.killed = False           # our greenlets are being killed (GreenletExit from switch)
         self.timed_out = False        # the step guard stopped a thread in this execution
+        # a prefix being replayed (:meth:`replay`): the schedule, the next step, the end
+        self.rsched: list[int] = []
+        self.rp = 0
+        self.rend = 0
         #: installed as each new world's ``on_event`` (the replay's reference ledger)
         self.on_event: Callable[[Any], None] | None = None
 
@@ -180,6 +185,77 @@ class Runner(Scheduler):
 
         return point
 
+    def _make_replay_point(self, world: World, normal: Callable[..., None]) -> Callable[..., None]:
+        """``world.point`` while :meth:`replay` runs a prefix: the thread that reached its point
+        hands over to the thread that performs the next step of the schedule (itself: it just
+        goes on), without the checker in between; the last one switches back to the checker
+        and puts ``normal`` back."""
+        runner = self
+        p_obj, p_kind, p_label, p_ready, p_reads = self.p_obj, self.p_kind, self.p_label, self.p_ready, self.p_reads
+        switch = self.main.switch
+        names = self.names
+        pool = self.pool
+
+        def point(obj: Any, kind: str, label: str, ready: Any = None, reads: tuple = ()) -> None:
+            world.steps += 1
+            if runner.aborting:
+                raise Abort
+            t = runner.cur
+            p_obj[t] = obj
+            p_kind[t] = kind
+            p_label[t] = label
+            p_ready[t] = ready
+            p_reads[t] = reads
+            i = runner.rp
+            try:
+                if i < runner.rend:
+                    q = runner.rsched[i]
+                    runner.rp = i + 1
+                    if q != t:
+                        runner.cur = q
+                        pool[q].switch()
+                else:
+                    world.point = normal
+                    switch()
+            except GreenletExit:      # the pool is being collected, not model code raising it
+                runner.killed = True
+                raise
+            if runner.aborting:
+                raise Abort
+            if kind != "r":
+                obj.wver += 1      # performed: a fair retry waiting on obj may go on
+                obj.wlast = names[t]
+
+        return point
+
+    def replay(self, sched: list[int], n: int) -> None:
+        """Perform the first ``n`` steps of the schedule ``sched`` (thread indexes), from the
+        state :meth:`begin` left: what the explorer's replay of a prefix does with
+        ``cur = p; step(p)`` for each step, with the threads handing over to each other
+        directly (``FAST``) instead of through the checker."""
+        if n <= 0:
+            return
+        pool = self.pool
+        if not _world_mod.FAST:
+            for i in range(n):
+                p = sched[i]
+                self.cur = p
+                pool[p].switch()
+            return
+        world = self.world
+        normal = world.point
+        self.rsched = sched
+        self.rp = 1
+        self.rend = n
+        world.point = self._make_replay_point(world, normal)
+        p = sched[0]
+        self.cur = p
+        try:
+            pool[p].switch()
+        finally:
+            world.point = normal
+            self.rend = 0
+
     def thread_name(self) -> str:
         return self.names[self.cur] if self.world is not None and self.world.scheduler is self else "setup"
 
@@ -202,7 +278,14 @@ class Runner(Scheduler):
                 if type(e) is StepTimeout:
                     self.timed_out = True
             self.fin[t] = True
-            main.switch()
+            i = self.rp
+            if i < self.rend:          # finished inside a replayed prefix: hand over (replay)
+                q = self.rsched[i]
+                self.rp = i + 1
+                self.cur = q
+                self.pool[q].switch()
+            else:
+                main.switch()
 
     def begin(self, record: bool = False) -> None:
         """Fresh world, kernel and scenario objects; every thread run to its first point."""

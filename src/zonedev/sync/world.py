@@ -32,6 +32,13 @@ READ = "r"
 WRITE = "w"
 ACQUIRE = "acq"   # taking a lock: dependent with every other acquire of the same lock
 
+#: the real model's fast paths (issue 11): an observer's descriptors only while a new step is
+#: recorded, a replayed prefix handed from thread to thread without the checker in between, cheap
+#: sync-object and ``struct page`` construction, a scheduler-less ``point`` without the generic
+#: detour.  Every one leaves executions, findings and counterexamples as they were; False
+#: restores the previous code path, for benchmarks/run.py's before/after in one run.
+FAST = True
+
 #: labels of blocking points where a thread waits *idle* for work (a grace-period kthread, a
 #: worker): an execution that ends with a thread blocked only there has not hung
 IDLE_LABELS: set[str] = set()
