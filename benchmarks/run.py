@@ -308,10 +308,25 @@ def jobs_speedup(quick: bool) -> None:
                 line += f"  --jobs {jobs}: {wall:7.2f}s wall {cpu:7.2f}s cpu {ans[0]:>8,} ex"
         same = sides[0][2] is not None and sides[0][2] == sides[1][2]
         line += f"  equal: {'yes' if same else 'NO'}  ratio {_ratio(sides[0][0], sides[1][0])}"
+        crit = _critical_path(sides[1][3], sides[1][1]) if sides[1][0] is not None else None
+        if crit is not None and sides[0][0] is not None:
+            # what 2 free cores would give, whatever the load: this process's CPU against the
+            # busiest process's of the split run (the scheduler shares cores between sessions,
+            # so on a busy machine a second process of one session gets no more CPU)
+            line += f"  (CPU {sides[0][1]:.2f} s vs the busiest process's {crit:.2f} s: {_ratio(sides[0][1], crit)})"
         print(line)
         if sides[1][3] and sides[1][0] is not None:
             print(f"      --jobs 2: {sides[1][3]}")
     print()
+
+
+def _critical_path(note: str, total: float) -> float | None:
+    """The CPU seconds of the busiest process of a split random/PCT run with one worker: the
+    worker's from its note ("..., Y s on the workers"), the calling process's the rest of
+    ``total`` (its start, the kernel build and its own ranges included)."""
+    import re
+    m = re.search(r"([0-9.]+) s on the workers", note or "")
+    return max(total - float(m.group(1)), float(m.group(1))) if m else None
 
 
 def real_model_speed(quick: bool) -> None:

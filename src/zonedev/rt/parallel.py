@@ -387,13 +387,14 @@ def run_range(runner: Any, payload: bytes, max_steps: int, deadline: float | Non
     seed, depth, k, lo, hi = pickle.loads(payload)
     seconds = max(0.001, deadline - time.time()) if deadline is not None else None
     budget = Budget(seconds=seconds, max_steps=max_steps, stop_first=stop_first)
+    cpu = time.process_time()
     with step_guard(runner, step_timeout, budget):
         o = explore_random(runner, budget, seed, depth, span=(lo, hi), k=k, keep_sets=True)
     return pickle.dumps({
         "lo": lo, "hi": hi, "next": o.next, "k": o.k, "hit": o.hit, "reason": budget.reason,
         "executions": o.executions, "blocked": o.blocked, "truncated": o.truncated, "steps": o.steps,
         "note": o.note, "findings": list(o.findings.values()), "finals": o.final_states,
-        "traces": o.trace_keys, "elapsed": o.elapsed,
+        "traces": o.trace_keys, "elapsed": o.elapsed, "cpu": time.process_time() - cpu,
     }, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -426,6 +427,7 @@ def explore_random_parallel(runner: Any, budget: Budget, seed: int, depth: int |
     if warmup is None:
         warmup = WARMUP
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     if budget.executions is None and budget.deadline is None:
         budget.executions = 1000
     limit = budget.executions
@@ -440,6 +442,7 @@ def explore_random_parallel(runner: Any, budget: Budget, seed: int, depth: int |
     hit_at: int | None = None         # stop_first: a range that found something ends here
     back = None
     local = ranges = remote = worked = 0
+    worker_cpu = 0.0
     size = 1                          # warm-up ranges double
     per = None                        # seconds per execution, measured on the ranges run here
     spent = 0.0
@@ -483,6 +486,7 @@ def explore_random_parallel(runner: Any, budget: Budget, seed: int, depth: int |
                 if res.get("remote"):
                     remote += 1
                     worked += res["next"] - lo
+                    worker_cpu += res["cpu"]
                 out.executions += res["executions"]
                 out.blocked += res["blocked"]
                 out.truncated += res["truncated"]
@@ -549,6 +553,8 @@ def explore_random_parallel(runner: Any, budget: Budget, seed: int, depth: int |
     out.traces = len(traces)
     if back is not None:
         out.note = "; ".join(x for x in (out.note, f"executions 0..{done - 1} in {ranges} index ranges on {jobs} "
-                                                   f"workers ({worked} executions on the workers)") if x)
+                                                   f"workers ({worked} executions on the workers; CPU "
+                                                   f"{time.process_time() - cpu0:.2f} s here, {worker_cpu:.2f} s "
+                                                   f"on the workers)") if x)
     out.elapsed = time.perf_counter() - t0
     return out
