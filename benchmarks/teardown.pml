@@ -3,7 +3,7 @@
  * same abstraction as teardown.m.in (Murphi): V518=1 follows v5.18 (the free path re-arms the
  * page refcount to 1 and memunmap_pages drops the pgmap's initial reference and the one
  * memremap_pages took for the pages: the memmap can go while users still hold references ->
- * use-after-free); V518=0 follows v6.1 (27674ef6c73f: a freed page drops its pgmap reference,
+ * use-after-free); V518=0 follows v6.1 (0dc45ca1ce18: a freed page drops its pgmap reference,
  * so the memmap goes only after the last put: safe).
  *   spin -DV518=1 -DNU=4 -a teardown.pml && cc -O2 -DSAFETY -o pan pan.c && ./pan -E
  */
