@@ -1,18 +1,26 @@
 """The real model's fast paths (``zonedev.sync.world.FAST``, issue 11) against the previous code
 path: the same executions, sleep-set-blocked executions, steps, findings, counterexamples and
 interleaving tables, on library scenarios under Optimal-DPOR (observed footprints on), source-DPOR
-and the stateful search; and an unannounced access made after an execution's first recorded
-step, to an object made during it, is still observed."""
+and the stateful search, with executions started from a copy of the post-setup world from the
+second one on (``rt.snapshot``); the observer's watched twins; and the setups a plan refuses."""
 
 from pathlib import Path
 
 import pytest
 
 import zonedev
+from zonedev.rt import snapshot
 from zonedev.rt.check import check
+from zonedev.rt.engine import Runner
 from zonedev.sync import world
 
 ROOT = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+@pytest.fixture(autouse=True)
+def plan_at_once(monkeypatch):
+    """Read the setup's plan at the first execution (by default after 50 ms of setups)."""
+    monkeypatch.setattr(snapshot, "AFTER", 0.0)
 
 
 def answer(r):
@@ -78,3 +86,82 @@ def test_objects_are_watched_only_from_the_first_recorded_step():
             c = Atomic(0, "c")
             assert type(c) is Atomic              # the next execution starts plain
     assert type(Atomic(0, "d")) is Atomic
+
+
+def _runner(fn, **kw):
+    sc = zonedev.scenario(**kw)(fn)
+    return Runner(sc, None, None)
+
+
+def test_a_copy_is_a_new_world_equal_to_a_fresh_setup():
+    from zonedev.sync import Atomic, Var
+    calls = []
+
+    def two_counters(k):
+        calls.append(1)
+        a, b = Atomic(1, "a"), Var(("x", 2), "b")
+        shared = [a]
+        box = {"b": b, 3: (a, b)}
+        return zonedev.Run({"t0": lambda: a.add_return(1), "t1": lambda: shared.append(b.get())},
+                           invariants=[lambda: None if a.peek() < 9 else "big"])
+
+    r = _runner(two_counters)
+    r.begin()
+    r.end()
+    assert r._plan is not None and r._plan_why == ""
+    setups = len(calls)
+    r.begin()                        # from the copy: the scenario function does not run
+    w1, run1 = r.world, r.run
+    r.step(0)
+    r.end()
+    r.begin()
+    w2, run2 = r.world, r.run
+    assert len(calls) == setups
+    assert w1 is not w2 and run1.fns[0] is not run2.fns[0]
+    assert [o.oid for o in w2.objects] == [0, 1] and all(o.world is w2 for o in w2.objects)
+    assert w2.objects[0].value == 1          # the first copy's step did not reach the second
+    assert w1.objects[0].value == 2
+    assert run2.fns[0].__closure__[0].cell_contents is w2.objects[0]
+    r.end()
+
+
+_COUNTER = [0]
+
+
+def test_a_setup_that_changes_globals_or_makes_what_cannot_be_copied_runs_every_time():
+    from zonedev.sync import Atomic
+
+    def counts_globally(k):
+        global _SEEN
+        _SEEN = _COUNTER[0] = _COUNTER[0] + 1
+        a = Atomic(0, "a")
+        return zonedev.Run({"t0": lambda: a.add_return(1)})
+
+    def makes_a_generator(k):
+        a = Atomic(0, "a")
+        gen = iter(range(3))
+        return zonedev.Run({"t0": lambda: a.add_return(next(gen))})
+
+    for fn, why in ((counts_globally, "module globals"), (makes_a_generator, "range_iterator")):
+        r = _runner(fn)
+        r.begin()
+        r.end()
+        assert r._plan is None and why in r._plan_why
+        r.begin()
+        r.end()
+        assert r._plan is None
+
+
+def test_a_refused_setup_gives_the_same_answer():
+    """Every execution gets its own generator (a shared one would hand the second execution 1,
+    and t1 would read 2)."""
+    from zonedev.sync import Atomic
+    seen = []
+
+    def with_generator(k):
+        a = Atomic(0, "a")
+        gen = iter(range(10))
+        return zonedev.Run({"t0": lambda: a.add_return(next(gen) + 1), "t1": lambda: seen.append(a.read())})
+
+    r = check(zonedev.scenario()(with_generator), mode="dpor", jobs=1)
+    assert r.exhaustive and r.executions == 2 and sorted(seen) == [0, 1]

@@ -11,11 +11,13 @@ The runner knows nothing about pages: it sees sync objects, kinds of access, and
 
 from __future__ import annotations
 
+import time
 import traceback
 from typing import Any, Callable
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
+from . import snapshot as _snapshot
 from .guard import Interrupted, StepTimeout
 from .scenario import Run, Scenario
 from ..sync.retry import RETRY_LABELS
@@ -138,6 +140,11 @@ class Runner(Scheduler):
         self.rsched: list[int] = []
         self.rp = 0
         self.rend = 0
+        # the setup's copier (rt.snapshot), why there is none ("" once built, None: not tried
+        # yet), and the seconds fresh setups have taken
+        self._plan: Any = None
+        self._plan_why: str | None = None
+        self._setup_time = 0.0
         #: installed as each new world's ``on_event`` (the replay's reference ledger)
         self.on_event: Callable[[Any], None] | None = None
 
@@ -288,18 +295,31 @@ class Runner(Scheduler):
                 main.switch()
 
     def begin(self, record: bool = False) -> None:
-        """Fresh world, kernel and scenario objects; every thread run to its first point."""
-        world = World()
-        world.record_events = record
-        world.on_event = self.on_event
+        """Fresh world, kernel and scenario objects; every thread run to its first point.
+
+        ``FAST``, without the event log: once the setup has cost ``snapshot.AFTER`` seconds, a
+        :class:`~zonedev.rt.snapshot.Plan` is read from it (when the setup allows: see there),
+        and later executions start from a copy of the post-setup world instead of running the
+        setup again."""
         self.record = record
-        self.world = world
-        self.prev_world = set_world(world)
-        self.in_setup = True
         self.timed_out = False
+        self.prev_world = _world_mod._current
+        plan = self._plan
+        self.in_setup = True
         try:
-            k = self.kernel_cls() if self.kernel_cls is not None else None
-            run = self.fn(k, **self.params)
+            if plan is not None and not record and self.on_event is None and _world_mod.FAST:
+                world, k, run = plan.clone()
+                self.world = world
+                set_world(world)
+            elif (not record and self.on_event is None and _world_mod.FAST and self._plan_why is None
+                  and self._setup_time >= _snapshot.AFTER):
+                self._plan, made, why = _snapshot.build(lambda: self._fresh(record), lambda m: m)
+                self._plan_why = why
+                world, k, run = made
+            else:
+                t0 = time.perf_counter()
+                world, k, run = self._fresh(record)
+                self._setup_time += time.perf_counter() - t0
         except Interrupted:
             set_world(self.prev_world)
             self.world = None
@@ -349,6 +369,16 @@ class Runner(Scheduler):
         for t in range(n):
             self.cur = t
             pool[t].switch()
+
+    def _fresh(self, record: bool) -> tuple:
+        """Run the setup: a new world (made current), kernel and the scenario's Run."""
+        world = World()
+        world.record_events = record
+        world.on_event = self.on_event
+        self.world = world
+        set_world(world)
+        k = self.kernel_cls() if self.kernel_cls is not None else None
+        return world, k, self.fn(k, **self.params)
 
     def start_findings(self) -> list[Finding] | None:
         """Violations during setup and exceptions before a thread's first point."""

@@ -1,0 +1,457 @@
+"""Starting an execution from a copy of the post-setup world instead of running the setup again.
+
+Every execution the checker explores starts from a fresh setup: a new kernel object and the
+scenario function run to its ``Run`` (on ``release_vs_fault`` 34 ``struct page``s, 297 sync
+objects and ~200 scheduler-less points: a third of an execution).  Greenlets cannot be copied,
+but the setup has no thread yet: what it leaves is a graph of plain Python objects (the world,
+the kernel, the Run and the closures of its threads).  A :class:`Plan` is that graph, read once
+from a fresh setup, compiled into one straight-line Python function that builds a new copy of it
+(``object.__new__`` and field stores, cells and closures, lists and dicts in their order): much
+cheaper than running the model code again, or than ``copy.deepcopy`` with its memo and reduce
+protocol.
+
+What is copied and what is shared: an object made during the setup (not alive before it, by the
+garbage collector's list) is copied; anything older (modules, classes, functions, the kernel's
+class, constants) is shared, as a fresh setup shares it.  Only plain types are copied: instances
+of Python classes (``__dict__`` and slots), list, dict, set, tuple, frozenset, functions, cells
+and bound methods; anything else made by the setup (a generator, an iterator, a lock, a subclass
+of a builtin container) makes the plan refuse, and the runner goes on running the setup.
+
+It is used only when it cannot change an answer (:meth:`Plan.build` checks, once):
+
+* two fresh setups give the same graph (shape, types, values; old objects by identity), so the
+  setup is deterministic;
+* the setup leaves every module's globals and the classes in them as it found them (a setup
+  that counts in a global would give every fresh execution something new);
+* the copy has the graph of the fresh setup it was read from.
+
+``Run.opaque`` (identities for the stateful search) is keyed by ``id()``; the copy's is rebuilt
+for the copied objects.  The runner uses a plan only for executions without the event log (the
+explorers' hot loop; replays and counterexamples run the real setup) and after the setup has
+cost ``AFTER`` seconds in the run (a short search never pays for building one).
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import types
+from typing import Any
+
+#: seconds of setup a runner spends before it reads a plan (tests set 0)
+AFTER = 0.05
+
+_ATOMS = frozenset({type(None), bool, int, float, complex, str, bytes, range, type(Ellipsis),
+                    type(NotImplemented)})
+_LITERALS = frozenset({type(None), bool, int, str, bytes})
+_UNSET = object()
+_osa = object.__setattr__
+_new = object.__new__
+
+
+class Unsupported(Exception):
+    """The setup's graph holds something a plan cannot copy."""
+
+
+def _slot_names(cls: type) -> list[tuple[str, Any]]:
+    """(attribute name, member descriptor) of every slot of ``cls`` and its bases."""
+    out = []
+    seen = set()
+    for c in cls.__mro__:
+        slots = c.__dict__.get("__slots__", ())
+        if isinstance(slots, str):
+            slots = (slots,)
+        for s in slots:
+            if s in ("__dict__", "__weakref__"):
+                continue
+            name = f"_{c.__name__.lstrip('_')}{s}" if s.startswith("__") and not s.endswith("__") else s
+            if name in seen:
+                continue
+            seen.add(name)
+            md = c.__dict__.get(name)
+            if md is not None:
+                out.append((name, md))
+    return out
+
+
+def _plain_class(cls: type) -> bool:
+    """Instances can be made with ``object.__new__`` and have only slots and a ``__dict__``."""
+    if not cls.__flags__ & (1 << 9):        # Py_TPFLAGS_HEAPTYPE: a class written in Python
+        return False
+    for c in cls.__mro__[1:]:
+        if c is not object and not c.__flags__ & (1 << 9):
+            return False
+    return cls.__new__ is object.__new__
+
+
+class _Walk:
+    """The graph below ``roots``: nodes (the objects made since ``pre``) with their fields as
+    references: ("a", atom), ("x", old object), ("o", node index)."""
+
+    def __init__(self, roots: tuple, pre: set[int]) -> None:
+        self.pre = pre
+        #: a dict keyed by ``id()`` of objects (``Run.opaque``): its keys are compared as the
+        #: objects they name
+        self.idmap = id(getattr(roots[2], "opaque", None)) if len(roots) > 2 else 0
+        self.index: dict[int, int] = {}
+        self.nodes: list[list] = []        # [kind, obj, fields]
+        self.todo: list[int] = []
+        self.keep: list[Any] = []          # tuples made only for the walk stay alive
+        self.roots = [self.ref(r) for r in roots]
+        while self.todo:
+            self._fields(self.todo.pop())
+
+    def _node(self, kind: str, o: Any) -> tuple:
+        i = len(self.nodes)
+        self.index[id(o)] = i
+        self.nodes.append([kind, o, None])
+        self.todo.append(i)
+        return ("o", i)
+
+    def ref(self, o: Any) -> tuple:
+        t = type(o)
+        if t in _ATOMS:
+            return ("a", o)
+        i = self.index.get(id(o))
+        if i is not None:
+            return ("o", i)
+        if t is tuple or t is frozenset:
+            refs = [self.ref(x) for x in o]
+            if not any(r[0] == "o" for r in refs):
+                return ("a", o)          # immutable, nothing the setup made: shared as a value
+            i = len(self.nodes)
+            self.index[id(o)] = i
+            self.nodes.append([t.__name__, o, refs])
+            return ("o", i)
+        if id(o) in self.pre:
+            return ("x", o)
+        if t is list or t is dict or t is set:
+            return self._node(t.__name__, o)
+        if t is types.FunctionType:
+            if id(o.__globals__) not in self.pre:
+                raise Unsupported(f"function {o.__qualname__} with globals made by the setup")
+            return self._node("func", o)
+        if t is types.CellType:
+            return self._node("cell", o)
+        if t is types.MethodType:
+            return self._node("meth", o)
+        if isinstance(o, (type, types.ModuleType)) or not _plain_class(t):
+            raise Unsupported(f"{t.__module__}.{t.__qualname__} made by the setup")
+        return self._node("inst", o)
+
+    def _fields(self, i: int) -> None:
+        node = self.nodes[i]
+        kind, o = node[0], node[1]
+        ref = self.ref
+        if kind == "inst":
+            try:
+                d = object.__getattribute__(o, "__dict__")
+            except AttributeError:
+                d = None
+            if d is not None and type(d) is not dict:
+                raise Unsupported(f"{type(o).__qualname__} with a {type(d).__name__} for __dict__")
+            items = [(k, ref(v)) for k, v in d.items()] if d is not None else None
+            slots = []
+            for name, md in _slot_names(type(o)):
+                try:
+                    v = md.__get__(o, type(o))
+                except AttributeError:
+                    continue
+                slots.append((name, ref(v)))
+            node[2] = (items, slots)
+        elif kind == "list":
+            node[2] = [ref(x) for x in o]
+        elif kind == "dict":
+            node[2] = [(ref(k), ref(v)) for k, v in o.items()]
+            for r, _ in node[2]:
+                self._hash_by_identity(r)
+        elif kind == "set":
+            node[2] = [ref(x) for x in o]
+            for r in node[2]:
+                self._hash_by_identity(r)
+        elif kind == "func":
+            node[2] = (ref(o.__defaults__), ref(o.__closure__), ref(o.__kwdefaults__),
+                       ref(o.__dict__) if o.__dict__ else None)
+        elif kind == "cell":
+            try:
+                node[2] = ref(o.cell_contents)
+            except ValueError:           # an empty cell
+                node[2] = None
+        elif kind == "meth":
+            node[2] = (ref(o.__func__), ref(o.__self__))
+
+    def _hash_by_identity(self, r: tuple) -> None:
+        """A key or set member the copy rebuilds: its hash must not depend on fields the copy
+        fills in later (instances hash by identity; tuples of such are fine)."""
+        if r[0] != "o":
+            return
+        kind, o, refs = self.nodes[r[1]]
+        if kind == "inst" and type(o).__hash__ is not object.__hash__:
+            raise Unsupported(f"{type(o).__qualname__} hashed by value as a key")
+        if kind in ("tuple", "frozenset"):
+            for x in refs:
+                self._hash_by_identity(x)
+
+    def shape(self) -> list:
+        """The graph as plain data (old objects by identity): equal shapes, equal graphs."""
+        def value(v: Any) -> Any:
+            t = type(v)
+            if t in _ATOMS:
+                return (t.__name__, v)
+            if t is tuple:
+                return ("tuple", tuple(value(x) for x in v))
+            if t is frozenset:
+                return ("frozenset", frozenset(value(x) for x in v))
+            return ("id", id(v))
+
+        def norm(r: Any) -> Any:
+            if r is None:
+                return None
+            if r[0] == "x":
+                return ("x", id(r[1]))
+            if r[0] == "a":
+                return ("a", value(r[1]))
+            return r
+        out = [tuple(norm(r) for r in self.roots)]
+        for kind, o, f in self.nodes:
+            if kind == "inst":
+                items, slots = f
+                out.append((kind, id(type(o)), None if items is None else tuple((k, norm(v)) for k, v in items),
+                            tuple((k, norm(v)) for k, v in slots)))
+            elif kind in ("list", "set", "tuple", "frozenset"):
+                out.append((kind, tuple(norm(x) for x in f)))
+            elif kind == "dict" and id(o) == self.idmap:
+                out.append((kind, tuple((("x", k[1]) if k[1] in self.pre else ("o", self.index.get(k[1])), norm(v))
+                                        for k, v in f)))
+            elif kind == "dict":
+                out.append((kind, tuple((norm(k), norm(v)) for k, v in f)))
+            elif kind == "func":
+                out.append((kind, id(o.__code__), id(o.__globals__), o.__name__, o.__qualname__,
+                            tuple(norm(x) for x in f)))
+            elif kind == "cell":
+                out.append((kind, norm(f)))
+            else:
+                out.append((kind, norm(f[0]), norm(f[1])))
+        return out
+
+
+def _globals_state() -> list:
+    """Every module's globals, and the dicts of the classes defined in them, by identity (and
+    the sizes of the containers among them); not the current world, which a setup makes."""
+    from ..sync import world as world_mod
+    out = []
+    for m in list(sys.modules.values()):
+        d = getattr(m, "__dict__", None)
+        if type(d) is not dict:
+            continue
+        name = getattr(m, "__name__", None)
+        for k, v in list(d.items()):
+            if k == "_current" and m is world_mod:
+                continue
+            t = type(v)
+            out.append((id(d), k, id(v), len(v) if t is list or t is dict or t is set else -1))
+            if isinstance(v, type) and getattr(v, "__module__", None) == name:
+                for ck, cv in list(v.__dict__.items()):
+                    ct = type(cv)
+                    out.append((id(v), ck, id(cv), len(cv) if ct is list or ct is dict or ct is set else -1))
+    return out
+
+
+class Plan:
+    """A compiled copier of one setup's graph: :meth:`clone` returns new roots."""
+
+    def __init__(self, walk: _Walk, want: tuple[int, ...] = ()) -> None:
+        consts: list[Any] = []
+        cidx: dict[int, int] = {}
+
+        def const(v: Any) -> str:
+            if type(v) in _LITERALS:
+                return repr(v)
+            i = cidx.get(id(v))
+            if i is None:
+                i = cidx[id(v)] = len(consts)
+                consts.append(v)
+            return f"X[{i}]"
+
+        def val(r: Any) -> str:
+            if r[0] == "o":
+                return f"v{r[1]}"
+            return const(r[1])
+
+        alloc, build, fill_i, fill_l, fill_d = [], [], [], [], []
+        funcs: dict[int, list[str]] = {}
+        slot_maps: dict[type, dict[str, Any]] = {}
+        for i, (kind, o, f) in enumerate(walk.nodes):
+            v = f"v{i}"
+            if kind == "inst":
+                alloc.append(f"{v} = N({const(type(o))})")
+                items, slots = f
+                cls = type(o)
+                fast_set = cls.__setattr__ is object.__setattr__
+                for name, r in slots:
+                    sm = slot_maps.get(cls)
+                    if sm is None:
+                        sm = slot_maps[cls] = dict(_slot_names(cls))
+                    md = sm[name]
+                    if fast_set and name.isidentifier() and _lookup(cls, name) is md:
+                        fill_i.append(f"{v}.{name} = {val(r)}")
+                    else:
+                        fill_i.append(f"{const(md.__set__)}({v}, {val(r)})")
+                if items is not None:
+                    body = ", ".join(f"{k!r}: {val(r)}" for k, r in items) if all(type(k) is str for k, _ in items) else None
+                    if body is None:
+                        raise Unsupported(f"{cls.__qualname__} with a non-string attribute name")
+                    fill_i.append(f"OSA({v}, '__dict__', {{{body}}})")
+            elif kind == "list":
+                alloc.append(f"{v} = []")
+                if f:
+                    fill_l.append(f"{v}.extend(({', '.join(val(r) for r in f)},))")
+            elif kind == "dict":
+                alloc.append(f"{v} = {{}}")
+                if f:
+                    fill_d.append(f"{v}.update({{{', '.join(f'{val(k)}: {val(x)}' for k, x in f)}}})")
+            elif kind == "set":
+                alloc.append(f"{v} = set()")
+                if f:
+                    fill_d.append(f"{v}.update(({', '.join(val(r) for r in f)},))")
+            elif kind == "cell":
+                alloc.append(f"{v} = CELL()")
+                if f is not None:
+                    fill_i.append(f"{v}.cell_contents = {val(f)}")
+            elif kind in ("tuple", "frozenset"):
+                items = ", ".join(val(r) for r in f)
+                build.append((i, f"{v} = ({items},)" if kind == "tuple" else f"{v} = frozenset(({items},))"))
+            elif kind == "func":
+                defaults, closure, kwdefaults, fdict = f
+                fl = funcs[i] = [f"{v} = FN({const(o.__code__)}, {const(o.__globals__)}, {o.__name__!r}, "
+                                 f"{val(defaults)}, {val(closure)})",
+                                 f"{v}.__qualname__ = {o.__qualname__!r}"]
+                if kwdefaults[1] is not None:
+                    fl.append(f"{v}.__kwdefaults__ = {val(kwdefaults)}")
+                if fdict is not None:
+                    fl.append(f"{v}.__dict__ = {val(fdict)}")
+                if o.__module__ != o.__globals__.get("__name__"):
+                    fl.append(f"{v}.__module__ = {o.__module__!r}")
+                if o.__doc__ != (o.__code__.co_consts[0] if o.__code__.co_consts and
+                                 type(o.__code__.co_consts[0]) is str else None):
+                    fl.append(f"{v}.__doc__ = {const(o.__doc__)}")
+                if o.__annotations__:
+                    fl.append(f"{v}.__annotations__ = {const(o.__annotations__)}")
+            elif kind == "meth":
+                funcs[i] = [f"{v} = METH({val(f[0])}, {val(f[1])})"]
+        # tuples, functions and methods: each after what it holds
+        made = {i: [line] for i, line in build}
+        made.update(funcs)
+        lines = alloc + _in_order(walk, made) + fill_i + fill_l + fill_d
+        roots = ", ".join(val(r) for r in walk.roots)
+        extra = "".join(f"v{i}, " for i in want)
+        src = "def clone(X, N, OSA, CELL, FN, METH):\n    " + "\n    ".join(lines or ["pass"]) + \
+              f"\n    return ({roots},), ({extra})\n"
+        ns: dict[str, Any] = {}
+        exec(compile(src, "<zonedev setup plan>", "exec"), ns)
+        self._fn = ns["clone"]
+        self._consts = consts
+        self.nodes = len(walk.nodes)
+        self.lines = len(lines)
+
+        #: ``Run.opaque`` of the copy: (index into the wanted nodes or None, old key, value)
+        self.opaque: list[tuple[int | None, int, Any]] | None = None
+
+    def clone(self) -> tuple:
+        """New roots: a copy of the setup's graph."""
+        roots, extra = self._fn(self._consts, _new, _osa, types.CellType, types.FunctionType, types.MethodType)
+        if self.opaque is not None:
+            roots[2].opaque = {key if j is None else id(extra[j]): v for j, key, v in self.opaque}
+        return roots
+
+
+def _lookup(cls: type, name: str) -> Any:
+    for c in cls.__mro__:
+        if name in c.__dict__:
+            return c.__dict__[name]
+    return None
+
+
+def _in_order(walk: _Walk, made: dict[int, list[str]]) -> list[str]:
+    """The lines of tuples, functions and methods, each after those of what it holds (a tuple
+    may hold a function or a method, a function holds its defaults and closure tuples, a method
+    its function and its object)."""
+    out: list[str] = []
+    done: set[int] = set()
+    stack: set[int] = set()
+
+    def deps(i: int) -> list[int]:
+        kind, o, f = walk.nodes[i]
+        if kind in ("tuple", "frozenset"):
+            refs = f
+        elif kind == "func":
+            refs = [r for r in f[:3]]
+        else:
+            refs = list(f)
+        return [r[1] for r in refs if r[0] == "o" and r[1] in made]
+
+    def visit(i: int) -> None:
+        if i in done:
+            return
+        if i in stack:
+            raise Unsupported("a cycle through tuples and functions")
+        stack.add(i)
+        for j in deps(i):
+            visit(j)
+        stack.discard(i)
+        done.add(i)
+        out.extend(made[i])
+
+    for i in sorted(made):
+        visit(i)
+    return out
+
+
+def build(make: Any, roots_of: Any) -> tuple[Plan | None, Any, str]:
+    """Read a plan from fresh setups: ``make()`` runs one fresh setup and returns what it made,
+    ``roots_of(made)`` its roots (a tuple: world, kernel, Run).  Runs the setup three times; returns
+    (the plan or None, the last setup's result for the caller's execution, why there is no
+    plan)."""
+    gc_was = gc.isenabled()
+    gc.disable()
+    made: list = []
+    try:
+        made.append(make())           # first, so that what the setup imports is old below
+        alive = gc.get_objects()
+        pre = {id(o) for o in alive}
+        made.append(make())
+        shape1 = _Walk(roots_of(made[-1]), pre).shape()
+        before = _globals_state()
+        made.append(make())
+        after = _globals_state()
+        if before != after:
+            return None, made[-1], "the setup changes module globals"
+        roots = roots_of(made[-1])
+        walk = _Walk(roots, pre)
+        shape2 = walk.shape()
+        if shape1 != shape2:
+            return None, made[-1], "two setups differ"
+        opaque = getattr(roots[2], "opaque", None)     # Run.opaque: {id(object): index}
+        want: list[int] = []
+        fix = []
+        for key, v in (opaque or {}).items():
+            if key in pre:
+                fix.append((None, key, v))
+            elif key in walk.index:
+                fix.append((len(want), key, v))
+                want.append(walk.index[key])
+            else:
+                return None, made[-1], "Run(opaque=...) names an object the setup's graph does not hold"
+        plan = Plan(walk, tuple(want))
+        if opaque:
+            plan.opaque = fix
+        copy = plan.clone()
+        if _Walk(copy, pre).shape() != shape2:
+            return None, made[-1], "the copy differs from the setup"
+        return plan, made[-1], ""
+    except Unsupported as e:
+        return None, made[-1], str(e)
+    finally:
+        alive = None
+        if gc_was:
+            gc.enable()
