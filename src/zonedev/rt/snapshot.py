@@ -271,7 +271,7 @@ class Plan:
             if i is None:
                 i = cidx[id(v)] = len(consts)
                 consts.append(v)
-            return f"X[{i}]"
+            return f"x{i}"
 
         def val(r: Any) -> str:
             if r[0] == "o":
@@ -345,7 +345,9 @@ class Plan:
         lines = alloc + _in_order(walk, made) + fill_i + fill_l + fill_d
         roots = ", ".join(val(r) for r in walk.roots)
         extra = "".join(f"v{i}, " for i in want)
-        src = "def clone(X, N, OSA, CELL, FN, METH):\n    " + "\n    ".join(lines or ["pass"]) + \
+        # the constants as locals (one unpacking instead of a subscript at every use)
+        unpack = [f"{''.join(f'x{i}, ' for i in range(len(consts)))}= X"] if consts else []
+        src = "def clone(X, N, OSA, CELL, FN, METH):\n    " + "\n    ".join(unpack + lines or ["pass"]) + \
               f"\n    return ({roots},), ({extra})\n"
         ns: dict[str, Any] = {}
         exec(compile(src, "<zonedev setup plan>", "exec"), ns)
