@@ -44,13 +44,13 @@ class _Watch:
         if obj is None:
             return self.md
         obs = self.obs
-        if obs._on:
+        if obs._on and obj is not obs.own:
             obs.r.add(obj.oid)
         return self.md.__get__(obj, typ)
 
     def __set__(self, obj: Any, value: Any) -> None:
         obs = self.obs
-        if obs._on:
+        if obs._on and obj is not obs.own:
             obs.w.add(obj.oid)
         self.md.__set__(obj, value)
 
@@ -99,6 +99,7 @@ _ACTIVE: list["Observer"] = []
 class _Off:
     """Where the twins point when no observer is entered: never recording."""
     _on = False
+    own = None
 
 
 def _point_twins() -> None:
@@ -128,6 +129,9 @@ class Observer:
         self.r: set[int] = set()
         self.w: set[int] = set()
         self._on = False
+        #: FAST: the object the running step announced (the explorer has it already; not
+        #: recording it spares the explorer sorting it out of almost every step's accesses)
+        self.own: Any = None
         self.saved: list[tuple[type, str, Any]] = []
         self.twins: dict[type, type] | None = None      # FAST: class -> watched twin
         self.world: Any = None                          # FAST: the world whose objects are twins
@@ -140,8 +144,12 @@ class Observer:
     def on(self, value: bool) -> None:
         if value and self.twins is not None:
             w = _world._current
-            if w is not self.world and w is not None:
-                self._watch_world(w)
+            if w is not None:
+                if w is not self.world:
+                    self._watch_world(w)
+                sched = w.scheduler
+                p_obj = getattr(sched, "p_obj", None)
+                self.own = p_obj[sched.cur] if p_obj is not None else None
         self._on = value
 
     def _watch_world(self, w: Any) -> None:
