@@ -680,12 +680,12 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
                 break
         node.append([p, fr, fw, []])
         return
-    inv = 0
-    ar = aw = 0
-    for j in vs:
-        inv |= 1 << thr[j]
-        ar |= er[j]
-        aw |= ew[j]
+    v = [(thr[j], er[j], ew[j]) for j in vs]
+    inv = ar = aw = 0
+    for u, r, w in v:
+        inv |= 1 << u
+        ar |= r
+        aw |= w
     pb = 1 << p
     pfirst = not inv & pb           # p's first event in v is the race's second event
     inv |= pb
@@ -702,33 +702,33 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
             b = asleep & -asleep
             asleep ^= b
             s = b.bit_length() - 1
-            r, w = pe[s]
-            if sxe:
-                xs = sxe.get(s)
-                if xs is not None:
-                    r |= xs[0]
-                    w |= xs[1]
             if inv & b:
                 if b == pb and pfirst:
                     if not (fw & (ar | aw) or fr & aw):
                         return
                     continue
                 xr = xw = 0
-                for j in vs:
-                    if thr[j] == s:
-                        if not (ew[j] & (xr | xw) or er[j] & xw):
+                for u, r, w in v:
+                    if u == s:
+                        if not (w & (xr | xw) or r & xw):
                             return
                         break
-                    xr |= er[j]
-                    xw |= ew[j]
-            elif not (w & va or r & vw):
-                return
-    v = [(thr[j], er[j], ew[j]) for j in vs]
+                    xr |= r
+                    xw |= w
+            else:
+                r, w = pe[s]
+                if sxe:
+                    xs = sxe.get(s)
+                    if xs is not None:
+                        r |= xs[0]
+                        w |= xs[1]
+                if not (w & va or r & vw):
+                    return
     v.append((p, fr, fw))
     if e < floor:
         log.append((e, v))
         return
-    insert(wut[e], v)
+    _insert(wut[e], v, inv, vr, vw)
 
 
 def insert(node: list, v: list) -> None:
@@ -741,6 +741,11 @@ def insert(node: list, v: list) -> None:
         inv |= 1 << u
         vr |= r
         vw |= w
+    _insert(node, v, inv, vr, vw)
+
+
+def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> None:
+    """:func:`insert`, given v's threads (bitmask), reads and writes (masks)."""
     # what is left of v is v[lo:]; si/sr/sw[k]: threads, reads, writes of v[k:] (built when the
     # walk first takes an event off the front, rebuilt when it takes one from the middle)
     lo = 0
