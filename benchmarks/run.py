@@ -8,7 +8,7 @@
    source-DPOR, the count an optimal DPOR explores (= Mazurkiewicz traces, from the papers),
    sleep-set-blocked executions, the count without reduction (naive enumeration within a budget,
    or a closed form), executions/s and steps/s.
-2. readers(N) throughput on one core.
+2. readers(N) throughput on one core (CPU time), and how much of an execution is the runner.
 3. ZONE_DEVICE scenarios on the real model (scenarios/teardown.py): three threads doing get/put
    against memunmap_pages, on v5.18 and v6.1.
 4. SPIN and Rumur side by side (when `spin`, `rumur` and a C compiler are installed): the
@@ -103,24 +103,44 @@ def dpor_table(quick: bool) -> None:
     print()
 
 
+def _runner_floor(sc, n: int, runs: int) -> float:
+    """CPU seconds per execution of the runner alone on readers(n): a fresh setup (the scenario
+    function, its world and objects, every thread run to its first point), every step once,
+    the teardown -- what any exploration that replays from a fresh setup pays per execution."""
+    runner = Runner(sc, None, {"n": n})
+    t = time.process_time()
+    for _ in range(runs):
+        runner.begin()
+        pool = runner.pool
+        for p in range(runner.n):
+            runner.cur = p
+            pool[p].switch()
+        runner.end()
+    return (time.process_time() - t) / runs
+
+
 def readers_throughput(quick: bool) -> None:
+    """Optimal-DPOR on readers(N), CPU time of this process (the machine is shared), best of 3
+    (one run from N = 13 on); ``runner`` is the per-execution cost of the runner alone (see
+    :func:`_runner_floor`), the rest of an execution's cost is the DPOR bookkeeping."""
     sc = load_scenarios(BENCH)["readers"]
-    print("== readers(N) throughput, one core, best of 3 (goal >= 20,000 executions/s) ==")
-    for n in ([4, 8] if quick else [4, 6, 8, 10, 12]):
-        line = f"  readers({n:>2}): {2 ** n:>6,} executions"
-        for label, opt in (("optimal", True), ("source", False)):
-            best, steps_s = 0.0, 0.0
-            for _ in range(3):
-                runner = Runner(sc, None, {"n": n})
-                reps = max(1, 2000 // 2 ** n)
-                t = time.perf_counter()
-                for _ in range(reps):
-                    out = explore_dpor(runner, Budget(), optimal=opt)
-                dt = time.perf_counter() - t
-                if reps * out.executions / dt > best:
-                    best, steps_s = reps * out.executions / dt, reps * out.steps / dt
-            line += f"   {label}: {best:>7,.0f} exec/s {steps_s:>9,.0f} steps/s"
-        print(line)
+    print("== readers(N) throughput, Optimal-DPOR, one core, CPU time (goal >= 20,000 executions/s) ==")
+    print(f"   load average {os.getloadavg()[0]:.1f} at the start; runner = setup + steps + teardown alone")
+    print(f"  {'N':>3}{'executions':>12}{'exec/s':>9}{'us/exec':>9}{'runner us':>11}{'DPOR us':>9}{'steps/s':>10}")
+    for n in ([4, 8] if quick else [4, 6, 8, 10, 12, 13, 14, 15]):
+        best = None
+        for _ in range(3 if n < 13 else 1):
+            runner = Runner(sc, None, {"n": n})
+            reps = max(1, 2000 // 2 ** n)
+            t = time.process_time()
+            for _ in range(reps):
+                out = explore_dpor(runner, Budget(), optimal=True)
+            dt = (time.process_time() - t) / reps
+            best = dt if best is None else min(best, dt)
+        per = best / out.executions
+        floor = _runner_floor(sc, n, 2000)
+        print(f"  {n:>3}{out.executions:>12,}{out.executions / best:>9,.0f}{per * 1e6:>9.1f}{floor * 1e6:>11.1f}"
+              f"{(per - floor) * 1e6:>9.1f}{out.steps / best:>10,.0f}")
     print()
 
 
@@ -375,13 +395,15 @@ def long_counts(jobs: int) -> None:
     print(f"== long: exact counts with --jobs {jobs} ==")
     for name, n in (("indexer", 17), ("lastzero", 18)):
         want = optimal(name, n)
+        load = os.getloadavg()[0]
         wall, cpu, out, rc = _timed(_zonedev() + ["check", f"{BENCH}::{name}", "-p", f"n={n}", "--jobs", str(jobs),
                                                   "--json", "--time", "1800"], env=_env(), timeout=2000)
         try:
             d = json.loads(out)[0]
             ok = d["executions"] == want and d["exhaustive"]
             print(f"  {name}({n}): {d['executions']:,} executions (paper {want:,}: {'equal' if ok else 'NOT EQUAL'}), "
-                  f"{wall:.1f}s wall, {cpu:.1f}s cpu; {d['note']}")
+                  f"{wall:.1f}s wall, {cpu:.1f}s cpu ({cpu / max(1, d['executions']) * 1e6:.0f} us/execution), "
+                  f"load average {load:.1f} at the start; {d['note']}")
         except (ValueError, IndexError, KeyError):
             print(f"  {name}({n}): FAILED {out[-80:]}")
     print()
