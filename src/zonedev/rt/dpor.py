@@ -664,14 +664,11 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
         fa = fr | fw
         node = wut[e]
         while True:
-            for c in node:
-                t = c[0]
+            for t, cr, cw, ch in node:
                 if t == p:
                     return      # v is used up: covered, or nothing left to insert
-                cr = c[1]
-                if cr is None or c[2] & fa or cr & fw:
+                if cr is None or cw & fa or cr & fw:
                     continue
-                ch = c[3]
                 if not ch:
                     return      # a leaf of the tree covers v already
                 node = ch
@@ -746,13 +743,14 @@ def insert(node: list, v: list) -> None:
 
 def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> None:
     """:func:`insert`, given v's threads (bitmask), reads and writes (masks)."""
-    # what is left of v is v[lo:]; si/sr/sw[k]: threads, reads, writes of v[k:] (built when the
+    # what is left of v is v[lo:]; suf[k]: (threads, reads, writes) of v[k:] (built when the
     # walk first takes an event off the front, rebuilt when it takes one from the middle)
     lo = 0
-    si = None
+    suf = None
     while True:
+        va = vr | vw
         for c in node:
-            t = c[0]
+            t, cr, cw, ch = c
             if inv >> t & 1:
                 u, r, w = v[lo]
                 if u != t:
@@ -768,31 +766,23 @@ def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> None:
                         continue
                     v = v[lo:idx] + v[idx + 1:]
                     lo = 0
-                    si = None
+                    suf = None
                 else:
                     lo += 1
-                if si is None:
+                if suf is None:
                     m = len(v)
-                    si = [0] * (m + 1)
-                    sr = [0] * (m + 1)
-                    sw = [0] * (m + 1)
+                    suf = [None] * (m + 1)
+                    suf[m] = (0, 0, 0)
                     inv = vr = vw = 0
                     for k in range(m - 1, lo - 1, -1):
                         u, r, w = v[k]
                         inv |= 1 << u
                         vr |= r
                         vw |= w
-                        si[k] = inv
-                        sr[k] = vr
-                        sw[k] = vw
-                inv = si[lo]
-                vr = sr[lo]
-                vw = sw[lo]
-            else:
-                cr = c[1]
-                if cr is None or c[2] & (vr | vw) or cr & vw:
-                    continue
-            ch = c[3]
+                        suf[k] = (inv, vr, vw)
+                inv, vr, vw = suf[lo]
+            elif cr is None or cw & va or cr & vw:
+                continue
             if not ch:
                 return          # a leaf of the tree covers v already
             node = ch
