@@ -426,13 +426,30 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                             c = list(clk[races[0]])
                         else:
                             c = [a if a >= b else b for a, b in zip(tc, clk[races[0]])]
-                    elif tc is zero:
-                        c = list(map(max, *[clk[e] for e in races]))
                     else:
-                        c = list(map(max, tc, *[clk[e] for e in races]))
+                        # a racing event whose clock is its own entry alone (nothing happened
+                        # before it: sum == own entry) adds that entry; the others are joined
+                        c = list(tc)
+                        full = None
+                        tm = 0              # threads of the races with such a clock
+                        for e in races:
+                            ce = clk[e]
+                            if sum(ce) == e + 1:
+                                te = thr[e]
+                                tm |= 1 << te
+                                if c[te] <= e:
+                                    c[te] = e + 1
+                            elif full is None:
+                                full = [ce]
+                            else:
+                                full.append(ce)
+                        if full is not None:
+                            c = list(map(max, c, *full))
                     c[p] = i + 1
                     c = tuple(c)
-                    if len(races) > 1:
+                    if len(races) > 1 and (full is not None or tm.bit_count() != len(races)):
+                        # (races on distinct threads, none with anything before it: none
+                        # happens before another, all are kept)
                         keep = []
                         for e in races:
                             te = thr[e]
