@@ -188,10 +188,15 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
                         _speculate(state, target, split, back, handles, spare, pool)
                 # the unit the sequential order needs now runs here, the guesses on the workers
                 with (local_obs() if local_obs else nullcontext()) as obs:
-                    res_b = run_unit(runner, payload, obs, max_steps, deadline, None, budget.stop_first)
+                    if state is None:
+                        res_b = run_unit(runner, payload, obs, max_steps, deadline, None, budget.stop_first)
+                    else:
+                        res = _run_live(runner, state, target, max(target + 1, split), obs, max_steps,
+                                        deadline, budget.stop_first)
             units += 1
             depths.append(split)
-            res = pickle.loads(res_b)
+            if res_b is not None:
+                res = pickle.loads(res_b)
             # -- commit, in the sequential order ------------------------------------------------
             out.executions += res["executions"]
             if on_worker:
@@ -224,9 +229,8 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
             if budget.exhausted(out.executions + out.blocked):
                 break
             target = j
-            unit = _unit_of(state, j, split)
-            key = _key(unit)
-            payload = pickle.dumps(unit, protocol=pickle.HIGHEST_PROTOCOL)
+            # the unit's digest finds it among the guesses (none before the workers start)
+            key = _key(_unit_of(state, j, split)) if back is not None else None
     finally:
         if back is not None:
             back.close()
@@ -306,6 +310,26 @@ def _levels(flat: list, j: int, wut: list) -> list:
     return wut
 
 
+def _run_live(runner: Any, state: list, target: int, floor: int, obs: Any, max_steps: int,
+              deadline: float | None, stop_first: bool) -> dict:
+    """:func:`run_unit` on the committed stack itself, in this process: the unit's wakeup subtree
+    is explored where it is (no flat copy, no pickling either way) and the result's levels are
+    the live ones; :func:`_merge` replaces the committed stack with them right after, and nothing
+    else reads that subtree meanwhile (a guess flattens its units as soon as it makes them)."""
+    stack = ([None] * target + [[state[0][target][0]]],) + tuple(list(x) for x in state[1:])
+    seconds = None
+    if deadline is not None:
+        seconds = max(0.001, deadline - time.time())
+    budget = Budget(seconds=seconds, max_steps=max_steps, stop_first=stop_first)
+    o = explore_dpor(runner, budget, obs, optimal=True, start={"stack": stack, "target": target}, floor=floor)
+    return {
+        "executions": o.executions, "blocked": o.blocked, "steps": o.steps, "note": o.note,
+        "findings": list(o.findings.values()), "exhaustive": o.exhaustive,
+        "stack": None if o.stack is None else (o.stack[0][target:],) + tuple(o.stack[1:]), "live": True,
+        "log": o.log, "reason": budget.reason, "target": target, "elapsed": o.elapsed,
+    }
+
+
 def _unit_of(state: list, j: int, split: int) -> tuple:
     """The input of the unit at node ``j`` of the committed stack (which ends there); its
     wakeup subtree flat."""
@@ -322,7 +346,8 @@ def _merge(state: list | None, res: dict) -> list:
         new = [_levels(stack[0], 0, [])] + stack[1:]
     else:
         wut = state[0][:j + 1]
-        got = _levels(stack[0], j, [])          # [level j (the unit's node only), j + 1, ...]
+        # [level j (the unit's node only), j + 1, ...]
+        got = stack[0] if res.get("live") else _levels(stack[0], j, [])
         wut[j][0] = got[0][0]
         wut.extend(got[1:])
         new = [wut] + stack[1:]
