@@ -13,7 +13,7 @@ from ..sync.primitives import RELEASE
 from .engine import Runner, SetupError
 from .guard import Interrupted, StepTimeout
 from .outcome import Budget, Outcome, preemptions_of
-from .state import StateKeys
+from .state import StateKeys, UnsoundKey
 
 
 def _options(em: int, prev: int, allow_switch: bool) -> list[int]:
@@ -95,7 +95,7 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
                 if keys is not None:
                     try:
                         key = keys.key()
-                    except (Interrupted, StepTimeout):
+                    except (Interrupted, StepTimeout, UnsoundKey):
                         raise
                     except BaseException as e:     # the scenario's state= (SystemExit too)
                         raise _state_error(runner, e) from None

@@ -17,9 +17,11 @@ values in local variables.
 
 from __future__ import annotations
 
+import operator
 import types
 from typing import Any
 
+from ..sync.retry import RetryLoop
 from ..sync.world import SyncObject, World
 from .engine import POINT_CODE, Runner
 
@@ -28,6 +30,25 @@ _PLAIN = (int, str, bool, float, bytes, type(None))
 
 class Uncacheable(Exception):
     pass
+
+
+class UnsoundKey(AssertionError):
+    """Two states with one key differ in what :class:`Fingerprint` sees (audit mode)."""
+
+
+#: audit every key against a full walk of the reachable state (tests; very slow)
+AUDIT = False
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if type(a) is tuple and type(b) is tuple:
+        if len(a) != len(b):
+            return f"{path}: lengths {len(a)} != {len(b)}: {str(a)[:300]} / {str(b)[:300]}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                tag = x[0] if type(x) is tuple and len(x) == 2 and type(x[0]) is str else i
+                return _first_difference(x, y, f"{path}/{tag}")
+    return f"{path}: {str(a)[:300]} != {str(b)[:300]}"
 
 
 def _skip_codes() -> set:
@@ -41,14 +62,35 @@ class StateKeys:
         self.symmetry = symmetry
         self.skip = _skip_codes()
         self.stop = Runner._body.__code__
+        self.retry_code = RetryLoop.retry.__code__
         self.pk: list[Any] = []
+        self.pure: list[bool] = []
+        #: thread -> its position holds values identified by first visit (no symmetric moves)
+        self.ident: list[bool] = []
         self.names: dict[str, Any] = {}
+        self.tnames: frozenset = frozenset()
         self.named = True
+        self.hit_name = False
         self.dirty: set = set()
         self.slot_names: dict[type, list | None] = {}
+        self.getters: dict[type, Any] = {}
+        #: mutable values seen in the key being computed: id -> (first-visit index, the value);
+        #: the value is held so that its id is not reused while the key is being computed
+        self.seen: dict[int, tuple[int, Any]] = {}
+        #: False once the position being computed met a mutable value (it is not cached)
+        self.clean = True
+        #: True once the position being computed met a value numbered by first visit
+        self.numbered = False
+        self.me = ""
+        #: names of the sync objects made after the setup (their roles), by oid
+        self.created: tuple = ()
+        self.nsetup = 0
+        self.rcus: list = []
         #: position -> its rank, in the order positions were first seen: the symmetric order of
         #: threads (a process-independent order, unlike ``hash``, so a checkpoint resumes in kind)
         self.rank: dict[Any, int] = {}
+        #: key -> :class:`Fingerprint` of the first state with that key, when auditing keys
+        self.audit: dict | None = {} if AUDIT else None
         try:
             from ..linux.kernel import Kernel
             self.kernel_cls: type | None = Kernel
@@ -63,135 +105,323 @@ class StateKeys:
         self.rank = saved["rank"]
 
     def reset(self) -> None:
-        self.pk = [None] * self.runner.n
-        self.dirty = set(range(self.runner.n))
+        n = self.runner.n
+        self.pk = [None] * n
+        self.pure = [False] * n
+        self.ident = [False] * n
+        self.dirty = set(range(n))
+        self.tnames = frozenset(self.runner.names)
+        objs = self.runner.world.objects
+        self.nsetup = len(objs)
+        self.created = ()
+        from ..sync.rcu import Rcu
+        self.rcus = [o for o in objs if type(o) is Rcu]
 
     def moved(self, t: int) -> None:
         self.dirty.add(t)
 
     # -- canonicalisation -------------------------------------------------------------------
+    def _mutable(self, v: Any) -> tuple | None:
+        """A mutable value met before in this key: a back reference (identity, not value, is
+        what two references to one list share)."""
+        self.clean = False
+        self.numbered = True
+        seen = self.seen.get(id(v))
+        if seen is not None:
+            return ("ref", seen[0])
+        self.seen[id(v)] = (len(self.seen), v)
+        return None
+
     def canon(self, v: Any, depth: int = 0) -> Any:
         t = type(v)
         if t in _PLAIN:
-            if t is str and v in self.names:
-                return self.names[v]
+            if t is str and v in self.tnames:
+                self.hit_name = True
+                return self.names.get(v, v)
             return v
-        if depth > 6:
+        if depth > 60:
             raise Uncacheable
         if isinstance(v, SyncObject):
             return ("o", v.oid)
-        if t is tuple or t is list:
-            return tuple(self.canon(x, depth + 1) for x in v)
+        if t is tuple:
+            return tuple([x if type(x) in _FAST else self.canon(x, depth + 1) for x in v])
+        if t is list:
+            return self._mutable(v) or ("L", len(self.seen) - 1) + tuple(
+                [x if type(x) in _FAST else self.canon(x, depth + 1) for x in v])
         if t is dict:
-            return ("d",) + tuple(sorted(((self.canon(a, depth + 1), self.canon(b, depth + 1)) for a, b in v.items()), key=repr))
+            return self._mutable(v) or ("d", len(self.seen) - 1) + tuple(sorted(
+                ((self.canon(a, depth + 1), self.canon(b, depth + 1)) for a, b in v.items()), key=repr))
         if t is types.FunctionType:
             cells = v.__closure__
             return ("f", v.__code__,
-                    tuple(self.canon(c.cell_contents, depth + 1) for c in cells) if cells else (),
-                    tuple(self.canon(d, depth + 1) for d in v.__defaults__) if v.__defaults__ else ())
+                    tuple([self.canon(c.cell_contents, depth + 1) if _full(c) else ("empty",) for c in cells])
+                    if cells else (),
+                    tuple([self.canon(d, depth + 1) for d in v.__defaults__]) if v.__defaults__ else (),
+                    tuple(sorted((a, self.canon(b, depth + 1)) for a, b in v.__kwdefaults__.items()))
+                    if v.__kwdefaults__ else ())
         if t is types.MethodType:
             return ("m", v.__func__.__code__, self.canon(v.__self__, depth + 1))
-        key = getattr(v, "_zd_key", None) if t is not type else None    # a class is not an instance
+        if t is RetryLoop:
+            return self._retry(v.label, v.snap)
+        if t is type or t in _CONST:      # a class, a module, code: constants
+            return v
+        key = getattr(v, "_zd_key", None)
         if key is not None and callable(key):
-            return (key(), self._plain_slots(v, t))
+            plain = self._plain_slots(v, t)
+            if plain and not _frozen(t):
+                self.clean = False
+            return (key(), plain)
         if self.kernel_cls is not None and isinstance(v, self.kernel_cls):
-            return ("kernel",)
+            self.clean = False
+            return ("kernel", tuple(v.__dict__))
         op = self.runner.run.opaque.get(id(v))
         if op is not None:
             return ("opaque", op)
-        if t in (frozenset, set):
+        if t is frozenset:
             return ("s",) + tuple(sorted((self.canon(x, depth + 1) for x in v), key=repr))
-        if t in (type, types.BuiltinFunctionType, types.ModuleType) or t is types.CodeType:
-            return v
-        if isinstance(v, World):
-            return ("world",)
+        if t is set:
+            return self._mutable(v) or ("S", len(self.seen) - 1) + tuple(sorted(
+                (self.canon(x, depth + 1) for x in v), key=repr))
         if t is range:
             return ("range", v.start, v.stop, v.step)
+        if isinstance(v, World):
+            return ("world",)
+        if isinstance(v, BaseException):
+            return ("exc", t, self.canon(v.args, depth + 1))
+        if t.__flags__ & _HEAPTYPE and t.__module__ not in _FOREIGN:
+            return self._object(v, t, depth)
         raise Uncacheable
+
+    def _object(self, v: Any, t: type, depth: int) -> Any:
+        """A model object without ``_zd_key`` (an ioctl's argument, a ``vm_fault``, a process,
+        a ``migrate_vma``): its class and every field, itself by first visit in this key."""
+        back = self._mutable(v)
+        if back is not None:
+            return back
+        idx = len(self.seen) - 1
+        names = self.slot_names.get(t, False)
+        if names is False:
+            names = []
+            for klass in t.__mro__:
+                sl = getattr(klass, "__slots__", ())
+                names.extend((sl,) if isinstance(sl, str) else sl)
+            if not names:
+                names = None
+            self.slot_names[t] = names
+        fields: list = []
+        if names:
+            for n in names:
+                if n not in ("__dict__", "__weakref__"):
+                    fields.append((n, self.canon(getattr(v, n, _MISSING), depth + 1)))
+        d = getattr(v, "__dict__", None)
+        if d is not None:
+            for n in sorted(d):
+                fields.append((n, self.canon(d[n], depth + 1)))
+        return ("obj", t, idx, tuple(fields))
+
+    def _retry(self, label: str, snap: tuple | None) -> tuple:
+        """A fair retry loop's memory, relative to now: for each object its previous attempt
+        read, the value it read and whether someone wrote it since (and whether that was this
+        thread): what ``RetryLoop.retry``'s ``ready()`` decides on.  The write counts
+        themselves grow without bound and are not state."""
+        self.clean = False
+        if snap is None:
+            return ("retry", label, None)
+        objs = self.runner.world.objects
+        me = self.me
+        out = []
+        for oid, ver, val in snap:
+            o = objs[oid]
+            changed = o.wver != ver
+            out.append((oid, self.canon(val), changed, changed and o.wlast == me))
+        return ("retry", label, tuple(out))
 
     def _plain_slots(self, v: Any, t: type) -> tuple:
         """A model object's plain fields (``page.memmap_live``): hidden state the world's sync
-        objects do not hold.  Sync-object and object-valued fields are covered elsewhere."""
-        names = self.slot_names.get(t)
-        if names is None:
+        objects do not hold.  Object-valued fields are the ``_zd_key``'s to cover."""
+        get = self.getters.get(t, False)
+        if get is False:
             names = []
             for klass in t.__mro__:
-                names.extend(getattr(klass, "__slots__", ()))
-            if hasattr(v, "__dict__"):
-                names = None
-            self.slot_names[t] = names
-        if names is None:
-            items = sorted(vars(v).items())
-        else:
-            items = [(n, getattr(v, n, None)) for n in names]
-        return tuple(x for n, x in items if type(x) in _PLAIN)
+                sl = getattr(klass, "__slots__", ())
+                names.extend((sl,) if isinstance(sl, str) else sl)
+            names = [n for n in names if n not in ("__dict__", "__weakref__")]
+            if hasattr(v, "__dict__") or not names:
+                get = None
+            else:
+                get = operator.attrgetter(*names) if len(names) > 1 else (lambda o, n=names[0]: (getattr(o, n),))
+            self.getters[t] = get
+        if get is None:
+            d = getattr(v, "__dict__", None)
+            if not d:
+                return ()
+            return tuple([x for n, x in sorted(d.items()) if type(x) in _PLAIN])
+        return tuple([x for x in get(v) if type(x) in _PLAIN])
 
     def position(self, t: int) -> Any:
         r = self.runner
         if r.fin[t]:
+            self.clean = True
+            self.numbered = False
             return ("done",)
         f = r.pool[t].gr_frame
         parts = []
         skip = self.skip
         stop = self.stop
+        self.me = r.names[t]
+        self.clean = True
+        self.numbered = False
         while f is not None:
             code = f.f_code
             if code is stop:
                 break
-            if code not in skip:
+            if code is self.retry_code:
+                # retry(): its locals are the loop, the objects and the snapshot ready() holds
+                loc = f.f_locals
+                rd = loc.get("ready")
+                snap = rd.__defaults__[1] if rd is not None and rd.__defaults__ else None
+                parts.append((code, f.f_lasti, self._retry(loc["self"].label, snap),
+                              self.canon(loc.get("objs"))))
+            elif code not in skip:
                 loc = f.f_locals
                 parts.append((code, f.f_lasti,
-                              tuple((k, self.canon(x)) for k, x in loc.items() if k != "self" or type(x) is not Runner)))
+                              tuple([(k, self.canon(x)) for k, x in loc.items() if k != "self" or type(x) is not Runner])))
             f = f.f_back
         return tuple(parts)
+
+    def _created(self) -> tuple:
+        objs = self.runner.world.objects
+        if len(self.created) != len(objs) - self.nsetup:
+            self.created = tuple([o.name for o in objs[self.nsetup:]])
+        return self.created
+
+    def _proxy(self, t: int) -> tuple:
+        """Thread ``t``'s frame chain without its locals: what orders symmetric threads."""
+        r = self.runner
+        if r.fin[t]:
+            return ("done",)
+        f = r.pool[t].gr_frame
+        out = []
+        stop = self.stop
+        while f is not None and f.f_code is not stop:
+            out.append((f.f_code, f.f_lasti))
+            f = f.f_back
+        return tuple(out)
+
+    def _order(self) -> list[int]:
+        """The threads in a canonical order: by their frame chains (codes and offsets), and
+        threads at one place by their whole positions, each ranked in order of first sight."""
+        r = self.runner
+        n = r.n
+        rank = self.rank
+        proxies = [self._proxy(t) for t in range(n)]
+        ranks = [rank.setdefault(("p", x), len(rank)) for x in proxies]
+        if len(set(ranks)) < n:                  # threads at one place: their locals decide
+            pk = self.pk
+            for t in range(n):
+                if ranks.count(ranks[t]) > 1:
+                    if pk[t] is None or not self.pure[t]:
+                        self.seen = {}
+                        pk[t] = self.position(t)
+                    ranks[t] = (ranks[t], rank.setdefault(pk[t], len(rank)))
+                else:
+                    ranks[t] = (ranks[t], -1)
+        return sorted(range(n), key=ranks.__getitem__)
 
     def key(self) -> Any:
         r = self.runner
         n = r.n
         self.names = {}
         self.named = True
+        self.seen = {}
+        self.hit_name = False
         try:
             pk = self.pk
-            for t in self.dirty:
-                pk[t] = self.position(t)
-            self.dirty = set()
+            pure = self.pure
             run = r.run
-            state = r.world.state()
             if self.symmetry and run.symmetric and n > 1:
-                rank = self.rank
-                order = sorted(range(n), key=lambda t: rank.setdefault(pk[t], len(rank)))
-                tnames = set(r.names)
-                self.named = any(x in tnames for x in _strings(state))
-                if self.named:
-                    self.names = {r.names[t]: ("T", rank) for rank, t in enumerate(order)}
-                    positions = tuple(self.canon(pk[t]) for t in order)
-                else:
-                    positions = tuple(pk[t] for t in order)
+                order = self._order()
+                self.names = {r.names[t]: ("T", i) for i, t in enumerate(order)}
             else:
-                positions = tuple(pk)
-            state = self.canon(state)
+                order = range(n)
+            self.seen = {}
+            self.hit_name = False
+            state = self.canon(r.world.state())
+            # mutable values are numbered across all threads (sharing is state)
+            positions = []
+            dirty = self.dirty
+            for t in order:
+                if t in dirty or not pure[t]:
+                    hit = self.hit_name
+                    self.hit_name = False
+                    pk[t] = self.position(t)
+                    pure[t] = self.clean and not self.hit_name
+                    self.ident[t] = self.numbered
+                    self.hit_name = self.hit_name or hit
+                positions.append(pk[t])
+            self.dirty = set()
+            fns = self.canon((run.fns, run.finals, run.invariants))
+            hidden = (self._created(), tuple([tuple([self.canon(fn) for _, _, fn in c.callbacks])
+                                              for c in self.rcus]))
             extra = self.canon(run.state()) if run.state is not None else None
-            return (state, positions, extra)
+            self.named = self.hit_name
+            key = (state, tuple(positions), fns, hidden, extra)
+            if self.audit is not None:
+                self._audit(key, order)
+            return key
         except Uncacheable:
             self.dirty = set(range(n))
+            self.pk = [None] * n
             self.named = True
             return None
         finally:
             self.names = {}
+            self.seen = {}
+
+    def _audit(self, key: Any, order: Any) -> None:
+        fp = Fingerprint(self).of(order)
+        old = self.audit.setdefault(key, fp)
+        if old != fp:
+            raise UnsoundKey(_first_difference(old, fp))
 
     def dedupe(self, options: list[int]) -> list[int]:
         """Among enabled threads with equal positions, keep one (their moves are symmetric).
-        Not done when thread names appear in the shared state."""
+        Not done when thread names appear in the shared state or a position holds mutable
+        values (two threads holding one list are not interchangeable with two holding copies)."""
         r = self.runner
         if not (self.symmetry and r.run.symmetric) or self.named:
             return options
         out: list[int] = []
         pk = self.pk
+        ident = self.ident
         for t in options:
             k = pk[t]
-            if k is None or all(pk[u] != k for u in out):
+            if k is None or ident[t]:
+                return options
+            if all(pk[u] != k for u in out):
                 out.append(t)
         return out
+
+
+_WALKED = frozenset({list, dict, set, types.FunctionType, types.MethodType})
+_FAST = frozenset({int, bool, float, type(None)})
+_HEAPTYPE = 1 << 9
+_FOREIGN = frozenset({"greenlet", "builtins", "threading", "_thread", "asyncio"})
+_CONST = (types.BuiltinFunctionType, types.ModuleType, types.CodeType, types.BuiltinMethodType)
+_MISSING = ("unset",)
+
+
+def _full(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def _frozen(t: type) -> bool:
+    p = getattr(t, "__dataclass_params__", None)
+    return p is not None and p.frozen
 
 
 def _strings(v: Any):
@@ -201,3 +431,109 @@ def _strings(v: Any):
     elif t is tuple or t is list or t is frozenset:
         for x in v:
             yield from _strings(x)
+
+
+class Fingerprint:
+    """The whole reachable state, walked without trusting ``_zd_key`` or ``_zd_state``: every
+    field of every object reachable from the kernel, the scenario's threads and checks and every
+    sync object, each object numbered by first visit.  What the audit (``StateKeys.audit``)
+    compares when two states share a key: equal keys with different fingerprints are a key that
+    misses a hidden field.  Slow; for tests on small scenarios only."""
+
+    def __init__(self, keys: "StateKeys") -> None:
+        self.keys = keys
+        self.r = keys.runner
+        self.seen: dict[int, int] = {}
+        self.hold: list = []
+        self.ready_code = _retry_ready_code()
+
+    def walk(self, v: Any, depth: int = 0) -> Any:
+        t = type(v)
+        if t in _PLAIN:
+            return self.keys.names.get(v, v) if t is str else v
+        if depth > 400:
+            raise Uncacheable
+        if t is tuple or t is frozenset:
+            items = [self.walk(x, depth + 1) for x in v]
+            return (t.__name__,) + tuple(items if t is tuple else sorted(items, key=repr))
+        if t is type or t in _CONST:
+            return v
+        if isinstance(v, (World, Runner)) or (t.__module__ in _FOREIGN and t not in _WALKED):
+            return (t.__name__,)
+        if t is range:
+            return ("range", v.start, v.stop, v.step)
+        i = self.seen.get(id(v))
+        if i is not None:
+            return ("ref", i)
+        i = self.seen[id(v)] = len(self.seen)
+        self.hold.append(v)
+        if t is list:
+            return ("L", i) + tuple([self.walk(x, depth + 1) for x in v])
+        if t is dict:
+            items = sorted(v.items(), key=lambda kv: repr(kv[0]) if type(kv[0]) in _PLAIN else "~")
+            return ("d", i) + tuple([(self.walk(a, depth + 1), self.walk(b, depth + 1)) for a, b in items])
+        if t is set:
+            return ("S", i) + tuple(sorted((self.walk(x, depth + 1) for x in v), key=repr))
+        if t is types.FunctionType:
+            if v.__code__ is self.ready_code:      # RetryLoop.retry's ready(): relative to now
+                objs, snap, me = v.__defaults__
+                self.keys.me = me
+                return ("f", v.__code__, self.keys._retry("", snap), self.walk(objs, depth + 1))
+            cells = v.__closure__
+            return ("f", i, v.__code__,
+                    tuple([self.walk(c.cell_contents, depth + 1) if _full(c) else ("empty",) for c in cells]) if cells else (),
+                    self.walk(v.__defaults__, depth + 1), self.walk(v.__kwdefaults__, depth + 1))
+        if t is types.MethodType:
+            return ("m", v.__func__.__code__, self.walk(v.__self__, depth + 1))
+        if t is RetryLoop:
+            return ("retry", v.label, self.walk(self._snap_rel(v.snap), depth + 1))
+        if isinstance(v, BaseException):
+            return ("exc", t, self.walk(v.args, depth + 1))
+        fields = []
+        for klass in t.__mro__:
+            sl = getattr(klass, "__slots__", ())
+            for n in ((sl,) if isinstance(sl, str) else sl):
+                if n in ("__dict__", "__weakref__", "world", "wver", "wlast", "oid"):
+                    continue
+                fields.append((n, self.walk(getattr(v, n, _MISSING), depth + 1)))
+        d = getattr(v, "__dict__", None)
+        if d is not None:
+            for n in sorted(d):
+                if n != "world":
+                    fields.append((n, self.walk(d[n], depth + 1)))
+        return ("obj", t, i, tuple(fields))
+
+    def _snap_rel(self, snap: tuple | None) -> Any:
+        if snap is None:
+            return None
+        objs = self.r.world.objects
+        return tuple((oid, val, objs[oid].wver != ver, objs[oid].wlast if objs[oid].wver != ver else None)
+                     for oid, ver, val in snap)
+
+    def frames(self, t: int) -> Any:
+        r = self.r
+        if r.fin[t]:
+            return ("done",)
+        out = []
+        f = r.pool[t].gr_frame
+        while f is not None and f.f_code is not self.keys.stop:
+            if f.f_code not in self.keys.skip:
+                out.append((f.f_code, f.f_lasti, self.walk(dict(f.f_locals))))
+            f = f.f_back
+        return (tuple(out), self.walk(r.p_obj[t]), r.p_label[t], self.walk(r.p_ready[t]))
+
+    def of(self, order: Any) -> Any:
+        r = self.r
+        run = r.run
+        k = r.world.kernel
+        return (tuple([self.frames(t) for t in order]),
+                self.walk((run.fns, run.finals, run.invariants)),
+                self.walk(k),
+                tuple([self.walk(o) for o in r.world.objects]))
+
+
+def _retry_ready_code() -> Any:
+    for c in RetryLoop.retry.__code__.co_consts:
+        if getattr(c, "co_name", None) == "ready":
+            return c
+    return None
