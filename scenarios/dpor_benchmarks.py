@@ -10,13 +10,16 @@ explores exactly one execution per Mazurkiewicz trace:
     refcount(N)    (3N+1)! / 6^N            (every step is an RMW of one counter: no reduction)
 
     zonedev check scenarios/dpor_benchmarks.py::readers -p n=8
+
+Each declares ``mode="dpor"``: the counts above are DPOR's (``auto`` would run the stateful
+search with symmetry on readers' identical readers and refcount's identical workers).
 """
 
 import zonedev
 from zonedev.sync import Atomic, Lock, Var
 
 
-@zonedev.scenario(params={"n": 3}, kernel=False)
+@zonedev.scenario(params={"n": 3}, kernel=False, mode="dpor")
 def readers(k, n):
     """One writer ``x = 42``, n readers ``a = x``."""
     x = Var(0, "x")
@@ -30,7 +33,7 @@ def readers(k, n):
     return zonedev.Run({"writer": writer, **{f"reader{i}": reader for i in range(n)}})
 
 
-@zonedev.scenario(params={"n": 3}, kernel=False)
+@zonedev.scenario(params={"n": 3}, kernel=False, mode="dpor")
 def lastzero(k, n):
     """Thread 0 scans ``array`` down for the last zero; thread j sets array[j] = array[j-1] + 1."""
     array = [Var(0, f"array[{i}]") for i in range(n + 1)]
@@ -55,7 +58,7 @@ SIZE = 128
 MAX = 4
 
 
-@zonedev.scenario(params={"n": 12}, kernel=False)
+@zonedev.scenario(params={"n": 12}, kernel=False, mode="dpor")
 def indexer(k, n):
     """n threads insert 4 values each into a 128-slot hash table by linear probing; the
     compare-and-swap on a slot is done under that slot's lock."""
@@ -87,7 +90,7 @@ NUMBLOCKS = 26
 NUMINODE = 32
 
 
-@zonedev.scenario(params={"n": 14}, kernel=False)
+@zonedev.scenario(params={"n": 14}, kernel=False, mode="dpor")
 def filesystem(k, n):
     """32 inodes and 26 blocks, each with a lock; thread i allocates a block for inode i,
     starting at block 2i mod 26 and probing on when it is busy."""
@@ -117,7 +120,7 @@ def filesystem(k, n):
     return zonedev.Run({f"t{tid}": thread(tid) for tid in range(n)})
 
 
-@zonedev.scenario(params={"n": 2}, kernel=False)
+@zonedev.scenario(params={"n": 2}, kernel=False, mode="dpor")
 def refcount(k, n):
     """An owner dropping its reference, and n workers each taking two references and dropping
     them, all on one counter (atomic RMWs, all dependent)."""

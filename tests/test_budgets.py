@@ -30,7 +30,8 @@ def test_executions_exact(mode, n):
 
 
 def test_executions_one_on_the_command_line():
-    r = CliRunner().invoke(main, ["check", PLANTED + "::dec_and_test", "-p", "users=4", "--executions", "1"])
+    r = CliRunner().invoke(main, ["check", PLANTED + "::dec_and_test", "-p", "users=4", "--executions", "1",
+                                  "--mode", "dpor"])      # auto: stateful (identical users)
     assert "FOUND" in r.output or "no violation" in r.output
     assert "[dpor: 1 executions, NOT exhaustive: stopped by the execution budget after 1 executions]" in r.output, r.output
 

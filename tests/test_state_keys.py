@@ -149,3 +149,56 @@ def test_stateful_gives_dpors_finding_kinds(spec, kernels):
         assert s.exhaustive and d.exhaustive, (spec, kn)
         assert _kinds(s) == _kinds(d), (spec, kn, _kinds(s), _kinds(d))
         assert "could not be cached" not in (s.note or "")
+
+
+@zonedev.scenario(kernel=False, params={"users": 4, "same": True})
+def counter_users(k, users, same):
+    """``users`` threads each take and drop a reference on one counter; with ``same`` they are
+    one function with equal captured values (identical), otherwise each has its own label."""
+    from zonedev.sync import Atomic
+    c = Atomic(1, "refcount")
+
+    def make(i):
+        label = "get" if same else f"get{i}"
+
+        def user():
+            c.add_return(1, label)
+            if c.sub_return(1, "put") == 0:
+                c.add_return(0, "freed")
+        return user
+
+    return zonedev.Run([make(i) for i in range(users)])
+
+
+def test_auto_picks_stateful_for_identical_threads_and_dpor_otherwise():
+    same = check(counter_users, tables=False)
+    assert same.mode == "stateful" and "identical threads" in same.auto and same.exhaustive
+    assert same.as_dict()["auto"] == same.auto
+    differ = check(counter_users, params={"same": False}, tables=False)
+    assert differ.mode == "dpor" and "no two threads identical" in differ.auto
+    # the choice never changes the answer, only the work: 4 identical users are a handful of
+    # states, and 4! = 24 orders of their gets and puts for DPOR
+    d = check(counter_users, mode="dpor", tables=False)
+    assert _kinds(d) == _kinds(same) == set() and same.executions < d.executions
+    declared = check(f"{SC}/teardown.py::teardown3", "v6.1", tables=False, minimize=False)
+    assert declared.mode == "stateful" and declared.auto == "the scenario declares it"
+    assert check(counter_users, preemptions=1, tables=False).mode == "bounded(1)"
+
+
+def test_sleep_sets_keep_every_state_and_finding(monkeypatch):
+    """Threads that differ: the stateful search skips, with sleep sets, the runs that go round a
+    diamond of independent steps into a visited state.  It reaches the states and findings of
+    the plain search in fewer executions; planted, with every pair of steps called independent,
+    it loses states and the use-after-free (so the footprints are what keeps them)."""
+    from zonedev.rt import check as check_mod, explore
+    spec = f"{SC}/catalogue.py::f7_teardown_put_frees_busy_page"
+    monkeypatch.setattr(check_mod, "SLEEP_SETS", False)
+    plain = check(spec, "v5.2", mode="stateful", tables=False, minimize=False)
+    monkeypatch.setattr(check_mod, "SLEEP_SETS", True)
+    sleep = check(spec, "v5.2", mode="stateful", tables=False, minimize=False)
+    assert _kinds(plain) == _kinds(sleep) == {"page_free_while_referenced", "use_after_free"}
+    assert sleep.states == plain.states and sleep.executions < plain.executions
+    assert plain.exhaustive and sleep.exhaustive
+    monkeypatch.setattr(explore, "_fp_conflict", lambda a, b: False)
+    planted = check(spec, "v5.2", mode="stateful", tables=False, minimize=False)
+    assert "use_after_free" not in _kinds(planted) and planted.states < plain.states

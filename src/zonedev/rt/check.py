@@ -2,13 +2,16 @@
 
 Modes:
 
-* ``dpor`` (what ``auto`` runs unless the scenario asks for ``stateful``): exhaustive
+* ``auto``: ``bounded`` with ``preemptions=N``; else the mode the scenario declares; else the
+  stateful search when two or more threads are identical at the start, Optimal-DPOR when not
+  (:func:`auto_mode`; ``Result.auto`` and the JSON's ``auto`` say why).
+* ``dpor``: exhaustive
   Optimal-DPOR (sleep sets and wakeup trees): one complete execution per Mazurkiewicz trace and,
   on the benchmark programs, no sleep-set-blocked ones.  ``source-dpor``: source sets instead of
   wakeup trees.  Sound when all shared state lives in zonedev.sync objects: announced accesses
   come from the points, and for scenarios on the modelled kernel the unannounced looks model
   code takes between points (checks that peek) are observed and added to the step's footprint.
-* ``stateful`` (``auto`` for scenarios declared ``mode="stateful"``): exhaustive DFS over all
+* ``stateful``: exhaustive DFS over all
   schedules, pruning at visited states (model state + thread positions), with symmetry between
   threads whose stacks are equal.  Best where every step hits one counter (refcount races with
   identical users: the teardown family), hopeless where states rarely repeat (long mm paths).
@@ -38,7 +41,7 @@ from typing import Any, Callable
 
 from .dpor import explore_dpor
 from .engine import LEDGER_KINDS, Finding, Runner, SetupError, attach_unbalanced
-from .explore import explore_dfs, explore_random
+from .explore import explore_dfs, explore_random, explore_stateful_sleep
 from .guard import DEFAULT_STEP_TIMEOUT, Interrupted, step_guard
 from .outcome import DEFAULT_MEMORY, Budget, Outcome
 from .replay import replay
@@ -73,6 +76,7 @@ class Result:
     bound: int | None = None         # bounded search: the preemption bound
     covered: bool = False            # bounded search: every schedule within the bound was explored
     truncated: int = 0               # executions cut at max_steps: their tails were not explored
+    auto: str = ""                   # mode auto: why it ran this search (see :func:`auto_mode`)
 
     @property
     def ok(self) -> bool:
@@ -130,7 +134,7 @@ class Result:
             "extent": self.extent(), "bound": self.bound,
             "exhaustive_up_to": self.bound if self.bound is not None and self.covered and not self.truncated
             and not self.exhaustive else None,
-            "truncated": self.truncated,
+            "truncated": self.truncated, "auto": self.auto or None,
             "findings": [dict(f.as_dict(), table=f.table, names=f.names) for f in self.findings],
         }
 
@@ -222,14 +226,20 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
         raise ValueError(f"preemptions={preemptions!r}: need 0 or more")
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (modes: {', '.join(MODES)})")
+    why = ""
     if mode == "auto":
         mode = "bounded" if preemptions is not None else (
-            scenario.mode if scenario.mode != "auto" else "dpor")
+            scenario.mode if scenario.mode != "auto" else "")
+        why = "--preemptions given" if preemptions is not None else (
+            "the scenario declares it" if mode else "")
     if mode == "bounded" and preemptions is None:
         preemptions = 2
     proto, klabel = build_kernel(scenario, kernel, tuple(patches), tuple(without))
     runner = Runner(scenario, proto, params)
+    if not mode:
+        mode, why = auto_mode(runner, symmetry)
     res = Result(scenario.name, klabel, mode, dict(runner.params), spec=spec)
+    res.auto = why
     from .checkpoint import Checkpoints
     cps = Checkpoints(checkpoint, resume, identity=dict(
         scenario=spec, kernel=klabel, mode=mode, params=res.params, preemptions=preemptions,
@@ -266,7 +276,12 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                 else:
                     out = explore_dpor(runner, budget, optimal=optimal)
             elif mode == "stateful":
-                out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
+                if scenario.kernel and SLEEP_SETS and not (checkpoint or resume) and identical_threads(runner) == []:
+                    from .observe import Observer
+                    with Observer() as obs:
+                        out = explore_stateful_sleep(runner, budget, obs, symmetry=symmetry)
+                else:
+                    out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
             elif mode == "naive":
                 out = explore_dfs(runner, budget)
             elif mode == "bounded":
@@ -326,6 +341,60 @@ def _job(spec: str, klabel: str, proto: Any, params: dict, patches: Any, without
     """What a Ray worker needs to rebuild the runner (:mod:`zonedev.rt.backends.ray_backend`)."""
     return dict(spec=spec, kernel=klabel if proto is not None else None, params=params,
                 patches=[str(x) for x in patches], without=list(without))
+
+
+def auto_mode(runner: Runner, symmetry: bool = True) -> tuple[str, str]:
+    """What ``auto`` runs when neither the scenario nor ``--preemptions`` decides: the stateful
+    search with symmetry when two or more threads are *identical* -- equal at the start (the
+    same function, equal captured values: ``Run([user] * 3)``, users made in a loop) so that
+    the search may treat them as interchangeable -- and the start state gets a key; otherwise
+    Optimal-DPOR.  Returns (mode, why).
+
+    Why this rule (docs/checker.md, docs/scale.md): identical threads doing gets and puts on one
+    refcount are DPOR's worst case (every pair of steps races, every order is a new trace) and
+    the stateful search's best (their orders reach few states, and permutations of identical
+    threads are one state).  Threads that differ are DPOR's: measured on the library, DPOR
+    needs 8-75x fewer executions than the stateful search (with its sleep sets) wherever threads
+    differ, even when all they share is a refcount (scenarios/shapes.py::fork_exit_vs_unbind: 12
+    against 907), because wakeup trees reverse only races while sleep sets only skip diamonds.
+    One setup decides (about a millisecond); a scenario that fails to set up runs DPOR, which
+    reports the error."""
+    if not symmetry:
+        return "dpor", "symmetry is off: Optimal-DPOR"
+    same = identical_threads(runner)
+    if same is None:
+        return "dpor", "the start state has no key (or the setup failed): Optimal-DPOR"
+    if runner.n < 2:
+        return "dpor", "one thread: Optimal-DPOR"
+    if same and runner.run.symmetric:
+        return "stateful", (f"identical threads ({', '.join(runner.names[t] for t in same)}): "
+                            f"the stateful search with symmetry")
+    if same:
+        return "dpor", "Run(symmetric=False): Optimal-DPOR"
+    return "dpor", "no two threads identical: Optimal-DPOR"
+
+
+#: the stateful search uses sleep sets when the threads differ (``explore_stateful_sleep``);
+#: False restores the plain search (for benchmarks comparing the two in one run)
+SLEEP_SETS = True
+
+
+def identical_threads(runner: Runner) -> list[int] | None:
+    """The threads equal at the start to another thread (same function, equal captured values),
+    from one setup; None when the start state has no key or the setup fails."""
+    from .state import StateKeys
+    try:
+        runner.begin()
+    except SetupError:
+        return None
+    try:
+        keys = StateKeys(runner, True)
+        keys.reset()
+        if keys.key() is None:
+            return None
+        return keys.identical()
+    finally:
+        runner.end()
 
 
 def _first_finding_hook(progress: Callable[[int], None] | None,

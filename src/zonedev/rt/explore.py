@@ -339,3 +339,193 @@ def _restore(out: Outcome, saved: dict) -> None:
 def _state_error(runner: Runner, e: BaseException) -> SetupError:
     sc = runner.scenario
     return SetupError(f"{sc.file}:{sc.line}: scenario {sc.name}: its state= raised {type(e).__name__}: {e}")
+
+
+def _fp_conflict(a: tuple, b: tuple) -> bool:
+    """Two steps' footprints (reads mask, writes mask over oids) conflict: one writes what the
+    other reads or writes."""
+    return bool(a[1] & (b[0] | b[1]) or b[1] & a[0])
+
+
+def explore_stateful_sleep(runner: Runner, budget: Budget, obs: Any, symmetry: bool = True) -> Outcome:
+    """The stateful search with sleep sets (Godefroid, LNCS 1032, ch. 5 and 6: sleep sets with
+    state caching).  At each state the threads whose step was already explored from an
+    equivalent state and is independent of everything run since are *asleep*: not run again,
+    because running them leads to a state the search has been to (the diamond of two
+    independent steps).  A visited state is stored with its sleep set; reached again with sleep
+    set ``Z`` it is pruned when the stored set is inside ``Z``, otherwise only the threads asleep
+    then but awake now run, and the stored set becomes the intersection (so no transition is
+    lost).  Independence is by footprint, as in DPOR: the object a step announces, the objects
+    its wait reads, and every sync object it read or wrote in between (``obs``, an installed
+    :class:`~zonedev.rt.observe.Observer`).
+
+    For scenarios whose threads differ (with identical threads :func:`explore_dfs`'s symmetric
+    moves do the reducing).  Every state the plain stateful search reaches is reached; what is
+    saved is the executions that went round a diamond into a visited state, each a replay from
+    the setup."""
+    out = Outcome("stateful")
+    budget.out = out
+    t0 = time.perf_counter()
+    thr: list[int] = []        # step i: its thread
+    opts: list[list[int]] = []  # node i: threads still to run there
+    enab: list[int] = []
+    fps: list[tuple] = []      # step i: its footprint
+    slp: list[dict] = []       # node i: the sleep set on arrival (thread -> footprint)
+    done: list[list] = []      # node i: (thread, footprint) of the steps explored there so far
+    target = 0
+    first = True
+    steps = 0
+    keys = StateKeys(runner, symmetry)
+    visited: dict = {}
+    uncacheable = 0
+    asleep_ends = 0
+    started = False
+    p_obj, p_kind, p_reads = runner.p_obj, runner.p_kind, runner.p_reads
+    while True:
+        if started and budget.exhausted(out.executions + out.blocked + out.pruned):
+            break
+        started = True
+        runner.begin()
+        p_obj, p_kind, p_reads = runner.p_obj, runner.p_kind, runner.p_reads
+        if first:
+            first = False
+            fs = runner.start_findings()
+            for f in fs or ():
+                out.add(f, [], 0, runner.names)
+        for i in range(target):
+            runner.step(thr[i])
+        steps += target
+        runner.nviol = len(runner.world.violations)
+        keys.reset()
+        found = None
+        i = target
+        while True:
+            if i < len(thr):
+                p = thr[i]
+            else:
+                z = slp[i] if i < len(slp) else {}
+                key = keys.key()
+                em = runner.enabled_mask()
+                asleep = 0
+                for t in z:
+                    asleep |= 1 << t
+                if key is None:
+                    uncacheable += 1
+                    allowed = em & ~asleep
+                else:
+                    order = keys.order
+                    zc = 0
+                    for t in z:
+                        zc |= 1 << order.index(t)
+                    old = visited.get(key)
+                    if old is None:
+                        visited[key] = zc
+                        allowed = em & ~asleep
+                    elif old & ~zc == 0:
+                        out.pruned += 1
+                        break
+                    else:
+                        # asleep then, awake now: only those were not explored from here
+                        allowed = 0
+                        for r_ in _bits(old & ~zc):
+                            allowed |= 1 << order[r_]
+                        allowed &= em
+                        visited[key] = old & zc
+                if not em:
+                    out.executions += 1
+                    fs = runner.findings_at_end(i)
+                    if fs:
+                        found = (found or []) + fs
+                    break
+                if not allowed:          # every enabled thread asleep: all its moves explored
+                    out.pruned += 1
+                    asleep_ends += 1
+                    break
+                if i >= budget.max_steps:
+                    out.note = f"an execution exceeded {budget.max_steps} steps (a spin loop?); cut there"
+                    out.truncated += 1
+                    out.blocked += 1
+                    break
+                prev = thr[i - 1] if i else -1
+                options = _options(allowed, prev, True)
+                del slp[i:], done[i:]
+                slp.append(z)
+                done.append([])
+                thr.append(options[0])
+                opts.append(options[1:])
+                enab.append(em)
+                p = options[0]
+            o = p_obj[p]
+            rm = 0
+            wm = 0
+            if o is not None:
+                if p_kind[p] == READ:
+                    rm = 1 << o.oid
+                else:
+                    wm = 1 << o.oid
+            for x in p_reads[p]:
+                rm |= 1 << x.oid
+            obs.r.clear()
+            obs.w.clear()
+            obs.on = True
+            try:
+                runner.step(p)
+            finally:
+                obs.on = False
+            for x in obs.w:
+                wm |= 1 << x
+            for x in obs.r:
+                rm |= 1 << x
+            fp = (rm, wm)
+            del fps[i:]
+            fps.append(fp)
+            keys.moved(p)
+            fs = runner.findings_after_step(i, p)
+            if fs:
+                found = (found or []) + fs
+            # the sleep set one step down: what slept here or was explored here before p, and
+            # is independent of p
+            if i + 1 >= len(slp) or i + 1 >= len(thr):
+                nz = {}
+                for t, f in slp[i].items():
+                    if t != p and not _fp_conflict(f, fp):
+                        nz[t] = f
+                for t, f in done[i]:
+                    if t != p and not _fp_conflict(f, fp):
+                        nz[t] = f
+                del slp[i + 1:], done[i + 1:]
+                slp.append(nz)
+            i += 1
+        steps += i - target
+        if found:
+            sched = thr[:i]
+            pre = preemptions_of(sched, enab)
+            for f in found:
+                out.add(f, sched, pre, runner.names)
+        runner.end()
+        if found and budget.stop_first:
+            break
+        j = len(thr) - 1
+        while j >= 0 and not opts[j]:
+            j -= 1
+        if j < 0:
+            out.exhaustive = True
+            out.covered = True
+            break
+        done[j].append((thr[j], fps[j]))
+        thr[j] = opts[j].pop(0)
+        del thr[j + 1:], opts[j + 1:], enab[j + 1:], fps[j:], slp[j + 1:], done[j + 1:]
+        target = j
+    out.steps = steps
+    out.states = len(visited)
+    out.executions += out.pruned
+    notes = []
+    if asleep_ends:
+        notes.append(f"sleep sets: {asleep_ends} of the runs ending at a visited state ended with every "
+                     f"enabled thread asleep")
+    if uncacheable:
+        notes.append(f"{uncacheable} states could not be cached (unknown objects in thread locals)")
+    if notes:
+        out.note = "; ".join(([out.note] if out.note else []) + notes)
+    out.elapsed = time.perf_counter() - t0
+    return out

@@ -1,14 +1,35 @@
 """State keys for the stateful search: the model's state plus every thread's position.
 
-A suspended thread's position is read from its greenlet's frame chain: for each frame, the code,
-the instruction offset and the local variables, canonicalised (plain values as they are, sync
-objects by ``oid``, model objects by ``_zd_key()``, the kernel as one token, closures by code and
-canonicalised cells).  A value that cannot be canonicalised makes the state uncacheable (it is
-then explored without pruning, which is sound).
+Two states may share a key only if every future of them is the same.  The key holds:
 
-Symmetry: threads are interchangeable when their whole stacks are equal, so the key sorts the
-threads' position keys; thread names that appear in shared state or locals (a lock's owner) are
-renamed to the rank of their thread in that order, consistently.
+* the world's state (``World.state()``: every sync object's value, by ``oid``);
+* each suspended thread's position, read from its greenlet's frame chain: for each frame the
+  code, the instruction offset and the local variables, canonicalised;
+* the scenario's thread functions, final checks and invariants (their closures: a list the
+  threads append to, a process, a buffer), and its ``Run(state=...)``;
+* what the world's state does not say about the sync objects: the names (roles) of those made
+  after the setup, in ``oid`` order (``oid`` order depends on the interleaving), and the
+  callbacks queued on RCU.
+
+Canonical forms: plain values as they are; sync objects by ``oid``; model objects with
+``_zd_key()`` by that key and their plain fields (the class's ``_zd_key`` must cover what else
+of it can change); other model objects by their class and every field; lists, dicts, sets and
+such objects by first visit within the key (two threads sharing one list are not two threads
+holding equal copies); closures by code, cells and defaults; a fair retry loop
+(:class:`~zonedev.sync.retry.RetryLoop`) relative to now -- the values its last attempt read and
+whether each object was written since, and by this thread -- because that is what its
+``ready()`` decides on and the write counts themselves grow without bound; the kernel by the
+names of its attributes (lazily made ones included), once per key.  A value that cannot be canonicalised
+makes the state uncacheable (it is then explored without pruning, which is sound).
+
+Symmetry: threads are interchangeable when their whole stacks are equal, so the key lists the
+threads in a canonical order (by their frame chains, then by their positions, each ranked in
+order of first sight); thread names that appear in the key (a lock's owner) are renamed to the
+rank of their thread in that order, consistently.
+
+Audit (``AUDIT = True``, for tests): every merge of two states is checked against a
+:class:`Fingerprint`, a walk of everything reachable from the kernel, the threads and the sync
+objects that trusts no ``_zd_key``; a difference raises :class:`UnsoundKey` naming it.
 
 Limitation (documented in docs/checker.md): values a thread holds on the interpreter's value
 stack across a scheduling point (``a.get() + b.get()``) are invisible; model code keeps such
@@ -67,6 +88,10 @@ class StateKeys:
         self.pure: list[bool] = []
         #: thread -> its position holds values identified by first visit (no symmetric moves)
         self.ident: list[bool] = []
+        #: thread -> the model objects with ``_zd_key`` its position names, (key, object)
+        self.pobjs: list[list] = []
+        #: the model objects with ``_zd_key`` met so far in the key being computed
+        self.keyed: list = []
         self.names: dict[str, Any] = {}
         self.tnames: frozenset = frozenset()
         self.named = True
@@ -89,6 +114,8 @@ class StateKeys:
         #: position -> its rank, in the order positions were first seen: the symmetric order of
         #: threads (a process-independent order, unlike ``hash``, so a checkpoint resumes in kind)
         self.rank: dict[Any, int] = {}
+        #: the threads in the order of the last key (thread ``order[i]`` is the key's ``i``-th)
+        self.order: list[int] = []
         #: key -> :class:`Fingerprint` of the first state with that key, when auditing keys
         self.audit: dict | None = {} if AUDIT else None
         try:
@@ -109,6 +136,7 @@ class StateKeys:
         self.pk = [None] * n
         self.pure = [False] * n
         self.ident = [False] * n
+        self.pobjs = [[] for _ in range(n)]
         self.dirty = set(range(n))
         self.tnames = frozenset(self.runner.names)
         objs = self.runner.world.objects
@@ -167,13 +195,13 @@ class StateKeys:
             return v
         key = getattr(v, "_zd_key", None)
         if key is not None and callable(key):
-            plain = self._plain_slots(v, t)
-            if plain and not _frozen(t):
-                self.clean = False
-            return (key(), plain)
+            k = key()
+            # its plain fields go in the key's table of keyed objects, looked at afresh for
+            # every key, so that a position naming it stays the same (and cached)
+            self.keyed.append((k, v))
+            return ("k", k)
         if self.kernel_cls is not None and isinstance(v, self.kernel_cls):
-            self.clean = False
-            return ("kernel", tuple(v.__dict__))
+            return ("kernel",)           # its attributes' names are in the key once (hidden)
         op = self.runner.run.opaque.get(id(v))
         if op is not None:
             return ("opaque", op)
@@ -259,6 +287,7 @@ class StateKeys:
         return tuple([x for x in get(v) if type(x) in _PLAIN])
 
     def position(self, t: int) -> Any:
+        self.keyed = self.pobjs[t] = []
         r = self.runner
         if r.fin[t]:
             self.clean = True
@@ -320,9 +349,14 @@ class StateKeys:
             pk = self.pk
             for t in range(n):
                 if ranks.count(ranks[t]) > 1:
-                    if pk[t] is None or not self.pure[t]:
+                    if t in self.dirty or not self.pure[t]:
                         self.seen = {}
+                        self.hit_name = False
                         pk[t] = self.position(t)
+                        if self.clean and not self.hit_name:     # what key() would compute
+                            self.pure[t] = True
+                            self.ident[t] = self.numbered
+                            self.dirty.discard(t)
                     ranks[t] = (ranks[t], rank.setdefault(pk[t], len(rank)))
                 else:
                     ranks[t] = (ranks[t], -1)
@@ -343,9 +377,11 @@ class StateKeys:
                 order = self._order()
                 self.names = {r.names[t]: ("T", i) for i, t in enumerate(order)}
             else:
-                order = range(n)
+                order = list(range(n))
+            self.order = order
             self.seen = {}
             self.hit_name = False
+            self.keyed = keyed = []
             state = self.canon(r.world.state())
             # mutable values are numbered across all threads (sharing is state)
             positions = []
@@ -358,14 +394,22 @@ class StateKeys:
                     pure[t] = self.clean and not self.hit_name
                     self.ident[t] = self.numbered
                     self.hit_name = self.hit_name or hit
+                keyed.extend(self.pobjs[t])
                 positions.append(pk[t])
             self.dirty = set()
+            self.keyed = keyed
             fns = self.canon((run.fns, run.finals, run.invariants))
-            hidden = (self._created(), tuple([tuple([self.canon(fn) for _, _, fn in c.callbacks])
+            k = r.world.kernel
+            hidden = (self._created(), tuple(k.__dict__) if k is not None else (), tuple([tuple([self.canon(fn) for _, _, fn in c.callbacks])
                                               for c in self.rcus]))
             extra = self.canon(run.state()) if run.state is not None else None
+            # the plain fields of every model object with _zd_key named anywhere in the key
+            fields = {}
+            for k, v in keyed:
+                if k not in fields:
+                    fields[k] = self._plain_slots(v, type(v))
             self.named = self.hit_name
-            key = (state, tuple(positions), fns, hidden, extra)
+            key = (state, tuple(positions), fns, hidden, extra, tuple(fields.items()))
             if self.audit is not None:
                 self._audit(key, order)
             return key
@@ -383,6 +427,12 @@ class StateKeys:
         old = self.audit.setdefault(key, fp)
         if old != fp:
             raise UnsoundKey(_first_difference(old, fp))
+
+    def identical(self) -> list[int]:
+        """Threads whose position (after :meth:`key`) equals another thread's."""
+        pk = self.pk
+        n = len(pk)
+        return [t for t in range(n) if pk[t] is not None and any(pk[u] == pk[t] for u in range(n) if u != t)]
 
     def dedupe(self, options: list[int]) -> list[int]:
         """Among enabled threads with equal positions, keep one (their moves are symmetric).
