@@ -6,6 +6,10 @@ eviction that had to skip the page waits in ``memunmap_pages`` and the search re
 transient wait as a hang).
 
     zonedev check benchmarks/hmm3.py::two_faults_and_evict --kernel v6.1 --jobs 2 --time 300
+    python benchmarks/hmm3.py [SECONDS]    # DPOR, stateful with and without sleep sets, same run
+
+Run as a program it gives each search the same time budget and prints, for each, executions,
+distinct states, CPU time and whether it finished (CPU time: the machine is shared).
 """
 
 import zonedev
@@ -42,3 +46,21 @@ def two_faults_and_evict(k):
 
     return zonedev.Run({"cpu_fault_a": cpu_fault_a, "cpu_fault_b": cpu_fault_b, "evict": evict},
                        finally_=[_hmm._no_signal(signals)])
+
+
+if __name__ == "__main__":
+    import sys
+    import time
+
+    from zonedev.rt import check as check_mod
+
+    budget = float(sys.argv[1]) if len(sys.argv) > 1 else 300.0
+    spec = f"{pathlib.Path(__file__).resolve()}::two_faults_and_evict"
+    for label, mode, sleep in (("Optimal-DPOR", "dpor", True), ("stateful + sleep sets", "stateful", True),
+                               ("stateful, plain", "stateful", False)):
+        check_mod.SLEEP_SETS = sleep
+        t0 = time.process_time()
+        r = check_mod.check(spec, "v6.1", mode=mode, seconds=budget, tables=False, minimize=False)
+        print(f"{label:22} {r.executions:8} executions {r.states:8} states "
+              f"{time.process_time() - t0:7.1f} s CPU  {'exhaustive' if r.exhaustive else 'NOT exhaustive'}"
+              f"  {', '.join(sorted({f.kind for f in r.findings})) or 'no violation'}", flush=True)

@@ -44,8 +44,10 @@ def test_non_atomic_dec_and_test_is_found_with_one_preemption(sc):
 
 
 def test_atomic_dec_and_test_passes(sc):
-    res = zonedev.check(sc["dec_and_test"], params={"atomic": True, "users": 3})
-    assert res.ok and res.exhaustive and res.executions == 6
+    res = zonedev.check(sc["dec_and_test"], params={"atomic": True, "users": 3}, mode="dpor")
+    assert res.ok and res.exhaustive and res.executions == 6       # 3! orders of the puts
+    auto = zonedev.check(sc["dec_and_test"], params={"atomic": True, "users": 3})   # identical users
+    assert auto.mode == "stateful" and auto.ok and auto.exhaustive and auto.executions < 6
 
 
 def test_missing_wakeup_is_a_hang_naming_the_waiter(sc):
