@@ -392,8 +392,7 @@ def explore_stateful_sleep(runner: Runner, budget: Budget, obs: Any, symmetry: b
             fs = runner.start_findings()
             for f in fs or ():
                 out.add(f, [], 0, runner.names)
-        for i in range(target):
-            runner.step(thr[i])
+        runner.replay(thr, target)
         steps += target
         runner.nviol = len(runner.world.violations)
         keys.reset()
@@ -467,6 +466,7 @@ def explore_stateful_sleep(runner: Runner, budget: Budget, obs: Any, symmetry: b
                 rm |= 1 << x.oid
             obs.r.clear()
             obs.w.clear()
+            runner.cur = p                 # the observer leaves out the step's own object
             obs.on = True
             try:
                 runner.step(p)

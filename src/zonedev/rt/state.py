@@ -73,8 +73,15 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
 
 
 def _skip_codes() -> set:
+    """The checker's own frames on a suspended thread's stack: ``world.point`` and the
+    runner's points (the normal one and the one a replayed prefix hands over in)."""
     from ..sync import world as w
-    return {Runner.point.__code__, w.World.point.__code__, POINT_CODE}
+    codes = {Runner.point.__code__, w.World.point.__code__, POINT_CODE}
+    for maker in ("_make_point", "_make_replay_point"):
+        fn = getattr(Runner, maker, None)
+        if fn is not None:
+            codes.update(c for c in fn.__code__.co_consts if getattr(c, "co_name", None) == "point")
+    return codes
 
 
 class StateKeys:
@@ -109,7 +116,8 @@ class StateKeys:
         self.me = ""
         #: names of the sync objects made after the setup (their roles), by oid
         self.created: tuple = ()
-        self.nsetup = 0
+        #: how many sync objects the setup makes (those after it are named in the key)
+        self.nsetup: int | None = None
         self.rcus: list = []
         #: position -> its rank, in the order positions were first seen: the symmetric order of
         #: threads (a process-independent order, unlike ``hash``, so a checkpoint resumes in kind)
@@ -126,10 +134,11 @@ class StateKeys:
 
     def save(self) -> dict:
         """What a checkpoint keeps (see :mod:`zonedev.rt.checkpoint`)."""
-        return {"rank": self.rank}
+        return {"rank": self.rank, "nsetup": self.nsetup}
 
     def restore(self, saved: dict) -> None:
         self.rank = saved["rank"]
+        self.nsetup = saved.get("nsetup")
 
     def reset(self) -> None:
         n = self.runner.n
@@ -140,10 +149,11 @@ class StateKeys:
         self.dirty = set(range(n))
         self.tnames = frozenset(self.runner.names)
         objs = self.runner.world.objects
-        self.nsetup = len(objs)
+        if self.nsetup is None:        # the first execution, right after its setup (the same
+            self.nsetup = len(objs)    # for every execution: the setup is deterministic)
         self.created = ()
         from ..sync.rcu import Rcu
-        self.rcus = [o for o in objs if type(o) is Rcu]
+        self.rcus = [o for o in objs if isinstance(o, Rcu)]      # (watched twins too)
 
     def moved(self, t: int) -> None:
         self.dirty.add(t)
@@ -332,8 +342,10 @@ class StateKeys:
         f = r.pool[t].gr_frame
         out = []
         stop = self.stop
+        skip = self.skip
         while f is not None and f.f_code is not stop:
-            out.append((f.f_code, f.f_lasti))
+            if f.f_code not in skip:
+                out.append((f.f_code, f.f_lasti))
             f = f.f_back
         return tuple(out)
 
