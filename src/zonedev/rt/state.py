@@ -38,6 +38,7 @@ values in local variables.
 
 from __future__ import annotations
 
+import marshal
 import operator
 import types
 from typing import Any
@@ -122,6 +123,10 @@ class StateKeys:
         #: position -> its rank, in the order positions were first seen: the symmetric order of
         #: threads (a process-independent order, unlike ``hash``, so a checkpoint resumes in kind)
         self.rank: dict[Any, int] = {}
+        #: long tuples met in keys, one copy each (a user buffer many positions hold)
+        self.shared: dict[tuple, tuple] = {}
+        #: every part of a key seen so far -> its number (a key is the numbers of its parts)
+        self.interned: dict[Any, int] = {}
         #: the threads in the order of the last key (thread ``order[i]`` is the key's ``i``-th)
         self.order: list[int] = []
         #: key -> :class:`Fingerprint` of the first state with that key, when auditing keys
@@ -134,11 +139,12 @@ class StateKeys:
 
     def save(self) -> dict:
         """What a checkpoint keeps (see :mod:`zonedev.rt.checkpoint`)."""
-        return {"rank": self.rank, "nsetup": self.nsetup}
+        return {"rank": self.rank, "nsetup": self.nsetup, "interned": self.interned}
 
     def restore(self, saved: dict) -> None:
         self.rank = saved["rank"]
         self.nsetup = saved.get("nsetup")
+        self.interned = saved.get("interned", {})
 
     def reset(self) -> None:
         n = self.runner.n
@@ -182,10 +188,16 @@ class StateKeys:
         if isinstance(v, SyncObject):
             return ("o", v.oid)
         if t is tuple:
-            return tuple([x if type(x) in _FAST else self.canon(x, depth + 1) for x in v])
+            out = tuple([x if type(x) in _FAST else self.canon(x, depth + 1) for x in v])
+            return self.shared.setdefault(out, out) if len(out) > 8 else out
         if t is list:
-            return self._mutable(v) or ("L", len(self.seen) - 1) + tuple(
-                [x if type(x) in _FAST else self.canon(x, depth + 1) for x in v])
+            back = self._mutable(v)
+            if back is not None:
+                return back
+            out = tuple([x if type(x) in _FAST else self.canon(x, depth + 1) for x in v])
+            if len(out) > 8:             # one copy of a buffer the keys of many states hold
+                out = self.shared.setdefault(out, out)
+            return ("L", len(self.seen) - 1, out)
         if t is dict:
             return self._mutable(v) or ("d", len(self.seen) - 1) + tuple(sorted(
                 ((self.canon(a, depth + 1), self.canon(b, depth + 1)) for a, b in v.items()), key=repr))
@@ -323,10 +335,12 @@ class StateKeys:
                               self.canon(loc.get("objs"))))
             elif code not in skip:
                 loc = f.f_locals
-                parts.append((code, f.f_lasti,
-                              tuple([(k, self.canon(x)) for k, x in loc.items() if k != "self" or type(x) is not Runner])))
+                entry = (code, f.f_lasti,
+                         tuple([(k, self.canon(x)) for k, x in loc.items() if k != "self" or type(x) is not Runner]))
+                parts.append(self.shared.setdefault(entry, entry))   # callers' frames repeat
             f = f.f_back
-        return tuple(parts)
+        out = tuple(parts)
+        return self.shared.setdefault(out, out)
 
     def _created(self) -> tuple:
         objs = self.runner.world.objects
@@ -421,7 +435,16 @@ class StateKeys:
                 if k not in fields:
                     fields[k] = self._plain_slots(v, type(v))
             self.named = self.hit_name
-            key = (state, tuple(positions), fns, hidden, extra, tuple(fields.items()))
+            # stored compactly: the world's state as marshal bytes (version 2: no references,
+            # so equal values give equal bytes), every part interned (threads' positions, the
+            # closures, ... repeat across states); the key is six small ints
+            try:
+                state = marshal.dumps(state, 2)
+            except ValueError:
+                pass
+            intern = self.interned
+            key = tuple([intern.setdefault(x, len(intern)) for x in
+                         (state, tuple(positions), fns, hidden, extra, tuple(fields.items()))])
             if self.audit is not None:
                 self._audit(key, order)
             return key
