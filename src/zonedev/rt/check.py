@@ -236,13 +236,12 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
         preemptions = 2
     proto, klabel = build_kernel(scenario, kernel, tuple(patches), tuple(without))
     runner = Runner(scenario, proto, params)
-    if not mode:
-        mode, why = auto_mode(runner, symmetry)
-    res = Result(scenario.name, klabel, mode, dict(runner.params), spec=spec)
+    # (auto's own choice is made under the step guard, below: it runs the setup once)
+    res = Result(scenario.name, klabel, mode or "auto", dict(runner.params), spec=spec)
     res.auto = why
     from .checkpoint import Checkpoints
     cps = Checkpoints(checkpoint, resume, identity=dict(
-        scenario=spec, kernel=klabel, mode=mode, params=res.params, preemptions=preemptions,
+        scenario=spec, kernel=klabel, mode=mode or "auto", params=res.params, preemptions=preemptions,
         seed=seed, depth=depth, symmetry=symmetry, max_steps=max_steps))
     if on_finding is not None:
         progress = _first_finding_hook(progress, on_finding)
@@ -258,6 +257,9 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
         # a step longer than the whole time budget is past the budget too
         guard = min(step_timeout, seconds) if step_timeout and seconds else step_timeout
         with step_guard(runner, guard, budget):
+            if not mode:
+                mode, why = auto_mode(runner, symmetry)
+                res.mode, res.auto = mode, why
             if mode in ("dpor", "source-dpor"):
                 if observe is None:
                     observe = scenario.kernel
@@ -318,7 +320,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
         res.elapsed = time.perf_counter() - t0
         return res
     except Interrupted:      # a second signal: what the explorer had, without tables
-        out = budget.out or Outcome(mode)
+        out = budget.out or Outcome(mode or "auto")
         budget.reason = "interrupted"
         res.findings = sorted(out.findings.values(), key=lambda f: (f.preemptions, f.steps))
     res.elapsed = time.perf_counter() - t0
@@ -357,13 +359,13 @@ def auto_mode(runner: Runner, symmetry: bool = True) -> tuple[str, str]:
     needs 8-75x fewer executions than the stateful search (with its sleep sets) wherever threads
     differ, even when all they share is a refcount (scenarios/shapes.py::fork_exit_vs_unbind: 12
     against 907), because wakeup trees reverse only races while sleep sets only skip diamonds.
-    One setup decides (about a millisecond); a scenario that fails to set up runs DPOR, which
-    reports the error."""
+    One setup decides (about a millisecond); a setup that fails raises :class:`SetupError`, the
+    run's error (call it under the step guard)."""
     if not symmetry:
         return "dpor", "symmetry is off: Optimal-DPOR"
     same = identical_threads(runner)
     if same is None:
-        return "dpor", "the start state has no key (or the setup failed): Optimal-DPOR"
+        return "dpor", "the start state has no key: Optimal-DPOR"
     if runner.n < 2:
         return "dpor", "one thread: Optimal-DPOR"
     if same and runner.run.symmetric:
@@ -381,12 +383,9 @@ SLEEP_SETS = True
 
 def identical_threads(runner: Runner) -> list[int] | None:
     """The threads equal at the start to another thread (same function, equal captured values),
-    from one setup; None when the start state has no key or the setup fails."""
+    from one setup; None when the start state has no key."""
     from .state import StateKeys
-    try:
-        runner.begin()
-    except SetupError:
-        return None
+    runner.begin()                 # a setup that fails raises SetupError: the run's error
     try:
         keys = StateKeys(runner, True)
         keys.reset()
