@@ -29,7 +29,8 @@ rank of their thread in that order, consistently.
 
 Audit (``AUDIT = True``, for tests): every merge of two states is checked against a
 :class:`Fingerprint`, a walk of everything reachable from the kernel, the threads and the sync
-objects that trusts no ``_zd_key``; a difference raises :class:`UnsoundKey` naming it.
+objects that trusts no ``_zd_key`` (only ``Run(opaque=...)``, the scenario's promise that its
+``state=`` covers what changes in them); a difference raises :class:`UnsoundKey` naming it.
 
 Limitation (documented in docs/checker.md): values a thread holds on the interpreter's value
 stack across a scheduling point (``a.get() + b.get()``) are invisible; model code keeps such
@@ -547,6 +548,9 @@ class Fingerprint:
             return (t.__name__,)
         if t is range:
             return ("range", v.start, v.stop, v.step)
+        op = self.r.run.opaque.get(id(v))
+        if op is not None:         # Run(opaque=...): the scenario vouches that state= covers it
+            return ("opaque", op)
         i = self.seen.get(id(v))
         if i is not None:
             return ("ref", i)
