@@ -376,6 +376,7 @@ def explore_stateful_sleep(runner: Runner, budget: Budget, obs: Any, symmetry: b
     first = True
     steps = 0
     keys = StateKeys(runner, symmetry)
+    keys.incremental = True        # every step's accesses are reported (keys.touched)
     visited: dict = {}
     uncacheable = 0
     asleep_ends = 0
@@ -462,7 +463,8 @@ def explore_stateful_sleep(runner: Runner, budget: Budget, obs: Any, symmetry: b
                     rm = 1 << o.oid
                 else:
                     wm = 1 << o.oid
-            for x in p_reads[p]:
+            announced_reads = p_reads[p]
+            for x in announced_reads:
                 rm |= 1 << x.oid
             obs.r.clear()
             obs.w.clear()
@@ -476,6 +478,11 @@ def explore_stateful_sleep(runner: Runner, budget: Budget, obs: Any, symmetry: b
                 wm |= 1 << x
             for x in obs.r:
                 rm |= 1 << x
+            keys.touched(obs.w)
+            keys.touched(obs.r)
+            if o is not None:
+                keys.touched((o.oid,))
+            keys.touched([x.oid for x in announced_reads])
             fp = (rm, wm)
             del fps[i:]
             fps.append(fp)

@@ -128,6 +128,12 @@ class StateKeys:
         self.shared: dict[tuple, tuple] = {}
         #: every part of a key seen so far -> its number (a key is the numbers of its parts)
         self.interned: dict[Any, int] = {}
+        #: the explorer reports what each step touched (:meth:`touched`): the world's state is
+        #: then kept up to date object by object
+        self.incremental = False
+        self.cstate: list | None = None
+        self.stale: set = set()
+        self.dyn: set = set()
         #: the threads in the order of the last key (thread ``order[i]`` is the key's ``i``-th)
         self.order: list[int] = []
         #: key -> :class:`Fingerprint` of the first state with that key, when auditing keys
@@ -153,6 +159,8 @@ class StateKeys:
         self.pure = [False] * n
         self.ident = [False] * n
         self.pobjs = [[] for _ in range(n)]
+        self.cstate = None              # the world's canonical state, rebuilt on the first key
+        self.stale = set()
         self.dirty = set(range(n))
         self.tnames = frozenset(self.runner.names)
         objs = self.runner.world.objects
@@ -164,6 +172,48 @@ class StateKeys:
 
     def moved(self, t: int) -> None:
         self.dirty.add(t)
+
+    def touched(self, oids: Any) -> None:
+        """The sync objects (``oid``) a step read or wrote: the others kept their state.  Only
+        for an explorer that observes every access (:func:`~zonedev.rt.explore.explore_stateful_sleep`);
+        a field mutated in place is read first, so reads are included."""
+        if self.cstate is not None:
+            self.stale.update(oids)
+
+    def _world_state(self) -> tuple:
+        """``canon(World.state())``, recomputing only the objects touched since the last key
+        (when the explorer reports them) and the entries whose canonical form depends on the key
+        (mutable values numbered by first visit, thread names)."""
+        objs = self.runner.world.objects
+        if not self.incremental:
+            return self.canon(tuple([o._zd_state() for o in objs]))
+        cs = self.cstate
+        if cs is None:
+            cs = self.cstate = []
+            self.dyn = set()
+        dyn = self.dyn
+        n = len(cs)
+        if self.stale or n < len(objs):
+            cs.extend([None] * (len(objs) - n))          # objects made since: all new
+            for oid in list(range(n, len(objs))) + [o for o in self.stale if o < n]:
+                raw = objs[oid]._zd_state()
+                if type(raw) in _FAST:
+                    cs[oid] = raw
+                    dyn.discard(oid)
+                else:
+                    dyn.add(oid)             # canonicalised below, in oid order
+            self.stale = set()
+        canon = self.canon
+        done = []
+        for oid in sorted(dyn):             # in oid order, as a walk of the whole state would
+            clean, numbered, hit = self.clean, self.numbered, self.hit_name
+            self.clean, self.hit_name = True, False
+            cs[oid] = canon(objs[oid]._zd_state())
+            if self.clean and not self.hit_name:
+                done.append(oid)             # plain data: kept until the object is touched
+            self.clean, self.numbered, self.hit_name = clean, numbered, hit or self.hit_name
+        dyn.difference_update(done)
+        return tuple(cs)
 
     # -- canonicalisation -------------------------------------------------------------------
     def _mutable(self, v: Any) -> tuple | None:
@@ -409,7 +459,7 @@ class StateKeys:
             self.seen = {}
             self.hit_name = False
             self.keyed = keyed = []
-            state = self.canon(r.world.state())
+            state = self._world_state()
             # mutable values are numbered across all threads (sharing is state)
             positions = []
             dirty = self.dirty
