@@ -4,16 +4,18 @@ import zonedev
 from zonedev.sync import Var
 
 
-@zonedev.scenario(kernel=False, mode="stateful", params={"threads": 4, "writes": 6})
-def scribblers(k, threads, writes):
+@zonedev.scenario(kernel=False, mode="stateful", params={"threads": 4, "writes": 6, "width": 1})
+def scribblers(k, threads, writes, width):
     """Threads writing distinct values to shared variables: states hardly repeat, so the
-    stateful search's visited set grows quickly (about 6 MB/s with the defaults)."""
+    stateful search's visited set grows quickly.  ``width`` > 1 writes tuples of that many
+    numbers instead of numbers (bigger states: the visited set grows faster)."""
     cells = [Var(0, f"cell{i}") for i in range(3)]
 
     def writer(t):
         def run():
             for j in range(writes):
-                cells[(t + j) % 3].set(t * 100 + j, "WRITE")
+                v = t * 100 + j
+                cells[(t + j) % 3].set(v if width == 1 else tuple(range(v, v + width)), "WRITE")
         return run
     return zonedev.Run({f"w{t}": writer(t) for t in range(threads)}, symmetric=False)
 
