@@ -108,6 +108,8 @@ class StateKeys:
         self.dirty: set = set()
         self.slot_names: dict[type, list | None] = {}
         self.getters: dict[type, Any] = {}
+        #: type -> how its values are canonicalised (:meth:`_kind`)
+        self.kinds: dict[type, int] = {}
         #: mutable values seen in the key being computed: id -> (first-visit index, the value);
         #: the value is held so that its id is not reused while the key is being computed
         self.seen: dict[int, tuple[int, Any]] = {}
@@ -236,12 +238,26 @@ class StateKeys:
             return v
         if depth > 60:
             raise Uncacheable
-        if isinstance(v, SyncObject):
+        kind = self.kinds.get(t)
+        if kind is None:
+            kind = self.kinds[t] = self._kind(t)
+        if kind == _SYNC:
             return ("o", v.oid)
-        if t is tuple:
+        if kind == _TUPLE:
             out = tuple([x if type(x) in _FAST else self.canon(x, depth + 1) for x in v])
             return self.shared.setdefault(out, out) if len(out) > 8 else out
-        if t is list:
+        if kind == _OBJECT:
+            op = self.runner.run.opaque.get(id(v))
+            if op is not None:
+                return ("opaque", op)
+            return self._object(v, t, depth)
+        if kind == _KEYED:
+            k = v._zd_key()
+            # its plain fields go in the key's table of keyed objects, looked at afresh for
+            # every key, so that a position naming it stays the same (and cached)
+            self.keyed.append((k, v))
+            return ("k", k)
+        if kind == _LIST:
             back = self._mutable(v)
             if back is not None:
                 return back
@@ -249,10 +265,18 @@ class StateKeys:
             if len(out) > 8:             # one copy of a buffer the keys of many states hold
                 out = self.shared.setdefault(out, out)
             return ("L", len(self.seen) - 1, out)
-        if t is dict:
-            return self._mutable(v) or ("d", len(self.seen) - 1) + tuple(sorted(
-                ((self.canon(a, depth + 1), self.canon(b, depth + 1)) for a, b in v.items()), key=repr))
-        if t is types.FunctionType:
+        if kind == _DICT:
+            back = self._mutable(v)
+            if back is not None:
+                return back
+            idx = len(self.seen) - 1
+            pairs = [(self.canon(a, depth + 1), self.canon(b, depth + 1)) for a, b in v.items()]
+            try:
+                pairs.sort(key=_first)
+            except TypeError:            # keys of several types: by their text
+                pairs.sort(key=repr)
+            return ("d", idx) + tuple(pairs)
+        if kind == _FUNC:
             cells = v.__closure__
             return ("f", v.__code__,
                     tuple([self.canon(c.cell_contents, depth + 1) if _full(c) else ("empty",) for c in cells])
@@ -260,38 +284,62 @@ class StateKeys:
                     tuple([self.canon(d, depth + 1) for d in v.__defaults__]) if v.__defaults__ else (),
                     tuple(sorted((a, self.canon(b, depth + 1)) for a, b in v.__kwdefaults__.items()))
                     if v.__kwdefaults__ else ())
-        if t is types.MethodType:
+        if kind == _METHOD:
             return ("m", v.__func__.__code__, self.canon(v.__self__, depth + 1))
-        if t is RetryLoop:
-            return self._retry(v.label, v.snap)
-        if t is type or t in _CONST:      # a class, a module, code: constants
-            return v
-        key = getattr(v, "_zd_key", None)
-        if key is not None and callable(key):
-            k = key()
-            # its plain fields go in the key's table of keyed objects, looked at afresh for
-            # every key, so that a position naming it stays the same (and cached)
-            self.keyed.append((k, v))
-            return ("k", k)
-        if self.kernel_cls is not None and isinstance(v, self.kernel_cls):
+        if kind == _KERNEL:
             return ("kernel",)           # its attributes' names are in the key once (hidden)
-        op = self.runner.run.opaque.get(id(v))
-        if op is not None:
-            return ("opaque", op)
-        if t is frozenset:
+        if kind == _CONSTANT:            # a class, a module, code: constants
+            return v
+        if kind == _RETRY:
+            return self._retry(v.label, v.snap)
+        if kind == _FROZENSET:
             return ("s",) + tuple(sorted((self.canon(x, depth + 1) for x in v), key=repr))
-        if t is set:
+        if kind == _SET:
             return self._mutable(v) or ("S", len(self.seen) - 1) + tuple(sorted(
                 (self.canon(x, depth + 1) for x in v), key=repr))
-        if t is range:
+        if kind == _RANGE:
             return ("range", v.start, v.stop, v.step)
-        if isinstance(v, World):
+        if kind == _WORLD:
             return ("world",)
-        if isinstance(v, BaseException):
+        if kind == _EXC:
             return ("exc", t, self.canon(v.args, depth + 1))
-        if t.__flags__ & _HEAPTYPE and t.__module__ not in _FOREIGN:
-            return self._object(v, t, depth)
         raise Uncacheable
+
+    def _kind(self, t: type) -> int:
+        """How values of type ``t`` are canonicalised (decided once per type)."""
+        if issubclass(t, SyncObject):
+            return _SYNC
+        if t is tuple:
+            return _TUPLE
+        if t is list:
+            return _LIST
+        if t is dict:
+            return _DICT
+        if t is types.FunctionType:
+            return _FUNC
+        if t is types.MethodType:
+            return _METHOD
+        if t is RetryLoop:
+            return _RETRY
+        if t is type or t in _CONST or issubclass(t, type):
+            return _CONSTANT
+        if self.kernel_cls is not None and issubclass(t, self.kernel_cls):
+            return _KERNEL
+        if callable(getattr(t, "_zd_key", None)):
+            return _KEYED
+        if t is frozenset:
+            return _FROZENSET
+        if t is set:
+            return _SET
+        if t is range:
+            return _RANGE
+        if issubclass(t, World):
+            return _WORLD
+        if issubclass(t, BaseException):
+            return _EXC
+        if t.__flags__ & _HEAPTYPE and t.__module__ not in _FOREIGN:
+            return _OBJECT
+        return _UNKNOWN
 
     def _object(self, v: Any, t: type, depth: int) -> Any:
         """A model object without ``_zd_key`` (an ioctl's argument, a ``vm_fault``, a process,
@@ -537,6 +585,14 @@ class StateKeys:
             if all(pk[u] != k for u in out):
                 out.append(t)
         return out
+
+
+(_SYNC, _TUPLE, _LIST, _DICT, _FUNC, _METHOD, _RETRY, _CONSTANT, _KERNEL, _KEYED, _FROZENSET, _SET,
+ _RANGE, _WORLD, _EXC, _OBJECT, _UNKNOWN) = range(17)
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
 
 
 _WALKED = frozenset({list, dict, set, types.FunctionType, types.MethodType})
