@@ -176,12 +176,25 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     assert r.exit_code == 2 and "--checkpoint: a checkpoint is of one scenario on one kernel" in r.stderr
 
 
+def _wait_for_handler(p, signum, timeout=60.0):
+    """Until process ``p`` catches ``signum`` (its SigCgt mask in /proc): before that, the
+    signal would kill it with the default action and say nothing about zonedev's handling."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and p.poll() is None:
+        for line in Path(f"/proc/{p.pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:") and int(line.split()[1], 16) >> (signum - 1) & 1:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"the process did not install a handler for signal {signum} in {timeout} s")
+
+
 def test_commands_that_do_not_explore_stop_at_once():
     """replay (here stuck in a thread that spins) stops at the first SIGTERM: 143, no traceback,
     and the signal is not mistaken for the model's own exception."""
     p = _cli("replay", BUDGET + "::spin", "--schedule", "0.1", "--step-timeout", "60",
              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(1.0)
+    _wait_for_handler(p, signal.SIGTERM)     # a loaded machine can take over a second to start
+    time.sleep(0.5)
     assert p.poll() is None
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=30)
