@@ -27,7 +27,7 @@ import time
 
 from ..sync.world import ACQUIRE, READ
 from .engine import Runner
-from .outcome import Budget, Outcome, preemptions_of
+from .outcome import Budget, Outcome
 from ..sync.primitives import RELEASE
 
 # Footprints are pairs of bitmasks over object ids, (reads, writes): a READ reads its object, a
@@ -505,10 +505,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             prev = p
         steps += i - target
         if found:
-            sched = thr[:i]
-            pre = preemptions_of(sched, enab)
-            for f in found:
-                out.add(f, sched, pre, runner.names)
+            out.add_found(found, thr[:i], enab, runner.names)
         runner.end()
         if found and budget.stop_first:
             break

@@ -12,7 +12,7 @@ from ..sync.world import READ
 from ..sync.primitives import RELEASE
 from .engine import Runner, SetupError
 from .guard import Interrupted, StepTimeout
-from .outcome import Budget, Outcome, preemptions_of
+from .outcome import Budget, Outcome
 from .state import StateKeys, UnsoundKey
 
 
@@ -140,10 +140,7 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
             i += 1
         steps += i - target
         if found:
-            sched = thr[:i]
-            pre = preemptions_of(sched, enab)
-            for f in found:
-                out.add(f, sched, pre, runner.names)
+            out.add_found(found, thr[:i], enab, runner.names)
         runner.end()
         if found and budget.stop_first:
             break
@@ -300,9 +297,7 @@ def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int
         finals.add(runner.world.state())
         traces.add(sig.key())
         if found:
-            pre = preemptions_of(thr, enab)
-            for f in found:
-                out.add(f, thr, pre, runner.names)
+            out.add_found(found, thr, enab, runner.names)
         runner.end()
         if found and budget.stop_first:
             hit = True
@@ -505,10 +500,7 @@ def explore_stateful_sleep(runner: Runner, budget: Budget, obs: Any, symmetry: b
             i += 1
         steps += i - target
         if found:
-            sched = thr[:i]
-            pre = preemptions_of(sched, enab)
-            for f in found:
-                out.add(f, sched, pre, runner.names)
+            out.add_found(found, thr[:i], enab, runner.names)
         runner.end()
         if found and budget.stop_first:
             break

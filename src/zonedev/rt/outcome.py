@@ -162,6 +162,13 @@ class Outcome:
         self.findings[f.signature] = f
         return True
 
+    def add_found(self, found: list[Finding], schedule: list[int], enabled: list[int], names: list[str]) -> None:
+        """The findings of one execution (``schedule``, with the enabled sets of its steps): each
+        kept by :meth:`add`'s rule."""
+        pre = preemptions_of(schedule, enabled)
+        for f in found:
+            self.add(f, schedule, pre, names)
+
 
 def preemptions_of(schedule: list[int], enabled: list[int]) -> int:
     """Switches away from a thread that could have gone on (``enabled``: masks before each step)."""
