@@ -185,6 +185,27 @@ def test_auto_picks_stateful_for_identical_threads_and_dpor_otherwise():
     assert check(counter_users, preemptions=1, tables=False).mode == "bounded(1)"
 
 
+def test_auto_goes_on_with_the_stateful_search_when_dpor_does_not_finish(monkeypatch):
+    """Threads that differ: auto runs Optimal-DPOR, and a search it has not finished after
+    AUTO_SWITCH executions (20,000; 20 here) goes on as the stateful search -- the same findings
+    (F9 on v5.10: the use-after-free and the signal), exhaustively, and the note says what DPOR
+    ran first.  A search DPOR finishes, or an execution budget, keeps DPOR alone."""
+    from zonedev.rt import check as check_mod
+    f9 = f"{SC}/catalogue.py::f9_fault_vs_migrate_to_ram"
+    dpor = check(f9, "v5.10", tables=False)
+    assert dpor.mode == "dpor" and dpor.exhaustive and dpor.executions > 20
+    monkeypatch.setattr(check_mod, "AUTO_SWITCH", 20)
+    switched = check(f9, "v5.10", tables=False)
+    assert switched.mode == "stateful" and "not finished after 20 executions" in switched.auto
+    assert switched.exhaustive and _kinds(switched) == _kinds(dpor) == {"use_after_free", "signal"}
+    assert "Optimal-DPOR ran 20 executions first" in switched.note
+    assert check(f9, "v5.10", tables=False, executions=50).mode == "dpor"
+    first = check(f9, "v5.10", tables=False, stop_first=True, minimize=False)
+    assert first.findings and not first.exhaustive       # --first: found by whichever search ran
+    monkeypatch.setattr(check_mod, "AUTO_SWITCH", 10_000)
+    assert check(f9, "v5.10", tables=False).mode == "dpor"
+
+
 def test_sleep_sets_keep_every_state_and_finding(monkeypatch):
     """Threads that differ: the stateful search skips, with sleep sets, the runs that go round a
     diamond of independent steps into a visited state.  It reaches the states and findings of

@@ -253,6 +253,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
     if seconds:
         budget.deadline = entered + seconds
     t0 = time.perf_counter()
+    first: Outcome | None = None      # auto's Optimal-DPOR, when it went on as the stateful search
     try:
         # a step longer than the whole time budget is past the budget too
         guard = min(step_timeout, seconds) if step_timeout and seconds else step_timeout
@@ -260,7 +261,28 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
             if not mode:
                 mode, why = auto_mode(runner, symmetry)
                 res.mode, res.auto = mode, why
-            if mode in ("dpor", "source-dpor"):
+            out = None
+            if mode == "dpor" and why == AUTO_DIFFERENT and executions is None and observe is not False and not (
+                    checkpoint or resume) and jobs <= 1 and backend == "process" and scenario.kernel:
+                # auto, threads that differ: Optimal-DPOR, but a search it has not finished after
+                # AUTO_SWITCH executions goes to the stateful search (docs/scale.md)
+                from .observe import Observer
+                budget.executions = AUTO_SWITCH
+                with Observer() as obs:
+                    first = explore_dpor(runner, budget, obs, optimal=True)
+                budget.executions = None
+                if first.exhaustive or budget.reason != "executions" or (first.findings and stop_first):
+                    out = first
+                    first = None
+                else:
+                    budget.reason = ""
+                    mode = "stateful"
+                    res.mode = mode
+                    res.auto = why = (f"no two threads identical: Optimal-DPOR, not finished after "
+                                      f"{AUTO_SWITCH:,} executions: the stateful search")
+            if out is not None:
+                pass                                  # auto's Optimal-DPOR above was the whole search
+            elif mode in ("dpor", "source-dpor"):
                 if observe is None:
                     observe = scenario.kernel
                 optimal = mode == "dpor"
@@ -303,6 +325,9 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                 res.seed = seed
                 if pct is not None:
                     res.mode = f"pct(d={depth})"
+            if first is not None:        # what Optimal-DPOR found before the switch counts too
+                _after_switch(out, first)
+                first = None
             findings = dict(out.findings)
             if findings and minimize and budget.reason in ("", "executions"):
                 _minimize(runner, findings, out, seconds, budget.deadline)
@@ -321,6 +346,8 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
         return res
     except Interrupted:      # a second signal: what the explorer had, without tables
         out = budget.out or Outcome(mode or "auto")
+        if first is not None and out is not first:
+            _after_switch(out, first)
         budget.reason = "interrupted"
         res.findings = sorted(out.findings.values(), key=lambda f: (f.preemptions, f.steps))
     res.elapsed = time.perf_counter() - t0
@@ -337,6 +364,19 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
         res.note = "; ".join(x for x in (budget.note(), res.note) if x)
     res.verdict = "found" if res.findings else "ok"
     return res
+
+
+def _after_switch(out: Outcome, first: Outcome) -> None:
+    """The stateful search's outcome ``out`` takes what auto's Optimal-DPOR (``first``) found
+    before the switch (by :meth:`Outcome.add`'s rule) and its steps, and says it ran."""
+    for sig, f in first.findings.items():
+        old = out.findings.get(sig)
+        if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
+            out.findings[sig] = f
+    out.steps += first.steps
+    ran = f"Optimal-DPOR ran {first.executions:,} executions first" + (
+        f" (and {first.blocked:,} sleep-set-blocked)" if first.blocked else "")
+    out.note = "; ".join(x for x in (ran, out.note) if x)
 
 
 def _job(spec: str, klabel: str, proto: Any, params: dict, patches: Any, without: Any) -> dict:
@@ -373,7 +413,14 @@ def auto_mode(runner: Runner, symmetry: bool = True) -> tuple[str, str]:
                             f"the stateful search with symmetry")
     if same:
         return "dpor", "Run(symmetric=False): Optimal-DPOR"
-    return "dpor", "no two threads identical: Optimal-DPOR"
+    return "dpor", AUTO_DIFFERENT
+
+
+#: auto's reason for Optimal-DPOR on threads that differ; such a search, if it has not finished
+#: after AUTO_SWITCH executions, goes on as the stateful search (with sleep sets), which finishes
+#: the long HMM races DPOR does not (docs/scale.md: the 3-thread HMM shape)
+AUTO_DIFFERENT = "no two threads identical: Optimal-DPOR"
+AUTO_SWITCH = 20_000
 
 
 #: the stateful search uses sleep sets when the threads differ (``explore_stateful_sleep``);
