@@ -1,13 +1,9 @@
 """benchmarks/run.py's musil side: without a Python >= 3.12 (or when musil's process fails) it
-prints FAILED and no ratio; with one, benchmarks/teardown_musil.py finds the v5.18 use-after-free
-and passes v6.1, as SPIN, Rumur and zonedev do."""
+prints FAILED and no ratio, and so it does when benchmarks/teardown_musil.py finds other than the
+v5.18 use-after-free and nothing on v6.1 (what SPIN, Rumur and zonedev find)."""
 
 import importlib.util
-import json
-import subprocess
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "run.py"
@@ -46,20 +42,16 @@ def test_a_failed_musil_process_is_failed(tmp_path):
     assert bench._ratio(None, 0.2) == "-"
 
 
-def test_the_abstraction_finds_the_v518_race_and_passes_v61():
+def test_a_musil_verdict_other_than_the_race_is_failed(tmp_path):
+    """The musil side times only an abstraction that finds what the kernel has: the v5.18
+    use-after-free and nothing on v6.1 (run by `benchmarks/run.py --only musil` itself, since
+    musil needs a Python >= 3.12 the test machine may not have)."""
     bench = _bench()
-    py, ver = bench._musil_python()
-    if py is None:
-        pytest.skip(ver)
-    vpy = Path(bench.os.environ.get("ZONEDEV_BENCH_CACHE") or Path.home() / ".cache" / "zonedev-bench") / \
-        f"musil-py{'.'.join(ver.split('.')[:2])}" / "bin" / "python"
-    if not vpy.exists():
-        pytest.skip("no musil venv yet (python benchmarks/run.py --only musil makes it)")
-    got = {}
-    for rules in ("v5.18", "v6.1"):
-        for search in ("first", "full"):
-            p = subprocess.run([str(vpy), str(ROOT / "benchmarks" / "teardown_musil.py"), "--nu", "3",
-                                "--rules", rules, "--search", search], capture_output=True, text=True, timeout=60)
-            got[rules, search] = json.loads(p.stdout)["found"]
-    assert got["v5.18", "first"] == got["v5.18", "full"] == ["use_after_free"]
-    assert got["v6.1", "first"] == got["v6.1", "full"] == []
+    wrong = _script(tmp_path / "python", 'echo \'{"found": [], "states": 3, "seconds": 0.001}\'\n')
+    wall, result = bench._musil(wrong, 2, "v5.18", "full")
+    assert wall is None and result.startswith("FAILED") and "use_after_free" in result
+    right = _script(tmp_path / "python2", 'echo \'{"found": ["use_after_free"], "states": 3, "seconds": 0.001}\'\n')
+    wall, result = bench._musil(right, 2, "v5.18", "full")
+    assert wall is not None and result.startswith("found use_after_free")
+    wall, result = bench._musil(right, 2, "v6.1", "full")
+    assert wall is None and result.startswith("FAILED")
