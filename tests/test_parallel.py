@@ -1,7 +1,7 @@
 """``check --jobs``: one Optimal-DPOR exploration split over worker processes gives the answer of
 one process -- executions, sleep-set-blocked, steps, findings and their (minimal)
-counterexamples -- on the DPOR benchmark programs and on library scenarios, whatever the split
-depth; and the Ray backend the same (skipped when ray is not installed)."""
+counterexamples -- on the DPOR benchmark programs and on library scenarios, however often the
+workers report; and the Ray backend the same (skipped when ray is not installed)."""
 
 from pathlib import Path
 
@@ -16,7 +16,7 @@ BENCH = str(ROOT / "dpor_benchmarks.py")
 
 @pytest.fixture(autouse=True)
 def workers_at_once(monkeypatch):
-    """Start the workers at the first unit (by default small searches never start them)."""
+    """Start the workers after the first execution (by default small searches never start them)."""
     monkeypatch.setattr(parallel, "WARMUP", 0.0)
 
 
@@ -25,13 +25,19 @@ def answer(r):
             [(f.kind, f.signature, f.schedule, f.preemptions, f.steps, f.message) for f in r.findings])
 
 
-def same(spec, kernel=None, splits=(None, 1, 3), **kw):
+def same(spec, kernel=None, flushes=(0.0, 0.01), **kw):
+    """``flushes``: how often the workers report (0: after every execution, so the search
+    meets them often; 0.01: the default)."""
     one = check(spec, kernel, jobs=1, tables=False, **kw)
     assert one.exhaustive or kw.get("stop_first")
-    for split in splits:
-        two = check(spec, kernel, jobs=2, split=split, tables=False, **kw)
-        assert answer(two) == answer(one), split
-        assert "units on 2 workers" in two.note      # the split path really ran
+    for flush in flushes:
+        parallel.FLUSH = flush
+        try:
+            two = check(spec, kernel, jobs=2, tables=False, **kw)
+        finally:
+            parallel.FLUSH = 0.01
+        assert answer(two) == answer(one), flush
+        assert "run ahead on workers" in two.note      # the split path really ran
     return one
 
 
@@ -56,12 +62,12 @@ def test_library_scenarios(spec, kernel, params, kinds):
 
 def test_first_finding_stops_where_one_process_stops():
     same(str(ROOT / "teardown.py::getput"), "v5.18", params={"users": 2}, mode="dpor", stop_first=True,
-         minimize=False, splits=(2, 4))
+         minimize=False)
 
 
 def test_budgets_that_need_one_process_say_so():
     r = check(f"{BENCH}::readers", params={"n": 4}, jobs=2, executions=5)
-    assert r.executions == 5 and "units" not in r.note
+    assert r.executions == 5 and "workers" not in r.note
 
 
 def test_ray_backend_same_counts():
@@ -69,11 +75,11 @@ def test_ray_backend_same_counts():
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         one = check(f"{BENCH}::lastzero", params={"n": 4}, jobs=1, tables=False)
-        two = check(f"{BENCH}::lastzero", params={"n": 4}, jobs=2, split=2, backend="ray", tables=False)
+        two = check(f"{BENCH}::lastzero", params={"n": 4}, jobs=2, backend="ray", tables=False)
         assert answer(two) == answer(one)
         sc = str(ROOT / "teardown.py::getput")
         one = check(sc, "v5.18", params={"users": 2}, mode="dpor", jobs=1, tables=False)
-        two = check(sc, "v5.18", params={"users": 2}, mode="dpor", jobs=2, split=3, backend="ray", tables=False)
+        two = check(sc, "v5.18", params={"users": 2}, mode="dpor", jobs=2, backend="ray", tables=False)
         assert answer(two) == answer(one)
     finally:
         ray.shutdown()
@@ -89,7 +95,7 @@ def test_first_finding_is_reported_when_found():
 
 
 def test_deep_wakeup_trees_travel_flat():
-    # a wakeup tree as deep as a long execution (thousands of levels) must pickle and compare
+    # a wakeup tree as deep as a long execution (thousands of levels) must pickle and come back
     import pickle
     root = node = [0, 1, 2, []]
     for i in range(5000):
@@ -99,6 +105,58 @@ def test_deep_wakeup_trees_travel_flat():
             node[3].append([2, 0, i, [[1, 0, 0, []]]])
         node = new
     flat = parallel._flat(root)
-    assert parallel._flat(parallel._unflat(pickle.loads(pickle.dumps(flat)))) == flat   # (== on the
-    wut = parallel._levels(parallel._flat_levels([[root]], 0), 0, [])                     # trees recurses)
-    assert len(wut) == 5001 and wut[0][0] is not root and parallel._flat(wut[0][0]) == flat
+    assert parallel._flat(parallel._unflat(pickle.loads(pickle.dumps(flat)))) == flat
+
+
+def _stale(far_leaf):
+    """A worker's copy gone stale: the leaf's wakeup subtree as the worker gets it holds a child
+    for every thread, last thread first, so the worker's first choices past the leaf are not the
+    ones the tree here leads to."""
+    import pickle
+
+    def stale(st, j, units, inside):
+        far = far_leaf(st, j, units, inside)
+        if far is None:
+            return None
+        c, payload, node = far
+        base, (c2, t, done, sx, flat) = pickle.loads(payload)
+        n = len(base[7][0])                       # threads (pend: one footprint each)
+        flat = flat[:1] + [(1, u, None, 0) for u in reversed(range(n))]
+        return c, pickle.dumps((base, (c2, t, done, sx, flat))), node
+    return stale
+
+
+def _trusting(adopt):
+    """The planted bug: a worker's execution is taken as it ran -- its threads moved to the front
+    of the tree here -- instead of being checked against the tree's own choices."""
+    def trusting(st, j, events, nodes):
+        node = st[0][j][0]
+        for t in nodes[1]:
+            tree = node[3]
+            idx = next((i for i, c in enumerate(tree) if c[0] == t), None)
+            if idx is None:
+                tree.insert(0, [t, None, 0, []])
+            else:
+                tree.insert(0, tree.pop(idx))
+            node = tree[0]
+        return adopt(st, j, events, nodes)
+    return trusting
+
+
+@pytest.mark.parametrize("spec,kernel,params", [
+    (f"{BENCH}::lastzero", None, {"n": 5}), (f"{BENCH}::readers", None, {"n": 6}),
+    (str(ROOT / "teardown.py::getput"), "v5.18", {"users": 2})])
+def test_stale_worker_executions_are_not_taken(monkeypatch, spec, kernel, params):
+    kw = dict(params=params, tables=False, mode="dpor" if kernel else "auto")
+    one = check(spec, kernel, jobs=1, **kw)
+    monkeypatch.setattr(parallel, "FLUSH", 0.0)
+    monkeypatch.setattr(parallel, "_far_leaf", _stale(parallel._far_leaf))
+    taken = []
+    adopt = parallel._adopt
+    monkeypatch.setattr(parallel, "_adopt", lambda *a: taken.append(adopt(*a)) or taken[-1])
+    two = check(spec, kernel, jobs=2, **kw)
+    assert False in taken                     # the stale executions were met, and refused
+    assert answer(two) == answer(one)
+    monkeypatch.setattr(parallel, "_adopt", _trusting(adopt))
+    bad = check(spec, kernel, jobs=2, **kw)
+    assert answer(bad) != answer(one)         # taking them as they ran changes the answer

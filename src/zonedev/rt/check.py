@@ -186,7 +186,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
           observe: bool | None = None, memory: int | None = DEFAULT_MEMORY,
           step_timeout: float | None = DEFAULT_STEP_TIMEOUT, checkpoint: str | None = None,
           checkpoint_every: float = 60.0, resume: str | None = None, jobs: int = 1,
-          backend: str = "process", address: str | None = None, split: int | None = None,
+          backend: str = "process", address: str | None = None,
           on_finding: Callable[[Finding, int, float], None] | None = None) -> Result:
     """Explore ``scenario`` on ``kernel``; see the module docstring for the modes.
 
@@ -206,7 +206,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                              seconds=seconds, minimize=minimize, stop_first=stop_first, symmetry=symmetry,
                              tables=tables, progress=progress, max_steps=max_steps, observe=observe,
                              memory=memory, step_timeout=step_timeout, jobs=jobs, backend=backend,
-                             address=address, split=split, on_finding=on_finding)
+                             address=address, on_finding=on_finding)
                        for r in resolve_list(list(kernel) if isinstance(kernel, (list, tuple)) else [kernel]))
     entered = time.perf_counter()          # the time budget covers building the kernel too
     spec = ""
@@ -292,7 +292,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                     from .parallel import explore_parallel
                     out = explore_parallel(runner, budget, bool(observe), jobs, backend, address,
                                            _job(spec, klabel, proto, res.params, patches, without),
-                                           split=split, step_timeout=step_timeout)
+                                           step_timeout=step_timeout)
                 elif observe:
                     from .observe import Observer
                     with Observer() as obs:

@@ -61,7 +61,7 @@ def _fp(d: tuple) -> tuple[int, int]:
 
 
 def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = False,
-                 start: dict | None = None, floor: int = 0) -> Outcome:
+                 start: dict | None = None, floor: int = 0, record=None) -> Outcome:
     """``observer``: an installed :class:`~zonedev.rt.observe.Observer`; steps' unannounced
     accesses to sync objects are then added to their footprints.  ``optimal``: Optimal-DPOR
     (wakeup trees instead of source sets; Abdulla et al. POPL'14 Algorithm 2).
@@ -72,7 +72,13 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     prefix of ``floor`` events and stops where the whole search would backtrack to a node above
     it.  Wakeup sequences for nodes above ``floor`` are not inserted but listed in
     ``out.log`` as ``(node, sequence)``, in the order found; ``out.stack`` is the stack cut at
-    ``floor``, for the caller to go on from (:func:`insert`, :func:`backtrack_top`)."""
+    ``floor``, for the caller to go on from (:func:`insert`, :func:`backtrack_top`).
+
+    ``record(key, found, counts, events, nodes, log)``, when given, is called after every
+    execution (a worker's speculative exploration, :mod:`zonedev.rt.parallel`): ``key`` is the
+    path it started from (the threads and ``done`` of nodes ``0..target``), ``events`` and
+    ``nodes`` the stack's per-event and per-node lists from ``target`` on, ``log`` every wakeup
+    sequence it asked for (inserted here or not), in order."""
     out = Outcome("optimal-dpor" if optimal else "dpor")
     budget.out = out
     log: list = []
@@ -113,6 +119,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
         (wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done, clk, nxt, nmb) = start["stack"]
         target = start["target"]
         first = False
+    every = record is not None
     while True:
         if started:
             stop = budget.exhausted(out.executions + out.blocked)
@@ -123,6 +130,10 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             if stop:
                 break
         started = True
+        if every:
+            rkey = (tuple(thr[:target + 1]), tuple(done[:target + 1]))
+            mark = len(log)
+            counts = (out.executions, out.blocked, out.truncated, out.note)
         runner.begin()
         n = runner.n
         pool = runner.pool
@@ -280,7 +291,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     else:
                         if alive:
                             _blocked_races(i, alive, curd, curf, tclk, lastw, rsince, thr, clk, enab,
-                                           sleep, bt, pend, er, ew, done, sx, wut, optimal, floor, log)
+                                           sleep, bt, pend, er, ew, done, sx, wut, optimal, floor, log, every)
                         out.executions += 1
                         if alive or runner.run.finals:
                             fs = runner.findings_at_end(i)
@@ -461,7 +472,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                         races = keep
                     for e in races:
                         if optimal:
-                            _wakeup(e, i, p, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut, floor, log)
+                            _wakeup(e, i, p, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut, floor, log,
+                                    every)
                         else:
                             _backtrack(e, i, p, c, thr, clk, enab, sleep, bt)
             if c is None:
@@ -507,6 +519,12 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
         if found:
             out.add_found(found, thr[:i], enab, runner.names)
         runner.end()
+        if every:
+            record(rkey, found, (out.executions - counts[0], out.blocked - counts[1], i, out.truncated - counts[2],
+                                 out.note if out.note != counts[3] else ""),
+                   [evd[target:], evx[target:], er[target:], ew[target:], clk[target:], nxt[target:], nmb[target:]],
+                   [sx[target + 1:], thr[target + 1:], pend[target + 1:], enab[target + 1:], sleep[target + 1:],
+                    bt[target + 1:], done[target + 1:]], log[mark:])
         if found and budget.stop_first:
             break
         # -- backtrack ---------------------------------------------------------------------------
@@ -536,8 +554,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             break
     if floor:
         out.log = log
-        out.stack = tuple(x[:floor] for x in (wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done,
-                                               clk, nxt, nmb))
+        out.stack = (wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done, clk, nxt, nmb)
+        if floor < len(thr):
+            out.stack = tuple(x[:floor] for x in out.stack)
     out.steps = steps
     out.elapsed = time.perf_counter() - t0
     return out
@@ -641,14 +660,17 @@ def _wi_remove(v: list, t: int, fr: int | None, fw: int) -> list | None:
 
 def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: list, ew: list,
             pend: list, sleep: list, done: list, sx: list, wut: list, floor: int = 0,
-            log: list | None = None) -> None:
+            log: list | None = None, every: bool = False) -> None:
     """Race e -> i: insert notdep(e).i into the wakeup tree at pre(e), unless a sleeping thread
     is a weak initial of it or a leaf of the tree covers it already.
 
     Threads are tested against v by footprint masks: a thread with no event in v is a weak
     initial iff its next step is independent of v's whole footprint.  One walk does both the
     covering test and the search for where to insert: at each level it follows the first child
-    whose thread is a weak initial of what is left of v."""
+    whose thread is a weak initial of what is left of v.
+
+    ``every``: sequences for nodes at or below ``floor`` are logged too (before the covering
+    test, which depends on this process's tree)."""
     te = thr[e]
     vs = [j for j in range(e + 1, i) if clk[j][te] <= e]   # notdep(e): v is vs.p
     if not vs:
@@ -675,6 +697,8 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
         if e < floor:
             log.append((e, [(p, fr, fw)]))
             return
+        if every:
+            log.append((e, [(p, fr, fw)]))
         fa = fr | fw
         node = wut[e]
         while True:
@@ -739,6 +763,8 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
     if e < floor:
         log.append((e, v))
         return
+    if every:
+        log.append((e, list(v)))
     _insert(wut[e], v, inv, vr, vw)
 
 
@@ -813,7 +839,7 @@ def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> None:
 def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw: dict, rsince: dict,
                    thr: list, clk: list, enab: list, sleep: list, bt: list, pend: list, er: list,
                    ew: list, done: list, sx: list, wut: list, optimal: bool, floor: int = 0,
-                   log: list | None = None) -> None:
+                   log: list | None = None, every: bool = False) -> None:
     """At a hang, every blocked thread's pending step is a virtual last event: it races with the
     prior steps it depends on (a wait that another thread's step consumed the condition of), so
     the orders in which it would have gone first are explored too."""
@@ -857,6 +883,6 @@ def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw
         fr, fw = curf[q]
         for e in races:
             if optimal:
-                _wakeup(e, i, q, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut, floor, log)
+                _wakeup(e, i, q, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut, floor, log, every)
             else:
                 _backtrack(e, i, q, c, thr, clk, enab, sleep, bt)

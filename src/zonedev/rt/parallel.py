@@ -2,31 +2,37 @@
 (``--backend ray``), with the answer of one process: the same executions, sleep-set-blocked
 count, steps, findings and counterexamples.
 
-How it is split.  The sequential search (:func:`~zonedev.rt.dpor.explore_dpor`) is cut at a
-depth ``D``: a *unit* is the exploration stack right after a backtrack to a node ``j`` (a
-replayable schedule prefix, the choices made and the wakeup subtree still to explore there),
-and a worker explores everything below the first ``max(j + 1, D)`` events of it, backtracking
-only at nodes at or below that floor.  What the unit learns about the nodes above its floor
-comes back as data: the stack cut at the floor, and the wakeup sequences its races ask for at
-those nodes, in the order found (``Outcome.log``).  The coordinator owns the nodes above the
-floor and applies units' results *in the order the sequential search would have explored
-them* (depth-first, left to right): it inserts the logged sequences into its wakeup trees,
-backtracks (:func:`~zonedev.rt.dpor.backtrack_optimal`) and so finds the next unit.  Because
-every step the sequential search takes above the floor is taken in the same order on the same
-data, the committed exploration is the sequential one.
+How it is split.  This process (the coordinator) runs the sequential search
+(:func:`~zonedev.rt.dpor.explore_dpor`) one execution at a time and takes every step of it in
+the same order: it keeps the exploration stack, inserts the wakeup sequences each execution's
+races ask for, backtracks (:func:`~zonedev.rt.dpor.backtrack_optimal`) and so finds the next
+execution.  What it hands out is work *ahead* of itself: a worker gets a pending leaf of the
+wakeup trees -- the farthest from the search's frontier, so the one needed last -- and
+explores that leaf's whole subtree on its own copy of the stack, reporting every execution it
+runs (its path, the new part of the stack, every wakeup sequence it asked for).
 
-Where the parallelism comes from: while unit ``k`` runs, the coordinator guesses the next
-units by backtracking a copy of its stack as if unit ``k`` asked for nothing, and hands those
-out.  A guessed unit's result is used only when the true unit (computed once unit ``k``'s
-result is in) is the same input -- compared by a digest of everything the worker reads (the
-stack, the unit's wakeup subtree, the floor) -- otherwise it is run again.  A wrong guess costs
-time, never the answer.  The units of one run are ordered; the count of re-runs is in the
-result's note.
+Why that is exact.  An execution of Optimal-DPOR depends only on
+
+- its path: the schedule prefix and, at each node on it, the children explored before
+  (``done``; the sleep sets and the extras of done threads follow from these), and
+- the leftmost branch of its wakeup subtree (the choices it makes past the prefix),
+
+and the wakeup sequences it asks for depend only on its events and that path, not on the rest
+of the trees (the tests against the tree -- is it covered already, where does it go -- are
+made when it is inserted).  When the search reaches a node, the coordinator looks the path up
+among the workers' executions (a digest of the threads and ``done`` of every node); if one
+matches, it walks its *own* wakeup subtree with the enabled and sleep sets the worker saw
+(:func:`_adopt`) and takes the execution only if every choice is the one the worker made, then
+inserts its wakeup sequences into its own trees, in order, as if it had run it.  Otherwise, or
+when no worker ran it, it runs the execution itself.  A worker's copy can go stale -- an
+execution before its leaf inserts into the leaf's subtree -- and then some of its executions
+are never matched: that costs time, never the answer.  When the search catches up with a
+worker inside its subtree (an execution it needs has not come back), the worker is told to
+stop and gets another leaf.
 
 Not split (one process; ``check`` says so in the note): source-DPOR, the stateful search,
 Optimal-DPOR with a budget in executions, checkpoints.  ``stop_first`` stops at the first
-unit, in the sequential order, that found something (each unit stops at its first finding),
-which is where one process stops.
+execution, in the sequential order, that found something, which is where one process stops.
 
 Random walk and PCT are split by index ranges (:func:`explore_random_parallel`): execution
 ``i``'s schedule depends only on ``(seed, i)``, so ranges of executions are independent and
@@ -41,58 +47,96 @@ import os
 import pickle
 import signal
 import time
-from contextlib import nullcontext
 from typing import Any, Callable
 
 from .dpor import backtrack_optimal, explore_dpor, insert
 from .guard import step_guard
 from .outcome import Budget, Outcome, stop_requested
 
-#: the time a unit should take (the split depth adapts to it), seconds
-UNIT = 0.05
+#: seconds between a worker's reports of the executions it ran
+FLUSH = 0.01
 
-#: guessing ahead stops when fewer of the guesses than this are used (after the first 8)
-GUESS_HITS = 0.4
+#: executions a worker may hold ahead of the search before it is stopped (their memory)
+HOLD = 100_000
 
-#: seconds of units run in the calling process before workers start
-WARMUP = 0.3
+#: seconds of executions run in the calling process before workers start
+WARMUP = 0.1
 
-#: the fork workers' runner and settings (set in the parent before the pool forks)
+#: a floor past every execution: explore_dpor runs one execution and logs every wakeup sequence
+ONE = 1 << 40
+
+#: after a look for a leaf to hand out found none, executions run before the next look
+IDLE = 8
+
+# the exploration stack's lists (see explore_dpor): per event, and per node
+_EV = (1, 2, 3, 4, 12, 13, 14)          # evd evx er ew clk nxt nmb
+_NODE = (5, 6, 7, 8, 9, 10, 11)         # sx thr pend enab sleep bt done
+
+#: the fork workers' runner and settings (set in the parent before the workers fork)
 _JOB: dict[str, Any] = {}
 _OBS: list = []
 
 
-def _key(unit: tuple) -> bytes:
-    """A digest of a unit's whole input, independent of object identity: marshal's version 2
-    has no back-references, so equal content gives equal bytes (4x faster than ``repr``, which
-    remains for what marshal cannot write)."""
-    try:
-        data = marshal.dumps(unit, 2)
-    except ValueError:
-        data = repr(unit).encode()
-    return hashlib.blake2b(data, digest_size=20).digest()
+def path_key(thr: Any, done: Any) -> bytes:
+    """The digest of a path: the threads and ``done`` of nodes ``0..j`` (what an execution
+    from node ``j`` depends on besides its wakeup subtree)."""
+    return hashlib.blake2b(marshal.dumps((tuple(thr), tuple(done)), 2), digest_size=20).digest()
+
+
+def _one(runner: Any, stack: tuple | None, j: int, obs: Any, max_steps: int, stop_first: bool) -> tuple:
+    """Run the leaf at node ``j`` of ``stack`` (None: the first execution), one execution, in
+    this process; the stack's lists are changed in place."""
+    budget = Budget(max_steps=max_steps, stop_first=stop_first)
+    start = None if stack is None else {"stack": stack, "target": j}
+    o = explore_dpor(runner, budget, obs, optimal=True, start=start, floor=ONE)
+    return o, budget.reason
 
 
 def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: float | None,
-             step_timeout: float | None, stop_first: bool = False) -> bytes:
-    """Explore one unit (a pickled ``(stack, target, floor)``; ``stack`` None: from scratch)
-    and return its pickled result.  ``obs``: the installed observer (kernel scenarios)."""
-    stack, target, floor = pickle.loads(payload)
-    if stack is not None:                   # the unit's wakeup subtree travels flat
-        stack = ([None] * target + [[_unflat(stack[0])]],) + tuple(stack[1:])
-    seconds = None
-    if deadline is not None:
-        seconds = max(0.001, deadline - time.time())
+             step_timeout: float | None, stop_first: bool = False, emit: Callable[[list], None] | None = None,
+             cancelled: Callable[[], bool] | None = None) -> bytes:
+    """Explore the subtree of one leaf (a pickled ``(base, (j, thread, done, extras, flat
+    wakeup subtree))``: the stack cut at the leaf's node ``j``, and what is the leaf's own
+    there) and report every execution as ``(key, found, counts, events, nodes, log)`` (``found``
+    pickled, the rest plain data: it travels with marshal, several times faster to read back
+    than pickle).
+    Without ``emit``: the pickled list of them, at the end (Ray); with it: in batches every
+    ``FLUSH`` seconds, stopping early when ``cancelled()`` says so."""
+    base, (j, t, done, sx, flat) = pickle.loads(payload)
+    stack = [[None] * j + [[_unflat(flat)]]] + [None] * 14
+    for x in _EV:
+        stack[x] = base[x][:j]
+    for x in _NODE:
+        stack[x] = base[x][:j + 1]
+    stack[6][j] = t
+    stack[11][j] = done
+    stack[5][j] = sx
+    seconds = None if deadline is None else max(0.001, deadline - time.time())
     budget = Budget(seconds=seconds, max_steps=max_steps, stop_first=stop_first)
-    start = None if stack is None else {"stack": stack, "target": target}
+    buf: list = []
+    last = [time.perf_counter()]
+
+    def record(key: tuple, found: Any, counts: tuple, events: list, nodes: list, log: list) -> None:
+        if found:
+            found = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
+        buf.append((path_key(*key), found, counts, events, nodes, log))
+        if emit is not None:
+            now = time.perf_counter()
+            if now - last[0] >= FLUSH:
+                emit(buf[:])
+                buf.clear()
+                last[0] = now
+            if cancelled is not None and cancelled():
+                budget.stop("cancelled")
+
     with step_guard(runner, step_timeout, budget):
-        o = explore_dpor(runner, budget, obs, optimal=True, start=start, floor=floor)
-    return pickle.dumps({
-        "executions": o.executions, "blocked": o.blocked, "steps": o.steps, "note": o.note,
-        "findings": list(o.findings.values()), "exhaustive": o.exhaustive,
-        "stack": None if o.stack is None else (_flat_levels(o.stack[0], target),) + tuple(o.stack[1:]),
-        "log": o.log, "reason": budget.reason, "target": target, "elapsed": o.elapsed,
-    }, protocol=pickle.HIGHEST_PROTOCOL)
+        explore_dpor(runner, budget, obs, optimal=True, start={"stack": tuple(stack), "target": j},
+                     floor=j + 1, record=record)
+    if emit is not None:
+        if buf:
+            emit(buf)
+        return b""
+    return marshal.dumps(buf, 4)
 
 
 def _worker_init() -> None:
@@ -105,22 +149,409 @@ def _worker_init() -> None:
         _OBS.append(obs)
 
 
-def _fork_unit(payload: bytes) -> bytes:
-    j = _JOB
-    return run_unit(j["runner"], payload, _OBS[0] if _OBS else None, j["max_steps"], j["deadline"],
-                    j["step_timeout"], j["stop_first"])
+def _pipe_worker(conn: Any) -> None:
+    """A forked worker: explore the leaves sent on ``conn`` one after the other, reporting as
+    it goes, until told to stop a leaf or to exit (None)."""
+    _worker_init()
+    job = _JOB
+    obs = _OBS[0] if _OBS else None
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        kind, uid, payload = msg
+        if kind != "unit":
+            continue                      # a stop for a leaf already finished
+
+        def emit(recs: list, uid: int = uid) -> None:
+            conn.send_bytes(marshal.dumps(("r", uid, recs), 4))
+
+        def cancelled(uid: int = uid) -> bool:
+            while conn.poll():
+                m = conn.recv()
+                if m is None:
+                    raise SystemExit(0)
+                if m[0] == "stop" and m[1] == uid:
+                    return True
+            return False
+
+        run_unit(job["runner"], payload, obs, job["max_steps"], job["deadline"], job["step_timeout"],
+                 job["stop_first"], emit=emit, cancelled=cancelled)
+        conn.send_bytes(marshal.dumps(("done", uid, None), 4))
+
+
+class _Pipes:
+    """Forked worker processes, one pipe each: a leaf goes out, the executions come back in
+    batches while it runs, and it can be stopped."""
+
+    def __init__(self, jobs: int, runner: Any, observe: bool, max_steps: int, deadline: float | None,
+                 step_timeout: float | None, stop_first: bool) -> None:
+        import multiprocessing
+        ctx = multiprocessing.get_context("fork")
+        _JOB.update(runner=runner, observe=observe, max_steps=max_steps, deadline=deadline,
+                    step_timeout=step_timeout, stop_first=stop_first)
+        self.conns = []
+        self.procs = []
+        for _ in range(jobs):
+            here, there = ctx.Pipe()
+            p = ctx.Process(target=_pipe_worker, args=(there,), daemon=True)
+            p.start()
+            there.close()
+            self.conns.append(here)
+            self.procs.append(p)
+        self.slots = jobs
+
+    def start(self, slot: int, uid: int, payload: bytes) -> None:
+        self.conns[slot].send(("unit", uid, payload))
+
+    def stop(self, slot: int, uid: int) -> None:
+        self.conns[slot].send(("stop", uid, None))
+
+    def poll(self, timeout: float) -> list:
+        """``(slot, kind, uid, records)`` messages that are in (waiting up to ``timeout``)."""
+        from multiprocessing.connection import wait
+        out = []
+        for c in wait(self.conns, timeout):
+            slot = self.conns.index(c)
+            while c.poll():
+                try:
+                    kind, uid, recs = marshal.loads(c.recv_bytes())
+                except EOFError:
+                    raise RuntimeError("a worker process died") from None
+                out.append((slot, kind, uid, recs))
+        return out
+
+    def close(self) -> None:
+        for c in self.conns:
+            try:
+                c.send(None)
+            except OSError:
+                pass
+        for p in self.procs:
+            p.join(timeout=1)
+            if p.is_alive():
+                p.terminate()
+                p.join()
+
+
+class _Tasks:
+    """The same for a backend of tasks (Ray): a leaf is a task, its executions come back when
+    it ends, a stop is not passed on."""
+
+    def __init__(self, back: Any, jobs: int) -> None:
+        self.back = back
+        self.slots = jobs
+        self.running: dict[int, tuple[int, Any]] = {}
+
+    def start(self, slot: int, uid: int, payload: bytes) -> None:
+        self.running[uid] = (slot, self.back.submit(payload))
+
+    def stop(self, slot: int, uid: int) -> None:
+        pass
+
+    def poll(self, timeout: float) -> list:
+        end = time.perf_counter() + timeout
+        while True:
+            out = []
+            for uid, (slot, h) in list(self.running.items()):
+                if self.back.ready(h):
+                    del self.running[uid]
+                    out.append((slot, "r", uid, marshal.loads(self.back.get(h))))
+                    out.append((slot, "done", uid, None))
+            if out or time.perf_counter() >= end or stop_requested():
+                return out
+            time.sleep(0.001)
+
+    def close(self) -> None:
+        self.back.close()
+
+
+class _Unit:
+    """A leaf handed to a worker (its subtree is the worker's) and the executions back from
+    it, by path digest."""
+
+    __slots__ = ("uid", "slot", "j", "node", "prefix", "results", "running", "stopping")
+
+    def __init__(self, uid: int, slot: int, j: int, node: list, prefix: list) -> None:
+        self.uid = uid
+        self.slot = slot
+        self.j = j
+        self.node = node             # the leaf's wakeup-tree node (kept: its id stays its own)
+        self.prefix = prefix         # the threads of nodes 0..j-1
+        self.results: dict[bytes, tuple] = {}
+        self.running = True
+        self.stopping = False
+
+
+def _adopt(st: list, j: int, events: list, nodes: list) -> bool:
+    """Take a worker's execution from node ``j`` into the committed stack (cut at ``j``), if
+    the wakeup subtree there, as it is now, leads to the same choices: at each new node the
+    first child that is enabled and not asleep (the worker's enabled and sleep sets) must be
+    the thread the worker ran, or no child left and the worker chose by default.  The subtree
+    is changed only when all of them agree, and as the execution here would have changed it
+    (children skipped at the front go, a default choice is added)."""
+    thr, enab, sleep = nodes[1], nodes[3], nodes[4]
+    er, ew = events[2], events[3]
+    wut = st[0]
+    node = wut[j][0]
+    plan = []
+    for k in range(len(thr)):
+        tree = node[3]
+        em = enab[k]
+        sl = sleep[k]
+        idx = 0
+        for c in tree:
+            t = c[0]
+            if em >> t & 1 and not sl >> t & 1:
+                break
+            idx += 1
+        if idx < len(tree):
+            node = tree[idx]
+            if node[0] != thr[k]:
+                return False
+        else:
+            node = [thr[k], None, 0, []]
+            idx = -1
+        plan.append((tree, idx, node))
+    top = wut[j][0]
+    top[1] = er[0]
+    top[2] = ew[0]
+    k = 1
+    for tree, idx, node in plan:
+        if idx < 0:
+            tree.clear()
+            tree.append(node)
+        elif idx:
+            del tree[:idx]
+        wut.append(tree)
+        node[1] = er[k]
+        node[2] = ew[k]
+        k += 1
+    for x, part in zip(_EV, events):
+        st[x].extend(part)
+    for x, part in zip(_NODE, nodes):
+        st[x].extend(part)
+    return True
+
+
+def _far_leaf(st: list, j: int, units: dict, inside: list) -> tuple | None:
+    """The pending leaf the search will reach last (after the one at node ``j``), not handed
+    out already and not inside the subtree of a leaf a worker is exploring: ``(node j',
+    payload, tree node)``; None when there is none.  (Found on a copy of the stack, which is
+    backtracked from ``j`` as if nothing more were inserted: every leaf met is in the trees.)"""
+    roots = {id(u.node) for u in units.values()}
+    floor = min((u.j for u in inside if u.running), default=len(st[6]))
+    g = _copy(st)
+    c = j
+    n = best = 0
+    while True:
+        c = backtrack_optimal(g, c, 0)
+        if c < 0:
+            break
+        n += 1
+        if c <= floor and id(g[0][c][0]) not in roots:
+            best = n
+    if not best:
+        return None
+    g = _copy(st)
+    c = j
+    for _ in range(best):
+        c = backtrack_optimal(g, c, 0)
+    node = g[0][c][0]
+    base = [None] + g[1:]
+    leaf = (c, g[6][c], g[11][c], g[5][c], _flat(node))
+    return c, pickle.dumps((base, leaf), protocol=pickle.HIGHEST_PROTOCOL), node
+
+
+def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, backend: str = "process",
+                     address: str | None = None, job: dict | None = None, warmup: float | None = None,
+                     step_timeout: float | None = None) -> Outcome:
+    """Optimal-DPOR over ``jobs`` processes; see the module docstring.  ``job``: what a Ray
+    worker needs to rebuild the runner (:func:`zonedev.rt.backends.ray_backend.make_backend`).
+    ``warmup``: seconds of executions run in this process before workers start (small searches
+    never start any)."""
+    out = Outcome("optimal-dpor")
+    budget.out = out
+    if warmup is None:
+        warmup = WARMUP
+    t0 = time.perf_counter()
+    deadline = time.time() + budget.seconds if budget.seconds else None
+    max_steps = budget.max_steps
+    stop_first = budget.stop_first
+    pool = jobs - 1 if backend == "process" else jobs    # this process runs executions too
+    names = runner.names
+    back: Any = None
+    units: dict[int, _Unit] = {}
+    free: list[int] = []
+    uid = here = remote = handed = stopped = 0
+    idle_until = 0
+    obs_cm = None
+    obs = None
+    if observe:
+        from .observe import Observer
+        obs_cm = Observer()
+        obs = obs_cm.__enter__()
+    try:
+        o, reason = _one(runner, None, 0, obs, max_steps, stop_first)
+        st = list(o.stack)
+        _commit(out, budget, o, reason, st[0], o.log)
+        here += 1
+        while not budget.reason:
+            if stop_first and out.findings:
+                break
+            j = backtrack_optimal(st, len(st[6]) - 1, 0)
+            if j < 0:
+                out.exhaustive = True
+                break
+            if budget.exhausted(out.executions + out.blocked):
+                break
+            if back is not None:
+                for slot, kind, u_id, recs in back.poll(0):
+                    u = _take(units, free, slot, kind, u_id, recs)
+                    if u is not None and len(u.results) > HOLD and not u.stopping:
+                        back.stop(u.slot, u.uid)        # far ahead of the search: its memory
+                        u.stopping = True
+                inside = []
+                for u in list(units.values()):
+                    if u.j <= j and st[6][:u.j] == u.prefix and any(c is u.node for c in st[0][u.j]):
+                        if st[0][u.j][0] is u.node:
+                            inside.append(u)
+                        continue
+                    # the search has gone past the leaf: what came back is of no more use
+                    if u.running and not u.stopping:
+                        back.stop(u.slot, u.uid)
+                        u.stopping = True
+                        stopped += 1
+                    u.results.clear()
+                    u.node = None
+                    if not u.running:
+                        del units[u.uid]
+                got = None
+                if inside:
+                    key = path_key(st[6], st[11])
+                    for u in inside:
+                        got = u.results.pop(key, None)
+                        if got is not None:
+                            break
+                    if got is None:
+                        for u in inside:       # caught up with the worker: it goes elsewhere
+                            if u.running and not u.stopping:
+                                back.stop(u.slot, u.uid)
+                                u.stopping = True
+                                stopped += 1
+                if got is not None and _adopt(st, j, got[3], got[4]):
+                    remote += 1
+                    _commit_record(out, budget, got, st, names)
+                    continue
+                if free and here + remote >= idle_until:
+                    far = _far_leaf(st, j, units, inside)
+                    if far is None:
+                        idle_until = here + remote + IDLE
+                    else:
+                        c, payload, node = far
+                        slot = free.pop()
+                        uid += 1
+                        units[uid] = _Unit(uid, slot, c, node, st[6][:c])
+                        back.start(slot, uid, payload)
+                        handed += 1
+            elif pool > 0 and time.perf_counter() - t0 >= warmup:
+                if obs_cm is not None:                  # the workers start without this process's observer
+                    obs_cm.__exit__(None, None, None)
+                back = _start(backend, pool, runner, observe, max_steps, deadline, step_timeout, address, job,
+                              stop_first)
+                if obs_cm is not None:
+                    obs = obs_cm.__enter__()
+                free = list(range(back.slots))
+            o, reason = _one(runner, tuple(st), j, obs, max_steps, stop_first)
+            here += 1
+            _commit(out, budget, o, reason, st[0], o.log)
+    finally:
+        if back is not None:
+            back.close()
+        if obs_cm is not None:
+            obs_cm.__exit__(None, None, None)
+    if back is not None:
+        out.note = "; ".join(x for x in (out.note, f"{here + remote:,} executions on {jobs} processes, {remote:,} "
+                                                   f"of them run ahead on workers ({handed} leaves handed out, "
+                                                   f"{stopped} stopped)") if x)
+    out.elapsed = time.perf_counter() - t0
+    return out
+
+
+def _take(units: dict, free: list, slot: int, kind: str, uid: int, recs: Any) -> Any:
+    """A worker's message: executions it ran (their unit is returned), or the end of its leaf
+    (its slot is free again)."""
+    u = units.get(uid)
+    if kind == "done":
+        free.append(slot)
+        if u is not None:
+            u.running = False
+            if u.node is None:
+                del units[uid]
+        return None
+    if u is None or u.node is None:
+        return None
+    res = u.results
+    for r in recs:
+        res[r[0]] = r
+    return u
+
+
+def _commit(out: Outcome, budget: Budget, o: Outcome, reason: str, wut: list, log: list) -> None:
+    """One execution run here: its counts, findings and wakeup sequences."""
+    out.executions += o.executions
+    out.blocked += o.blocked
+    out.steps += o.steps
+    out.truncated += o.truncated
+    if o.note and not out.note:
+        out.note = o.note
+    for f in o.findings.values():
+        old = out.findings.get(f.signature)
+        if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
+            out.findings[f.signature] = f
+    for e, v in log:
+        insert(wut[e], v)
+    if reason:
+        budget.stop(reason)
+
+
+def _commit_record(out: Outcome, budget: Budget, rec: tuple, st: list, names: list) -> None:
+    """One execution a worker ran, adopted (:func:`_adopt`): the same bookkeeping."""
+    _, found, (execs, blocked, steps, truncated, note), _, _, log = rec
+    out.executions += execs
+    out.blocked += blocked
+    out.steps += steps
+    out.truncated += truncated
+    if note and not out.note:
+        out.note = note
+    if found:
+        out.add_found(pickle.loads(found), st[6][:steps], st[8], names)
+    wut = st[0]
+    for e, v in log:
+        insert(wut[e], v)
+
+
+def _start(backend: str, jobs: int, runner: Any, observe: bool, max_steps: int, deadline: float | None,
+           step_timeout: float | None, address: str | None, job: dict | None, stop_first: bool) -> Any:
+    if backend == "ray":
+        return _Tasks(_make_backend(backend, jobs, runner, observe, max_steps, deadline, step_timeout, address,
+                                    job, stop_first), jobs)
+    return _Pipes(jobs, runner, observe, max_steps, deadline, step_timeout, stop_first)
 
 
 class _ProcessBackend:
-    """A pool of forked worker processes; the runner is inherited, not rebuilt."""
+    """A pool of forked worker processes for index ranges; the runner is inherited, not rebuilt."""
 
     def __init__(self, jobs: int, runner: Any, observe: bool, max_steps: int, deadline: float | None,
-                 step_timeout: float | None, stop_first: bool, fn: Callable[[bytes], bytes] | None = None) -> None:
+                 step_timeout: float | None, stop_first: bool, fn: Callable[[bytes], bytes]) -> None:
         import multiprocessing
         _JOB.update(runner=runner, observe=observe, max_steps=max_steps, deadline=deadline,
                     step_timeout=step_timeout, stop_first=stop_first)
         self.pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_init)
-        self.fn = fn or _fork_unit
+        self.fn = fn
         self.submitted = 0
 
     def submit(self, payload: bytes) -> Any:
@@ -140,129 +571,20 @@ class _ProcessBackend:
         self.pool.join()
 
 
-def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, backend: str = "process",
-                     address: str | None = None, job: dict | None = None, split: int | None = None,
-                     warmup: float | None = None, step_timeout: float | None = None) -> Outcome:
-    """Optimal-DPOR over ``jobs`` workers; see the module docstring.  ``job``: what a Ray
-    worker needs to rebuild the runner (:func:`zonedev.rt.backends.ray_backend.make_backend`).
-    ``split``: the depth ``D`` (default: adaptive, see docs/scale.md).  ``warmup``:
-    seconds of units run in this process before workers start (small searches never start
-    any)."""
-    out = Outcome("optimal-dpor")
-    budget.out = out
-    if warmup is None:
-        warmup = WARMUP
-    t0 = time.perf_counter()
-    deadline = time.time() + budget.seconds if budget.seconds else None
-    max_steps = budget.max_steps
-    adapt = split is None
-    if split is None:
-        probe = explore_dpor(runner, Budget(executions=1, max_steps=max_steps), None, optimal=True)
-        split = max(1, probe.steps * 3 // 4)     # small units first; they grow below
-    state: list | None = None           # the committed stack above the floor
-    target = 0
-    payload = pickle.dumps((None, 0, split))
-    key = _key((None, 0, split))
-    handles: dict[bytes, Any] = {}      # key -> backend handle (submitted units)
-    spare: dict[bytes, bytes] = {}      # key -> pickled result, run but not committed yet
-    back = None
-    pool = jobs - 1 if backend == "process" else jobs    # this process runs the units in order
-    units = remote = worked = 0
-    depths = []
-    local_obs = None
-    if observe:
-        from .observe import Observer
-        local_obs = Observer
-    try:
-        while True:
-            res_b = spare.pop(key, None)
-            on_worker = res_b is not None or key in handles
-            if res_b is not None:
-                remote += 1
-            elif key in handles:              # guessed: it is running on a worker
-                res_b = _wait(back, handles.pop(key))
-                remote += 1
-                if res_b is None:             # a stop was asked for while waiting
-                    budget.exhausted(out.executions + out.blocked)
-                    break
-            else:
-                if back is None and jobs > 1 and time.perf_counter() - t0 >= warmup:
-                    back = _make_backend(backend, pool, runner, observe, max_steps, deadline,
-                                         step_timeout, address, job, budget.stop_first)
-                if back is not None:
-                    decided = back.submitted - len(handles) - len(spare)
-                    if decided < 8 or remote >= GUESS_HITS * decided:
-                        _speculate(state, target, split, back, handles, spare, pool)
-                # the unit the sequential order needs now runs here, the guesses on the workers
-                with (local_obs() if local_obs else nullcontext()) as obs:
-                    if state is None:
-                        res_b = run_unit(runner, payload, obs, max_steps, deadline, None, budget.stop_first)
-                    else:
-                        res = _run_live(runner, state, target, max(target + 1, split), obs, max_steps,
-                                        deadline, budget.stop_first)
-            units += 1
-            depths.append(split)
-            if res_b is not None:
-                res = pickle.loads(res_b)
-            # -- commit, in the sequential order ------------------------------------------------
-            out.executions += res["executions"]
-            if on_worker:
-                worked += res["executions"] + res["blocked"]
-            out.blocked += res["blocked"]
-            out.steps += res["steps"]
-            if res["note"] and not out.note:
-                out.note = res["note"]
-            for f in res["findings"]:
-                old = out.findings.get(f.signature)
-                if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
-                    out.findings[f.signature] = f
-            if not res["exhaustive"]:
-                if res["reason"]:
-                    budget.stop(res["reason"])
-                break
-            state = _merge(state, res)
-            if adapt:
-                # re-split: units of about UNIT seconds (a deeper floor makes smaller units)
-                if res["elapsed"] > 4 * UNIT:
-                    split += 1
-                elif res["elapsed"] < UNIT / 4 and split > 1:
-                    split -= max(1, split // 8)
-            if budget.stop_first and out.findings:
-                break
-            j = backtrack_optimal(state, len(state[6]) - 1, 0)
-            if j < 0:
-                out.exhaustive = True
-                break
-            if budget.exhausted(out.executions + out.blocked):
-                break
-            target = j
-            # the unit's digest finds it among the guesses (none before the workers start)
-            key = _key(_unit_of(state, j, split)) if back is not None else None
-    finally:
-        if back is not None:
-            back.close()
-    if back is not None:
-        out.note = "; ".join(x for x in (out.note, f"split at depth {min(depths)}-{max(depths)}: {units} units on {jobs} "
-                                                   f"workers, {back.submitted} guessed ahead, {remote} of them used "
-                                                   f"({worked} of the {out.executions + out.blocked} executions)") if x)
-    out.elapsed = time.perf_counter() - t0
-    return out
-
-
 def _make_backend(backend: str, jobs: int, runner: Any, observe: bool, max_steps: int,
                   deadline: float | None, step_timeout: float | None, address: str | None,
                   job: dict | None, stop_first: bool, kind: str = "dpor") -> Any:
-    """``kind``: what the workers run, ``dpor`` units or ``random`` index ranges."""
+    """``kind``: what the workers run, ``dpor`` leaves (Ray only: forked workers get
+    :class:`_Pipes`) or ``random`` index ranges."""
     if backend == "ray":
         from .backends.ray_backend import RayBackend
         return RayBackend(jobs, job or {}, observe, max_steps, deadline, step_timeout, address, stop_first,
                           kind=kind)
-    return _ProcessBackend(jobs, runner, observe, max_steps, deadline, step_timeout, stop_first,
-                           fn=_fork_range if kind == "random" else _fork_unit)
+    return _ProcessBackend(jobs, runner, observe, max_steps, deadline, step_timeout, stop_first, fn=_fork_range)
 
 
 def _wait(back: Any, handle: Any) -> bytes | None:
-    """The unit's result; None if a stop (a signal) is asked for meanwhile."""
+    """The task's result; None if a stop (a signal) is asked for meanwhile."""
     while not back.ready(handle):
         if stop_requested():
             return None
@@ -298,103 +620,11 @@ def _unflat(flat: list) -> list:
     return root
 
 
-def _flat_levels(wut: list, j: int) -> list:
-    """The levels ``j`` and below of a stack's wakeup trees, flat: level ``j``'s whole list
-    under a root of its own (its deeper levels are the first child's children)."""
-    return _flat([None, None, None, wut[j]]) if len(wut) > j else []
-
-
-def _levels(flat: list, j: int, wut: list) -> list:
-    """``wut`` (levels above ``j``) extended by the levels a flat tree from :func:`_flat_levels`
-    holds: level ``i + 1`` is level ``i``'s first child's children."""
-    wut = wut[:j]
-    if not flat:
-        return wut
-    level = _unflat(flat)[3]
-    while level:
-        wut.append(level)
-        level = level[0][3]
-    return wut
-
-
-def _run_live(runner: Any, state: list, target: int, floor: int, obs: Any, max_steps: int,
-              deadline: float | None, stop_first: bool) -> dict:
-    """:func:`run_unit` on the committed stack itself, in this process: the unit's wakeup subtree
-    is explored where it is (no flat copy, no pickling either way) and the result's levels are
-    the live ones; :func:`_merge` replaces the committed stack with them right after, and nothing
-    else reads that subtree meanwhile (a guess flattens its units as soon as it makes them)."""
-    stack = ([None] * target + [[state[0][target][0]]],) + tuple(list(x) for x in state[1:])
-    seconds = None
-    if deadline is not None:
-        seconds = max(0.001, deadline - time.time())
-    budget = Budget(seconds=seconds, max_steps=max_steps, stop_first=stop_first)
-    o = explore_dpor(runner, budget, obs, optimal=True, start={"stack": stack, "target": target}, floor=floor)
-    return {
-        "executions": o.executions, "blocked": o.blocked, "steps": o.steps, "note": o.note,
-        "findings": list(o.findings.values()), "exhaustive": o.exhaustive,
-        "stack": None if o.stack is None else (o.stack[0][target:],) + tuple(o.stack[1:]), "live": True,
-        "log": o.log, "reason": budget.reason, "target": target, "elapsed": o.elapsed,
-    }
-
-
-def _unit_of(state: list, j: int, split: int) -> tuple:
-    """The input of the unit at node ``j`` of the committed stack (which ends there); its
-    wakeup subtree flat."""
-    stack = (_flat(state[0][j][0]),) + tuple(state[1:])
-    return (stack, j, max(j + 1, split))
-
-
-def _merge(state: list | None, res: dict) -> list:
-    """The committed stack after a unit: its nodes from the unit's own stack (the unit's wakeup
-    node replaces ours), then the sequences it logged inserted in the order it found them."""
-    stack = list(res["stack"])
-    j = res["target"]
-    if state is None:
-        new = [_levels(stack[0], 0, [])] + stack[1:]
-    else:
-        wut = state[0][:j + 1]
-        # [level j (the unit's node only), j + 1, ...]
-        got = stack[0] if res.get("live") else _levels(stack[0], j, [])
-        wut[j][0] = got[0][0]
-        wut.extend(got[1:])
-        new = [wut] + stack[1:]
-    for e, v in res["log"]:
-        insert(new[0][e], v)
-    return new
-
-
-def _speculate(state: list | None, target: int, split: int, back: Any, handles: dict, spare: dict,
-               jobs: int) -> None:
-    """Hand out the units that follow the running one if it asks for nothing above its floor."""
-    if state is None:
-        return
-    for k in [k for k, h in handles.items() if back.ready(h)]:
-        spare[k] = back.get(handles.pop(k))
-    while len(spare) > 4 * jobs:                # results no unit asked for: the oldest go
-        del spare[next(iter(spare))]
-    room = jobs - len(handles)
-    if room <= 0:
-        return
-    guess = _copy(state)
-    j = target
-    while room > 0:
-        j = backtrack_optimal(guess, j, 0)
-        if j < 0:
-            return
-        unit = _unit_of(guess, j, split)
-        k = _key(unit)
-        if k not in handles and k not in spare:
-            handles[k] = back.submit(pickle.dumps(unit, protocol=pickle.HIGHEST_PROTOCOL))
-            room -= 1
-
-
 def _copy(state: list) -> list:
-    """A copy of a committed stack that :func:`~zonedev.rt.dpor.backtrack_optimal` and
-    :func:`_unit_of` may use without touching the original: what backtracking changes is
-    copied (each node's list of children, the per-node lists, the extras' dicts), the tree nodes
-    themselves are shared (backtracking never changes a node; the units are flattened from them
-    at once).  Not a copy of the whole tree: that cost the coordinator more than the units it
-    guessed (lastzero(13): a third of its time)."""
+    """A copy of a committed stack that :func:`~zonedev.rt.dpor.backtrack_optimal` may use
+    without touching the original: what backtracking changes is copied (each node's list of
+    children, the per-node lists, the extras' dicts), the tree nodes themselves are shared
+    (backtracking never changes a node; leaves are flattened from them at once)."""
     wut = [list(level) for level in state[0]]
     rest = [list(x) for x in state[1:]]
     sx = rest[4]                          # node i: None or {thread: extras}
