@@ -129,7 +129,7 @@ def _stale(far_leaf):
 def _trusting(adopt):
     """The planted bug: a worker's execution is taken as it ran -- its threads moved to the front
     of the tree here -- instead of being checked against the tree's own choices."""
-    def trusting(st, j, events, nodes):
+    def trusting(st, j, events, nodes, *rest):
         node = st[0][j][0]
         for t in nodes[1]:
             tree = node[3]
@@ -139,7 +139,7 @@ def _trusting(adopt):
             else:
                 tree.insert(0, tree.pop(idx))
             node = tree[0]
-        return adopt(st, j, events, nodes)
+        return adopt(st, j, events, nodes, *rest)
     return trusting
 
 

@@ -56,6 +56,9 @@ from .outcome import Budget, Outcome, stop_requested
 #: seconds between a worker's reports of the executions it ran
 FLUSH = 0.01
 
+#: seconds between looks at the workers' messages (and whenever an execution is not there)
+POLL = 0.002
+
 #: executions a worker may hold ahead of the search before it is stopped (their memory)
 HOLD = 100_000
 
@@ -68,9 +71,15 @@ ONE = 1 << 40
 #: after a look for a leaf to hand out found none, executions run before the next look
 IDLE = 8
 
-# the exploration stack's lists (see explore_dpor): per event, and per node
-_EV = (1, 2, 3, 4, 12, 13, 14)          # evd evx er ew clk nxt nmb
-_NODE = (5, 6, 7, 8, 9, 10, 11)         # sx thr pend enab sleep bt done
+# the exploration stack's lists (see explore_dpor), per event and per node: the light ones
+# (what adopting an execution, backtracking and inserting read) and the heavy ones (read only
+# when an execution replays the prefix: they travel as one blob, decoded only if they are)
+_LEV = (2, 3, 4)                        # evx er ew
+_LNODE = (5, 6, 8, 9, 11)               # sx thr enab sleep done
+_HEV = (1, 12, 13, 14)                  # evd clk nxt nmb
+_HNODE = (7, 10)                        # pend bt
+_EV = _LEV + _HEV
+_NODE = _LNODE + _HNODE
 
 #: the fork workers' runner and settings (set in the parent before the workers fork)
 _JOB: dict[str, Any] = {}
@@ -97,9 +106,10 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
              cancelled: Callable[[], bool] | None = None) -> bytes:
     """Explore the subtree of one leaf (a pickled ``(base, (j, thread, done, extras, flat
     wakeup subtree))``: the stack cut at the leaf's node ``j``, and what is the leaf's own
-    there) and report every execution as ``(key, found, counts, events, nodes, log)`` (``found``
-    pickled, the rest plain data: it travels with marshal, several times faster to read back
-    than pickle).
+    there) and report every execution as ``(key, found, counts, events, nodes, log, heavy)``:
+    ``events`` and ``nodes`` the light lists from node ``j`` on, ``heavy`` the others, marshalled
+    (``found`` pickled; the whole travels with marshal, several times faster to read back than
+    pickle).
     Without ``emit``: the pickled list of them, at the end (Ray); with it: in batches every
     ``FLUSH`` seconds, stopping early when ``cancelled()`` says so."""
     base, (j, t, done, sx, flat) = pickle.loads(payload)
@@ -119,7 +129,10 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
     def record(key: tuple, found: Any, counts: tuple, events: list, nodes: list, log: list) -> None:
         if found:
             found = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
-        buf.append((path_key(*key), found, counts, events, nodes, log))
+        # events: evd evx er ew clk nxt nmb; nodes: sx thr pend enab sleep bt done
+        heavy = marshal.dumps(([events[0], events[4], events[5], events[6]], [nodes[2], nodes[5]]), 4)
+        buf.append((path_key(*key), found, counts, events[1:4], [nodes[0], nodes[1], nodes[3], nodes[4], nodes[6]],
+                    log, heavy))
         if emit is not None:
             now = time.perf_counter()
             if now - last[0] >= FLUSH:
@@ -273,28 +286,28 @@ class _Unit:
     """A leaf handed to a worker (its subtree is the worker's) and the executions back from
     it, by path digest."""
 
-    __slots__ = ("uid", "slot", "j", "node", "prefix", "results", "running", "stopping")
+    __slots__ = ("uid", "slot", "j", "node", "results", "running", "stopping")
 
-    def __init__(self, uid: int, slot: int, j: int, node: list, prefix: list) -> None:
+    def __init__(self, uid: int, slot: int, j: int, node: list) -> None:
         self.uid = uid
         self.slot = slot
         self.j = j
         self.node = node             # the leaf's wakeup-tree node (kept: its id stays its own)
-        self.prefix = prefix         # the threads of nodes 0..j-1
         self.results: dict[bytes, tuple] = {}
         self.running = True
         self.stopping = False
 
 
-def _adopt(st: list, j: int, events: list, nodes: list) -> bool:
+def _adopt(st: list, j: int, events: list, nodes: list, lazy: list, heavy: bytes) -> bool:
     """Take a worker's execution from node ``j`` into the committed stack (cut at ``j``), if
     the wakeup subtree there, as it is now, leads to the same choices: at each new node the
     first child that is enabled and not asleep (the worker's enabled and sleep sets) must be
     the thread the worker ran, or no child left and the worker chose by default.  The subtree
     is changed only when all of them agree, and as the execution here would have changed it
-    (children skipped at the front go, a default choice is added)."""
-    thr, enab, sleep = nodes[1], nodes[3], nodes[4]
-    er, ew = events[2], events[3]
+    (children skipped at the front go, a default choice is added).  ``events``/``nodes``: the
+    light lists; the heavy ones join ``lazy`` (:func:`_materialize`)."""
+    thr, enab, sleep = nodes[1], nodes[2], nodes[3]
+    er, ew = events[1], events[2]
     wut = st[0]
     node = wut[j][0]
     plan = []
@@ -330,11 +343,33 @@ def _adopt(st: list, j: int, events: list, nodes: list) -> bool:
         node[1] = er[k]
         node[2] = ew[k]
         k += 1
-    for x, part in zip(_EV, events):
+    for x, part in zip(_LEV, events):
         st[x].extend(part)
-    for x, part in zip(_NODE, nodes):
+    for x, part in zip(_LNODE, nodes):
         st[x].extend(part)
+    lazy.append([j, len(er), heavy])
     return True
+
+
+def _trim(lazy: list, j: int) -> None:
+    """The stack was cut at node ``j`` (events ``< j``, nodes ``<= j`` kept): so are the heavy
+    parts not decoded yet."""
+    while lazy and lazy[-1][0] >= j:
+        lazy.pop()
+    if lazy and lazy[-1][0] + lazy[-1][1] > j:
+        lazy[-1][1] = j - lazy[-1][0]
+
+
+def _materialize(st: list, lazy: list) -> None:
+    """Decode the heavy parts of the adopted executions still on the stack, in order, before
+    anything reads them (an execution here, a leaf handed out)."""
+    for j, n, heavy in lazy:
+        hev, hnode = marshal.loads(heavy)
+        for x, part in zip(_HEV, hev):
+            st[x].extend(part[:n])
+        for x, part in zip(_HNODE, hnode):      # (one node fewer than events, unless cut)
+            st[x].extend(part[:n])
+    lazy.clear()
 
 
 def _far_leaf(st: list, j: int, units: dict, inside: list) -> tuple | None:
@@ -386,7 +421,9 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
     back: Any = None
     units: dict[int, _Unit] = {}
     free: list[int] = []
-    uid = here = remote = handed = stopped = 0
+    uid = here = remote = handed = stopped = ran = 0
+    next_poll = 0.0
+    lazy: list = []                     # heavy parts of adopted executions, not decoded yet
     idle_until = 0
     obs_cm = None
     obs = None
@@ -403,20 +440,23 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
             if stop_first and out.findings:
                 break
             j = backtrack_optimal(st, len(st[6]) - 1, 0)
+            if lazy:
+                _trim(lazy, j)
             if j < 0:
                 out.exhaustive = True
                 break
             if budget.exhausted(out.executions + out.blocked):
                 break
             if back is not None:
-                for slot, kind, u_id, recs in back.poll(0):
-                    u = _take(units, free, slot, kind, u_id, recs)
-                    if u is not None and len(u.results) > HOLD and not u.stopping:
-                        back.stop(u.slot, u.uid)        # far ahead of the search: its memory
-                        u.stopping = True
+                now = time.perf_counter()
+                if now >= next_poll:
+                    ran += _poll(back, units, free)
+                    next_poll = now + POLL
                 inside = []
                 for u in list(units.values()):
-                    if u.j <= j and st[6][:u.j] == u.prefix and any(c is u.node for c in st[0][u.j]):
+                    # checked every execution: while the search stays at or below node u.j, the
+                    # path above it does not change, and u's leaf is ahead while still in the tree
+                    if u.j <= j and any(c is u.node for c in st[0][u.j]):
                         if st[0][u.j][0] is u.node:
                             inside.append(u)
                         continue
@@ -432,21 +472,18 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
                 got = None
                 if inside:
                     key = path_key(st[6], st[11])
-                    for u in inside:
-                        got = u.results.pop(key, None)
-                        if got is not None:
-                            break
+                    got = _lookup(inside, key)
+                    if got is None:
+                        ran += _poll(back, units, free)
+                        got = _lookup(inside, key)
                     if got is None:
                         for u in inside:       # caught up with the worker: it goes elsewhere
                             if u.running and not u.stopping:
                                 back.stop(u.slot, u.uid)
                                 u.stopping = True
                                 stopped += 1
-                if got is not None and _adopt(st, j, got[3], got[4]):
-                    remote += 1
-                    _commit_record(out, budget, got, st, names)
-                    continue
                 if free and here + remote >= idle_until:
+                    _materialize(st, lazy)
                     far = _far_leaf(st, j, units, inside)
                     if far is None:
                         idle_until = here + remote + IDLE
@@ -454,9 +491,13 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
                         c, payload, node = far
                         slot = free.pop()
                         uid += 1
-                        units[uid] = _Unit(uid, slot, c, node, st[6][:c])
+                        units[uid] = _Unit(uid, slot, c, node)
                         back.start(slot, uid, payload)
                         handed += 1
+                if got is not None and _adopt(st, j, got[3], got[4], lazy, got[6]):
+                    remote += 1
+                    _commit_record(out, budget, got, st, names)
+                    continue
             elif pool > 0 and time.perf_counter() - t0 >= warmup:
                 if obs_cm is not None:                  # the workers start without this process's observer
                     obs_cm.__exit__(None, None, None)
@@ -465,6 +506,8 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
                 if obs_cm is not None:
                     obs = obs_cm.__enter__()
                 free = list(range(back.slots))
+            if lazy:
+                _materialize(st, lazy)
             o, reason = _one(runner, tuple(st), j, obs, max_steps, stop_first)
             here += 1
             _commit(out, budget, o, reason, st[0], o.log)
@@ -476,9 +519,31 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
     if back is not None:
         out.note = "; ".join(x for x in (out.note, f"{here + remote:,} executions on {jobs} processes, {remote:,} "
                                                    f"of them run ahead on workers ({handed} leaves handed out, "
-                                                   f"{stopped} stopped)") if x)
+                                                   f"{stopped} stopped; {ran - remote:,} of the workers' "
+                                                   f"executions not used)") if x)
     out.elapsed = time.perf_counter() - t0
     return out
+
+
+def _poll(back: Any, units: dict, free: list) -> int:
+    """Take in the workers' messages; returns how many executions came back."""
+    n = 0
+    for slot, kind, uid, recs in back.poll(0):
+        if recs:
+            n += len(recs)
+        u = _take(units, free, slot, kind, uid, recs)
+        if u is not None and len(u.results) > HOLD and not u.stopping:
+            back.stop(u.slot, u.uid)        # far ahead of the search: its memory
+            u.stopping = True
+    return n
+
+
+def _lookup(inside: list, key: bytes) -> tuple | None:
+    for u in inside:
+        got = u.results.pop(key, None)
+        if got is not None:
+            return got
+    return None
 
 
 def _take(units: dict, free: list, slot: int, kind: str, uid: int, recs: Any) -> Any:
@@ -520,7 +585,7 @@ def _commit(out: Outcome, budget: Budget, o: Outcome, reason: str, wut: list, lo
 
 def _commit_record(out: Outcome, budget: Budget, rec: tuple, st: list, names: list) -> None:
     """One execution a worker ran, adopted (:func:`_adopt`): the same bookkeeping."""
-    _, found, (execs, blocked, steps, truncated, note), _, _, log = rec
+    _, found, (execs, blocked, steps, truncated, note), _, _, log, _ = rec
     out.executions += execs
     out.blocked += blocked
     out.steps += steps
