@@ -118,11 +118,11 @@ def _stale(far_leaf):
         far = far_leaf(st, j, units, inside)
         if far is None:
             return None
-        c, payload, node = far
+        c, payload, node, key, flat = far
         base, (c2, t, done, sx, flat) = pickle.loads(payload)
         n = len(base[7][0])                       # threads (pend: one footprint each)
         flat = flat[:1] + [(1, u, None, 0) for u in reversed(range(n))]
-        return c, pickle.dumps((base, (c2, t, done, sx, flat))), node
+        return c, pickle.dumps((base, (c2, t, done, sx, flat))), node, key, flat
     return stale
 
 
@@ -160,3 +160,7 @@ def test_stale_worker_executions_are_not_taken(monkeypatch, spec, kernel, params
     monkeypatch.setattr(parallel, "_adopt", _trusting(adopt))
     bad = check(spec, kernel, jobs=2, **kw)
     assert answer(bad) != answer(one)         # taking them as they ran changes the answer
+    monkeypatch.setattr(parallel, "_adopt", adopt)
+    monkeypatch.setattr(parallel._Unit, "unchanged", lambda u, st: parallel.path_key(st[6], st[11]) == u.key)
+    bad = check(spec, kernel, jobs=2, **kw)
+    assert answer(bad) != answer(one)         # so does taking a whole subtree without comparing it

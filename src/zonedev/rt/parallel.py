@@ -59,8 +59,8 @@ FLUSH = 0.01
 #: seconds between looks at the workers' messages (and whenever an execution is not there)
 POLL = 0.002
 
-#: executions a worker may hold ahead of the search before it is stopped (their memory)
-HOLD = 100_000
+#: bytes of executions a worker may hold ahead of the search before it is stopped (their memory)
+HOLD = 512 << 20
 
 #: seconds of executions run in the calling process before workers start
 WARMUP = 0.1
@@ -109,9 +109,11 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
     there) and report every execution as ``(key, found, counts, events, nodes, log, heavy)``:
     ``events`` and ``nodes`` the light lists from node ``j`` on, ``heavy`` the others, marshalled
     (``found`` pickled; the whole travels with marshal, several times faster to read back than
-    pickle).
-    Without ``emit``: the pickled list of them, at the end (Ray); with it: in batches every
-    ``FLUSH`` seconds, stopping early when ``cancelled()`` says so."""
+    pickle), in marshalled batches; and at the end a summary (:func:`_summary`), with which a
+    coordinator whose tree has not changed below the leaf takes the whole subtree at once.
+    Without ``emit``: ``(batches, summary)`` marshalled, at the end (Ray); with it: a batch
+    every ``FLUSH`` seconds, stopping early when ``cancelled()`` says so, and the summary
+    returned."""
     base, (j, t, done, sx, flat) = pickle.loads(payload)
     stack = [[None] * j + [[_unflat(flat)]]] + [None] * 14
     for x in _EV:
@@ -124,32 +126,56 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
     seconds = None if deadline is None else max(0.001, deadline - time.time())
     budget = Budget(seconds=seconds, max_steps=max_steps, stop_first=stop_first)
     buf: list = []
+    batches: list = []
     last = [time.perf_counter()]
+    first: list = []
 
     def record(key: tuple, found: Any, counts: tuple, events: list, nodes: list, log: list) -> None:
         if found:
             found = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
+        if not first:
+            first.append((events[1][0], events[2][0], events[3][0]))
         # events: evd evx er ew clk nxt nmb; nodes: sx thr pend enab sleep bt done
         heavy = marshal.dumps(([events[0], events[4], events[5], events[6]], [nodes[2], nodes[5]]), 4)
         buf.append((path_key(*key), found, counts, events[1:4], [nodes[0], nodes[1], nodes[3], nodes[4], nodes[6]],
                     log, heavy))
-        if emit is not None:
-            now = time.perf_counter()
-            if now - last[0] >= FLUSH:
-                emit(buf[:])
-                buf.clear()
-                last[0] = now
-            if cancelled is not None and cancelled():
-                budget.stop("cancelled")
+        now = time.perf_counter()
+        if now - last[0] >= FLUSH:
+            batch = marshal.dumps(buf, 4)
+            buf.clear()
+            last[0] = now
+            if emit is None:
+                batches.append(batch)
+            else:
+                emit(batch)
+                if cancelled is not None and cancelled():
+                    budget.stop("cancelled")
 
     with step_guard(runner, step_timeout, budget):
-        explore_dpor(runner, budget, obs, optimal=True, start={"stack": tuple(stack), "target": j},
-                     floor=j + 1, record=record)
+        o = explore_dpor(runner, budget, obs, optimal=True, start={"stack": tuple(stack), "target": j},
+                         floor=j + 1, record=record)
+    if buf:
+        batch = marshal.dumps(buf, 4)
+        if emit is None:
+            batches.append(batch)
+        else:
+            emit(batch)
+    summary = _summary(o, budget, j, first)
     if emit is not None:
-        if buf:
-            emit(buf)
-        return b""
-    return marshal.dumps(buf, 4)
+        return summary
+    return marshal.dumps((batches, summary), 4)
+
+
+def _summary(o: Outcome, budget: Budget, j: int, first: list) -> tuple:
+    """A leaf's whole subtree, for a coordinator to take at once: ``(complete, executions,
+    blocked, steps, truncated, note, findings, log, first)`` -- whether the subtree was explored
+    to the end, the counts, the findings (pickled, as kept in the order found), the wakeup
+    sequences for nodes at or above ``j`` in the order found (the only ones that outlive the
+    subtree), and the light lists of the leaf's own event."""
+    findings = list(o.findings.values())
+    return (bool(o.exhaustive and not budget.reason), o.executions, o.blocked, o.steps, o.truncated, o.note,
+            pickle.dumps(findings, protocol=pickle.HIGHEST_PROTOCOL) if findings else b"",
+            [x for x in o.log if x[0] <= j], first[0] if first else None)
 
 
 def _worker_init() -> None:
@@ -179,8 +205,8 @@ def _pipe_worker(conn: Any) -> None:
         if kind != "unit":
             continue                      # a stop for a leaf already finished
 
-        def emit(recs: list, uid: int = uid) -> None:
-            conn.send_bytes(marshal.dumps(("r", uid, recs), 4))
+        def emit(batch: bytes, uid: int = uid) -> None:
+            conn.send_bytes(marshal.dumps(("r", uid, batch), 4))
 
         def cancelled(uid: int = uid) -> bool:
             while conn.poll():
@@ -191,9 +217,9 @@ def _pipe_worker(conn: Any) -> None:
                     return True
             return False
 
-        run_unit(job["runner"], payload, obs, job["max_steps"], job["deadline"], job["step_timeout"],
-                 job["stop_first"], emit=emit, cancelled=cancelled)
-        conn.send_bytes(marshal.dumps(("done", uid, None), 4))
+        summary = run_unit(job["runner"], payload, obs, job["max_steps"], job["deadline"], job["step_timeout"],
+                           job["stop_first"], emit=emit, cancelled=cancelled)
+        conn.send_bytes(marshal.dumps(("done", uid, summary), 4))
 
 
 class _Pipes:
@@ -224,7 +250,8 @@ class _Pipes:
         self.conns[slot].send(("stop", uid, None))
 
     def poll(self, timeout: float) -> list:
-        """``(slot, kind, uid, records)`` messages that are in (waiting up to ``timeout``)."""
+        """``(slot, kind, uid, batch or summary)`` messages that are in (waiting up to
+        ``timeout``)."""
         from multiprocessing.connection import wait
         out = []
         for c in wait(self.conns, timeout):
@@ -272,8 +299,9 @@ class _Tasks:
             for uid, (slot, h) in list(self.running.items()):
                 if self.back.ready(h):
                     del self.running[uid]
-                    out.append((slot, "r", uid, marshal.loads(self.back.get(h))))
-                    out.append((slot, "done", uid, None))
+                    batches, summary = marshal.loads(self.back.get(h))
+                    out.extend((slot, "r", uid, b) for b in batches)
+                    out.append((slot, "done", uid, summary))
             if out or time.perf_counter() >= end or stop_requested():
                 return out
             time.sleep(0.001)
@@ -283,19 +311,41 @@ class _Tasks:
 
 
 class _Unit:
-    """A leaf handed to a worker (its subtree is the worker's) and the executions back from
-    it, by path digest."""
+    """A leaf handed to a worker (its subtree is the worker's) and what came back of it: the
+    batches of executions (decoded only if the search needs them one by one, :meth:`results`)
+    and, at its end, the summary of the whole subtree."""
 
-    __slots__ = ("uid", "slot", "j", "node", "results", "running", "stopping")
+    __slots__ = ("uid", "slot", "j", "node", "key", "flat", "batches", "size", "decoded", "summary", "running",
+                 "stopping")
 
-    def __init__(self, uid: int, slot: int, j: int, node: list) -> None:
+    def __init__(self, uid: int, slot: int, j: int, node: list, key: bytes, flat: list) -> None:
         self.uid = uid
         self.slot = slot
         self.j = j
         self.node = node             # the leaf's wakeup-tree node (kept: its id stays its own)
-        self.results: dict[bytes, tuple] = {}
+        self.key = key               # its path, as the worker got it
+        self.flat = flat             # its wakeup subtree, as the worker got it
+        self.batches: list[bytes] = []
+        self.size = 0
+        self.decoded: dict[bytes, tuple] = {}
+        self.summary: tuple | None = None
         self.running = True
         self.stopping = False
+
+    def results(self) -> dict:
+        """The executions back so far, by path digest."""
+        if self.batches:
+            d = self.decoded
+            for b in self.batches:
+                for r in marshal.loads(b):
+                    d[r[0]] = r
+            self.batches.clear()
+        return self.decoded
+
+    def unchanged(self, st: list) -> bool:
+        """Whether the search, now at this leaf, has it as the worker got it: the same path
+        and the same wakeup subtree below it."""
+        return path_key(st[6], st[11]) == self.key and _flat(self.node) == self.flat
 
 
 def _adopt(st: list, j: int, events: list, nodes: list, lazy: list, heavy: bytes) -> bool:
@@ -397,8 +447,9 @@ def _far_leaf(st: list, j: int, units: dict, inside: list) -> tuple | None:
         c = backtrack_optimal(g, c, 0)
     node = g[0][c][0]
     base = [None] + g[1:]
-    leaf = (c, g[6][c], g[11][c], g[5][c], _flat(node))
-    return c, pickle.dumps((base, leaf), protocol=pickle.HIGHEST_PROTOCOL), node
+    flat = _flat(node)
+    leaf = (c, g[6][c], g[11][c], g[5][c], flat)
+    return c, pickle.dumps((base, leaf), protocol=pickle.HIGHEST_PROTOCOL), node, path_key(g[6], g[11]), flat
 
 
 def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, backend: str = "process",
@@ -408,195 +459,258 @@ def explore_parallel(runner: Any, budget: Budget, observe: bool, jobs: int, back
     worker needs to rebuild the runner (:func:`zonedev.rt.backends.ray_backend.make_backend`).
     ``warmup``: seconds of executions run in this process before workers start (small searches
     never start any)."""
-    out = Outcome("optimal-dpor")
-    budget.out = out
-    if warmup is None:
-        warmup = WARMUP
-    t0 = time.perf_counter()
-    deadline = time.time() + budget.seconds if budget.seconds else None
-    max_steps = budget.max_steps
-    stop_first = budget.stop_first
-    pool = jobs - 1 if backend == "process" else jobs    # this process runs executions too
-    names = runner.names
-    back: Any = None
-    units: dict[int, _Unit] = {}
-    free: list[int] = []
-    uid = here = remote = handed = stopped = ran = 0
-    next_poll = 0.0
-    lazy: list = []                     # heavy parts of adopted executions, not decoded yet
-    idle_until = 0
-    obs_cm = None
-    obs = None
-    if observe:
-        from .observe import Observer
-        obs_cm = Observer()
-        obs = obs_cm.__enter__()
-    try:
-        o, reason = _one(runner, None, 0, obs, max_steps, stop_first)
-        st = list(o.stack)
-        _commit(out, budget, o, reason, st[0], o.log)
-        here += 1
-        while not budget.reason:
-            if stop_first and out.findings:
-                break
-            j = backtrack_optimal(st, len(st[6]) - 1, 0)
-            if lazy:
-                _trim(lazy, j)
-            if j < 0:
-                out.exhaustive = True
-                break
-            if budget.exhausted(out.executions + out.blocked):
-                break
-            if back is not None:
-                now = time.perf_counter()
-                if now >= next_poll:
-                    ran += _poll(back, units, free)
-                    next_poll = now + POLL
-                inside = []
-                for u in list(units.values()):
-                    # checked every execution: while the search stays at or below node u.j, the
-                    # path above it does not change, and u's leaf is ahead while still in the tree
-                    if u.j <= j and any(c is u.node for c in st[0][u.j]):
-                        if st[0][u.j][0] is u.node:
-                            inside.append(u)
+    c = _Coordinator(runner, budget, observe, jobs, backend, address, job, step_timeout)
+    return c.run(WARMUP if warmup is None else warmup)
+
+
+class _Coordinator:
+    """The sequential search, with workers ahead of it (see the module docstring)."""
+
+    def __init__(self, runner: Any, budget: Budget, observe: bool, jobs: int, backend: str, address: str | None,
+                 job: dict | None, step_timeout: float | None) -> None:
+        self.runner = runner
+        self.budget = budget
+        self.observe = observe
+        self.jobs = jobs
+        self.backend = backend
+        self.address = address
+        self.job = job
+        self.step_timeout = step_timeout
+        self.deadline = time.time() + budget.seconds if budget.seconds else None
+        self.out = Outcome("optimal-dpor")
+        budget.out = self.out
+        self.back: Any = None
+        self.units: dict[int, _Unit] = {}
+        self.free: list[int] = []
+        self.lazy: list = []            # heavy parts of adopted executions, not decoded yet
+        self.st: list = []
+        self.uid = self.here = self.remote = self.whole = self.handed = self.stopped = self.ran = 0
+        self.idle_until = 0
+        self.next_poll = 0.0
+
+    def run(self, warmup: float) -> Outcome:
+        out, budget, runner = self.out, self.budget, self.runner
+        t0 = time.perf_counter()
+        pool = self.jobs - 1 if self.backend == "process" else self.jobs   # this process runs executions too
+        obs_cm = None
+        self.obs = None
+        if self.observe:
+            from .observe import Observer
+            obs_cm = Observer()
+            self.obs = obs_cm.__enter__()
+        try:
+            o, reason = _one(runner, None, 0, self.obs, budget.max_steps, budget.stop_first)
+            self.st = list(o.stack)
+            self._commit(o, reason)
+            while not budget.reason:
+                if budget.stop_first and out.findings:
+                    break
+                j = backtrack_optimal(self.st, len(self.st[6]) - 1, 0)
+                if self.lazy:
+                    _trim(self.lazy, j)
+                if j < 0:
+                    out.exhaustive = True
+                    break
+                if budget.exhausted(out.executions + out.blocked):
+                    break
+                if self.back is not None:
+                    if self._from_workers(j):
                         continue
-                    # the search has gone past the leaf: what came back is of no more use
-                    if u.running and not u.stopping:
-                        back.stop(u.slot, u.uid)
-                        u.stopping = True
-                        stopped += 1
-                    u.results.clear()
-                    u.node = None
-                    if not u.running:
-                        del units[u.uid]
-                got = None
-                if inside:
-                    key = path_key(st[6], st[11])
-                    got = _lookup(inside, key)
-                    if got is None:
-                        ran += _poll(back, units, free)
-                        got = _lookup(inside, key)
-                    if got is None:
-                        for u in inside:       # caught up with the worker: it goes elsewhere
-                            if u.running and not u.stopping:
-                                back.stop(u.slot, u.uid)
-                                u.stopping = True
-                                stopped += 1
-                if free and here + remote >= idle_until:
-                    _materialize(st, lazy)
-                    far = _far_leaf(st, j, units, inside)
-                    if far is None:
-                        idle_until = here + remote + IDLE
-                    else:
-                        c, payload, node = far
-                        slot = free.pop()
-                        uid += 1
-                        units[uid] = _Unit(uid, slot, c, node)
-                        back.start(slot, uid, payload)
-                        handed += 1
-                if got is not None and _adopt(st, j, got[3], got[4], lazy, got[6]):
-                    remote += 1
-                    _commit_record(out, budget, got, st, names)
-                    continue
-            elif pool > 0 and time.perf_counter() - t0 >= warmup:
-                if obs_cm is not None:                  # the workers start without this process's observer
-                    obs_cm.__exit__(None, None, None)
-                back = _start(backend, pool, runner, observe, max_steps, deadline, step_timeout, address, job,
-                              stop_first)
-                if obs_cm is not None:
-                    obs = obs_cm.__enter__()
-                free = list(range(back.slots))
-            if lazy:
-                _materialize(st, lazy)
-            o, reason = _one(runner, tuple(st), j, obs, max_steps, stop_first)
-            here += 1
-            _commit(out, budget, o, reason, st[0], o.log)
-    finally:
-        if back is not None:
-            back.close()
-        if obs_cm is not None:
-            obs_cm.__exit__(None, None, None)
-    if back is not None:
-        out.note = "; ".join(x for x in (out.note, f"{here + remote:,} executions on {jobs} processes, {remote:,} "
-                                                   f"of them run ahead on workers ({handed} leaves handed out, "
-                                                   f"{stopped} stopped; {ran - remote:,} of the workers' "
-                                                   f"executions not used)") if x)
-    out.elapsed = time.perf_counter() - t0
-    return out
+                elif pool > 0 and time.perf_counter() - t0 >= warmup:
+                    if obs_cm is not None:              # the workers start without this process's observer
+                        obs_cm.__exit__(None, None, None)
+                    self.back = _start(self.backend, pool, runner, self.observe, budget.max_steps, self.deadline,
+                                       self.step_timeout, self.address, self.job, budget.stop_first)
+                    if obs_cm is not None:
+                        self.obs = obs_cm.__enter__()
+                    self.free = list(range(self.back.slots))
+                if self.lazy:
+                    _materialize(self.st, self.lazy)
+                o, reason = _one(runner, tuple(self.st), j, self.obs, budget.max_steps, budget.stop_first)
+                self._commit(o, reason)
+        finally:
+            if self.back is not None:
+                self.back.close()
+            if obs_cm is not None:
+                obs_cm.__exit__(None, None, None)
+        if self.back is not None:
+            out.note = "; ".join(x for x in (out.note, self._note()) if x)
+        out.elapsed = time.perf_counter() - t0
+        return out
 
+    def _note(self) -> str:
+        n = self.out.executions + self.out.blocked
+        return (f"{n:,} executions on {self.jobs} processes, {self.remote:,} of them run ahead on workers "
+                f"({self.whole:,} in whole subtrees; {self.handed} leaves handed out, {self.stopped} stopped; "
+                f"{max(0, self.ran - self.remote):,} of the workers' executions not used)")
 
-def _poll(back: Any, units: dict, free: list) -> int:
-    """Take in the workers' messages; returns how many executions came back."""
-    n = 0
-    for slot, kind, uid, recs in back.poll(0):
-        if recs:
-            n += len(recs)
-        u = _take(units, free, slot, kind, uid, recs)
-        if u is not None and len(u.results) > HOLD and not u.stopping:
-            back.stop(u.slot, u.uid)        # far ahead of the search: its memory
+    def _from_workers(self, j: int) -> bool:
+        """Take the execution at node ``j`` (or the whole subtree there) from a worker if one
+        ran it; hand out leaves to idle workers.  False: it runs here."""
+        now = time.perf_counter()
+        if now >= self.next_poll:
+            self._poll()
+            self.next_poll = now + POLL
+        inside = self._locate(j)
+        got = None
+        if inside:
+            u = inside[-1]
+            if u.j == j and self._whole(u):
+                return True
+            key = path_key(self.st[6], self.st[11])
+            got = _lookup(inside, key)
+            if got is None:
+                self._poll()
+                got = _lookup(inside, key)
+            if got is None:
+                for u in inside:        # caught up with the worker: it goes elsewhere
+                    self._stop(u)
+        if self.free and self.here + self.remote >= self.idle_until:
+            self._hand_out(j, inside)
+        if got is not None and _adopt(self.st, j, got[3], got[4], self.lazy, got[6]):
+            self.remote += 1
+            self._commit_record(got)
+            return True
+        return False
+
+    def _locate(self, j: int) -> list:
+        """The units whose subtree the search is in, shallowest first; units it has gone past
+        are dropped (and their workers stopped).  Checked every execution: while the search
+        stays at or below node u.j the path above it does not change, and u's leaf is still
+        ahead while it is in the tree there."""
+        st = self.st
+        inside = []
+        for u in list(self.units.values()):
+            if u.j <= j and any(c is u.node for c in st[0][u.j]):
+                if st[0][u.j][0] is u.node:
+                    inside.append(u)
+                continue
+            self._stop(u)
+            u.batches.clear()
+            u.decoded.clear()
+            u.node = None
+            if not u.running:
+                del self.units[u.uid]
+        inside.sort(key=lambda u: u.j)
+        return inside
+
+    def _whole(self, u: _Unit) -> bool:
+        """The search is at u's leaf: if the worker explored its whole subtree from the same
+        path and wakeup subtree as the search has now, take it at once -- the counts, the
+        findings, the wakeup sequences for the nodes above, and the leaf's own event (which
+        the backtrack that follows reads) -- as if it had been explored here."""
+        s = u.summary
+        if s is None or not s[0] or not u.unchanged(self.st):
+            return False
+        complete, execs, blocked, steps, truncated, note, findings, log, first = s
+        out, st = self.out, self.st
+        out.executions += execs
+        out.blocked += blocked
+        out.steps += steps
+        out.truncated += truncated
+        if note and not out.note:
+            out.note = note
+        if findings:
+            _keep(out, pickle.loads(findings))
+        for x, v in zip(_LEV, first):
+            st[x].append(v)
+        wut = st[0]
+        for e, v in log:
+            insert(wut[e], v)
+        self.remote += execs + blocked
+        self.whole += execs + blocked
+        u.node = None
+        del self.units[u.uid]
+        return True
+
+    def _hand_out(self, j: int, inside: list) -> None:
+        _materialize(self.st, self.lazy)
+        far = _far_leaf(self.st, j, self.units, inside)
+        if far is None:
+            self.idle_until = self.here + self.remote + IDLE
+            return
+        c, payload, node, key, flat = far
+        slot = self.free.pop()
+        self.uid += 1
+        self.units[self.uid] = _Unit(self.uid, slot, c, node, key, flat)
+        self.back.start(slot, self.uid, payload)
+        self.handed += 1
+
+    def _stop(self, u: _Unit) -> None:
+        if u.running and not u.stopping:
+            self.back.stop(u.slot, u.uid)
             u.stopping = True
-    return n
+            self.stopped += 1
+
+    def _poll(self) -> None:
+        """Take in the workers' messages: batches of executions, or the end of a leaf (its
+        summary; the worker is free again)."""
+        for slot, kind, uid, data in self.back.poll(0):
+            u = self.units.get(uid)
+            if kind == "done":
+                self.free.append(slot)
+                if data is not None:
+                    self.ran += data[1] + data[2]
+                if u is not None:
+                    u.running = False
+                    u.summary = data
+                    if u.node is None:
+                        del self.units[uid]
+            elif u is not None and u.node is not None:
+                u.batches.append(data)
+                u.size += len(data)
+                if u.size > HOLD:
+                    self._stop(u)               # far ahead of the search: its memory
+
+    def _commit(self, o: Outcome, reason: str) -> None:
+        """One execution run here: its counts, findings and wakeup sequences."""
+        out = self.out
+        self.here += 1
+        out.executions += o.executions
+        out.blocked += o.blocked
+        out.steps += o.steps
+        out.truncated += o.truncated
+        if o.note and not out.note:
+            out.note = o.note
+        _keep(out, o.findings.values())
+        wut = self.st[0]
+        for e, v in o.log:
+            insert(wut[e], v)
+        if reason:
+            self.budget.stop(reason)
+
+    def _commit_record(self, rec: tuple) -> None:
+        """One execution a worker ran, adopted (:func:`_adopt`): the same bookkeeping."""
+        _, found, (execs, blocked, steps, truncated, note), _, _, log, _ = rec
+        out, st = self.out, self.st
+        out.executions += execs
+        out.blocked += blocked
+        out.steps += steps
+        out.truncated += truncated
+        if note and not out.note:
+            out.note = note
+        if found:
+            out.add_found(pickle.loads(found), st[6][:steps], st[8], self.runner.names)
+        wut = st[0]
+        for e, v in log:
+            insert(wut[e], v)
+
+
+def _keep(out: Outcome, findings: Any) -> None:
+    """Findings kept in the order found elsewhere: each replaces one of its kind only with
+    fewer preemptions (then steps), as :meth:`Outcome.add` does."""
+    for f in findings:
+        old = out.findings.get(f.signature)
+        if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
+            out.findings[f.signature] = f
 
 
 def _lookup(inside: list, key: bytes) -> tuple | None:
     for u in inside:
-        got = u.results.pop(key, None)
+        got = u.results().pop(key, None)
         if got is not None:
             return got
     return None
-
-
-def _take(units: dict, free: list, slot: int, kind: str, uid: int, recs: Any) -> Any:
-    """A worker's message: executions it ran (their unit is returned), or the end of its leaf
-    (its slot is free again)."""
-    u = units.get(uid)
-    if kind == "done":
-        free.append(slot)
-        if u is not None:
-            u.running = False
-            if u.node is None:
-                del units[uid]
-        return None
-    if u is None or u.node is None:
-        return None
-    res = u.results
-    for r in recs:
-        res[r[0]] = r
-    return u
-
-
-def _commit(out: Outcome, budget: Budget, o: Outcome, reason: str, wut: list, log: list) -> None:
-    """One execution run here: its counts, findings and wakeup sequences."""
-    out.executions += o.executions
-    out.blocked += o.blocked
-    out.steps += o.steps
-    out.truncated += o.truncated
-    if o.note and not out.note:
-        out.note = o.note
-    for f in o.findings.values():
-        old = out.findings.get(f.signature)
-        if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
-            out.findings[f.signature] = f
-    for e, v in log:
-        insert(wut[e], v)
-    if reason:
-        budget.stop(reason)
-
-
-def _commit_record(out: Outcome, budget: Budget, rec: tuple, st: list, names: list) -> None:
-    """One execution a worker ran, adopted (:func:`_adopt`): the same bookkeeping."""
-    _, found, (execs, blocked, steps, truncated, note), _, _, log, _ = rec
-    out.executions += execs
-    out.blocked += blocked
-    out.steps += steps
-    out.truncated += truncated
-    if note and not out.note:
-        out.note = note
-    if found:
-        out.add_found(pickle.loads(found), st[6][:steps], st[8], names)
-    wut = st[0]
-    for e, v in log:
-        insert(wut[e], v)
 
 
 def _start(backend: str, jobs: int, runner: Any, observe: bool, max_steps: int, deadline: float | None,
