@@ -61,7 +61,7 @@ def _fp(d: tuple) -> tuple[int, int]:
 
 
 def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = False,
-                 start: dict | None = None, floor: int = 0, record=None) -> Outcome:
+                 start: dict | None = None, floor: int = 0, record=None, cache: dict | None = None) -> Outcome:
     """``observer``: an installed :class:`~zonedev.rt.observe.Observer`; steps' unannounced
     accesses to sync objects are then added to their footprints.  ``optimal``: Optimal-DPOR
     (wakeup trees instead of source sets; Abdulla et al. POPL'14 Algorithm 2).
@@ -78,7 +78,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     execution (a worker's speculative exploration, :mod:`zonedev.rt.parallel`): ``key`` is the
     path it started from (the threads and ``done`` of nodes ``0..target``), ``events`` and
     ``nodes`` the stack's per-event and per-node lists from ``target`` on, ``log`` every wakeup
-    sequence it asked for (inserted here or not), in order."""
+    sequence it asked for (inserted here or not), in order.  ``cache``: a dict kept across calls
+    on the same runner (footprints of step descriptors, the start state), for a caller that
+    runs one execution a call."""
     out = Outcome("optimal-dpor" if optimal else "dpor")
     budget.out = out
     log: list = []
@@ -103,10 +105,12 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     first = True
     max_steps = budget.max_steps
     steps = 0
-    fpcache: dict = {}        # (oid, kind, reads) -> (that, its footprint)
+    if cache is None:
+        cache = {}
+    fpcache: dict = cache.setdefault("fp", {})   # (oid, kind, reads) -> (that, its footprint)
     nxt: list = []            # event i: its thread's next pending (descriptor, footprint), None: finished
     nmb: list[bool] = []      # event i: whether that next step may block
-    init = None               # the state every execution starts in
+    init = cache.get("init")  # the state every execution starts in
     started = False
     if budget.resume is not None:     # a checkpoint: the exploration stack at an execution boundary
         r = budget.resume
@@ -172,7 +176,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     if f is None:
                         f = fpcache[key] = (key, _fp(key))
                     curd[t], curf[t] = f
-            init = (alive, mayblock, curd, curf)
+            init = cache["init"] = (alive, mayblock, curd, curf)
         alive, mayblock, curd, curf = init[0], init[1], init[2][:], init[3][:]
         # -- replay the prefix ------------------------------------------------------------------
         runner.replay(thr, target)      # the threads run it; below, the bookkeeping it implies
@@ -773,6 +777,24 @@ def insert(node: list, v: list) -> None:
     (a list of children), unless a leaf of the tree covers it already.  One walk does both the
     covering test and the search for where to insert: at each level it follows the first child
     whose thread is a weak initial of what is left of v."""
+    if len(v) == 1:
+        # one step (the common case): the walk _wakeup makes for it
+        p, fr, fw = v[0]
+        fa = fr | fw
+        while True:
+            for t, cr, cw, ch in node:
+                if t == p:
+                    return      # v is used up: covered, or nothing left to insert
+                if cr is None or cw & fa or cr & fw:
+                    continue
+                if not ch:
+                    return      # a leaf of the tree covers v already
+                node = ch
+                break
+            else:
+                break
+        node.append([p, fr, fw, []])
+        return
     inv = vr = vw = 0
     for u, r, w in v:
         inv |= 1 << u

@@ -92,12 +92,14 @@ def path_key(thr: Any, done: Any) -> bytes:
     return hashlib.blake2b(marshal.dumps((tuple(thr), tuple(done)), 2), digest_size=20).digest()
 
 
-def _one(runner: Any, stack: tuple | None, j: int, obs: Any, max_steps: int, stop_first: bool) -> tuple:
+def _one(runner: Any, stack: tuple | None, j: int, obs: Any, max_steps: int, stop_first: bool,
+         cache: dict | None = None) -> tuple:
     """Run the leaf at node ``j`` of ``stack`` (None: the first execution), one execution, in
-    this process; the stack's lists are changed in place."""
+    this process; the stack's lists are changed in place.  ``cache``: kept across calls
+    (:func:`~zonedev.rt.dpor.explore_dpor`)."""
     budget = Budget(max_steps=max_steps, stop_first=stop_first)
     start = None if stack is None else {"stack": stack, "target": j}
-    o = explore_dpor(runner, budget, obs, optimal=True, start=start, floor=ONE)
+    o = explore_dpor(runner, budget, obs, optimal=True, start=start, floor=ONE, cache=cache)
     return o, budget.reason
 
 
@@ -487,6 +489,7 @@ class _Coordinator:
         self.uid = self.here = self.remote = self.whole = self.handed = self.stopped = self.ran = 0
         self.idle_until = 0
         self.next_poll = 0.0
+        self.cache: dict = {}
 
     def run(self, warmup: float) -> Outcome:
         out, budget, runner = self.out, self.budget, self.runner
@@ -499,7 +502,7 @@ class _Coordinator:
             obs_cm = Observer()
             self.obs = obs_cm.__enter__()
         try:
-            o, reason = _one(runner, None, 0, self.obs, budget.max_steps, budget.stop_first)
+            o, reason = _one(runner, None, 0, self.obs, budget.max_steps, budget.stop_first, self.cache)
             self.st = list(o.stack)
             self._commit(o, reason)
             while not budget.reason:
@@ -526,7 +529,7 @@ class _Coordinator:
                     self.free = list(range(self.back.slots))
                 if self.lazy:
                     _materialize(self.st, self.lazy)
-                o, reason = _one(runner, tuple(self.st), j, self.obs, budget.max_steps, budget.stop_first)
+                o, reason = _one(runner, tuple(self.st), j, self.obs, budget.max_steps, budget.stop_first, self.cache)
                 self._commit(o, reason)
         finally:
             if self.back is not None:
