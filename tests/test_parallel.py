@@ -126,41 +126,39 @@ def _stale(far_leaf):
     return stale
 
 
-def _trusting(adopt):
-    """The planted bug: a worker's execution is taken as it ran -- its threads moved to the front
-    of the tree here -- instead of being checked against the tree's own choices."""
-    def trusting(st, j, events, nodes, *rest):
-        node = st[0][j][0]
-        for t in nodes[1]:
-            tree = node[3]
-            idx = next((i for i, c in enumerate(tree) if c[0] == t), None)
-            if idx is None:
-                tree.insert(0, [t, None, 0, []])
-            else:
-                tree.insert(0, tree.pop(idx))
-            node = tree[0]
-        return adopt(st, j, events, nodes, *rest)
-    return trusting
-
-
 @pytest.mark.parametrize("spec,kernel,params", [
     (f"{BENCH}::lastzero", None, {"n": 5}), (f"{BENCH}::readers", None, {"n": 6}),
     (str(ROOT / "teardown.py::getput"), "v5.18", {"users": 2})])
-def test_stale_worker_executions_are_not_taken(monkeypatch, spec, kernel, params):
+def test_stale_worker_subtrees_are_not_taken(monkeypatch, spec, kernel, params):
     kw = dict(params=params, tables=False, mode="dpor" if kernel else "auto")
     one = check(spec, kernel, jobs=1, **kw)
     monkeypatch.setattr(parallel, "FLUSH", 0.0)
     monkeypatch.setattr(parallel, "_far_leaf", _stale(parallel._far_leaf))
-    taken = []
-    adopt = parallel._adopt
-    monkeypatch.setattr(parallel, "_adopt", lambda *a: taken.append(adopt(*a)) or taken[-1])
+    compared = []
+    unchanged = parallel._Unit.unchanged
+    monkeypatch.setattr(parallel._Unit, "unchanged", lambda u, st: compared.append(unchanged(u, st)) or compared[-1])
     two = check(spec, kernel, jobs=2, **kw)
-    assert False in taken                     # the stale executions were met, and refused
+    assert compared and not any(compared)     # the search met the stale leaves, and saw it
     assert answer(two) == answer(one)
-    monkeypatch.setattr(parallel, "_adopt", _trusting(adopt))
-    bad = check(spec, kernel, jobs=2, **kw)
-    assert answer(bad) != answer(one)         # taking them as they ran changes the answer
-    monkeypatch.setattr(parallel, "_adopt", adopt)
+    # the planted bug: a leaf compared by its path alone
     monkeypatch.setattr(parallel._Unit, "unchanged", lambda u, st: parallel.path_key(st[6], st[11]) == u.key)
     bad = check(spec, kernel, jobs=2, **kw)
-    assert answer(bad) != answer(one)         # so does taking a whole subtree without comparing it
+    assert answer(bad) != answer(one)
+
+
+def test_adopt_refuses_an_execution_the_tree_here_does_not_lead_to():
+    # node 0 ran thread 0; below it the tree here says thread 2 next, the worker ran thread 1
+    leaf = [0, 1, 2, [[2, 4, 8, []], [1, 16, 32, []]]]
+    st = [[[leaf]]] + [[] for _ in range(14)]
+    for x in parallel._NODE:
+        st[x].append(0)
+    events = [[None, None], [1, 64], [2, 128]]             # evx er ew of events 0 and 1
+    nodes = [[None], [1], [0b111], [0], [0]]                # sx thr enab sleep done of node 1
+    before = parallel._flat(leaf)
+    assert not parallel._adopt(st, 0, events, nodes, [], b"")
+    assert parallel._flat(leaf) == before and len(st[0]) == 1 and st[6] == [0]
+    nodes[1] = [2]                                          # the worker ran thread 2: taken
+    lazy = []
+    assert parallel._adopt(st, 0, events, nodes, lazy, b"heavy")
+    assert st[6] == [0, 2] and st[0][1][0] is leaf[3][0] and leaf[3][0][1:3] == [64, 128]
+    assert lazy == [[0, 2, b"heavy"]]

@@ -27,7 +27,7 @@ import time
 
 from ..sync.world import ACQUIRE, READ
 from .engine import Runner
-from .outcome import Budget, Outcome
+from .outcome import Budget, Outcome, preemptions_of
 from ..sync.primitives import RELEASE
 
 # Footprints are pairs of bitmasks over object ids, (reads, writes): a READ reads its object, a
@@ -74,9 +74,11 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     ``out.log`` as ``(node, sequence)``, in the order found; ``out.stack`` is the stack cut at
     ``floor``, for the caller to go on from (:func:`insert`, :func:`backtrack_top`).
 
-    ``record(key, found, counts, events, nodes, log)``, when given, is called after every
-    execution (a worker's speculative exploration, :mod:`zonedev.rt.parallel`): ``key`` is the
-    path it started from (the threads and ``done`` of nodes ``0..target``), ``events`` and
+    ``record(target, thr, done, found, counts, events, nodes, log)``, when given, is called
+    after every execution (a worker's speculative exploration, :mod:`zonedev.rt.parallel`):
+    ``target`` is the node it started from (``thr`` and ``done``: the stack's lists, whose
+    first ``target + 1`` entries are its path), ``counts`` ``(executions, blocked, steps, truncated, note,
+    preemptions, schedule)`` (the last two for an execution that found something), ``events`` and
     ``nodes`` the stack's per-event and per-node lists from ``target`` on, ``log`` every wakeup
     sequence it asked for (inserted here or not), in order.  ``cache``: a dict kept across calls
     on the same runner (footprints of step descriptors, the start state), for a caller that
@@ -135,7 +137,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 break
         started = True
         if every:
-            rkey = (tuple(thr[:target + 1]), tuple(done[:target + 1]))
+            rtarget = target
             mark = len(log)
             counts = (out.executions, out.blocked, out.truncated, out.note)
         runner.begin()
@@ -524,8 +526,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             out.add_found(found, thr[:i], enab, runner.names)
         runner.end()
         if every:
-            record(rkey, found, (out.executions - counts[0], out.blocked - counts[1], i, out.truncated - counts[2],
-                                 out.note if out.note != counts[3] else ""),
+            record(rtarget, thr, done, found, (out.executions - counts[0], out.blocked - counts[1], i, out.truncated - counts[2],
+                                    out.note if out.note != counts[3] else "",
+                                    preemptions_of(thr[:i], enab) if found else 0, thr[:i] if found else None),
                    [evd[target:], evx[target:], er[target:], ew[target:], clk[target:], nxt[target:], nmb[target:]],
                    [sx[target + 1:], thr[target + 1:], pend[target + 1:], enab[target + 1:], sleep[target + 1:],
                     bt[target + 1:], done[target + 1:]], log[mark:])

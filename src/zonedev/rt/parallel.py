@@ -7,28 +7,33 @@ How it is split.  This process (the coordinator) runs the sequential search
 the same order: it keeps the exploration stack, inserts the wakeup sequences each execution's
 races ask for, backtracks (:func:`~zonedev.rt.dpor.backtrack_optimal`) and so finds the next
 execution.  What it hands out is work *ahead* of itself: a worker gets a pending leaf of the
-wakeup trees -- the farthest from the search's frontier, so the one needed last -- and
-explores that leaf's whole subtree on its own copy of the stack, reporting every execution it
-runs (its path, the new part of the stack, every wakeup sequence it asked for).
+wakeup trees -- the farthest from the search's frontier, so the one needed last (Optimal-DPOR
+never drops a leaf unexplored) -- and explores that leaf's whole subtree on its own copy of
+the stack, reporting as it goes every execution it ran and every subtree it finished
+(:class:`_Report`).
 
-Why that is exact.  An execution of Optimal-DPOR depends only on
+Why that is exact.  The exploration of a leaf's subtree depends only on
 
-- its path: the schedule prefix and, at each node on it, the children explored before
-  (``done``; the sleep sets and the extras of done threads follow from these), and
-- the leftmost branch of its wakeup subtree (the choices it makes past the prefix),
+- the leaf's path: the schedule prefix and, at each node on it, the children explored
+  before (``done``; the sleep sets and the extras of done threads follow from these), and
+- the leaf's wakeup subtree,
 
-and the wakeup sequences it asks for depend only on its events and that path, not on the rest
-of the trees (the tests against the tree -- is it covered already, where does it go -- are
-made when it is inserted).  When the search reaches a node, the coordinator looks the path up
-among the workers' executions (a digest of the threads and ``done`` of every node); if one
-matches, it walks its *own* wakeup subtree with the enabled and sleep sets the worker saw
-(:func:`_adopt`) and takes the execution only if every choice is the one the worker made, then
-inserts its wakeup sequences into its own trees, in order, as if it had run it.  Otherwise, or
-when no worker ran it, it runs the execution itself.  A worker's copy can go stale -- an
-execution before its leaf inserts into the leaf's subtree -- and then some of its executions
-are never matched: that costs time, never the answer.  When the search catches up with a
-worker inside its subtree (an execution it needs has not come back), the worker is told to
-stop and gets another leaf.
+not on the rest of the trees: the wakeup sequences it asks for at nodes above the leaf are
+inserted there, never below it (a race reversal never starts with the branch being explored),
+and they are made from its own events and that path.  So when the search reaches a leaf it
+handed out, the coordinator compares the path (a digest of the threads and ``done`` of every
+node) and the wakeup subtree with what the worker got (:meth:`_Unit.unchanged`).  Equal: the
+worker's executions are, one for one and in order, the ones the search is about to run there.
+The coordinator takes each as it comes -- walking its *own* wakeup subtree with the enabled
+and sleep sets the worker saw, as a guard (:func:`_adopt`), and inserting the execution's
+wakeup sequences into its own trees in order -- or a whole finished subtree at once (its
+counts, its findings as one process keeps them, and the wakeup sequences for the nodes above
+it).  Not equal (an execution before the leaf inserted into its subtree after it was handed
+out): a worker's execution is still taken where the search's path digest matches the one it
+started from and the guard walk agrees (the part of the subtree it depends on may be the
+same); the rest is run again here, which costs time, never the answer.  When the search
+catches up with a worker (an execution it needs has not come back), the worker is told to
+stop and gets another leaf, and the search goes on here.
 
 Not split (one process; ``check`` says so in the note): source-DPOR, the stateful search,
 Optimal-DPOR with a budget in executions, checkpoints.  ``stop_first`` stops at the first
@@ -51,7 +56,7 @@ from typing import Any, Callable
 
 from .dpor import backtrack_optimal, explore_dpor, insert
 from .guard import step_guard
-from .outcome import Budget, Outcome, stop_requested
+from .outcome import Budget, Outcome, schedule_string, stop_requested
 
 #: seconds between a worker's reports of the executions it ran
 FLUSH = 0.01
@@ -63,7 +68,7 @@ POLL = 0.002
 HOLD = 512 << 20
 
 #: seconds of executions run in the calling process before workers start
-WARMUP = 0.1
+WARMUP = 0.02
 
 #: a floor past every execution: explore_dpor runs one execution and logs every wakeup sequence
 ONE = 1 << 40
@@ -104,17 +109,13 @@ def _one(runner: Any, stack: tuple | None, j: int, obs: Any, max_steps: int, sto
 
 
 def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: float | None,
-             step_timeout: float | None, stop_first: bool = False, emit: Callable[[list], None] | None = None,
-             cancelled: Callable[[], bool] | None = None) -> bytes:
+             step_timeout: float | None, stop_first: bool = False, emit: Callable[[tuple], None] | None = None,
+             cancelled: Callable[[], bool] | None = None) -> Any:
     """Explore the subtree of one leaf (a pickled ``(base, (j, thread, done, extras, flat
     wakeup subtree))``: the stack cut at the leaf's node ``j``, and what is the leaf's own
-    there) and report every execution as ``(key, found, counts, events, nodes, log, heavy)``:
-    ``events`` and ``nodes`` the light lists from node ``j`` on, ``heavy`` the others, marshalled
-    (``found`` pickled; the whole travels with marshal, several times faster to read back than
-    pickle), in marshalled batches; and at the end a summary (:func:`_summary`), with which a
-    coordinator whose tree has not changed below the leaf takes the whole subtree at once.
-    Without ``emit``: ``(batches, summary)`` marshalled, at the end (Ray); with it: a batch
-    every ``FLUSH`` seconds, stopping early when ``cancelled()`` says so, and the summary
+    there) and report what it ran, in batches (:class:`_Report`).  Without ``emit``: the
+    batches and the end (``(complete, executions)``) marshalled, at the end (Ray); with it: a
+    batch every ``FLUSH`` seconds, stopping early when ``cancelled()`` says so, and the end
     returned."""
     base, (j, t, done, sx, flat) = pickle.loads(payload)
     stack = [[None] * j + [[_unflat(flat)]]] + [None] * 14
@@ -127,57 +128,131 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
     stack[5][j] = sx
     seconds = None if deadline is None else max(0.001, deadline - time.time())
     budget = Budget(seconds=seconds, max_steps=max_steps, stop_first=stop_first)
-    buf: list = []
+    rep = _Report(runner.names)
     batches: list = []
     last = [time.perf_counter()]
-    first: list = []
 
-    def record(key: tuple, found: Any, counts: tuple, events: list, nodes: list, log: list) -> None:
-        if found:
-            found = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
-        if not first:
-            first.append((events[1][0], events[2][0], events[3][0]))
-        # events: evd evx er ew clk nxt nmb; nodes: sx thr pend enab sleep bt done
-        heavy = marshal.dumps(([events[0], events[4], events[5], events[6]], [nodes[2], nodes[5]]), 4)
-        buf.append((path_key(*key), found, counts, events[1:4], [nodes[0], nodes[1], nodes[3], nodes[4], nodes[6]],
-                    log, heavy))
+    def record(target: int, thr: list, done: list, found: Any, counts: tuple, events: list, nodes: list,
+               log: list) -> None:
+        rep.add(target, path_key(thr[:target + 1], done[:target + 1]), found, counts, events, nodes, log)
         now = time.perf_counter()
         if now - last[0] >= FLUSH:
-            batch = marshal.dumps(buf, 4)
-            buf.clear()
             last[0] = now
             if emit is None:
-                batches.append(batch)
+                batches.append(rep.batch())
             else:
-                emit(batch)
+                emit(rep.batch())
                 if cancelled is not None and cancelled():
                     budget.stop("cancelled")
 
     with step_guard(runner, step_timeout, budget):
         o = explore_dpor(runner, budget, obs, optimal=True, start={"stack": tuple(stack), "target": j},
                          floor=j + 1, record=record)
-    if buf:
-        batch = marshal.dumps(buf, 4)
+    complete = bool(o.exhaustive and not budget.reason)
+    if complete:
+        rep.close(0)
+    if rep.pending():
         if emit is None:
-            batches.append(batch)
+            batches.append(rep.batch())
         else:
-            emit(batch)
-    summary = _summary(o, budget, j, first)
+            emit(rep.batch())
+    end = (complete, rep.n)
     if emit is not None:
-        return summary
-    return marshal.dumps((batches, summary), 4)
+        return end
+    return marshal.dumps((batches, end), 4)
 
 
-def _summary(o: Outcome, budget: Budget, j: int, first: list) -> tuple:
-    """A leaf's whole subtree, for a coordinator to take at once: ``(complete, executions,
-    blocked, steps, truncated, note, findings, log, first)`` -- whether the subtree was explored
-    to the end, the counts, the findings (pickled, as kept in the order found), the wakeup
-    sequences for nodes at or above ``j`` in the order found (the only ones that outlive the
-    subtree), and the light lists of the leaf's own event."""
-    findings = list(o.findings.values())
-    return (bool(o.exhaustive and not budget.reason), o.executions, o.blocked, o.steps, o.truncated, o.note,
-            pickle.dumps(findings, protocol=pickle.HIGHEST_PROTOCOL) if findings else b"",
-            [x for x in o.log if x[0] <= j], first[0] if first else None)
+#: a completed subtree of fewer executions than this gets no summary (its executions are taken one by one)
+SUMMARY = 4
+
+
+class _Report:
+    """What a worker sends back of its leaf's subtree, execution by execution and subtree by
+    subtree.
+
+    Execution ``x`` (numbered from 0, the leaf's own) is ``(found, counts, events, nodes, log,
+    heavy, key)``: its findings (pickled), counts (the node it started at last), the light
+    lists from its node on, every wakeup sequence it asked for, and the heavy lists
+    marshalled, and the digest of the path it started from.  A *summary* is the whole subtree an execution started, once the search has
+    left it (a later execution starts at or above its node; or the leaf's subtree is done):
+    ``(a, b, t, executions, blocked, steps, truncated, note, findings, log, first)`` for the
+    executions ``a..b`` below node ``t`` -- their counts, first note, findings as one process
+    keeps them (pickled), the wakeup sequences for nodes at or above ``t`` in the order asked
+    (the only ones that outlive the subtree) and the light lists of execution ``a``'s first
+    event.  A search that is at node ``t`` about to run execution ``a``, with the same tree,
+    takes it at once."""
+
+    def __init__(self, names: list) -> None:
+        self.names = names
+        self.n = 0                          # executions so far
+        self.recs: list = []                # not sent yet
+        self.sums: list = []
+        self.sent = 0                       # index of the first execution not sent
+        # the subtrees not left yet, nodes increasing: [first execution, node, wakeup sequences
+        # for nodes at or above it, findings kept, first note] -- each passes what outlives it
+        # to the one it is in when it is left, so nothing is gathered twice
+        self.open: list = []
+        self.cum = [(0, 0, 0, 0)]           # counts before execution x
+        self.firsts: list = []              # execution x's first event, light lists
+
+    def add(self, t: int, key: bytes, found: Any, counts: tuple, events: list, nodes: list, log: list) -> None:
+        x = self.n
+        self.close(t)
+        execs, blocked, steps, truncated, note, pre, sched = counts
+        counts = (execs, blocked, steps, truncated, note, t)
+        kept: dict = {}
+        if found:
+            sched = schedule_string(sched)
+            for f in found:
+                f.schedule, f.preemptions, f.steps, f.names = sched, pre, steps, list(self.names)
+                old = kept.get(f.signature)
+                if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
+                    kept[f.signature] = f
+            found = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
+        self.open.append([x, t, [ev for ev in log if ev[0] <= t], kept, note])
+        c = self.cum[-1]
+        self.cum.append((c[0] + execs, c[1] + blocked, c[2] + steps, c[3] + truncated))
+        self.firsts.append((events[1][0], events[2][0], events[3][0]))
+        # events: evd evx er ew clk nxt nmb; nodes: sx thr pend enab sleep bt done
+        heavy = marshal.dumps(([events[0], events[4], events[5], events[6]], [nodes[2], nodes[5]]), 4)
+        self.recs.append((found, counts, events[1:4], [nodes[0], nodes[1], nodes[3], nodes[4], nodes[6]], log,
+                          heavy, key))
+        self.n = x + 1
+
+    def close(self, t: int) -> None:
+        """Execution ``n`` starts at node ``t``: the open subtrees at or below it are left."""
+        n = self.n
+        op = self.open
+        while op and op[-1][1] >= t:
+            a, t0, log, kept, note = op.pop()
+            if n - a >= SUMMARY or a == 0:
+                c0, c1 = self.cum[a], self.cum[n]
+                self.sums.append((a, n - 1, t0, c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2], c1[3] - c0[3], note,
+                                  pickle.dumps(list(kept.values()), protocol=pickle.HIGHEST_PROTOCOL) if kept else b"",
+                                  log, self.firsts[a]))
+            if op:
+                up = op[-1]
+                tu = up[1]
+                up[2].extend([ev for ev in log if ev[0] <= tu])
+                if kept:
+                    uk = up[3]
+                    for sig, f in kept.items():
+                        old = uk.get(sig)
+                        if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
+                            uk[sig] = f
+                if note and not up[4]:
+                    up[4] = note
+
+    def pending(self) -> bool:
+        return bool(self.recs or self.sums)
+
+    def batch(self) -> tuple:
+        """``(first execution, how many, their records marshalled, summaries)``."""
+        out = (self.sent, len(self.recs), marshal.dumps(self.recs, 4), self.sums)
+        self.sent += len(self.recs)
+        self.recs = []
+        self.sums = []
+        return out
 
 
 def _worker_init() -> None:
@@ -207,7 +282,7 @@ def _pipe_worker(conn: Any) -> None:
         if kind != "unit":
             continue                      # a stop for a leaf already finished
 
-        def emit(batch: bytes, uid: int = uid) -> None:
+        def emit(batch: tuple, uid: int = uid) -> None:
             conn.send_bytes(marshal.dumps(("r", uid, batch), 4))
 
         def cancelled(uid: int = uid) -> bool:
@@ -219,9 +294,9 @@ def _pipe_worker(conn: Any) -> None:
                     return True
             return False
 
-        summary = run_unit(job["runner"], payload, obs, job["max_steps"], job["deadline"], job["step_timeout"],
-                           job["stop_first"], emit=emit, cancelled=cancelled)
-        conn.send_bytes(marshal.dumps(("done", uid, summary), 4))
+        end = run_unit(job["runner"], payload, obs, job["max_steps"], job["deadline"], job["step_timeout"],
+                       job["stop_first"], emit=emit, cancelled=cancelled)
+        conn.send_bytes(marshal.dumps(("done", uid, end), 4))
 
 
 class _Pipes:
@@ -301,9 +376,9 @@ class _Tasks:
             for uid, (slot, h) in list(self.running.items()):
                 if self.back.ready(h):
                     del self.running[uid]
-                    batches, summary = marshal.loads(self.back.get(h))
+                    batches, end = marshal.loads(self.back.get(h))
                     out.extend((slot, "r", uid, b) for b in batches)
-                    out.append((slot, "done", uid, summary))
+                    out.append((slot, "done", uid, end))
             if out or time.perf_counter() >= end or stop_requested():
                 return out
             time.sleep(0.001)
@@ -313,12 +388,19 @@ class _Tasks:
 
 
 class _Unit:
-    """A leaf handed to a worker (its subtree is the worker's) and what came back of it: the
-    batches of executions (decoded only if the search needs them one by one, :meth:`results`)
-    and, at its end, the summary of the whole subtree."""
+    """A leaf handed to a worker (its subtree is the worker's) and what came back of it:
+    batches of executions (decoded only when the search needs one of them) and summaries of
+    completed subtrees, by their first execution (:class:`_Report`).
 
-    __slots__ = ("uid", "slot", "j", "node", "key", "flat", "batches", "size", "decoded", "summary", "running",
-                 "stopping")
+    When the search reaches the leaf it compares the path and the wakeup subtree with what
+    the worker got (:meth:`unchanged`).  Equal (``exact``): the worker's execution ``x`` is
+    the search's ``x``-th from there, and a summary starting at ``x`` is the whole subtree
+    the search is about to explore.  Not equal (the tree changed below the leaf since the
+    worker got it): an execution whose path digest matches the search's is still a candidate,
+    checked by :func:`_adopt` (the part of the subtree it depends on may be unchanged)."""
+
+    __slots__ = ("uid", "slot", "j", "node", "key", "flat", "batches", "size", "decoded", "keyed", "sums",
+                 "running", "stopping", "exact", "base")
 
     def __init__(self, uid: int, slot: int, j: int, node: list, key: bytes, flat: list) -> None:
         self.uid = uid
@@ -327,27 +409,62 @@ class _Unit:
         self.node = node             # the leaf's wakeup-tree node (kept: its id stays its own)
         self.key = key               # its path, as the worker got it
         self.flat = flat             # its wakeup subtree, as the worker got it
-        self.batches: list[bytes] = []
+        self.batches: list = []      # (first execution, how many, marshalled), not decoded
         self.size = 0
-        self.decoded: dict[bytes, tuple] = {}
-        self.summary: tuple | None = None
+        self.decoded: dict[int, tuple] = {}
+        self.keyed: dict[bytes, tuple] = {}
+        self.sums: dict[int, tuple] = {}
         self.running = True
         self.stopping = False
+        self.exact: bool | None = None   # None: the search has not reached the leaf yet
+        self.base = 0                # executions committed before the leaf's
 
-    def results(self) -> dict:
-        """The executions back so far, by path digest."""
-        if self.batches:
-            d = self.decoded
-            for b in self.batches:
-                for r in marshal.loads(b):
-                    d[r[0]] = r
+    def take(self, batch: tuple) -> None:
+        first, count, blob, sums = batch
+        if count:
+            self.batches.append((first, count, blob))
+            self.size += len(blob)
+        for sm in sums:
+            self.sums[sm[0]] = sm
+
+    def record(self, x: int) -> tuple | None:
+        """Execution ``x`` if it is back."""
+        r = self.decoded.pop(x, None)
+        if r is not None:
+            return r
+        for i, (first, count, blob) in enumerate(self.batches):
+            if first <= x < first + count:
+                del self.batches[i]
+                d = self.decoded
+                for k, r in enumerate(marshal.loads(blob)):
+                    d[first + k] = r
+                return d.pop(x)
+        return None
+
+    def by_key(self, key: bytes) -> tuple | None:
+        """The execution that started from the path ``key``, if one is back."""
+        if self.batches or self.decoded:
+            k = self.keyed
+            for first, count, blob in self.batches:
+                for r in marshal.loads(blob):
+                    k[r[6]] = r
+            for r in self.decoded.values():
+                k[r[6]] = r
             self.batches.clear()
-        return self.decoded
+            self.decoded.clear()
+        return self.keyed.pop(key, None)
 
     def unchanged(self, st: list) -> bool:
         """Whether the search, now at this leaf, has it as the worker got it: the same path
         and the same wakeup subtree below it."""
         return path_key(st[6], st[11]) == self.key and _flat(self.node) == self.flat
+
+    def drop(self) -> None:
+        self.batches.clear()
+        self.decoded.clear()
+        self.keyed.clear()
+        self.sums.clear()
+        self.node = None
 
 
 def _adopt(st: list, j: int, events: list, nodes: list, lazy: list, heavy: bytes) -> bool:
@@ -555,25 +672,51 @@ class _Coordinator:
             self._poll()
             self.next_poll = now + POLL
         inside = self._locate(j)
-        got = None
         if inside:
             u = inside[-1]
-            if u.j == j and self._whole(u):
+            if u.exact is None and u.j == j:          # the search is at u's leaf
+                u.exact = u.unchanged(self.st)
+                u.base = self.out.executions + self.out.blocked
+            if self._take(inside, j):
                 return True
-            key = path_key(self.st[6], self.st[11])
-            got = _lookup(inside, key)
-            if got is None:
-                self._poll()
-                got = _lookup(inside, key)
-            if got is None:
-                for u in inside:        # caught up with the worker: it goes elsewhere
-                    self._stop(u)
+            self._poll()
+            if self._take(inside, j):
+                return True
+            for u in inside:            # caught up with the worker: it goes elsewhere
+                self._stop(u)
         if self.free and self.here + self.remote >= self.idle_until:
             self._hand_out(j, inside)
-        if got is not None and _adopt(self.st, j, got[3], got[4], self.lazy, got[6]):
-            self.remote += 1
-            self._commit_record(got)
-            return True
+        return False
+
+    def _take(self, inside: list, j: int) -> bool:
+        """The execution at node ``j`` (or its whole subtree), from the deepest unit that has
+        it."""
+        st, out = self.st, self.out
+        n = out.executions + out.blocked
+        for u in reversed(inside):
+            if u.exact:
+                x = n - u.base
+                sm = u.sums.get(x)
+                if sm is not None and sm[2] == j:
+                    self._whole(sm)
+                    return True
+                rec = u.record(x)
+                if rec is None:
+                    continue
+                if rec[1][5] != j:      # (cannot happen: the subtree was the same)
+                    u.exact = False
+                    continue
+            elif u.exact is False:
+                rec = u.by_key(path_key(st[6], st[11]))
+                if rec is None:
+                    continue
+            else:
+                continue
+            if _adopt(st, j, rec[2], rec[3], self.lazy, rec[5]):
+                self.remote += 1
+                self._commit_record(rec)
+                return True
+            u.exact = False
         return False
 
     def _locate(self, j: int) -> list:
@@ -589,23 +732,17 @@ class _Coordinator:
                     inside.append(u)
                 continue
             self._stop(u)
-            u.batches.clear()
-            u.decoded.clear()
-            u.node = None
+            u.drop()
             if not u.running:
                 del self.units[u.uid]
         inside.sort(key=lambda u: u.j)
         return inside
 
-    def _whole(self, u: _Unit) -> bool:
-        """The search is at u's leaf: if the worker explored its whole subtree from the same
-        path and wakeup subtree as the search has now, take it at once -- the counts, the
-        findings, the wakeup sequences for the nodes above, and the leaf's own event (which
-        the backtrack that follows reads) -- as if it had been explored here."""
-        s = u.summary
-        if s is None or not s[0] or not u.unchanged(self.st):
-            return False
-        complete, execs, blocked, steps, truncated, note, findings, log, first = s
+    def _whole(self, sm: tuple) -> None:
+        """Take a completed subtree at once (a summary, :class:`_Report`) -- the counts, the
+        findings, the wakeup sequences for the nodes at or above its node, and its first
+        event (which the backtrack that follows reads) -- as if it had been explored here."""
+        a, b, t, execs, blocked, steps, truncated, note, findings, log, first = sm
         out, st = self.out, self.st
         out.executions += execs
         out.blocked += blocked
@@ -622,9 +759,6 @@ class _Coordinator:
             insert(wut[e], v)
         self.remote += execs + blocked
         self.whole += execs + blocked
-        u.node = None
-        del self.units[u.uid]
-        return True
 
     def _hand_out(self, j: int, inside: list) -> None:
         _materialize(self.st, self.lazy)
@@ -646,22 +780,19 @@ class _Coordinator:
             self.stopped += 1
 
     def _poll(self) -> None:
-        """Take in the workers' messages: batches of executions, or the end of a leaf (its
-        summary; the worker is free again)."""
+        """Take in the workers' messages: batches, or the end of a leaf (the worker is free
+        again)."""
         for slot, kind, uid, data in self.back.poll(0):
             u = self.units.get(uid)
             if kind == "done":
                 self.free.append(slot)
-                if data is not None:
-                    self.ran += data[1] + data[2]
+                self.ran += data[1]
                 if u is not None:
                     u.running = False
-                    u.summary = data
                     if u.node is None:
                         del self.units[uid]
             elif u is not None and u.node is not None:
-                u.batches.append(data)
-                u.size += len(data)
+                u.take(data)
                 if u.size > HOLD:
                     self._stop(u)               # far ahead of the search: its memory
 
@@ -684,7 +815,7 @@ class _Coordinator:
 
     def _commit_record(self, rec: tuple) -> None:
         """One execution a worker ran, adopted (:func:`_adopt`): the same bookkeeping."""
-        _, found, (execs, blocked, steps, truncated, note), _, _, log, _ = rec
+        found, (execs, blocked, steps, truncated, note, _), _, _, log, _, _ = rec
         out, st = self.out, self.st
         out.executions += execs
         out.blocked += blocked
@@ -706,14 +837,6 @@ def _keep(out: Outcome, findings: Any) -> None:
         old = out.findings.get(f.signature)
         if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
             out.findings[f.signature] = f
-
-
-def _lookup(inside: list, key: bytes) -> tuple | None:
-    for u in inside:
-        got = u.results().pop(key, None)
-        if got is not None:
-            return got
-    return None
 
 
 def _start(backend: str, jobs: int, runner: Any, observe: bool, max_steps: int, deadline: float | None,
