@@ -3,6 +3,7 @@ one process -- executions, sleep-set-blocked, steps, findings and their (minimal
 counterexamples -- on the DPOR benchmark programs and on library scenarios, however often the
 workers report; and the Ray backend the same (skipped when ray is not installed)."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,12 @@ def test_stale_worker_subtrees_are_not_taken(monkeypatch, spec, kernel, params):
     one = check(spec, kernel, jobs=1, **kw)
     monkeypatch.setattr(parallel, "FLUSH", 0.0)
     monkeypatch.setattr(parallel, "_far_leaf", _stale(parallel._far_leaf))
+    one_here = parallel._one
+
+    def slow(*a, **k):              # the worker finishes its (small) subtree before the search
+        time.sleep(0.003)           # gets there, so the search meets what it sent, every run
+        return one_here(*a, **k)
+    monkeypatch.setattr(parallel, "_one", slow)
     compared = []
     unchanged = parallel._Unit.unchanged
     monkeypatch.setattr(parallel._Unit, "unchanged", lambda u, st: compared.append(unchanged(u, st)) or compared[-1])

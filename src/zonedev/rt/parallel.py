@@ -127,6 +127,8 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
     stack[11][j] = done
     stack[5][j] = sx
     seconds = None if deadline is None else max(0.001, deadline - time.time())
+    if emit is None:            # a task cannot be stopped: it ends by itself after TASK seconds
+        seconds = TASK if seconds is None else min(seconds, TASK)
     budget = Budget(seconds=seconds, max_steps=max_steps, stop_first=stop_first)
     rep = _Report(runner.names)
     batches: list = []
@@ -161,6 +163,10 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
         return end
     return marshal.dumps((batches, end), 4)
 
+
+#: seconds a leaf handed to a task backend (Ray) is explored at most: its executions come back
+#: only when it ends, and it cannot be told to stop
+TASK = 0.5
 
 #: a completed subtree of fewer executions than this gets no summary (its executions are taken one by one)
 SUMMARY = 4
@@ -419,13 +425,21 @@ class _Unit:
         self.exact: bool | None = None   # None: the search has not reached the leaf yet
         self.base = 0                # executions committed before the leaf's
 
-    def take(self, batch: tuple) -> None:
+    def take(self, batch: tuple, at: int | None) -> None:
+        """A batch from the worker.  ``at``: the search's execution in this subtree (None: it has
+        not reached the leaf), before which a finished subtree's own executions are no use any
+        more (it is taken whole when the search gets there): they are let go (memory)."""
         first, count, blob, sums = batch
         if count:
             self.batches.append((first, count, blob))
             self.size += len(blob)
         for sm in sums:
-            self.sums[sm[0]] = sm
+            a, b = sm[0], sm[1]
+            if at is None or at <= a:
+                self.batches = [bt for bt in self.batches if not (a <= bt[0] and bt[0] + bt[1] - 1 <= b)]
+                for k in [k for k in self.sums if a < k <= b]:
+                    del self.sums[k]
+            self.sums[a] = sm
 
     def record(self, x: int) -> tuple | None:
         """Execution ``x`` if it is back."""
@@ -792,7 +806,7 @@ class _Coordinator:
                     if u.node is None:
                         del self.units[uid]
             elif u is not None and u.node is not None:
-                u.take(data)
+                u.take(data, None if u.exact is None else self.out.executions + self.out.blocked - u.base)
                 if u.size > HOLD:
                     self._stop(u)               # far ahead of the search: its memory
 
