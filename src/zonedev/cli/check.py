@@ -301,7 +301,7 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
               help="processes for one Optimal-DPOR, random or PCT exploration, 0: all cores (the answer is the one-process "
                    "answer; docs/scale.md says when it is faster)")
 @click.option("--backend", type=click.Choice(["process", "ray"]), default="process", show_default=True,
-              help="where the units of a split exploration run (ray: pip install 'zonedev[ray]')")
+              help="where the leaves or index ranges of a split exploration run (ray: pip install 'zonedev[ray]')")
 @click.option("--address", default=None, metavar="ADDR", help="the Ray cluster to join (default: a local one)")
 def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | None, mode: str,
             preemptions: int | None, seed: int, depth: int, executions: int | None, seconds: float | None,

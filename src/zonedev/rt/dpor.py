@@ -775,43 +775,51 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
     _insert(wut[e], v, inv, vr, vw)
 
 
-def insert(node: list, v: list) -> None:
+def insert(node: list, v: list) -> list | None:
     """Insert the sequence ``v`` ((thread, reads, writes) each) into the wakeup tree ``node``
     (a list of children), unless a leaf of the tree covers it already.  One walk does both the
     covering test and the search for where to insert: at each level it follows the first child
-    whose thread is a weak initial of what is left of v."""
+    whose thread is a weak initial of what is left of v.  Returns the child of ``node`` whose
+    subtree got something (None: nothing was inserted, or v went in as a new child)."""
     if len(v) == 1:
         # one step (the common case): the walk _wakeup makes for it
         p, fr, fw = v[0]
         fa = fr | fw
+        top = node
+        first = None
         while True:
-            for t, cr, cw, ch in node:
+            for c in node:
+                t, cr, cw, ch = c
                 if t == p:
-                    return      # v is used up: covered, or nothing left to insert
+                    return None     # v is used up: covered, or nothing left to insert
                 if cr is None or cw & fa or cr & fw:
                     continue
                 if not ch:
-                    return      # a leaf of the tree covers v already
+                    return None     # a leaf of the tree covers v already
+                if node is top:
+                    first = c
                 node = ch
                 break
             else:
                 break
         node.append([p, fr, fw, []])
-        return
+        return first
     inv = vr = vw = 0
     for u, r, w in v:
         inv |= 1 << u
         vr |= r
         vw |= w
-    _insert(node, v, inv, vr, vw)
+    return _insert(node, v, inv, vr, vw)
 
 
-def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> None:
+def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> list | None:
     """:func:`insert`, given v's threads (bitmask), reads and writes (masks)."""
     # what is left of v is v[lo:]; suf[k]: (threads, reads, writes) of v[k:] (built when the
     # walk first takes an event off the front, rebuilt when it takes one from the middle)
     lo = 0
     suf = None
+    top = node
+    first = None
     while True:
         va = vr | vw
         for c in node:
@@ -849,16 +857,21 @@ def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> None:
             elif cr is None or cw & va or cr & vw:
                 continue
             if not ch:
-                return          # a leaf of the tree covers v already
+                return None     # a leaf of the tree covers v already
+            if node is top:
+                first = c
             node = ch
             break
         else:
             break
+    if lo == len(v):
+        return None
     for k in range(lo, len(v)):
         t, r, w = v[k]
         new = [t, r, w, []]
         node.append(new)
         node = new[3]
+    return first
 
 
 def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw: dict, rsince: dict,

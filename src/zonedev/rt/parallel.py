@@ -427,15 +427,15 @@ class _Unit:
 
     def take(self, batch: tuple, at: int | None) -> None:
         """A batch from the worker.  ``at``: the search's execution in this subtree (None: it has
-        not reached the leaf), before which a finished subtree's own executions are no use any
-        more (it is taken whole when the search gets there): they are let go (memory)."""
+        not reached the leaf).  A finished subtree the search has not entered will be taken
+        whole, unless the leaf changed: its own executions are let go (memory)."""
         first, count, blob, sums = batch
         if count:
             self.batches.append((first, count, blob))
             self.size += len(blob)
         for sm in sums:
             a, b = sm[0], sm[1]
-            if at is None or at <= a:
+            if self.exact is not False and (at is None or at <= a):
                 self.batches = [bt for bt in self.batches if not (a <= bt[0] and bt[0] + bt[1] - 1 <= b)]
                 for k in [k for k in self.sums if a < k <= b]:
                     del self.sums[k]
@@ -558,7 +558,7 @@ def _materialize(st: list, lazy: list) -> None:
 def _far_leaf(st: list, j: int, units: dict, inside: list) -> tuple | None:
     """The pending leaf the search will reach last (after the one at node ``j``), not handed
     out already and not inside the subtree of a leaf a worker is exploring: ``(node j',
-    payload, tree node)``; None when there is none.  (Found on a copy of the stack, which is
+    payload, tree node, path digest, flat wakeup subtree)``; None when there is none.  (Found on a copy of the stack, which is
     backtracked from ``j`` as if nothing more were inserted: every leaf met is in the trees.)"""
     roots = {id(u.node) for u in units.values()}
     floor = min((u.j for u in inside if u.running), default=len(st[6]))
@@ -620,6 +620,8 @@ class _Coordinator:
         self.uid = self.here = self.remote = self.whole = self.handed = self.stopped = self.ran = 0
         self.idle_until = 0
         self.next_poll = 0.0
+        self.restaled = 0
+        self.watch: dict[int, _Unit] = {}   # id(leaf) -> its unit, for leaves not reached yet
         self.cache: dict = {}
 
     def run(self, warmup: float) -> Outcome:
@@ -675,7 +677,8 @@ class _Coordinator:
     def _note(self) -> str:
         n = self.out.executions + self.out.blocked
         return (f"{n:,} executions on {self.jobs} processes, {self.remote:,} of them run ahead on workers "
-                f"({self.whole:,} in whole subtrees; {self.handed} leaves handed out, {self.stopped} stopped; "
+                f"({self.whole:,} in whole subtrees; {self.handed} leaves handed out, {self.restaled} of them "
+                f"changed before the search got there, {self.stopped} stopped; "
                 f"{max(0, self.ran - self.remote):,} of the workers' executions not used)")
 
     def _from_workers(self, j: int) -> bool:
@@ -688,7 +691,8 @@ class _Coordinator:
         inside = self._locate(j)
         if inside:
             u = inside[-1]
-            if u.exact is None and u.j == j:          # the search is at u's leaf
+            if u.j == j and id(u.node) in self.watch:   # the search is at u's leaf
+                del self.watch[id(u.node)]
                 u.exact = u.unchanged(self.st)
                 u.base = self.out.executions + self.out.blocked
             if self._take(inside, j):
@@ -733,6 +737,22 @@ class _Coordinator:
             u.exact = False
         return False
 
+    def _insert(self, log: list) -> None:
+        """Insert an execution's (or a subtree's) wakeup sequences, in order.  One that goes
+        into the subtree of a leaf handed out and not reached yet changes that leaf: its
+        worker's executions will be taken only one by one, by path digest (:class:`_Unit`).
+        (Only a sequence for the leaf's own node can: below the current path's nodes a
+        sequence never enters the branch being explored, and the leaf hangs below them.)"""
+        wut = self.st[0]
+        watch = self.watch
+        for e, v in log:
+            c = insert(wut[e], v)
+            if c is not None and watch:
+                u = watch.pop(id(c), None)
+                if u is not None:
+                    u.exact = False
+                    self.restaled += 1
+
     def _locate(self, j: int) -> list:
         """The units whose subtree the search is in, shallowest first; units it has gone past
         are dropped (and their workers stopped).  Checked every execution: while the search
@@ -746,6 +766,8 @@ class _Coordinator:
                     inside.append(u)
                 continue
             self._stop(u)
+            if u.node is not None:
+                self.watch.pop(id(u.node), None)
             u.drop()
             if not u.running:
                 del self.units[u.uid]
@@ -768,9 +790,7 @@ class _Coordinator:
             _keep(out, pickle.loads(findings))
         for x, v in zip(_LEV, first):
             st[x].append(v)
-        wut = st[0]
-        for e, v in log:
-            insert(wut[e], v)
+        self._insert(log)
         self.remote += execs + blocked
         self.whole += execs + blocked
 
@@ -783,7 +803,7 @@ class _Coordinator:
         c, payload, node, key, flat = far
         slot = self.free.pop()
         self.uid += 1
-        self.units[self.uid] = _Unit(self.uid, slot, c, node, key, flat)
+        self.units[self.uid] = self.watch[id(node)] = _Unit(self.uid, slot, c, node, key, flat)
         self.back.start(slot, self.uid, payload)
         self.handed += 1
 
@@ -806,7 +826,7 @@ class _Coordinator:
                     if u.node is None:
                         del self.units[uid]
             elif u is not None and u.node is not None:
-                u.take(data, None if u.exact is None else self.out.executions + self.out.blocked - u.base)
+                u.take(data, None if id(u.node) in self.watch else self.out.executions + self.out.blocked - u.base)
                 if u.size > HOLD:
                     self._stop(u)               # far ahead of the search: its memory
 
@@ -821,9 +841,7 @@ class _Coordinator:
         if o.note and not out.note:
             out.note = o.note
         _keep(out, o.findings.values())
-        wut = self.st[0]
-        for e, v in o.log:
-            insert(wut[e], v)
+        self._insert(o.log)
         if reason:
             self.budget.stop(reason)
 
@@ -839,9 +857,7 @@ class _Coordinator:
             out.note = note
         if found:
             out.add_found(pickle.loads(found), st[6][:steps], st[8], self.runner.names)
-        wut = st[0]
-        for e, v in log:
-            insert(wut[e], v)
+        self._insert(log)
 
 
 def _keep(out: Outcome, findings: Any) -> None:
