@@ -178,15 +178,16 @@ class _Report:
 
     Execution ``x`` (numbered from 0, the leaf's own) is ``(found, counts, events, nodes, log,
     heavy, key)``: its findings (pickled), counts (the node it started at last), the light
-    lists from its node on, every wakeup sequence it asked for, and the heavy lists
-    marshalled, and the digest of the path it started from.  A *summary* is the whole subtree an execution started, once the search has
-    left it (a later execution starts at or above its node; or the leaf's subtree is done):
-    ``(a, b, t, executions, blocked, steps, truncated, note, findings, log, first)`` for the
-    executions ``a..b`` below node ``t`` -- their counts, first note, findings as one process
-    keeps them (pickled), the wakeup sequences for nodes at or above ``t`` in the order asked
-    (the only ones that outlive the subtree) and the light lists of execution ``a``'s first
-    event.  A search that is at node ``t`` about to run execution ``a``, with the same tree,
-    takes it at once."""
+    lists from its node on, every wakeup sequence it asked for, the heavy lists marshalled,
+    and the digest of the path it started from.  A *summary* is the whole subtree an
+    execution started, once the search has left it (a later execution starts at or above its
+    node; or the leaf's subtree is done): ``(a, b, t, whole)`` for the executions ``a..b``
+    below node ``t``, ``whole`` marshalled apart (it is read only for the summary the search
+    takes): ``(executions, blocked, steps, truncated, note, findings, log, first)`` -- their
+    counts, first note, findings as one process keeps them (pickled), the wakeup sequences for
+    nodes at or above ``t`` in the order asked (the only ones that outlive the subtree) and
+    the light lists of execution ``a``'s first event.  A search that is at node ``t`` about
+    to run execution ``a``, with the same tree, takes it at once."""
 
     def __init__(self, names: list) -> None:
         self.names = names
@@ -233,9 +234,10 @@ class _Report:
             a, t0, log, kept, note = op.pop()
             if n - a >= SUMMARY or a == 0:
                 c0, c1 = self.cum[a], self.cum[n]
-                self.sums.append((a, n - 1, t0, c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2], c1[3] - c0[3], note,
-                                  pickle.dumps(list(kept.values()), protocol=pickle.HIGHEST_PROTOCOL) if kept else b"",
-                                  log, self.firsts[a]))
+                whole = (c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2], c1[3] - c0[3], note,
+                         pickle.dumps(list(kept.values()), protocol=pickle.HIGHEST_PROTOCOL) if kept else b"",
+                         log, self.firsts[a])
+                self.sums.append((a, n - 1, t0, marshal.dumps(whole, 4)))
             if op:
                 up = op[-1]
                 tu = up[1]
@@ -778,7 +780,7 @@ class _Coordinator:
         """Take a completed subtree at once (a summary, :class:`_Report`) -- the counts, the
         findings, the wakeup sequences for the nodes at or above its node, and its first
         event (which the backtrack that follows reads) -- as if it had been explored here."""
-        a, b, t, execs, blocked, steps, truncated, note, findings, log, first = sm
+        execs, blocked, steps, truncated, note, findings, log, first = marshal.loads(sm[3])
         out, st = self.out, self.st
         out.executions += execs
         out.blocked += blocked
