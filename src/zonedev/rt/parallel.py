@@ -782,12 +782,7 @@ class _Coordinator:
         event (which the backtrack that follows reads) -- as if it had been explored here."""
         execs, blocked, steps, truncated, note, findings, log, first = marshal.loads(sm[3])
         out, st = self.out, self.st
-        out.executions += execs
-        out.blocked += blocked
-        out.steps += steps
-        out.truncated += truncated
-        if note and not out.note:
-            out.note = note
+        _count(out, execs, blocked, steps, truncated, note)
         if findings:
             _keep(out, pickle.loads(findings))
         for x, v in zip(_LEV, first):
@@ -836,12 +831,7 @@ class _Coordinator:
         """One execution run here: its counts, findings and wakeup sequences."""
         out = self.out
         self.here += 1
-        out.executions += o.executions
-        out.blocked += o.blocked
-        out.steps += o.steps
-        out.truncated += o.truncated
-        if o.note and not out.note:
-            out.note = o.note
+        _count(out, o.executions, o.blocked, o.steps, o.truncated, o.note)
         _keep(out, o.findings.values())
         self._insert(o.log)
         if reason:
@@ -851,15 +841,19 @@ class _Coordinator:
         """One execution a worker ran, adopted (:func:`_adopt`): the same bookkeeping."""
         found, (execs, blocked, steps, truncated, note, _), _, _, log, _, _ = rec
         out, st = self.out, self.st
-        out.executions += execs
-        out.blocked += blocked
-        out.steps += steps
-        out.truncated += truncated
-        if note and not out.note:
-            out.note = note
+        _count(out, execs, blocked, steps, truncated, note)
         if found:
             out.add_found(pickle.loads(found), st[6][:steps], st[8], self.runner.names)
         self._insert(log)
+
+
+def _count(out: Outcome, executions: int, blocked: int, steps: int, truncated: int, note: str) -> None:
+    out.executions += executions
+    out.blocked += blocked
+    out.steps += steps
+    out.truncated += truncated
+    if note and not out.note:
+        out.note = note
 
 
 def _keep(out: Outcome, findings: Any) -> None:
