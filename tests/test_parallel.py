@@ -169,3 +169,21 @@ def test_adopt_refuses_an_execution_the_tree_here_does_not_lead_to():
     assert parallel._adopt(st, 0, events, nodes, lazy, b"heavy")
     assert st[6] == [0, 2] and st[0][1][0] is leaf[3][0] and leaf[3][0][1:3] == [64, 128]
     assert lazy == [[0, 2, b"heavy"]]
+
+
+def test_a_worker_that_dies_costs_time_not_the_answer(monkeypatch):
+    import os
+    spec = str(ROOT / "teardown.py::getput")
+    one = check(spec, "v5.18", params={"users": 2}, mode="dpor", tables=False)
+    run_unit = parallel.run_unit
+    seen = []
+
+    def dies_on_its_second_leaf(*a, **k):
+        seen.append(1)
+        if len(seen) == 2:
+            os._exit(1)           # (in the forked worker)
+        return run_unit(*a, **k)
+    monkeypatch.setattr(parallel, "run_unit", dies_on_its_second_leaf)
+    two = check(spec, "v5.18", params={"users": 2}, mode="dpor", tables=False, jobs=2)
+    assert answer(two) == answer(one)
+    assert "1 worker(s) died" in two.note

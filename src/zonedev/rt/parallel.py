@@ -328,25 +328,34 @@ class _Pipes:
             self.procs.append(p)
         self.slots = jobs
 
+        self.live = list(self.conns)
+
     def start(self, slot: int, uid: int, payload: bytes) -> None:
         self.conns[slot].send(("unit", uid, payload))
 
     def stop(self, slot: int, uid: int) -> None:
-        self.conns[slot].send(("stop", uid, None))
+        try:
+            self.conns[slot].send(("stop", uid, None))
+        except OSError:           # it died: poll says so
+            pass
 
     def poll(self, timeout: float) -> list:
         """``(slot, kind, uid, batch or summary)`` messages that are in (waiting up to
-        ``timeout``)."""
+        ``timeout``); ``(slot, "dead", None, None)`` once for a worker that died (what it sent
+        before stays good; the search goes on without it)."""
         from multiprocessing.connection import wait
         out = []
-        for c in wait(self.conns, timeout):
+        if not self.live:
+            return out
+        for c in wait(self.live, timeout):
             slot = self.conns.index(c)
-            while c.poll():
-                try:
+            try:
+                while c.poll():
                     kind, uid, recs = marshal.loads(c.recv_bytes())
-                except EOFError:
-                    raise RuntimeError("a worker process died") from None
-                out.append((slot, kind, uid, recs))
+                    out.append((slot, kind, uid, recs))
+            except (EOFError, OSError):
+                self.live.remove(c)
+                out.append((slot, "dead", None, None))
         return out
 
     def close(self) -> None:
@@ -623,6 +632,7 @@ class _Coordinator:
         self.idle_until = 0
         self.next_poll = 0.0
         self.restaled = 0
+        self.dead = 0
         self.watch: dict[int, _Unit] = {}   # id(leaf) -> its unit, for leaves not reached yet
         self.cache: dict = {}
 
@@ -681,7 +691,8 @@ class _Coordinator:
         return (f"{n:,} executions on {self.jobs} processes, {self.remote:,} of them run ahead on workers "
                 f"({self.whole:,} in whole subtrees; {self.handed} leaves handed out, {self.restaled} of them "
                 f"changed before the search got there, {self.stopped} stopped; "
-                f"{max(0, self.ran - self.remote):,} of the workers' executions not used)")
+                f"{max(0, self.ran - self.remote):,} of the workers' executions not used"
+                f"{f'; {self.dead} worker(s) died' if self.dead else ''})")
 
     def _from_workers(self, j: int) -> bool:
         """Take the execution at node ``j`` (or the whole subtree there) from a worker if one
@@ -814,6 +825,14 @@ class _Coordinator:
         """Take in the workers' messages: batches, or the end of a leaf (the worker is free
         again)."""
         for slot, kind, uid, data in self.back.poll(0):
+            if kind == "dead":
+                self.dead += 1
+                for u in list(self.units.values()):
+                    if u.slot == slot and u.running:
+                        u.running = False
+                        if u.node is None:
+                            del self.units[u.uid]
+                continue
             u = self.units.get(uid)
             if kind == "done":
                 self.free.append(slot)
