@@ -393,9 +393,9 @@ class _Tasks:
             for uid, (slot, h) in list(self.running.items()):
                 if self.back.ready(h):
                     del self.running[uid]
-                    batches, end = marshal.loads(self.back.get(h))
+                    batches, last = marshal.loads(self.back.get(h))
                     out.extend((slot, "r", uid, b) for b in batches)
-                    out.append((slot, "done", uid, end))
+                    out.append((slot, "done", uid, last))
             if out or time.perf_counter() >= end or stop_requested():
                 return out
             time.sleep(0.001)
@@ -931,15 +931,6 @@ def _make_backend(backend: str, jobs: int, runner: Any, observe: bool, max_steps
         return RayBackend(jobs, job or {}, observe, max_steps, deadline, step_timeout, address, stop_first,
                           kind=kind)
     return _ProcessBackend(jobs, runner, observe, max_steps, deadline, step_timeout, stop_first, fn=_fork_range)
-
-
-def _wait(back: Any, handle: Any) -> bytes | None:
-    """The task's result; None if a stop (a signal) is asked for meanwhile."""
-    while not back.ready(handle):
-        if stop_requested():
-            return None
-        time.sleep(0.005)
-    return back.get(handle)
 
 
 def _flat(node: list) -> list:
