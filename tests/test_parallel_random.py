@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from zonedev.rt import parallel
+from zonedev.rt import ranges
 from zonedev.rt.check import check
 
 ROOT = Path(__file__).resolve().parent.parent / "scenarios"
@@ -20,7 +20,7 @@ PLANTED = str(Path(__file__).resolve().parent / "rt_planted.py")
 @pytest.fixture(autouse=True)
 def workers_at_once(monkeypatch):
     """Start the workers after the first execution (by default small searches never start them)."""
-    monkeypatch.setattr(parallel, "WARMUP", 0.0)
+    monkeypatch.setattr(ranges, "WARMUP", 0.0)
 
 
 def answer(r):
@@ -39,15 +39,15 @@ def same(spec, kernel=None, chunks=(None, 3), backend="process", **kw):
 
 def _split(spec, kernel, chunk, backend, **kw):
     """check(jobs=2) with index ranges of ``chunk`` executions (None: sized by time)."""
-    real = parallel.explore_random_parallel
+    real = ranges.explore_random_parallel
 
     def with_chunk(*a, **k):
         return real(*a, chunk=chunk, **k)
-    parallel.explore_random_parallel = with_chunk
+    ranges.explore_random_parallel = with_chunk
     try:
         return check(spec, kernel, jobs=2, backend=backend, tables=False, **kw)
     finally:
-        parallel.explore_random_parallel = real
+        ranges.explore_random_parallel = real
 
 
 @pytest.mark.parametrize("mode", ["random", "pct"])

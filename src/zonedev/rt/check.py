@@ -316,7 +316,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                 split_why = _unsplittable(mode, executions, checkpoint, resume) if (
                     jobs > 1 or backend != "process") else "one job"
                 if not split_why:
-                    from .parallel import explore_random_parallel
+                    from .ranges import explore_random_parallel
                     out = explore_random_parallel(runner, budget, seed, pct, jobs, backend, address,
                                                   _job(spec, klabel, proto, res.params, patches, without),
                                                   step_timeout=step_timeout)
@@ -465,8 +465,9 @@ def _first_finding_hook(progress: Callable[[int], None] | None,
 def _unsplittable(mode: str, executions: int | None, checkpoint: str | None,
                   resume: str | None) -> str:
     """Why an exploration runs in one process although jobs were asked for ("" when it can be
-    split: :mod:`zonedev.rt.parallel`).  Optimal-DPOR splits by schedule prefixes, random and
-    PCT by index ranges (where a budget in executions stays exact)."""
+    split).  Optimal-DPOR splits by leaves of its wakeup trees (:mod:`zonedev.rt.parallel`),
+    random and PCT by index ranges (:mod:`zonedev.rt.ranges`, where a budget in executions stays
+    exact)."""
     if mode not in ("dpor", "random", "pct"):
         return f"{mode} runs in one process"
     if executions is not None and mode == "dpor":

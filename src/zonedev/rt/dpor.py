@@ -66,7 +66,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     accesses to sync objects are then added to their footprints.  ``optimal``: Optimal-DPOR
     (wakeup trees instead of source sets; Abdulla et al. POPL'14 Algorithm 2).
 
-    A unit of a split exploration (:mod:`zonedev.rt.parallel`, optimal only): ``start`` is the
+    One execution, or a leaf's subtree, of a split exploration (:mod:`zonedev.rt.parallel`,
+    optimal only): ``start`` is the
     exploration stack right after a backtrack (``{"stack": ..., "target": j}``), ``floor`` > j
     the depth above which this call does not backtrack: it explores the subtree below the
     prefix of ``floor`` events and stops where the whole search would backtrack to a node above

@@ -205,7 +205,7 @@ def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int
     Execution ``i``'s schedule depends only on ``(seed, i)`` (its own generator,
     :func:`execution_rng`) and, for PCT, on ``k``: the length of the search's first execution
     (execution 0 draws its change point from step 1).  So the executions of one search can be
-    run as index ranges by several processes (:func:`zonedev.rt.parallel.explore_random_parallel`)
+    run as index ranges by several processes (:func:`zonedev.rt.ranges.explore_random_parallel`)
     and merged in index order into the answer of one process.  ``span``: the indexes ``[lo,
     hi)`` to run (``hi`` None: until the budget says stop); ``k``: PCT's k when ``lo > 0``;
     ``keep_sets``: leave the distinct final states and trace keys on the outcome

@@ -1,10 +1,10 @@
-"""``--backend ray``: the units of a split Optimal-DPOR exploration, or the index ranges of a
-random/PCT search (:mod:`zonedev.rt.parallel`), as Ray tasks, on a local Ray instance or a
-cluster (``--address``).
+"""``--backend ray``: the leaves of a split Optimal-DPOR exploration (:mod:`zonedev.rt.parallel`),
+or the index ranges of a random/PCT search (:mod:`zonedev.rt.ranges`), as Ray tasks, on a local
+Ray instance or a cluster (``--address``).
 
 A Ray worker rebuilds the runner from what names it -- the scenario file and name, the kernel
 name, parameters, patch files, ``--without`` -- once per worker process, and then explores the
-units it is handed exactly as a local worker process does.  So every node of the cluster needs
+leaves and ranges it is handed exactly as a local worker process does.  So every node of the cluster needs
 zonedev installed (``pip install 'zonedev[ray]'``, same version) and the scenario file (and
 patch files) at the same path, e.g. a shared checkout or a Ray ``runtime_env`` with
 ``working_dir``.  See docs/scale.md.
@@ -46,7 +46,8 @@ def _runner(job: dict) -> Any:
 
 def _unit(job: dict, payload: bytes, observe: bool, max_steps: int, deadline: float | None,
           step_timeout: float | None, stop_first: bool) -> bytes:
-    """One Optimal-DPOR unit in a Ray worker process."""
+    """One leaf of an Optimal-DPOR exploration (its subtree, for at most ``parallel.TASK``
+    seconds) in a Ray worker process."""
     from ..parallel import run_unit
     runner = _runner(job)
     if observe and not _OBS:
@@ -61,7 +62,7 @@ def _range(job: dict, payload: bytes, observe: bool, max_steps: int, deadline: f
            step_timeout: float | None, stop_first: bool) -> bytes:
     """One index range of a random/PCT search in a Ray worker process (no observer: those
     searches run without one)."""
-    from ..parallel import run_range
+    from ..ranges import run_range
     return run_range(_runner(job), payload, max_steps, deadline, step_timeout, stop_first)
 
 
