@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zonedev.rt import parallel
+from zonedev.rt import parallel, workers
 from zonedev.rt.check import check
 
 ROOT = Path(__file__).resolve().parent.parent / "scenarios"
@@ -32,11 +32,11 @@ def same(spec, kernel=None, flushes=(0.0, 0.01), **kw):
     one = check(spec, kernel, jobs=1, tables=False, **kw)
     assert one.exhaustive or kw.get("stop_first")
     for flush in flushes:
-        parallel.FLUSH = flush
+        workers.FLUSH = flush
         try:
             two = check(spec, kernel, jobs=2, tables=False, **kw)
         finally:
-            parallel.FLUSH = 0.01
+            workers.FLUSH = 0.01
         assert answer(two) == answer(one), flush
         assert "run ahead on workers" in two.note      # the split path really ran
     return one
@@ -105,8 +105,8 @@ def test_deep_wakeup_trees_travel_flat():
         if i % 7 == 0:
             node[3].append([2, 0, i, [[1, 0, 0, []]]])
         node = new
-    flat = parallel._flat(root)
-    assert parallel._flat(parallel._unflat(pickle.loads(pickle.dumps(flat)))) == flat
+    flat = workers._flat(root)
+    assert workers._flat(workers._unflat(pickle.loads(pickle.dumps(flat)))) == flat
 
 
 def _stale(far_leaf):
@@ -133,7 +133,7 @@ def _stale(far_leaf):
 def test_stale_worker_subtrees_are_not_taken(monkeypatch, spec, kernel, params):
     kw = dict(params=params, tables=False, mode="dpor" if kernel else "auto")
     one = check(spec, kernel, jobs=1, **kw)
-    monkeypatch.setattr(parallel, "FLUSH", 0.0)
+    monkeypatch.setattr(workers, "FLUSH", 0.0)
     monkeypatch.setattr(parallel, "_far_leaf", _stale(parallel._far_leaf))
     one_here = parallel._one
 
@@ -157,13 +157,13 @@ def test_adopt_refuses_an_execution_the_tree_here_does_not_lead_to():
     # node 0 ran thread 0; below it the tree here says thread 2 next, the worker ran thread 1
     leaf = [0, 1, 2, [[2, 4, 8, []], [1, 16, 32, []]]]
     st = [[[leaf]]] + [[] for _ in range(14)]
-    for x in parallel._NODE:
+    for x in workers._NODE:
         st[x].append(0)
     events = [[None, None], [1, 64], [2, 128]]             # evx er ew of events 0 and 1
     nodes = [[None], [1], [0b111], [0], [0]]                # sx thr enab sleep done of node 1
-    before = parallel._flat(leaf)
+    before = workers._flat(leaf)
     assert not parallel._adopt(st, 0, events, nodes, [], b"")
-    assert parallel._flat(leaf) == before and len(st[0]) == 1 and st[6] == [0]
+    assert workers._flat(leaf) == before and len(st[0]) == 1 and st[6] == [0]
     nodes[1] = [2]                                          # the worker ran thread 2: taken
     lazy = []
     assert parallel._adopt(st, 0, events, nodes, lazy, b"heavy")
@@ -175,7 +175,7 @@ def test_a_worker_that_dies_costs_time_not_the_answer(monkeypatch):
     import os
     spec = str(ROOT / "teardown.py::getput")
     one = check(spec, "v5.18", params={"users": 2}, mode="dpor", tables=False)
-    run_unit = parallel.run_unit
+    run_unit = workers.run_unit
     seen = []
 
     def dies_on_its_second_leaf(*a, **k):
@@ -183,7 +183,7 @@ def test_a_worker_that_dies_costs_time_not_the_answer(monkeypatch):
         if len(seen) == 2:
             os._exit(1)           # (in the forked worker)
         return run_unit(*a, **k)
-    monkeypatch.setattr(parallel, "run_unit", dies_on_its_second_leaf)
+    monkeypatch.setattr(workers, "run_unit", dies_on_its_second_leaf)
     two = check(spec, "v5.18", params={"users": 2}, mode="dpor", tables=False, jobs=2)
     assert answer(two) == answer(one)
     assert "1 worker(s) died" in two.note

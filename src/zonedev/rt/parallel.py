@@ -10,7 +10,7 @@ execution.  What it hands out is work *ahead* of itself: a worker gets a pending
 wakeup trees -- the farthest from the search's frontier, so the one needed last (Optimal-DPOR
 never drops a leaf unexplored) -- and explores that leaf's whole subtree on its own copy of
 the stack, reporting as it goes every execution it ran and every subtree it finished
-(:class:`_Report`).
+(:class:`~zonedev.rt.workers._Report`).
 
 Why that is exact.  The exploration of a leaf's subtree depends only on
 
@@ -44,20 +44,15 @@ Random walk and PCT are split by index ranges instead (:mod:`zonedev.rt.ranges`)
 
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import pickle
-import signal
 import time
-from typing import Any, Callable
+from typing import Any
 
 from .dpor import backtrack_optimal, explore_dpor, insert
-from .guard import step_guard
-from .outcome import Budget, Outcome, schedule_string, stop_requested
-
-#: seconds between a worker's reports of the executions it ran
-FLUSH = 0.01
+from .outcome import Budget, Outcome
+from .workers import _HEV, _HNODE, _LEV, _LNODE, _Pipes, _Tasks, _flat, path_key
 
 #: seconds between looks at the workers' messages (and whenever an execution is not there)
 POLL = 0.002
@@ -74,27 +69,6 @@ ONE = 1 << 40
 #: after a look for a leaf to hand out found none, executions run before the next look
 IDLE = 8
 
-# the exploration stack's lists (see explore_dpor), per event and per node: the light ones
-# (what adopting an execution, backtracking and inserting read) and the heavy ones (read only
-# when an execution replays the prefix: they travel as one blob, decoded only if they are)
-_LEV = (2, 3, 4)                        # evx er ew
-_LNODE = (5, 6, 8, 9, 11)               # sx thr enab sleep done
-_HEV = (1, 12, 13, 14)                  # evd clk nxt nmb
-_HNODE = (7, 10)                        # pend bt
-_EV = _LEV + _HEV
-_NODE = _LNODE + _HNODE
-
-#: the fork workers' runner and settings (set in the parent before the workers fork)
-_JOB: dict[str, Any] = {}
-_OBS: list = []
-
-
-def path_key(thr: Any, done: Any) -> bytes:
-    """The digest of a path: the threads and ``done`` of nodes ``0..j`` (what an execution
-    from node ``j`` depends on besides its wakeup subtree)."""
-    return hashlib.blake2b(marshal.dumps((tuple(thr), tuple(done)), 2), digest_size=20).digest()
-
-
 def _one(runner: Any, stack: tuple | None, j: int, obs: Any, max_steps: int, stop_first: bool,
          cache: dict | None = None) -> tuple:
     """Run the leaf at node ``j`` of ``stack`` (None: the first execution), one execution, in
@@ -106,306 +80,10 @@ def _one(runner: Any, stack: tuple | None, j: int, obs: Any, max_steps: int, sto
     return o, budget.reason
 
 
-def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: float | None,
-             step_timeout: float | None, stop_first: bool = False, emit: Callable[[tuple], None] | None = None,
-             cancelled: Callable[[], bool] | None = None) -> Any:
-    """Explore the subtree of one leaf (a pickled ``(base, (j, thread, done, extras, flat
-    wakeup subtree))``: the stack cut at the leaf's node ``j``, and what is the leaf's own
-    there) and report what it ran, in batches (:class:`_Report`).  Without ``emit``: the
-    batches and the end (``(complete, executions)``) marshalled, at the end (Ray); with it: a
-    batch every ``FLUSH`` seconds, stopping early when ``cancelled()`` says so, and the end
-    returned."""
-    base, (j, t, done, sx, flat) = pickle.loads(payload)
-    stack = [[None] * j + [[_unflat(flat)]]] + [None] * 14
-    for x in _EV:
-        stack[x] = base[x][:j]
-    for x in _NODE:
-        stack[x] = base[x][:j + 1]
-    stack[6][j] = t
-    stack[11][j] = done
-    stack[5][j] = sx
-    seconds = None if deadline is None else max(0.001, deadline - time.time())
-    if emit is None:            # a task cannot be stopped: it ends by itself after TASK seconds
-        seconds = TASK if seconds is None else min(seconds, TASK)
-    budget = Budget(seconds=seconds, max_steps=max_steps, stop_first=stop_first)
-    rep = _Report(runner.names)
-    batches: list = []
-    last = [time.perf_counter()]
-
-    def record(target: int, thr: list, done: list, found: Any, counts: tuple, events: list, nodes: list,
-               log: list) -> None:
-        rep.add(target, path_key(thr[:target + 1], done[:target + 1]), found, counts, events, nodes, log)
-        now = time.perf_counter()
-        if now - last[0] >= FLUSH:
-            last[0] = now
-            if emit is None:
-                batches.append(rep.batch())
-            else:
-                emit(rep.batch())
-                if cancelled is not None and cancelled():
-                    budget.stop("cancelled")
-
-    with step_guard(runner, step_timeout, budget):
-        o = explore_dpor(runner, budget, obs, optimal=True, start={"stack": tuple(stack), "target": j},
-                         floor=j + 1, record=record)
-    complete = bool(o.exhaustive and not budget.reason)
-    if complete:
-        rep.close(0)
-    if rep.pending():
-        if emit is None:
-            batches.append(rep.batch())
-        else:
-            emit(rep.batch())
-    end = (complete, rep.n)
-    if emit is not None:
-        return end
-    return marshal.dumps((batches, end), 4)
-
-
-#: seconds a leaf handed to a task backend (Ray) is explored at most: its executions come back
-#: only when it ends, and it cannot be told to stop
-TASK = 0.5
-
-#: a completed subtree of fewer executions than this gets no summary (its executions are taken one by one)
-SUMMARY = 4
-
-
-class _Report:
-    """What a worker sends back of its leaf's subtree, execution by execution and subtree by
-    subtree.
-
-    Execution ``x`` (numbered from 0, the leaf's own) is ``(found, counts, events, nodes, log,
-    heavy, key)``: its findings (pickled), counts (the node it started at last), the light
-    lists from its node on, every wakeup sequence it asked for, the heavy lists marshalled,
-    and the digest of the path it started from.  A *summary* is the whole subtree an
-    execution started, once the search has left it (a later execution starts at or above its
-    node; or the leaf's subtree is done): ``(a, b, t, whole)`` for the executions ``a..b``
-    below node ``t``, ``whole`` marshalled apart (it is read only for the summary the search
-    takes): ``(executions, blocked, steps, truncated, note, findings, log, first)`` -- their
-    counts, first note, findings as one process keeps them (pickled), the wakeup sequences for
-    nodes at or above ``t`` in the order asked (the only ones that outlive the subtree) and
-    the light lists of execution ``a``'s first event.  A search that is at node ``t`` about
-    to run execution ``a``, with the same tree, takes it at once."""
-
-    def __init__(self, names: list) -> None:
-        self.names = names
-        self.n = 0                          # executions so far
-        self.recs: list = []                # not sent yet
-        self.sums: list = []
-        self.sent = 0                       # index of the first execution not sent
-        # the subtrees not left yet, nodes increasing: [first execution, node, wakeup sequences
-        # for nodes at or above it, findings kept, first note] -- each passes what outlives it
-        # to the one it is in when it is left, so nothing is gathered twice
-        self.open: list = []
-        self.cum = [(0, 0, 0, 0)]           # counts before execution x
-        self.firsts: list = []              # execution x's first event, light lists
-
-    def add(self, t: int, key: bytes, found: Any, counts: tuple, events: list, nodes: list, log: list) -> None:
-        x = self.n
-        self.close(t)
-        execs, blocked, steps, truncated, note, pre, sched = counts
-        counts = (execs, blocked, steps, truncated, note, t)
-        kept: dict = {}
-        if found:
-            sched = schedule_string(sched)
-            for f in found:
-                f.schedule, f.preemptions, f.steps, f.names = sched, pre, steps, list(self.names)
-                old = kept.get(f.signature)
-                if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
-                    kept[f.signature] = f
-            found = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
-        self.open.append([x, t, [ev for ev in log if ev[0] <= t], kept, note])
-        c = self.cum[-1]
-        self.cum.append((c[0] + execs, c[1] + blocked, c[2] + steps, c[3] + truncated))
-        self.firsts.append((events[1][0], events[2][0], events[3][0]))
-        # events: evd evx er ew clk nxt nmb; nodes: sx thr pend enab sleep bt done
-        heavy = marshal.dumps(([events[0], events[4], events[5], events[6]], [nodes[2], nodes[5]]), 4)
-        self.recs.append((found, counts, events[1:4], [nodes[0], nodes[1], nodes[3], nodes[4], nodes[6]], log,
-                          heavy, key))
-        self.n = x + 1
-
-    def close(self, t: int) -> None:
-        """Execution ``n`` starts at node ``t``: the open subtrees at or below it are left."""
-        n = self.n
-        op = self.open
-        while op and op[-1][1] >= t:
-            a, t0, log, kept, note = op.pop()
-            if n - a >= SUMMARY or a == 0:
-                c0, c1 = self.cum[a], self.cum[n]
-                whole = (c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2], c1[3] - c0[3], note,
-                         pickle.dumps(list(kept.values()), protocol=pickle.HIGHEST_PROTOCOL) if kept else b"",
-                         log, self.firsts[a])
-                self.sums.append((a, n - 1, t0, marshal.dumps(whole, 4)))
-            if op:
-                up = op[-1]
-                tu = up[1]
-                up[2].extend([ev for ev in log if ev[0] <= tu])
-                if kept:
-                    uk = up[3]
-                    for sig, f in kept.items():
-                        old = uk.get(sig)
-                        if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
-                            uk[sig] = f
-                if note and not up[4]:
-                    up[4] = note
-
-    def pending(self) -> bool:
-        return bool(self.recs or self.sums)
-
-    def batch(self) -> tuple:
-        """``(first execution, how many, their records marshalled, summaries)``."""
-        out = (self.sent, len(self.recs), marshal.dumps(self.recs, 4), self.sums)
-        self.sent += len(self.recs)
-        self.recs = []
-        self.sums = []
-        return out
-
-
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if _JOB.get("observe"):
-        from .observe import Observer
-        obs = Observer()
-        obs.__enter__()          # for this worker's lifetime
-        _OBS.append(obs)
-
-
-def _pipe_worker(conn: Any) -> None:
-    """A forked worker: explore the leaves sent on ``conn`` one after the other, reporting as
-    it goes, until told to stop a leaf or to exit (None)."""
-    _worker_init()
-    job = _JOB
-    obs = _OBS[0] if _OBS else None
-    while True:
-        try:
-            msg = conn.recv()
-        except EOFError:
-            return
-        if msg is None:
-            return
-        kind, uid, payload = msg
-        if kind != "unit":
-            continue                      # a stop for a leaf already finished
-
-        def emit(batch: tuple, uid: int = uid) -> None:
-            conn.send_bytes(marshal.dumps(("r", uid, batch), 4))
-
-        def cancelled(uid: int = uid) -> bool:
-            while conn.poll():
-                m = conn.recv()
-                if m is None:
-                    raise SystemExit(0)
-                if m[0] == "stop" and m[1] == uid:
-                    return True
-            return False
-
-        end = run_unit(job["runner"], payload, obs, job["max_steps"], job["deadline"], job["step_timeout"],
-                       job["stop_first"], emit=emit, cancelled=cancelled)
-        conn.send_bytes(marshal.dumps(("done", uid, end), 4))
-
-
-class _Pipes:
-    """Forked worker processes, one pipe each: a leaf goes out, the executions come back in
-    batches while it runs, and it can be stopped."""
-
-    def __init__(self, jobs: int, runner: Any, observe: bool, max_steps: int, deadline: float | None,
-                 step_timeout: float | None, stop_first: bool) -> None:
-        import multiprocessing
-        ctx = multiprocessing.get_context("fork")
-        _JOB.update(runner=runner, observe=observe, max_steps=max_steps, deadline=deadline,
-                    step_timeout=step_timeout, stop_first=stop_first)
-        self.conns = []
-        self.procs = []
-        for _ in range(jobs):
-            here, there = ctx.Pipe()
-            p = ctx.Process(target=_pipe_worker, args=(there,), daemon=True)
-            p.start()
-            there.close()
-            self.conns.append(here)
-            self.procs.append(p)
-        self.slots = jobs
-
-        self.live = list(self.conns)
-
-    def start(self, slot: int, uid: int, payload: bytes) -> None:
-        self.conns[slot].send(("unit", uid, payload))
-
-    def stop(self, slot: int, uid: int) -> None:
-        try:
-            self.conns[slot].send(("stop", uid, None))
-        except OSError:           # it died: poll says so
-            pass
-
-    def poll(self, timeout: float) -> list:
-        """``(slot, kind, uid, batch or summary)`` messages that are in (waiting up to
-        ``timeout``); ``(slot, "dead", None, None)`` once for a worker that died (what it sent
-        before stays good; the search goes on without it)."""
-        from multiprocessing.connection import wait
-        out = []
-        if not self.live:
-            return out
-        for c in wait(self.live, timeout):
-            slot = self.conns.index(c)
-            try:
-                while c.poll():
-                    kind, uid, recs = marshal.loads(c.recv_bytes())
-                    out.append((slot, kind, uid, recs))
-            except (EOFError, OSError):
-                self.live.remove(c)
-                out.append((slot, "dead", None, None))
-        return out
-
-    def close(self) -> None:
-        for c in self.conns:
-            try:
-                c.send(None)
-            except OSError:
-                pass
-        for p in self.procs:
-            p.join(timeout=1)
-            if p.is_alive():
-                p.terminate()
-                p.join()
-
-
-class _Tasks:
-    """The same for a backend of tasks (Ray): a leaf is a task, its executions come back when
-    it ends, a stop is not passed on."""
-
-    def __init__(self, back: Any, jobs: int) -> None:
-        self.back = back
-        self.slots = jobs
-        self.running: dict[int, tuple[int, Any]] = {}
-
-    def start(self, slot: int, uid: int, payload: bytes) -> None:
-        self.running[uid] = (slot, self.back.submit(payload))
-
-    def stop(self, slot: int, uid: int) -> None:
-        pass
-
-    def poll(self, timeout: float) -> list:
-        end = time.perf_counter() + timeout
-        while True:
-            out = []
-            for uid, (slot, h) in list(self.running.items()):
-                if self.back.ready(h):
-                    del self.running[uid]
-                    batches, last = marshal.loads(self.back.get(h))
-                    out.extend((slot, "r", uid, b) for b in batches)
-                    out.append((slot, "done", uid, last))
-            if out or time.perf_counter() >= end or stop_requested():
-                return out
-            time.sleep(0.001)
-
-    def close(self) -> None:
-        self.back.close()
-
-
 class _Unit:
     """A leaf handed to a worker (its subtree is the worker's) and what came back of it:
     batches of executions (decoded only when the search needs one of them) and summaries of
-    completed subtrees, by their first execution (:class:`_Report`).
+    completed subtrees, by their first execution (:class:`~zonedev.rt.workers._Report`).
 
     When the search reaches the leaf it compares the path and the wakeup subtree with what
     the worker got (:meth:`unchanged`).  Equal (``exact``): the worker's execution ``x`` is
@@ -786,7 +464,7 @@ class _Coordinator:
         return inside
 
     def _whole(self, sm: tuple) -> None:
-        """Take a completed subtree at once (a summary, :class:`_Report`) -- the counts, the
+        """Take a completed subtree at once (a summary, :class:`~zonedev.rt.workers._Report`) -- the counts, the
         findings, the wakeup sequences for the nodes at or above its node, and its first
         event (which the backtrack that follows reads) -- as if it had been explored here."""
         execs, blocked, steps, truncated, note, findings, log, first = marshal.loads(sm[3])
@@ -889,34 +567,6 @@ def _start(backend: str, jobs: int, runner: Any, observe: bool, max_steps: int, 
         return _Tasks(RayBackend(jobs, job or {}, observe, max_steps, deadline, step_timeout, address, stop_first,
                                  kind="dpor"), jobs)
     return _Pipes(jobs, runner, observe, max_steps, deadline, step_timeout, stop_first)
-
-
-def _flat(node: list) -> list:
-    """A wakeup (sub)tree as a flat preorder list of ``(depth, thread, reads, writes)``: trees
-    are as deep as executions are long, too deep for pickle and repr."""
-    out = []
-    todo = [(node, 0)]
-    while todo:
-        n, d = todo.pop()
-        out.append((d, n[0], n[1], n[2]))
-        for c in reversed(n[3]):
-            todo.append((c, d + 1))
-    return out
-
-
-def _unflat(flat: list) -> list:
-    root: list = []
-    path: list = []
-    for d, t, r, w in flat:
-        n = [t, r, w, []]
-        if d == 0:
-            root = n
-            path = [n]
-        else:
-            del path[d:]
-            path[d - 1][3].append(n)
-            path.append(n)
-    return root
 
 
 def _copy(state: list) -> list:

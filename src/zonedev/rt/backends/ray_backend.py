@@ -46,9 +46,9 @@ def _runner(job: dict) -> Any:
 
 def _unit(job: dict, payload: bytes, observe: bool, max_steps: int, deadline: float | None,
           step_timeout: float | None, stop_first: bool) -> bytes:
-    """One leaf of an Optimal-DPOR exploration (its subtree, for at most ``parallel.TASK``
+    """One leaf of an Optimal-DPOR exploration (its subtree, for at most ``workers.TASK``
     seconds) in a Ray worker process."""
-    from ..parallel import run_unit
+    from ..workers import run_unit
     runner = _runner(job)
     if observe and not _OBS:
         from ..observe import Observer
