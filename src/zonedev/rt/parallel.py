@@ -102,7 +102,7 @@ class _Unit:
         self.node = node             # the leaf's wakeup-tree node (kept: its id stays its own)
         self.key = key               # its path, as the worker got it
         self.flat = flat             # its wakeup subtree, as the worker got it
-        self.batches: list = []      # (first execution, how many, marshalled), not decoded
+        self.batches: list = []      # (the executions, marshalled), not decoded
         self.size = 0
         self.decoded: dict[int, tuple] = {}
         self.keyed: dict[bytes, tuple] = {}
@@ -116,14 +116,14 @@ class _Unit:
         """A batch from the worker.  ``at``: the search's execution in this subtree (None: it has
         not reached the leaf).  A finished subtree the search has not entered will be taken
         whole, unless the leaf changed: its own executions are let go (memory)."""
-        first, count, blob, sums = batch
-        if count:
-            self.batches.append((first, count, blob))
+        xs, blob, sums = batch
+        if xs:
+            self.batches.append((xs, blob))
             self.size += len(blob)
         for sm in sums:
             a, b = sm[0], sm[1]
             if self.exact is not False and (at is None or at <= a):
-                self.batches = [bt for bt in self.batches if not (a <= bt[0] and bt[0] + bt[1] - 1 <= b)]
+                self.batches = [bt for bt in self.batches if not (a <= bt[0][0] and bt[0][-1] <= b)]
                 for k in [k for k in self.sums if a < k <= b]:
                     del self.sums[k]
             self.sums[a] = sm
@@ -133,20 +133,20 @@ class _Unit:
         r = self.decoded.pop(x, None)
         if r is not None:
             return r
-        for i, (first, count, blob) in enumerate(self.batches):
-            if first <= x < first + count:
+        for i, (xs, blob) in enumerate(self.batches):
+            if xs[0] <= x <= xs[-1]:
                 del self.batches[i]
                 d = self.decoded
-                for k, r in enumerate(marshal.loads(blob)):
-                    d[first + k] = r
-                return d.pop(x)
+                for k, r in zip(xs, marshal.loads(blob)):
+                    d[k] = r
+                return d.pop(x, None)
         return None
 
     def by_key(self, key: bytes) -> tuple | None:
         """The execution that started from the path ``key``, if one is back."""
         if self.batches or self.decoded:
             k = self.keyed
-            for first, count, blob in self.batches:
+            for _, blob in self.batches:
                 for r in marshal.loads(blob):
                     k[r[6]] = r
             for r in self.decoded.values():
@@ -441,6 +441,8 @@ class _Coordinator:
                 if u is not None:
                     u.exact = False
                     self.restaled += 1
+                    if u.running and not u.stopping:
+                        self.back.stop(u.slot, u.uid, "changed")   # it needs every execution now
 
     def _locate(self, j: int) -> list:
         """The units whose subtree the search is in, shallowest first; units it has gone past

@@ -44,12 +44,13 @@ def path_key(thr: Any, done: Any) -> bytes:
 
 def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: float | None,
              step_timeout: float | None, stop_first: bool = False, emit: Callable[[tuple], None] | None = None,
-             cancelled: Callable[[], bool] | None = None) -> Any:
+             inbox: Callable[[], list] | None = None) -> Any:
     """Explore the subtree of one leaf (a pickled ``(base, (j, thread, done, extras, flat
     wakeup subtree))``: the stack cut at the leaf's node ``j``, and what is the leaf's own
     there) and report what it ran, in batches (:class:`_Report`).  Without ``emit``: the
     batches and the end (``(complete, executions)``) marshalled, at the end (Ray); with it: a
-    batch every ``FLUSH`` seconds, stopping early when ``cancelled()`` says so, and the end
+    batch every ``FLUSH`` seconds, reading ``inbox()`` then (``stop``: stop early; ``changed``:
+    the leaf changed before the search reached it, keep every execution), and the end
     returned."""
     base, (j, t, done, sx, flat) = pickle.loads(payload)
     stack = [[None] * j + [[_unflat(flat)]]] + [None] * 14
@@ -78,8 +79,11 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
                 batches.append(rep.batch())
             else:
                 emit(rep.batch())
-                if cancelled is not None and cancelled():
-                    budget.stop("cancelled")
+                for m in inbox() if inbox is not None else ():
+                    if m == "stop":
+                        budget.stop("cancelled")
+                    else:
+                        rep.all = True
 
     with step_guard(runner, step_timeout, budget):
         o = explore_dpor(runner, budget, obs, optimal=True, start={"stack": tuple(stack), "target": j},
@@ -128,7 +132,7 @@ class _Report:
         self.n = 0                          # executions so far
         self.recs: list = []                # not sent yet
         self.sums: list = []
-        self.sent = 0                       # index of the first execution not sent
+        self.all = False                    # keep every execution (the leaf changed)
         # the subtrees not left yet, nodes increasing: [first execution, node, wakeup sequences
         # for nodes at or above it, findings kept, first note] -- each passes what outlives it
         # to the one it is in when it is left, so nothing is gathered twice
@@ -154,10 +158,7 @@ class _Report:
         c = self.cum[-1]
         self.cum.append((c[0] + execs, c[1] + blocked, c[2] + steps, c[3] + truncated))
         self.firsts.append((events[1][0], events[2][0], events[3][0]))
-        # events: evd evx er ew clk nxt nmb; nodes: sx thr pend enab sleep bt done
-        heavy = marshal.dumps(([events[0], events[4], events[5], events[6]], [nodes[2], nodes[5]]), 4)
-        self.recs.append((found, counts, events[1:4], [nodes[0], nodes[1], nodes[3], nodes[4], nodes[6]], log,
-                          heavy, key))
+        self.recs.append((x, found, counts, events, nodes, log, key))    # made into a record in batch()
         self.n = x + 1
 
     def close(self, t: int) -> None:
@@ -189,9 +190,22 @@ class _Report:
         return bool(self.recs or self.sums)
 
     def batch(self) -> tuple:
-        """``(first execution, how many, their records marshalled, summaries)``."""
-        out = (self.sent, len(self.recs), marshal.dumps(self.recs, 4), self.sums)
-        self.sent += len(self.recs)
+        """``(the executions it has, their records marshalled, summaries)``.  Unless told the
+        leaf changed (``all``), an execution inside a subtree summarised in the same batch, not
+        its first, is left out: a search that gets there after the summary takes the subtree
+        whole, and one already inside it has caught up with the worker and runs on by itself.
+        (A changed leaf is taken one execution at a time: it needs them all.)"""
+        inner = [] if self.all else [(a, b) for a, b, _, _ in self.sums]
+        xs, recs = [], []
+        for x, found, counts, events, nodes, log, key in self.recs:
+            if inner and any(a < x <= b for a, b in inner):
+                continue
+            # events: evd evx er ew clk nxt nmb; nodes: sx thr pend enab sleep bt done
+            heavy = marshal.dumps(([events[0], events[4], events[5], events[6]], [nodes[2], nodes[5]]), 4)
+            xs.append(x)
+            recs.append((found, counts, events[1:4], [nodes[0], nodes[1], nodes[3], nodes[4], nodes[6]], log,
+                         heavy, key))
+        out = (xs, marshal.dumps(recs, 4), self.sums)
         self.recs = []
         self.sums = []
         return out
@@ -227,17 +241,18 @@ def _pipe_worker(conn: Any) -> None:
         def emit(batch: tuple, uid: int = uid) -> None:
             conn.send_bytes(marshal.dumps(("r", uid, batch), 4))
 
-        def cancelled(uid: int = uid) -> bool:
+        def inbox(uid: int = uid) -> list:
+            got = []
             while conn.poll():
                 m = conn.recv()
                 if m is None:
                     raise SystemExit(0)
-                if m[0] == "stop" and m[1] == uid:
-                    return True
-            return False
+                if m[1] == uid:
+                    got.append(m[0])      # "stop" or "changed" (others are for leaves done)
+            return got
 
         end = run_unit(job["runner"], payload, obs, job["max_steps"], job["deadline"], job["step_timeout"],
-                       job["stop_first"], emit=emit, cancelled=cancelled)
+                       job["stop_first"], emit=emit, inbox=inbox)
         conn.send_bytes(marshal.dumps(("done", uid, end), 4))
 
 
@@ -267,9 +282,10 @@ class _Pipes:
     def start(self, slot: int, uid: int, payload: bytes) -> None:
         self.conns[slot].send(("unit", uid, payload))
 
-    def stop(self, slot: int, uid: int) -> None:
+    def stop(self, slot: int, uid: int, what: str = "stop") -> None:
+        """Tell the worker to stop its leaf (or, ``changed``, that the leaf changed)."""
         try:
-            self.conns[slot].send(("stop", uid, None))
+            self.conns[slot].send((what, uid, None))
         except OSError:           # it died: poll says so
             pass
 
@@ -317,7 +333,7 @@ class _Tasks:
     def start(self, slot: int, uid: int, payload: bytes) -> None:
         self.running[uid] = (slot, self.back.submit(payload))
 
-    def stop(self, slot: int, uid: int) -> None:
+    def stop(self, slot: int, uid: int, what: str = "stop") -> None:
         pass
 
     def poll(self, timeout: float) -> list:
