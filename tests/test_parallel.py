@@ -66,9 +66,19 @@ def test_first_finding_stops_where_one_process_stops():
          minimize=False)
 
 
-def test_budgets_that_need_one_process_say_so():
-    r = check(f"{BENCH}::readers", params={"n": 4}, jobs=2, executions=5)
-    assert r.executions == 5 and "workers" not in r.note
+def test_a_budget_in_executions_stays_exact():
+    # the executions one process explores first, however many a worker ran ahead
+    spec = str(ROOT / "teardown.py::getput")
+    for n in (1, 7, 150):
+        one = check(spec, "v5.18", params={"users": 2}, mode="dpor", executions=n, tables=False)
+        two = check(spec, "v5.18", params={"users": 2}, mode="dpor", executions=n, jobs=2, tables=False)
+        assert answer(two) == answer(one) and one.executions + one.blocked == n
+    assert "run ahead on workers" in two.note
+
+
+def test_checkpoints_need_one_process(tmp_path):
+    r = check(f"{BENCH}::readers", params={"n": 4}, jobs=2, checkpoint=str(tmp_path / "c.ckpt"))
+    assert r.executions == 16 and "workers" not in r.note
 
 
 def test_ray_backend_same_counts():

@@ -286,7 +286,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                 if observe is None:
                     observe = scenario.kernel
                 optimal = mode == "dpor"
-                split_why = _unsplittable(mode, executions, checkpoint, resume) if (
+                split_why = _unsplittable(mode, checkpoint, resume) if (
                     jobs > 1 or backend != "process") else "one job"
                 if not split_why:
                     from .parallel import explore_parallel
@@ -313,7 +313,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                 res.mode = f"bounded({preemptions})"
             elif mode in ("random", "pct"):
                 pct = depth if mode == "pct" else None
-                split_why = _unsplittable(mode, executions, checkpoint, resume) if (
+                split_why = _unsplittable(mode, checkpoint, resume) if (
                     jobs > 1 or backend != "process") else "one job"
                 if not split_why:
                     from .ranges import explore_random_parallel
@@ -462,16 +462,13 @@ def _first_finding_hook(progress: Callable[[int], None] | None,
     return hook
 
 
-def _unsplittable(mode: str, executions: int | None, checkpoint: str | None,
-                  resume: str | None) -> str:
+def _unsplittable(mode: str, checkpoint: str | None, resume: str | None) -> str:
     """Why an exploration runs in one process although jobs were asked for ("" when it can be
     split).  Optimal-DPOR splits by leaves of its wakeup trees (:mod:`zonedev.rt.parallel`),
     random and PCT by index ranges (:mod:`zonedev.rt.ranges`, where a budget in executions stays
     exact)."""
     if mode not in ("dpor", "random", "pct"):
         return f"{mode} runs in one process"
-    if executions is not None and mode == "dpor":
-        return "an execution budget runs in one process (exact count)"
     if checkpoint or resume:
         return "checkpoints are of one process"
     return ""

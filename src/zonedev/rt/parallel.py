@@ -36,7 +36,8 @@ catches up with a worker (an execution it needs has not come back), the worker i
 stop and gets another leaf, and the search goes on here.
 
 Not split (one process; ``check`` says so in the note): source-DPOR, the stateful search,
-Optimal-DPOR with a budget in executions, checkpoints.  ``stop_first`` stops at the first
+checkpoints.  A budget in executions stays exact: executions are committed one at a time, and
+a finished subtree is taken whole only if it fits.  ``stop_first`` stops at the first
 execution, in the sequential order, that found something, which is where one process stops.
 
 Random walk and PCT are split by index ranges instead (:mod:`zonedev.rt.ranges`).
@@ -400,11 +401,13 @@ class _Coordinator:
         it."""
         st, out = self.st, self.out
         n = out.executions + out.blocked
+        limit = self.budget.executions
         for u in reversed(inside):
             if u.exact:
                 x = n - u.base
                 sm = u.sums.get(x)
-                if sm is not None and sm[2] == j:
+                # (a whole subtree is taken only if it fits a budget in executions: exact)
+                if sm is not None and sm[2] == j and (limit is None or n + sm[1] - sm[0] < limit):
                     self._whole(sm)
                     return True
                 rec = u.record(x)
