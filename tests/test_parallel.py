@@ -197,3 +197,15 @@ def test_a_worker_that_dies_costs_time_not_the_answer(monkeypatch):
     two = check(spec, "v5.18", params={"users": 2}, mode="dpor", tables=False, jobs=2)
     assert answer(two) == answer(one)
     assert "1 worker(s) died" in two.note
+
+
+def test_auto_switches_to_the_stateful_search_with_jobs_too(monkeypatch):
+    # auto's first Optimal-DPOR executions run split (their budget stays exact), then the switch
+    from zonedev.rt import check as check_mod
+    f9 = str(ROOT / "catalogue.py::f9_fault_vs_migrate_to_ram")
+    monkeypatch.setattr(check_mod, "AUTO_SWITCH", 20)
+    one = check(f9, "v5.10", tables=False)
+    two = check(f9, "v5.10", tables=False, jobs=2)
+    assert one.mode == two.mode == "stateful" and "not finished after 20 executions" in two.auto
+    assert "Optimal-DPOR ran 20 executions first" in two.note
+    assert answer(two) == answer(one)

@@ -297,9 +297,9 @@ def print_result(res: Any, spec_file: str, without: tuple = (), patches: tuple =
 @click.option("--first", "stop_first", is_flag=True, help="stop at the first finding (not exhaustive)")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--quiet", "-q", "quiet", is_flag=True, help="print the verdict lines only (one per scenario and kernel)")
-@click.option("--jobs", "-j", type=click.IntRange(min=0), default=1, show_default=True,
+@click.option("--jobs", "-j", type=click.IntRange(min=0), default=0, show_default=True,
               help="processes for one Optimal-DPOR, random or PCT exploration, 0: all cores (the answer is the one-process "
-                   "answer; docs/scale.md says when it is faster)")
+                   "answer; a search shorter than 20 ms never starts workers; docs/scale.md)")
 @click.option("--backend", type=click.Choice(["process", "ray"]), default="process", show_default=True,
               help="where the leaves or index ranges of a split exploration run (ray: pip install 'zonedev[ray]')")
 @click.option("--address", default=None, metavar="ADDR", help="the Ray cluster to join (default: a local one)")
@@ -307,7 +307,7 @@ def command(spec: str, kernel: tuple, patches: tuple, without: tuple, at: str | 
             preemptions: int | None, seed: int, depth: int, executions: int | None, seconds: float | None,
             memory: int, step_timeout: float, checkpoint: str | None, checkpoint_every: float,
             resume: str | None, params: tuple, no_minimize: bool, stop_first: bool, as_json: bool,
-            quiet: bool = False, jobs: int = 1, backend: str = "process",
+            quiet: bool = False, jobs: int = 0, backend: str = "process",
             address: str | None = None) -> None:
     """Explore every interleaving of a scenario's threads on one or more kernels.
 

@@ -263,13 +263,20 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                 res.mode, res.auto = mode, why
             out = None
             if mode == "dpor" and why == AUTO_DIFFERENT and executions is None and observe is not False and not (
-                    checkpoint or resume) and jobs <= 1 and backend == "process" and scenario.kernel:
-                # auto, threads that differ: Optimal-DPOR, but a search it has not finished after
-                # AUTO_SWITCH executions goes to the stateful search (docs/scale.md)
-                from .observe import Observer
+                    checkpoint or resume) and scenario.kernel:
+                # auto, threads that differ: Optimal-DPOR (split with --jobs: its budget in
+                # executions stays exact), but a search it has not finished after AUTO_SWITCH
+                # executions goes to the stateful search (docs/scale.md)
                 budget.executions = AUTO_SWITCH
-                with Observer() as obs:
-                    first = explore_dpor(runner, budget, obs, optimal=True)
+                if jobs > 1 or backend != "process":
+                    from .parallel import explore_parallel
+                    first = explore_parallel(runner, budget, True, jobs, backend, address,
+                                             _job(spec, klabel, proto, res.params, patches, without),
+                                             step_timeout=step_timeout)
+                else:
+                    from .observe import Observer
+                    with Observer() as obs:
+                        first = explore_dpor(runner, budget, obs, optimal=True)
                 budget.executions = None
                 if first.exhaustive or budget.reason != "executions" or (first.findings and stop_first):
                     out = first
