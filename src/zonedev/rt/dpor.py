@@ -707,21 +707,7 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
             return
         if every:
             log.append((e, [(p, fr, fw)]))
-        fa = fr | fw
-        node = wut[e]
-        while True:
-            for t, cr, cw, ch in node:
-                if t == p:
-                    return      # v is used up: covered, or nothing left to insert
-                if cr is None or cw & fa or cr & fw:
-                    continue
-                if not ch:
-                    return      # a leaf of the tree covers v already
-                node = ch
-                break
-            else:
-                break
-        node.append([p, fr, fw, []])
+        _insert_one(wut[e], p, fr, fw)
         return
     v = [(thr[j], er[j], ew[j]) for j in vs]
     inv = ar = aw = 0
@@ -783,34 +769,39 @@ def insert(node: list, v: list) -> list | None:
     whose thread is a weak initial of what is left of v.  Returns the child of ``node`` whose
     subtree got something (None: nothing was inserted, or v went in as a new child)."""
     if len(v) == 1:
-        # one step (the common case): the walk _wakeup makes for it
         p, fr, fw = v[0]
-        fa = fr | fw
-        top = node
-        first = None
-        while True:
-            for c in node:
-                t, cr, cw, ch = c
-                if t == p:
-                    return None     # v is used up: covered, or nothing left to insert
-                if cr is None or cw & fa or cr & fw:
-                    continue
-                if not ch:
-                    return None     # a leaf of the tree covers v already
-                if node is top:
-                    first = c
-                node = ch
-                break
-            else:
-                break
-        node.append([p, fr, fw, []])
-        return first
+        return _insert_one(node, p, fr, fw)
     inv = vr = vw = 0
     for u, r, w in v:
         inv |= 1 << u
         vr |= r
         vw |= w
     return _insert(node, v, inv, vr, vw)
+
+
+def _insert_one(node: list, p: int, fr: int, fw: int) -> list | None:
+    """:func:`insert` of a one-step sequence (the common case: a race whose reversal is the
+    racing step alone), by the same walk with nothing to take off the front."""
+    fa = fr | fw
+    top = node
+    first = None
+    while True:
+        for c in node:
+            t, cr, cw, ch = c
+            if t == p:
+                return None     # v is used up: covered, or nothing left to insert
+            if cr is None or cw & fa or cr & fw:
+                continue
+            if not ch:
+                return None     # a leaf of the tree covers v already
+            if node is top:
+                first = c
+            node = ch
+            break
+        else:
+            break
+    node.append([p, fr, fw, []])
+    return first
 
 
 def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> list | None:
