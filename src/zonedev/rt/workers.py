@@ -134,11 +134,10 @@ class _Report:
         self.sums: list = []
         self.all = False                    # keep every execution (the leaf changed)
         # the subtrees not left yet, nodes increasing: [first execution, node, wakeup sequences
-        # for nodes at or above it, findings kept, first note] -- each passes what outlives it
-        # to the one it is in when it is left, so nothing is gathered twice
+        # for nodes at or above it, findings kept, first note, counts (executions, blocked,
+        # steps, truncated), the first event's light lists] -- each passes what outlives it to
+        # the one it is in when it is left, so nothing is gathered twice
         self.open: list = []
-        self.cum = [(0, 0, 0, 0)]           # counts before execution x
-        self.firsts: list = []              # execution x's first event, light lists
 
     def add(self, t: int, key: bytes, found: Any, counts: tuple, events: list, nodes: list, log: list) -> None:
         x = self.n
@@ -154,10 +153,8 @@ class _Report:
                 if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
                     kept[f.signature] = f
             found = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
-        self.open.append([x, t, [ev for ev in log if ev[0] <= t], kept, note])
-        c = self.cum[-1]
-        self.cum.append((c[0] + execs, c[1] + blocked, c[2] + steps, c[3] + truncated))
-        self.firsts.append((events[1][0], events[2][0], events[3][0]))
+        self.open.append([x, t, [ev for ev in log if ev[0] <= t], kept, note, [execs, blocked, steps, truncated],
+                          (events[1][0], events[2][0], events[3][0])])
         self.recs.append((x, found, counts, events, nodes, log, key))    # made into a record in batch()
         self.n = x + 1
 
@@ -166,17 +163,19 @@ class _Report:
         n = self.n
         op = self.open
         while op and op[-1][1] >= t:
-            a, t0, log, kept, note = op.pop()
+            a, t0, log, kept, note, counts, first = op.pop()
             if n - a >= SUMMARY or a == 0:
-                c0, c1 = self.cum[a], self.cum[n]
-                whole = (c1[0] - c0[0], c1[1] - c0[1], c1[2] - c0[2], c1[3] - c0[3], note,
+                whole = (*counts, note,
                          pickle.dumps(list(kept.values()), protocol=pickle.HIGHEST_PROTOCOL) if kept else b"",
-                         log, self.firsts[a])
+                         log, first)
                 self.sums.append((a, n - 1, t0, marshal.dumps(whole, 4)))
             if op:
                 up = op[-1]
                 tu = up[1]
                 up[2].extend([ev for ev in log if ev[0] <= tu])
+                uc = up[5]
+                for i in range(4):
+                    uc[i] += counts[i]
                 if kept:
                     uk = up[3]
                     for sig, f in kept.items():
