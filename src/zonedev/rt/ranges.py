@@ -26,11 +26,11 @@ WARMUP = 0.3
 class _ProcessBackend:
     """A pool of forked worker processes for index ranges; the runner is inherited, not rebuilt."""
 
-    def __init__(self, jobs: int, runner: Any, observe: bool, max_steps: int, deadline: float | None,
+    def __init__(self, jobs: int, runner: Any, max_steps: int, deadline: float | None,
                  step_timeout: float | None, stop_first: bool, fn: Callable[[bytes], bytes]) -> None:
         import multiprocessing
-        _JOB.update(runner=runner, observe=observe, max_steps=max_steps, deadline=deadline,
-                    step_timeout=step_timeout, stop_first=stop_first)
+        _JOB.update(runner=runner, max_steps=max_steps, deadline=deadline, step_timeout=step_timeout,
+                    stop_first=stop_first)
         self.pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_ignore_sigint)
         self.fn = fn
         self.submitted = 0
@@ -58,7 +58,7 @@ def _make_backend(backend: str, jobs: int, runner: Any, max_steps: int, deadline
         from .backends.ray_backend import RayBackend
         return RayBackend(jobs, job or {}, False, max_steps, deadline, step_timeout, address, stop_first,
                           kind="random")
-    return _ProcessBackend(jobs, runner, False, max_steps, deadline, step_timeout, stop_first, fn=_fork_range)
+    return _ProcessBackend(jobs, runner, max_steps, deadline, step_timeout, stop_first, fn=_fork_range)
 
 
 def _ignore_sigint() -> None:
