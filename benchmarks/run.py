@@ -121,25 +121,42 @@ def _runner_floor(sc, n: int, runs: int) -> float:
 
 def readers_throughput(quick: bool) -> None:
     """Optimal-DPOR on readers(N), CPU time of this process (the machine is shared), best of 3
-    (one run from N = 13 on); ``runner`` is the per-execution cost of the runner alone (see
-    :func:`_runner_floor`), the rest of an execution's cost is the DPOR bookkeeping."""
+    (one run from N = 13 on), with the compiled DPOR core (setup.py, mypyc) and the interpreted
+    module side by side in this process; ``runner`` is the per-execution cost of the runner alone
+    (see :func:`_runner_floor`), the rest of an execution's cost is the DPOR bookkeeping."""
+    from zonedev.rt import dpor
     sc = load_scenarios(BENCH)["readers"]
+    sides = [("interpreted", dpor.pure().explore_dpor)]
+    if dpor.NATIVE is not None:
+        sides.insert(0, ("compiled", dpor.NATIVE.explore_dpor))
     print("== readers(N) throughput, Optimal-DPOR, one core, CPU time (goal >= 20,000 executions/s) ==")
     print(f"   load average {os.getloadavg()[0]:.1f} at the start; runner = setup + steps + teardown alone")
-    print(f"  {'N':>3}{'executions':>12}{'exec/s':>9}{'us/exec':>9}{'runner us':>11}{'DPOR us':>9}{'steps/s':>10}")
+    if dpor.NATIVE is None:
+        print("   compiled DPOR core: FAILED (not built from this dpor.py: pip install -e . with mypy and gcc); "
+              "interpreted only, no ratio")
+    head = "".join(f"{'exec/s ' + label[:6]:>17}{'us/exec':>9}" for label, _ in sides)
+    print(f"  {'N':>3}{'executions':>12}{head}{'ratio':>7}{'runner us':>11}{'DPOR us':>9}{'steps/s':>10}")
     for n in ([4, 8] if quick else [4, 6, 8, 10, 12, 13, 14, 15]):
-        best = None
-        for _ in range(3 if n < 13 else 1):
-            runner = Runner(sc, None, {"n": n})
-            reps = max(1, 2000 // 2 ** n)
-            t = time.process_time()
-            for _ in range(reps):
-                out = explore_dpor(runner, Budget(), optimal=True)
-            dt = (time.process_time() - t) / reps
-            best = dt if best is None else min(best, dt)
-        per = best / out.executions
+        bests = []
+        for label, explore in sides:
+            best = None
+            for _ in range(3 if n < 13 else 1):
+                runner = Runner(sc, None, {"n": n})
+                reps = max(1, 2000 // 2 ** n)
+                t = time.process_time()
+                for _ in range(reps):
+                    out = explore(runner, Budget(), optimal=True)
+                dt = (time.process_time() - t) / reps
+                best = dt if best is None else min(best, dt)
+            bests.append((best, out))
         floor = _runner_floor(sc, n, 2000)
-        print(f"  {n:>3}{out.executions:>12,}{out.executions / best:>9,.0f}{per * 1e6:>9.1f}{floor * 1e6:>11.1f}"
+        same = len({(o.executions, o.steps, o.blocked) for _, o in bests}) == 1
+        best, out = bests[0]
+        per = best / out.executions
+        cols = "".join(f"{o.executions / b:>17,.0f}{b / o.executions * 1e6:>9.1f}" for b, o in bests)
+        ratio = f"{bests[1][0] / best:>7.2f}" if len(bests) == 2 and same else \
+            f"{'NO: answers differ' if not same else '-':>7}"
+        print(f"  {n:>3}{out.executions:>12,}{cols}{ratio}{floor * 1e6:>11.1f}"
               f"{(per - floor) * 1e6:>9.1f}{out.steps / best:>10,.0f}")
     print()
 
@@ -350,43 +367,57 @@ def _critical_path(note: str, total: float) -> float | None:
 
 
 def real_model_speed(quick: bool) -> None:
-    """Executions/s (CPU time) on the real scenarios under Optimal-DPOR, three code paths in the
+    """Executions/s (CPU time) on the real scenarios under Optimal-DPOR, four code paths in the
     same run: before issue 11 (a waiting step raced with the event that made it ready, ending
     infeasible reversals sleep-set blocked; ``zonedev.rt.dpor.ORDER_BY_ENABLER = False``), the
-    previous session's (ORDER_BY_ENABLER on, ``zonedev.sync.world.FAST = False``) and the current
-    one (both on: observer twins, replayed prefixes handed from thread to thread, cheap setup).
-    The answers of the three must be equal (the first may have more blocked executions)."""
+    second session's (ORDER_BY_ENABLER on, ``zonedev.sync.world.FAST = False``), the current
+    one interpreted (both on: observer twins, replayed prefixes handed from thread to thread,
+    cheap setup) and the current one with the compiled DPOR core (setup.py, mypyc); the first
+    three run the interpreted dpor.py, as those sessions did.  The answers must be equal (the
+    first may have more blocked executions)."""
     import zonedev
+    from zonedev.rt import check as check_mod
     from zonedev.rt import dpor
     from zonedev.sync import world
     print("== the real model: Optimal-DPOR executions/s, previous paths vs current (same run) ==")
     plan = [(ROOT / "scenarios" / "hmm_races.py", "release_vs_fault", "v6.1", {}),
             (TEARDOWN, "getput", "v5.18", {"users": 2} if quick else {})]
-    sides = (("before", False, False), ("session 2", True, False), ("current", True, True))
+    interp = dpor.pure()
+    sides = [("before", False, False, interp), ("session 2", True, False, interp), ("interpreted", True, True, interp)]
+    if dpor.NATIVE is not None:
+        sides.append(("compiled", True, True, dpor))
+    else:
+        print("  compiled DPOR core: FAILED (not built from this dpor.py); the current path runs interpreted")
+    saved = check_mod.explore_dpor
     for path, name, kern, params in plan:
         sc = load_scenarios(path)[name]
         print(f"  {name}{params or ''} {kern}")
         rates, answers = [], []
-        for label, enabler, fast in sides:
-            dpor.ORDER_BY_ENABLER = enabler
+        for label, enabler, fast, impl in sides:
+            dpor.ORDER_BY_ENABLER = interp.ORDER_BY_ENABLER = enabler
             world.FAST = fast
+            check_mod.explore_dpor = impl.explore_dpor
             try:
                 t = time.process_time()
-                r = zonedev.check(sc, kern, params=params, mode="dpor", minimize=False, tables=False)
+                r = zonedev.check(sc, kern, params=params, mode="dpor", minimize=False, tables=False, jobs=1)
                 cpu = time.process_time() - t
             finally:
-                dpor.ORDER_BY_ENABLER = True
+                dpor.ORDER_BY_ENABLER = interp.ORDER_BY_ENABLER = True
                 world.FAST = True
+                check_mod.explore_dpor = saved
             rates.append(r.executions / cpu)
             answers.append((r.executions, sorted(f.kind for f in r.findings),
                             r.steps, sorted((f.signature, f.schedule) for f in r.findings)))
-            print(f"    {label:<10} {r.executions:,} ex + {r.blocked:,} blocked in {cpu:.2f}s cpu: "
+            print(f"    {label:<11} {r.executions:,} ex + {r.blocked:,} blocked in {cpu:.2f}s cpu: "
                   f"{(r.executions + r.blocked) / cpu:,.0f} ex/s, {rates[-1]:,.0f} complete/s, "
                   f"{1000 * cpu / (r.executions + r.blocked):.3f} ms/execution")
         # before issue 11 may have more (blocked) executions, so only its complete ones and kinds
-        same = answers[1] == answers[2] and answers[0][:2] == answers[2][:2]
-        print(f"    same answers: {'yes' if same else 'NO'}   complete executions/s, current / before "
-              f"{_ratio(rates[2], rates[0])}, current / session 2 {_ratio(rates[2], rates[1])}")
+        same = all(a == answers[1] for a in answers[2:]) and answers[0][:2] == answers[-1][:2]
+        ratios = f"current / before {_ratio(rates[-1], rates[0])}, current / session 2 {_ratio(rates[-1], rates[1])}"
+        if len(rates) == 4:
+            ratios += f", compiled / interpreted {_ratio(rates[3], rates[2])}"
+        print(f"    same answers: {'yes' if same else 'NO'}   " +
+              (f"complete executions/s, {ratios}" if same else "FAILED: no ratio"))
     print()
 
 

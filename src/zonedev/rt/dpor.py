@@ -24,6 +24,7 @@ so reaching a backtrack point replays the prefix from a fresh setup.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ..sync.world import ACQUIRE, READ
 from .engine import Runner
@@ -87,15 +88,15 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     out = Outcome("optimal-dpor" if optimal else "dpor")
     budget.out = out
     log: list = []
-    by_enabler = ORDER_BY_ENABLER
-    wut: list = []            # optimal: node i's wakeup tree, [[thread, reads, writes, children], ...]
+    by_enabler: bool = ORDER_BY_ENABLER
+    wut: list[list] = []      # optimal: node i's wakeup tree, [[thread, reads, writes, children], ...]
     childtree: list = []
-    obs = observer
-    evd: list = []            # event i: its step descriptor (oid, kind, reads oids)
-    evx: list = []            # event i: observed extra (reads, writes) oids, or None
+    obs: Any = observer
+    evd: list[tuple] = []     # event i: its step descriptor (oid, kind, reads oids)
+    evx: list[Any] = []       # event i: observed extra (reads, writes) oids, or None
     er: list[int] = []        # event i: footprint reads mask (extras included)
     ew: list[int] = []        # event i: footprint writes mask
-    sx: list = []             # node i: None or {thread: (reads, writes)} observed extras of sleeping/done threads
+    sx: list[Any] = []        # node i: None or {thread: (reads, writes)} observed extras of sleeping/done threads
     t0 = time.perf_counter()
     thr: list[int] = []       # node i: the thread chosen there (= thread of event i)
     pend: list[tuple] = []    # node i: every thread's pending footprint (reads, writes)
@@ -103,7 +104,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     sleep: list[int] = []     # node i: sleep set on arrival (bitmask)
     bt: list[int] = []        # node i: backtrack set
     done: list[int] = []      # node i: threads explored (or being explored) from here
-    clk: list[tuple] = []     # event i: vector clock
+    clk: list[tuple[int, ...]] = []   # event i: vector clock
     target = 0                # positions < target are replayed as they were
     first = True
     max_steps = budget.max_steps
@@ -111,9 +112,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     if cache is None:
         cache = {}
     fpcache: dict = cache.setdefault("fp", {})   # (oid, kind, reads) -> (that, its footprint)
-    nxt: list = []            # event i: its thread's next pending (descriptor, footprint), None: finished
+    nxt: list[Any] = []       # event i: its thread's next pending (descriptor, footprint), None: finished
     nmb: list[bool] = []      # event i: whether that next step may block
-    init = cache.get("init")  # the state every execution starts in
+    init: Any = cache.get("init")   # the state every execution starts in
     started = False
     if budget.resume is not None:     # a checkpoint: the exploration stack at an execution boundary
         r = budget.resume
@@ -166,8 +167,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             # enabled threads: alive ones, less those whose pending step may block and cannot go on
             alive = 0
             mayblock = 0
-            curd = [None] * n              # thread -> pending step descriptor
-            curf = [None] * n              # thread -> pending step footprint
+            curd: list[Any] = [None] * n   # thread -> pending step descriptor
+            curf: list[Any] = [None] * n   # thread -> pending step footprint
             for t in range(n):
                 if not fin[t]:
                     alive |= 1 << t
@@ -231,7 +232,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
         steps += target
         runner.nviol = len(runner.world.violations)
         # -- run on from the backtrack point ----------------------------------------------------
-        found = None
+        found: Any = None
         i = target
         prev = thr[i - 1] if i else -1
         while True:
@@ -249,7 +250,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                         if not p_ready[b.bit_length() - 1]():
                             em ^= b
                 sl = 0
-                nsx = None
+                nsx: Any = None
                 if i:
                     j = i - 1
                     cand = (sleep[j] | done[j]) & ~(1 << thr[j])
@@ -370,7 +371,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     j -= 1
                 if j >= lo:
                     tc = tuple([a if a >= b else b for a, b in zip(tc, clk[j])])
-            deps = None
+            deps: Any = None
             if k != RELEASE:
                 if k == READ:
                     w = lastw.get(o)
@@ -425,9 +426,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     rsince[r] = []
                     lastw[r] = i
                 deps = [e for e in dict.fromkeys(deps) if e != i]
-            c = None
+            c: Any = None
             if deps:
-                races = None
+                races: Any = None
                 for e in deps:
                     te = thr[e]
                     if te != p and tc[te] <= e:
@@ -448,7 +449,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                         # a racing event whose clock is its own entry alone (nothing happened
                         # before it: sum == own entry) adds that entry; the others are joined
                         c = list(tc)
-                        full = None
+                        full: Any = None
                         tm = 0              # threads of the races with such a clock
                         for e in races:
                             ce = clk[e]
@@ -570,7 +571,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     return out
 
 
-def backtrack_optimal(stack: tuple, j: int, floor: int = 0) -> int:
+def backtrack_optimal(stack: tuple | list, j: int, floor: int = 0) -> int:
     """Optimal-DPOR's backtrack from node ``j`` down to ``floor``: the node's explored child
     leaves its wakeup tree (and joins done, with its observed extras), children that cannot
     start there go too; at the first node with a child left the stack is cut to it and that
@@ -599,7 +600,7 @@ def backtrack_optimal(stack: tuple, j: int, floor: int = 0) -> int:
     return j
 
 
-def _backtrack(e: int, i: int, p: int, c: tuple, thr: list, clk: list, enab: list,
+def _backtrack(e: int, i: int, p: int, c: tuple[int, ...], thr: list, clk: list, enab: list,
                sleep: list, bt: list) -> None:
     """Race e -> i (by p): make sure some initial of notdep(e).p is in backtrack(pre(e))."""
     te = thr[e]
@@ -668,7 +669,7 @@ def _wi_remove(v: list, t: int, fr: int | None, fw: int) -> list | None:
 
 def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: list, ew: list,
             pend: list, sleep: list, done: list, sx: list, wut: list, floor: int = 0,
-            log: list | None = None, every: bool = False) -> None:
+            log: Any = None, every: bool = False) -> None:
     """Race e -> i: insert notdep(e).i into the wakeup tree at pre(e), unless a sleeping thread
     is a weak initial of it or a leaf of the tree covers it already.
 
@@ -809,7 +810,7 @@ def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> list | None:
     # what is left of v is v[lo:]; suf[k]: (threads, reads, writes) of v[k:] (built when the
     # walk first takes an event off the front, rebuilt when it takes one from the middle)
     lo = 0
-    suf = None
+    suf: Any = None
     top = node
     first = None
     while True:
@@ -869,7 +870,7 @@ def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> list | None:
 def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw: dict, rsince: dict,
                    thr: list, clk: list, enab: list, sleep: list, bt: list, pend: list, er: list,
                    ew: list, done: list, sx: list, wut: list, optimal: bool, floor: int = 0,
-                   log: list | None = None, every: bool = False) -> None:
+                   log: Any = None, every: bool = False) -> None:
     """At a hang, every blocked thread's pending step is a virtual last event: it races with the
     prior steps it depends on (a wait that another thread's step consumed the condition of), so
     the orders in which it would have gone first are explored too."""
@@ -903,7 +904,7 @@ def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw
         if not deps:
             continue
         tc = tclk[q]
-        c = list(tc)
+        c: Any = list(tc)
         for e in deps:
             c = list(map(max, c, clk[e]))
         c[q] = i + 1
@@ -916,3 +917,61 @@ def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw
                 _wakeup(e, i, q, fr, fw, thr, clk, er, ew, pend, sleep, done, sx, wut, floor, log, every)
             else:
                 _backtrack(e, i, q, c, thr, clk, enab, sleep, bt)
+
+
+
+# -- the compiled copy -------------------------------------------------------------------------
+# setup.py compiles this file with mypyc as ``zonedev.rt._dpor_native`` (a copy that carries the
+# BLAKE2 digest of this source as ``SOURCE``) when mypy and a C compiler are there.  The copy is
+# used only while this file is unchanged since it was built, so an edit here takes effect at
+# once, interpreted, until the next ``pip install``.  ZONEDEV_PURE=1 keeps the interpreted code.
+# Both run the same algorithm on the same lists, with the same answers (tests/test_native.py).
+
+#: the compiled module in use, or None (not built, built from another source, or ZONEDEV_PURE)
+NATIVE: Any = None
+
+
+def _explore_dpor_native(*args: Any, **kwargs: Any) -> Outcome:
+    NATIVE.ORDER_BY_ENABLER = ORDER_BY_ENABLER   # the flag is read where the code runs
+    return NATIVE.explore_dpor(*args, **kwargs)
+
+
+def pure() -> Any:
+    """This module interpreted, whichever is in use: a second instance loaded from this file
+    (``zonedev.rt._dpor_pure``), for a benchmark's baseline and the tests' comparison."""
+    import importlib.util
+    import sys
+    name = "zonedev.rt._dpor_pure"
+    m = sys.modules.get(name)
+    if m is None:
+        spec = importlib.util.spec_from_file_location(name, __file__)
+        assert spec is not None and spec.loader is not None
+        m = importlib.util.module_from_spec(spec)
+        sys.modules[name] = m
+        spec.loader.exec_module(m)
+    return m
+
+
+def _use_native() -> None:
+    global NATIVE
+    import hashlib
+    import os
+    if __name__ != "zonedev.rt.dpor" or os.environ.get("ZONEDEV_PURE"):
+        return
+    try:
+        from . import _dpor_native as m  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    with open(__file__, "rb") as f:
+        digest = hashlib.blake2b(f.read(), digest_size=16).hexdigest()
+    if getattr(m, "SOURCE", None) != digest:
+        return
+    NATIVE = m
+    g = globals()
+    for name in ("dependent", "backtrack_optimal", "insert", "_insert_one", "_insert", "_wakeup",
+                 "_wi_remove", "_backtrack", "_blocked_races", "_fp"):
+        g[name] = getattr(m, name)
+    g["explore_dpor"] = _explore_dpor_native
+
+
+_use_native()
