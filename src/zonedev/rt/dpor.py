@@ -264,20 +264,24 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                             while cand:
                                 b = cand & -cand
                                 cand ^= b
-                                r, w = pj[b.bit_length() - 1]
-                                if not (w & eA or eW & r):
+                                rw: tuple[int, int] = pj[b.bit_length() - 1]   # typed: unboxed ints
+                                sr = rw[0]
+                                sw = rw[1]
+                                if not (sw & eA or eW & sr):
                                     sl |= b
                         else:
                             while cand:
                                 b = cand & -cand
                                 cand ^= b
                                 s = b.bit_length() - 1
-                                r, w = pj[s]
+                                rw = pj[s]
+                                sr = rw[0]
+                                sw = rw[1]
                                 xs = sxj.get(s)
                                 if xs is not None:
-                                    r |= xs[0]
-                                    w |= xs[1]
-                                if not (w & eA or eW & r):
+                                    sr |= xs[0]
+                                    sw |= xs[1]
+                                if not (sw & eA or eW & sr):
                                     sl |= b
                                     if xs is not None:
                                         if nsx is None:
@@ -326,7 +330,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 bt.append(1 << p)
                 done.append(1 << p)
             d = curd[p]
-            fr, fw = curf[p]
+            frw: tuple[int, int] = curf[p]
+            fr = frw[0]
+            fw = frw[1]
             runner.cur = p
             if obs is None:
                 pool[p].switch()
@@ -695,7 +701,9 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
                 b = asleep & -asleep
                 asleep ^= b
                 s = b.bit_length() - 1
-                r, w = pe[s]
+                rw2: tuple[int, int] = pe[s]   # typed: unboxed ints
+                r = rw2[0]
+                w = rw2[1]
                 if sxe:
                     xs = sxe.get(s)
                     if xs is not None:
@@ -746,7 +754,9 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
                     xr |= r
                     xw |= w
             else:
-                r, w = pe[s]
+                rw2 = pe[s]   # typed: unboxed ints
+                r = rw2[0]
+                w = rw2[1]
                 if sxe:
                     xs = sxe.get(s)
                     if xs is not None:
@@ -763,7 +773,7 @@ def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: 
     _insert(wut[e], v, inv, vr, vw)
 
 
-def insert(node: list, v: list) -> list | None:
+def insert(node: list[list], v: list[tuple[int, int, int]]) -> list | None:
     """Insert the sequence ``v`` ((thread, reads, writes) each) into the wakeup tree ``node``
     (a list of children), unless a leaf of the tree covers it already.  One walk does both the
     covering test and the search for where to insert: at each level it follows the first child
@@ -780,7 +790,7 @@ def insert(node: list, v: list) -> list | None:
     return _insert(node, v, inv, vr, vw)
 
 
-def _insert_one(node: list, p: int, fr: int, fw: int) -> list | None:
+def _insert_one(node: list[list], p: int, fr: int, fw: int) -> list | None:
     """:func:`insert` of a one-step sequence (the common case: a race whose reversal is the
     racing step alone), by the same walk with nothing to take off the front."""
     fa = fr | fw
@@ -788,11 +798,15 @@ def _insert_one(node: list, p: int, fr: int, fw: int) -> list | None:
     first = None
     while True:
         for c in node:
-            t, cr, cw, ch = c
+            # a child [thread, reads, writes (None: not run yet), children]; indexed rather than
+            # unpacked: mypyc reads a list item at C speed, an unpacking goes through an iterator
+            t: int = c[0]
             if t == p:
                 return None     # v is used up: covered, or nothing left to insert
-            if cr is None or cw & fa or cr & fw:
+            cr = c[1]
+            if cr is None or c[2] & fa or cr & fw:
                 continue
+            ch: list = c[3]
             if not ch:
                 return None     # a leaf of the tree covers v already
             if node is top:
@@ -805,7 +819,7 @@ def _insert_one(node: list, p: int, fr: int, fw: int) -> list | None:
     return first
 
 
-def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> list | None:
+def _insert(node: list[list], v: list[tuple[int, int, int]], inv: int, vr: int, vw: int) -> list | None:
     """:func:`insert`, given v's threads (bitmask), reads and writes (masks)."""
     # what is left of v is v[lo:]; suf[k]: (threads, reads, writes) of v[k:] (built when the
     # walk first takes an event off the front, rebuilt when it takes one from the middle)
@@ -816,7 +830,7 @@ def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> list | None:
     while True:
         va = vr | vw
         for c in node:
-            t, cr, cw, ch = c
+            t: int = c[0]       # indexed, not unpacked: see _insert_one
             if inv >> t & 1:
                 u, r, w = v[lo]
                 if u != t:
@@ -847,8 +861,11 @@ def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> list | None:
                         vw |= w
                         suf[k] = (inv, vr, vw)
                 inv, vr, vw = suf[lo]
-            elif cr is None or cw & va or cr & vw:
-                continue
+            else:
+                cr = c[1]
+                if cr is None or c[2] & va or cr & vw:
+                    continue
+            ch: list = c[3]
             if not ch:
                 return None     # a leaf of the tree covers v already
             if node is top:
@@ -861,7 +878,7 @@ def _insert(node: list, v: list, inv: int, vr: int, vw: int) -> list | None:
         return None
     for k in range(lo, len(v)):
         t, r, w = v[k]
-        new = [t, r, w, []]
+        new: list = [t, r, w, []]
         node.append(new)
         node = new[3]
     return first
