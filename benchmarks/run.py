@@ -209,6 +209,42 @@ def _env() -> dict:
     return env
 
 
+def stateful_keys_speed(quick: bool) -> None:
+    """The stateful search (``--mode stateful``) with the compiled state keys (setup.py, mypyc)
+    and the interpreted state.py, side by side in this process, CPU time; equal answers or no
+    ratio."""
+    import importlib
+    import zonedev
+    from zonedev.rt import state
+    explore_mod = importlib.import_module("zonedev.rt.explore")
+    print("== the stateful search: compiled state keys vs interpreted (same run, CPU time) ==")
+    if state.NATIVE is None:
+        print("  compiled state keys: FAILED (not built from this state.py); no ratio\n")
+        return
+    sides = [("compiled", state.StateKeys), ("interpreted", state.pure().StateKeys)]
+    plan = [(ROOT / "scenarios" / "hmm_races.py", "release_vs_fault", "v6.1", {}),
+            (TEARDOWN, "teardown", "v5.18", {"params": {"users": 6 if quick else 10}}),
+            (ROOT / "benchmarks" / "hmm3.py", "two_faults_and_evict", "v6.1", {"executions": 1000 if quick else 6000})]
+    saved = state.StateKeys
+    for path, name, kern, kw in plan:
+        sc = load_scenarios(path)[name]
+        times, answers = [], []
+        for label, keys in sides:
+            state.StateKeys = explore_mod.StateKeys = keys
+            try:
+                t = time.process_time()
+                r = zonedev.check(sc, kern, mode="stateful", minimize=False, tables=False, jobs=1, **kw)
+                times.append(time.process_time() - t)
+            finally:
+                state.StateKeys = explore_mod.StateKeys = saved
+            answers.append((r.executions, r.steps, r.coverage(), sorted(f.kind for f in r.findings)))
+        same = answers[0] == answers[1]
+        print(f"  {name} {kern} {kw or ''}: {answers[0][0]:,} executions, {answers[0][2].split(', ')[1]}; "
+              f"compiled {times[0]:.2f}s, interpreted {times[1]:.2f}s cpu; same answers: {'yes' if same else 'NO'}"
+              + (f"; ratio {times[1] / times[0]:.2f}" if same else "; FAILED: no ratio"))
+    print()
+
+
 def _ratio(a: float | None, b: float | None) -> str:
     """``a / b``, or FAILED-free blank when a side failed."""
     if a is None or b is None or b <= 0:
@@ -588,6 +624,7 @@ def main() -> None:
         musil_abstraction(args.quick, args.musil_python)
     if args.only in (None, "real"):
         real_model_speed(args.quick)
+        stateful_keys_speed(args.quick)
     if args.only in (None, "jobs"):
         jobs_speedup(args.quick)
     if args.long:

@@ -1,18 +1,21 @@
-"""The compiled DPOR core (setup.py builds src/zonedev/rt/dpor.py with mypyc as
-``zonedev.rt._dpor_native``) explores exactly what the interpreted module explores: the same
-executions in the same order, thread by thread, the same wakeup sequences asked for, the same
-findings and counterexamples.  A difference would be a mypyc semantics difference (or a type
-annotation the runtime disagrees with), so every execution's schedule is compared, not just
-the totals."""
+"""The compiled checker (setup.py builds src/zonedev/rt/dpor.py and state.py with mypyc, as
+``zonedev.rt._dpor_native`` and ``_state_native``) explores exactly what the interpreted
+modules explore.  DPOR: the same executions in the same order, thread by thread, the same
+wakeup sequences asked for, the same findings and counterexamples.  The stateful search: the
+same executions, distinct states, steps, findings and counterexamples.  A difference would be a
+mypyc semantics difference (or a type annotation the runtime disagrees with)."""
 
 import hashlib
+import importlib
 import os
 from pathlib import Path
 
 import pytest
 
 from zonedev.rt import check as check_mod
-from zonedev.rt import dpor
+from zonedev.rt import dpor, native, state
+
+explore = importlib.import_module("zonedev.rt.explore")   # (zonedev.rt.explore is also a function's name)
 from zonedev.rt.check import check
 from zonedev.rt.engine import Runner
 from zonedev.rt.outcome import Budget
@@ -21,8 +24,10 @@ from zonedev.rt.scenario import load_scenarios
 ROOT = Path(__file__).resolve().parent.parent / "scenarios"
 BENCH = ROOT / "dpor_benchmarks.py"
 
-native = pytest.mark.skipif(dpor.NATIVE is None, reason="the compiled DPOR core is not built from this "
-                            "dpor.py (pip install -e . builds it with mypy and a C compiler; ZONEDEV_PURE unset)")
+compiled = pytest.mark.skipif(dpor.NATIVE is None, reason="the compiled DPOR core is not built from this "
+                              "dpor.py (pip install -e . builds it with mypy and a C compiler; ZONEDEV_PURE unset)")
+compiled_keys = pytest.mark.skipif(state.NATIVE is None, reason="the compiled state keys are not built from this "
+                                   "state.py (pip install -e . builds them; ZONEDEV_PURE unset)")
 
 
 class Trace:
@@ -39,13 +44,13 @@ class Trace:
                             [f.signature for f in found or ()], log)).encode())
 
 
-def explore(impl, sc, params, optimal, **kw):
+def explore_with(impl, sc, params, optimal, **kw):
     t = Trace()
     out = impl.explore_dpor(Runner(sc, None, params), Budget(**kw), optimal=optimal, record=t)
     return (out.executions, out.blocked, out.steps, out.exhaustive, t.n, t.h.hexdigest())
 
 
-@native
+@compiled
 def test_the_compiled_core_is_the_one_in_use():
     assert dpor.explore_dpor is not dpor.pure().explore_dpor
     assert dpor.insert is dpor.NATIVE.insert
@@ -54,7 +59,7 @@ def test_the_compiled_core_is_the_one_in_use():
         assert dpor.NATIVE.SOURCE == hashlib.blake2b(f.read(), digest_size=16).hexdigest()
 
 
-@native
+@compiled
 @pytest.mark.parametrize("optimal", [True, False], ids=["optimal", "source"])
 @pytest.mark.parametrize("name,params", [
     ("readers", {"n": 6}), ("lastzero", {"n": 6}), ("indexer", {"n": 12}),
@@ -64,8 +69,8 @@ def test_same_exploration_on_the_dpor_programs(name, params, optimal):
     scs = load_scenarios(BENCH)
     if name not in scs:
         pytest.fail(f"{name} is no longer in {BENCH.name}")
-    a = explore(dpor.pure(), scs[name], params, optimal)
-    b = explore(dpor, scs[name], params, optimal)
+    a = explore_with(dpor.pure(), scs[name], params, optimal)
+    b = explore_with(dpor, scs[name], params, optimal)
     assert a == b
     assert a[3] and a[0] > 1
 
@@ -79,7 +84,7 @@ def _check(impl, spec, kernel, monkeypatch, **kw):
             [(f.signature, f.schedule) for f in r.findings])
 
 
-@native
+@compiled
 @pytest.mark.parametrize("spec,kernel,kw,finds", [
     ("hmm_races.py::release_vs_fault", "v6.1", {"executions": 400}, False),
     ("teardown.py::getput", "v5.18", {"params": {"users": 2}}, True),
@@ -95,7 +100,7 @@ def test_same_exploration_and_counterexamples_on_library_scenarios(spec, kernel,
     assert a[3] > 1 and bool(a[5]) == finds
 
 
-@native
+@compiled
 def test_order_by_enabler_reaches_the_compiled_core():
     """benchmarks/run.py and test_speed_paths set dpor.ORDER_BY_ENABLER: the compiled copy
     must see it (it reads its own module's global)."""
@@ -134,3 +139,38 @@ def test_an_edited_dpor_py_runs_interpreted(tmp_path):
     (dst / "zonedev" / "rt" / "dpor.py").write_bytes(Path(dpor.__file__).read_bytes())
     forced = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert forced.stdout.strip() == "False"
+
+
+@compiled_keys
+def test_the_compiled_state_keys_are_the_ones_in_use():
+    assert state.NATIVE.SOURCE == native.digest(state.__file__)
+    assert state.pure().NATIVE is None and state.pure().StateKeys is not state.NATIVE.StateKeys
+    # both raise the one UnsoundKey the explorer catches
+    assert state.pure().UnsoundKey is state.UnsoundKey is explore.UnsoundKey
+
+
+def _stateful(keys, spec, kernel, monkeypatch, **kw):
+    monkeypatch.setattr(state, "StateKeys", keys)
+    monkeypatch.setattr(explore, "StateKeys", keys)
+    r = check(str(ROOT.parent / spec), kernel, mode="stateful", jobs=1, tables=False, **kw)
+    return (r.executions, r.blocked, r.steps, r.pruned, r.exhaustive, r.coverage(),
+            [(f.signature, f.schedule) for f in r.findings])
+
+
+@compiled_keys
+@pytest.mark.parametrize("spec,kernel,kw,finds", [
+    ("scenarios/hmm_races.py::fault_vs_migrate", "v6.1", {}, False),
+    ("benchmarks/hmm3.py::two_faults_and_evict", "v6.1", {"executions": 600}, False),
+    ("scenarios/teardown.py::teardown", "v5.18", {"params": {"users": 5}}, True),
+    ("scenarios/teardown.py::getput", "v5.18", {}, True),
+    ("scenarios/fsdax.py::f12_truncate_vs_odirect_unpin", "v5.18", {}, True),
+    ("scenarios/catalogue.py::f9_fault_vs_migrate_to_ram", "v5.18", {}, True),
+    ("scenarios/dpor_benchmarks.py::readers", None, {"params": {"n": 6}}, False),
+])
+def test_same_stateful_search_with_either_state_keys(spec, kernel, kw, finds, monkeypatch):
+    """Symmetry, sleep sets, minimisation: what ``check --mode stateful`` reports."""
+    current = state.StateKeys            # the compiled class's factory
+    b = _stateful(current, spec, kernel, monkeypatch, **kw)
+    a = _stateful(state.pure().StateKeys, spec, kernel, monkeypatch, **kw)
+    assert a == b
+    assert a[0] > 1 and bool(a[6]) == finds

@@ -938,11 +938,8 @@ def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw
 
 
 # -- the compiled copy -------------------------------------------------------------------------
-# setup.py compiles this file with mypyc as ``zonedev.rt._dpor_native`` (a copy that carries the
-# BLAKE2 digest of this source as ``SOURCE``) when mypy and a C compiler are there.  The copy is
-# used only while this file is unchanged since it was built, so an edit here takes effect at
-# once, interpreted, until the next ``pip install``.  ZONEDEV_PURE=1 keeps the interpreted code.
-# Both run the same algorithm on the same lists, with the same answers (tests/test_native.py).
+# setup.py compiles this file with mypyc as ``zonedev.rt._dpor_native``; it runs instead of the
+# functions above while this file is the source it was built from (zonedev.rt.native).
 
 #: the compiled module in use, or None (not built, built from another source, or ZONEDEV_PURE)
 NATIVE: Any = None
@@ -954,40 +951,23 @@ def _explore_dpor_native(*args: Any, **kwargs: Any) -> Outcome:
 
 
 def pure() -> Any:
-    """This module interpreted, whichever is in use: a second instance loaded from this file
-    (``zonedev.rt._dpor_pure``), for a benchmark's baseline and the tests' comparison."""
-    import importlib.util
-    import sys
-    name = "zonedev.rt._dpor_pure"
-    m = sys.modules.get(name)
-    if m is None:
-        spec = importlib.util.spec_from_file_location(name, __file__)
-        assert spec is not None and spec.loader is not None
-        m = importlib.util.module_from_spec(spec)
-        sys.modules[name] = m
-        spec.loader.exec_module(m)
-    return m
+    """This module interpreted, whichever is in use (``zonedev.rt._dpor_pure``)."""
+    from . import native
+    return native.interpreted("zonedev.rt.dpor", __file__)
 
 
 def _use_native() -> None:
     global NATIVE
-    import hashlib
-    import os
-    if __name__ != "zonedev.rt.dpor" or os.environ.get("ZONEDEV_PURE"):
+    if __name__ != "zonedev.rt.dpor":
         return
-    try:
-        from . import _dpor_native as m  # type: ignore[attr-defined]
-    except ImportError:
+    from . import native
+    NATIVE = native.compiled(__name__, __file__)
+    if NATIVE is None:
         return
-    with open(__file__, "rb") as f:
-        digest = hashlib.blake2b(f.read(), digest_size=16).hexdigest()
-    if getattr(m, "SOURCE", None) != digest:
-        return
-    NATIVE = m
     g = globals()
     for name in ("dependent", "backtrack_optimal", "insert", "_insert_one", "_insert", "_wakeup",
                  "_wi_remove", "_backtrack", "_blocked_races", "_fp"):
-        g[name] = getattr(m, name)
+        g[name] = getattr(NATIVE, name)
     g["explore_dpor"] = _explore_dpor_native
 
 

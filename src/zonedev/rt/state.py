@@ -42,21 +42,14 @@ from __future__ import annotations
 import marshal
 import operator
 import types
-from typing import Any
+from typing import Any, Final
 
 from ..sync.retry import RetryLoop
 from ..sync.world import SyncObject, World
 from .engine import POINT_CODE, Runner
+from .unsound import Uncacheable, UnsoundKey
 
-_PLAIN = (int, str, bool, float, bytes, type(None))
-
-
-class Uncacheable(Exception):
-    pass
-
-
-class UnsoundKey(AssertionError):
-    """Two states with one key differ in what :class:`Fingerprint` sees (audit mode)."""
+_PLAIN: Final = (int, str, bool, float, bytes, type(None))
 
 
 #: audit every key against a full walk of the reachable state (tests; very slow)
@@ -348,7 +341,7 @@ class StateKeys:
         if back is not None:
             return back
         idx = len(self.seen) - 1
-        names = self.slot_names.get(t, False)
+        names: Any = self.slot_names.get(t, False)
         if names is False:
             names = []
             for klass in t.__mro__:
@@ -390,7 +383,7 @@ class StateKeys:
         objects do not hold.  Object-valued fields are the ``_zd_key``'s to cover."""
         get = self.getters.get(t, False)
         if get is False:
-            names = []
+            names: list = []
             for klass in t.__mro__:
                 sl = getattr(klass, "__slots__", ())
                 names.extend((sl,) if isinstance(sl, str) else sl)
@@ -443,8 +436,9 @@ class StateKeys:
 
     def _created(self) -> tuple:
         objs = self.runner.world.objects
-        if len(self.created) != len(objs) - self.nsetup:
-            self.created = tuple([o.name for o in objs[self.nsetup:]])
+        nsetup = self.nsetup or 0
+        if len(self.created) != len(objs) - nsetup:
+            self.created = tuple([o.name for o in objs[nsetup:]])
         return self.created
 
     def _proxy(self, t: int) -> tuple:
@@ -469,7 +463,7 @@ class StateKeys:
         n = r.n
         rank = self.rank
         proxies = [self._proxy(t) for t in range(n)]
-        ranks = [rank.setdefault(("p", x), len(rank)) for x in proxies]
+        ranks: list[Any] = [rank.setdefault(("p", x), len(rank)) for x in proxies]
         if len(set(ranks)) < n:                  # threads at one place: their locals decide
             pk = self.pk
             for t in range(n):
@@ -507,7 +501,7 @@ class StateKeys:
             self.seen = {}
             self.hit_name = False
             self.keyed = keyed = []
-            state = self._world_state()
+            state: Any = self._world_state()
             # mutable values are numbered across all threads (sharing is state)
             positions = []
             dirty = self.dirty
@@ -558,6 +552,7 @@ class StateKeys:
 
     def _audit(self, key: Any, order: Any) -> None:
         fp = Fingerprint(self).of(order)
+        assert self.audit is not None
         old = self.audit.setdefault(key, fp)
         if old != fp:
             raise UnsoundKey(_first_difference(old, fp))
@@ -587,8 +582,24 @@ class StateKeys:
         return out
 
 
-(_SYNC, _TUPLE, _LIST, _DICT, _FUNC, _METHOD, _RETRY, _CONSTANT, _KERNEL, _KEYED, _FROZENSET, _SET,
- _RANGE, _WORLD, _EXC, _OBJECT, _UNKNOWN) = range(17)
+# how a type's values are canonicalised (StateKeys._kind); Final: compiled, they are constants
+_SYNC: Final = 0
+_TUPLE: Final = 1
+_LIST: Final = 2
+_DICT: Final = 3
+_FUNC: Final = 4
+_METHOD: Final = 5
+_RETRY: Final = 6
+_CONSTANT: Final = 7
+_KERNEL: Final = 8
+_KEYED: Final = 9
+_FROZENSET: Final = 10
+_SET: Final = 11
+_RANGE: Final = 12
+_WORLD: Final = 13
+_EXC: Final = 14
+_OBJECT: Final = 15
+_UNKNOWN: Final = 16
 
 
 def _first(pair: tuple) -> Any:
@@ -596,7 +607,7 @@ def _first(pair: tuple) -> Any:
 
 
 _WALKED = frozenset({list, dict, set, types.FunctionType, types.MethodType})
-_FAST = frozenset({int, bool, float, type(None)})
+_FAST: Final = frozenset({int, bool, float, type(None)})
 _HEAPTYPE = 1 << 9
 _FOREIGN = frozenset({"greenlet", "builtins", "threading", "_thread", "asyncio"})
 _CONST = (types.BuiltinFunctionType, types.ModuleType, types.CodeType, types.BuiltinMethodType)
@@ -732,3 +743,38 @@ def _retry_ready_code() -> Any:
         if getattr(c, "co_name", None) == "ready":
             return c
     return None
+
+
+# -- the compiled copy -------------------------------------------------------------------------
+# setup.py compiles this file with mypyc as ``zonedev.rt._state_native``; its classes run
+# instead of the ones above while this file is the source it was built from (zonedev.rt.native).
+
+#: the compiled module in use, or None (not built, built from another source, or ZONEDEV_PURE)
+NATIVE: Any = None
+
+
+def _state_keys_native(runner: Runner, symmetry: bool = True) -> Any:
+    NATIVE.AUDIT = AUDIT            # the flag is read where the code runs
+    return NATIVE.StateKeys(runner, symmetry)
+
+
+def pure() -> Any:
+    """This module interpreted, whichever is in use (``zonedev.rt._state_pure``)."""
+    from . import native
+    return native.interpreted("zonedev.rt.state", __file__)
+
+
+def _use_native() -> None:
+    global NATIVE
+    if __name__ != "zonedev.rt.state":
+        return
+    from . import native
+    NATIVE = native.compiled(__name__, __file__)
+    if NATIVE is None:
+        return
+    g = globals()
+    g["Fingerprint"] = NATIVE.Fingerprint
+    g["StateKeys"] = _state_keys_native
+
+
+_use_native()
