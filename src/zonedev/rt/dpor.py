@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from ..sync.world import ACQUIRE, READ
+from . import native
 from .engine import Runner
 from .outcome import Budget, Outcome, preemptions_of
 from ..sync.primitives import RELEASE
@@ -941,10 +942,6 @@ def _blocked_races(i: int, alive: int, curd: list, curf: list, tclk: list, lastw
 # setup.py compiles this file with mypyc as ``zonedev.rt._dpor_native``; it runs instead of the
 # functions above while this file is the source it was built from (zonedev.rt.native).
 
-#: the compiled module in use, or None (not built, built from another source, or ZONEDEV_PURE)
-NATIVE: Any = None
-
-
 def _explore_dpor_native(*args: Any, **kwargs: Any) -> Outcome:
     NATIVE.ORDER_BY_ENABLER = ORDER_BY_ENABLER   # the flag is read where the code runs
     return NATIVE.explore_dpor(*args, **kwargs)
@@ -952,23 +949,10 @@ def _explore_dpor_native(*args: Any, **kwargs: Any) -> Outcome:
 
 def pure() -> Any:
     """This module interpreted, whichever is in use (``zonedev.rt._dpor_pure``)."""
-    from . import native
     return native.interpreted("zonedev.rt.dpor", __file__)
 
 
-def _use_native() -> None:
-    global NATIVE
-    if __name__ != "zonedev.rt.dpor":
-        return
-    from . import native
-    NATIVE = native.compiled(__name__, __file__)
-    if NATIVE is None:
-        return
-    g = globals()
-    for name in ("dependent", "backtrack_optimal", "insert", "_insert_one", "_insert", "_wakeup",
-                 "_wi_remove", "_backtrack", "_blocked_races", "_fp"):
-        g[name] = getattr(NATIVE, name)
-    g["explore_dpor"] = _explore_dpor_native
-
-
-_use_native()
+#: the compiled module in use, or None (not built, built from another source, or ZONEDEV_PURE)
+NATIVE: Any = native.use(globals(), ("dependent", "backtrack_optimal", "insert", "_insert_one", "_insert",
+                                     "_wakeup", "_wi_remove", "_backtrack", "_blocked_races", "_fp"),
+                         {"explore_dpor": _explore_dpor_native})

@@ -54,3 +54,16 @@ def interpreted(name: str, path: str) -> ModuleType:
         sys.modules[full] = m
         spec.loader.exec_module(m)
     return m
+
+
+def use(g: dict, names: tuple[str, ...], wrappers: dict) -> ModuleType | None:
+    """Called at the end of a module of ``COMPILED`` with its globals ``g``: when its compiled
+    copy may run, rebind ``names`` to the copy's and set ``wrappers`` (name -> function, for
+    what must pass a flag across first); returns the copy in use, or None."""
+    m = compiled(g["__name__"], g["__file__"])
+    if m is None:
+        return None
+    for name in names:
+        g[name] = getattr(m, name)
+    g.update(wrappers)
+    return m

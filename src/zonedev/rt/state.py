@@ -46,6 +46,7 @@ from typing import Any, Final
 
 from ..sync.retry import RetryLoop
 from ..sync.world import SyncObject, World
+from . import native
 from .engine import POINT_CODE, Runner
 from .unsound import Uncacheable, UnsoundKey
 
@@ -749,10 +750,6 @@ def _retry_ready_code() -> Any:
 # setup.py compiles this file with mypyc as ``zonedev.rt._state_native``; its classes run
 # instead of the ones above while this file is the source it was built from (zonedev.rt.native).
 
-#: the compiled module in use, or None (not built, built from another source, or ZONEDEV_PURE)
-NATIVE: Any = None
-
-
 def _state_keys_native(runner: Runner, symmetry: bool = True) -> Any:
     NATIVE.AUDIT = AUDIT            # the flag is read where the code runs
     return NATIVE.StateKeys(runner, symmetry)
@@ -760,21 +757,8 @@ def _state_keys_native(runner: Runner, symmetry: bool = True) -> Any:
 
 def pure() -> Any:
     """This module interpreted, whichever is in use (``zonedev.rt._state_pure``)."""
-    from . import native
     return native.interpreted("zonedev.rt.state", __file__)
 
 
-def _use_native() -> None:
-    global NATIVE
-    if __name__ != "zonedev.rt.state":
-        return
-    from . import native
-    NATIVE = native.compiled(__name__, __file__)
-    if NATIVE is None:
-        return
-    g = globals()
-    g["Fingerprint"] = NATIVE.Fingerprint
-    g["StateKeys"] = _state_keys_native
-
-
-_use_native()
+#: the compiled module in use, or None (not built, built from another source, or ZONEDEV_PURE)
+NATIVE: Any = native.use(globals(), ("Fingerprint",), {"StateKeys": _state_keys_native})
