@@ -227,7 +227,17 @@ def test_kernel_versions_as_written_and_folding(lib, monkeypatch):
     assert lines[4].split() == ["teardown3", "safe"]
 
 
-def test_ctrl_c_keeps_the_cells_done(lib):
+@pytest.fixture
+def default_sigint():
+    """Python's default SIGINT handler, however this process was started: `pytest &` in a
+    non-interactive shell starts it with SIGINT ignored, Python then installs no handler, and
+    matrix() rightly leaves an ignored Ctrl-C ignored (the test failed exactly then)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_ctrl_c_keeps_the_cells_done(lib, default_sigint):
     """A real SIGINT to this process after the first cell: the run stops, keeps that cell, and
     a later run in the same process is not stopped by it."""
     Path("wrong.py").write_text(WRONG)
