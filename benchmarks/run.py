@@ -343,7 +343,6 @@ def spin_side_by_side(quick: bool) -> None:
 def jobs_speedup(quick: bool) -> None:
     """``check --jobs 1`` vs ``--jobs 2`` as whole processes: wall, CPU (with the workers), the
     answer of each side (which must be equal), the wall-time ratio."""
-    import resource
     la = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"== one exploration on 1 and 2 worker processes (check --jobs; load average {la:.1f} at the start) ==")
     plan = [(f"{BENCH}::readers", None, ["-p", "n=10" if quick else "n=13"]),
