@@ -24,7 +24,7 @@ so reaching a backtrack point replays the prefix from a fresh setup.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from ..sync.world import ACQUIRE, READ
 from . import native
@@ -37,6 +37,9 @@ from ..sync.primitives import RELEASE
 # extra accesses are added.  Two steps are dependent iff one writes what the other reads or
 # writes: ``wa & (rb | wb) or wb & ra``.
 
+
+#: a step descriptor: (object id, kind of access, ids of the objects it also reads)
+Desc = tuple[int, str, tuple[int, ...]]
 
 #: a step that waited is ordered after the event that made it ready (not raced with it); False
 #: restores the previous behaviour, for the benchmark's before/after (benchmarks/run.py)
@@ -86,6 +89,18 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     sequence it asked for (inserted here or not), in order.  ``cache``: a dict kept across calls
     on the same runner (footprints of step descriptors, the start state), for a caller that
     runs one execution a call."""
+    # the hot locals' types, for mypyc (an untyped local is a PyObject and its every operation a
+    # generic call): a step descriptor and its parts, bits, events, race lists
+    d: Desc
+    o: int
+    k: str
+    rs: tuple[int, ...]
+    b: int
+    m: int
+    e: int
+    te: int
+    deps: list[int] | None
+    races: list[int] | None
     out = Outcome("optimal-dpor" if optimal else "dpor")
     budget.out = out
     log: list = []
@@ -108,7 +123,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     clk: list[tuple[int, ...]] = []   # event i: vector clock
     target = 0                # positions < target are replayed as they were
     first = True
-    max_steps = budget.max_steps
+    max_steps: int = budget.max_steps
     steps = 0
     if cache is None:
         cache = {}
@@ -144,12 +159,15 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             mark = len(log)
             counts = (out.executions, out.blocked, out.truncated, out.note)
         runner.begin()
-        n = runner.n
-        pool = runner.pool
-        fin = runner.fin
-        p_obj, p_kind, p_reads, p_ready = runner.p_obj, runner.p_kind, runner.p_reads, runner.p_ready
-        exc = runner.exc
-        violations = runner.world.violations
+        n: int = runner.n
+        pool: list[Any] = runner.pool
+        fin: list[bool] = runner.fin
+        p_obj: list[Any] = runner.p_obj
+        p_kind: list[str] = runner.p_kind
+        p_reads: list[Any] = runner.p_reads    # tuples, or what model code passed
+        p_ready: list[Any] = runner.p_ready
+        exc: list[Any] = runner.exc
+        violations: list[Any] = runner.world.violations
         check_inv = bool(runner.invariants)
         if first:
             first = False
@@ -182,12 +200,16 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                         f = fpcache[key] = (key, _fp(key))
                     curd[t], curf[t] = f
             init = cache["init"] = (alive, mayblock, curd, curf)
-        alive, mayblock, curd, curf = init[0], init[1], init[2][:], init[3][:]
+        alive = cast(int, init[0])
+        mayblock = cast(int, init[1])
+        curd = init[2][:]
+        curf = init[3][:]
         # -- replay the prefix ------------------------------------------------------------------
         runner.replay(thr, target)      # the threads run it; below, the bookkeeping it implies
         for i in range(target):
             p = thr[i]
-            o, k, rs = evd[i]
+            d = cast(Desc, evd[i])
+            o, k, rs = d
             if k == RELEASE:
                 lastrel[o] = i
             else:
@@ -292,7 +314,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 if optimal:
                     tree = childtree if i else (wut[0] if wut else childtree)
                     while tree:
-                        t = tree[0][0]
+                        t = cast(int, tree[0][0])
                         if em >> t & 1 and not sl >> t & 1:
                             p = t
                             break
@@ -330,7 +352,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 sx.append(nsx)
                 bt.append(1 << p)
                 done.append(1 << p)
-            d = curd[p]
+            d = cast(Desc, curd[p])
             frw: tuple[int, int] = curf[p]
             fr = frw[0]
             fw = frw[1]
@@ -378,7 +400,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     j -= 1
                 if j >= lo:
                     tc = tuple([a if a >= b else b for a, b in zip(tc, clk[j])])
-            deps: Any = None
+            deps = None
             if k != RELEASE:
                 if k == READ:
                     w = lastw.get(o)
@@ -433,9 +455,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                     rsince[r] = []
                     lastw[r] = i
                 deps = [e for e in dict.fromkeys(deps) if e != i]
-            c: Any = None
+            c: tuple[int, ...] | None = None
             if deps:
-                races: Any = None
+                races = None
                 for e in deps:
                     te = thr[e]
                     if te != p and tc[te] <= e:
@@ -447,32 +469,33 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 if races is not None:
                     # this step's clock: p's joined with the racing events' (the others are
                     # ordered before p's previous step already)
+                    cl: list[int]
+                    full: Any = None
                     if len(races) == 1:
                         if tc is zero:      # p's first step
-                            c = list(clk[races[0]])
+                            cl = list(clk[races[0]])
                         else:
-                            c = [a if a >= b else b for a, b in zip(tc, clk[races[0]])]
+                            cl = [a if a >= b else b for a, b in zip(tc, clk[races[0]])]
                     else:
                         # a racing event whose clock is its own entry alone (nothing happened
                         # before it: sum == own entry) adds that entry; the others are joined
-                        c = list(tc)
-                        full: Any = None
+                        cl = list(tc)
                         tm = 0              # threads of the races with such a clock
                         for e in races:
                             ce = clk[e]
                             if sum(ce) == e + 1:
                                 te = thr[e]
                                 tm |= 1 << te
-                                if c[te] <= e:
-                                    c[te] = e + 1
+                                if cl[te] <= e:
+                                    cl[te] = e + 1
                             elif full is None:
                                 full = [ce]
                             else:
                                 full.append(ce)
                         if full is not None:
-                            c = list(map(max, c, *full))
-                    c[p] = i + 1
-                    c = tuple(c)
+                            cl = list(map(max, cl, *full))
+                    cl[p] = i + 1
+                    c = tuple(cl)
                     if len(races) > 1 and (full is not None or tm.bit_count() != len(races)):
                         # (races on distinct threads, none with anything before it: none
                         # happens before another, all are kept)
@@ -492,9 +515,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                         else:
                             _backtrack(e, i, p, c, thr, clk, enab, sleep, bt)
             if c is None:
-                c = list(tc)
-                c[p] = i + 1
-                c = tuple(c)
+                cl = list(tc)
+                cl[p] = i + 1
+                c = tuple(cl)
             if k == ACQUIRE:
                 forced = lastrel.get(o)
                 if forced is not None:
@@ -551,9 +574,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
             if j >= floor:
                 target = j
         while not optimal and j >= floor:
-            c = bt[j] & ~done[j] & ~sleep[j]
-            if c:
-                b = c & -c
+            cb = bt[j] & ~done[j] & ~sleep[j]
+            if cb:
+                b = cb & -cb
                 done[j] |= b
                 if evx[j] is not None:
                     if sx[j] is None:
@@ -583,9 +606,17 @@ def backtrack_optimal(stack: tuple | list, j: int, floor: int = 0) -> int:
     leaves its wakeup tree (and joins done, with its observed extras), children that cannot
     start there go too; at the first node with a child left the stack is cut to it and that
     child chosen.  Returns the node (the next execution's replay target), or ``floor - 1``."""
+    wut: list[list]
+    thr: list[int]
+    enab: list[int]
+    sleep: list[int]
+    done: list[int]
+    er: list[int]
+    ew: list[int]
     (wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done, clk, nxt, nmb) = stack
+    t: int
     while j >= floor:
-        tree = wut[j]
+        tree: list = wut[j]
         del tree[0]
         done[j] |= 1 << thr[j]
         if j < len(evx) and evx[j] is not None:
@@ -594,7 +625,7 @@ def backtrack_optimal(stack: tuple | list, j: int, floor: int = 0) -> int:
             sx[j][thr[j]] = (er[j], ew[j])
         blocked_here = sleep[j] | done[j]
         while tree:
-            t = tree[0][0]
+            t = cast(int, tree[0][0])
             if enab[j] >> t & 1 and not blocked_here >> t & 1:
                 break
             del tree[0]
@@ -607,8 +638,8 @@ def backtrack_optimal(stack: tuple | list, j: int, floor: int = 0) -> int:
     return j
 
 
-def _backtrack(e: int, i: int, p: int, c: tuple[int, ...], thr: list, clk: list, enab: list,
-               sleep: list, bt: list) -> None:
+def _backtrack(e: int, i: int, p: int, c: tuple[int, ...], thr: list[int], clk: list[tuple[int, ...]],
+               enab: list[int], sleep: list[int], bt: list[int]) -> None:
     """Race e -> i (by p): make sure some initial of notdep(e).p is in backtrack(pre(e))."""
     te = thr[e]
     pb = 1 << p
@@ -674,8 +705,9 @@ def _wi_remove(v: list, t: int, fr: int | None, fw: int) -> list | None:
     return v
 
 
-def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list, clk: list, er: list, ew: list,
-            pend: list, sleep: list, done: list, sx: list, wut: list, floor: int = 0,
+def _wakeup(e: int, i: int, p: int, fr: int, fw: int, thr: list[int], clk: list[tuple[int, ...]],
+            er: list[int], ew: list[int], pend: list[tuple], sleep: list[int], done: list[int], sx: list,
+            wut: list[list], floor: int = 0,
             log: Any = None, every: bool = False) -> None:
     """Race e -> i: insert notdep(e).i into the wakeup tree at pre(e), unless a sleeping thread
     is a weak initial of it or a leaf of the tree covers it already.
@@ -804,8 +836,9 @@ def _insert_one(node: list[list], p: int, fr: int, fw: int) -> list | None:
             t: int = c[0]
             if t == p:
                 return None     # v is used up: covered, or nothing left to insert
-            cr = c[1]
-            if cr is None or c[2] & fa or cr & fw:
+            cr: int | None = c[1]
+            cw: int = c[2]
+            if cr is None or cw & fa or cr & fw:
                 continue
             ch: list = c[3]
             if not ch:
@@ -863,8 +896,9 @@ def _insert(node: list[list], v: list[tuple[int, int, int]], inv: int, vr: int, 
                         suf[k] = (inv, vr, vw)
                 inv, vr, vw = suf[lo]
             else:
-                cr = c[1]
-                if cr is None or c[2] & va or cr & vw:
+                cr: int | None = c[1]
+                cw: int = c[2]
+                if cr is None or cw & va or cr & vw:
                     continue
             ch: list = c[3]
             if not ch:

@@ -147,6 +147,8 @@ class Runner(Scheduler):
         self._setup_time = 0.0
         #: installed as each new world's ``on_event`` (the replay's reference ledger)
         self.on_event: Callable[[Any], None] | None = None
+        self._order: list[int] = []      # 0 .. n - 1 (begin's schedule)
+        self._replay_point: Callable[..., None] | None = None   # this execution's, for replay
 
     # -- the scheduler interface the world calls -------------------------------------------------
     def point(self, obj: Any, kind: str, label: str, ready: Any, reads: tuple) -> None:
@@ -254,7 +256,7 @@ class Runner(Scheduler):
         self.rsched = sched
         self.rp = 1
         self.rend = n
-        world.point = self._make_replay_point(world, normal)
+        world.point = self._replay_point
         p = sched[0]
         self.cur = p
         try:
@@ -364,11 +366,14 @@ class Runner(Scheduler):
         world.scheduler = self
         # the world's door, bypassed: the world's own point (count the step, call the scheduler)
         # and the runner's, in one call
-        world.point = self._make_point(world)
-        pool = self.pool
-        for t in range(n):
-            self.cur = t
-            pool[t].switch()
+        world.point = point = self._make_point(world)
+        self._replay_point = self._make_replay_point(world, point)
+        # every thread to its first point, in thread order: as a replayed schedule 0, 1, ..,
+        # n - 1, each thread starting the next one where it stops (one switch per thread, not
+        # two through this one)
+        if len(self._order) != n:
+            self._order = list(range(n))
+        self.replay(self._order, n)
 
     def _fresh(self, record: bool) -> tuple:
         """Run the setup: a new world (made current), kernel and the scenario's Run."""
