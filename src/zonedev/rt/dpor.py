@@ -24,13 +24,17 @@ so reaching a backtrack point replays the prefix from a fresh setup.
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import Any, Final, cast
 
-from ..sync.world import ACQUIRE, READ
+from ..sync import primitives as _primitives, world as _world
 from . import native
 from .engine import Runner
 from .outcome import Budget, Outcome, preemptions_of
-from ..sync.primitives import RELEASE
+
+# the kinds of access, typed (the compiled copy compares them as C strings)
+READ: Final[str] = _world.READ
+ACQUIRE: Final[str] = _world.ACQUIRE
+RELEASE: Final[str] = _primitives.RELEASE
 
 # Footprints are pairs of bitmasks over object ids, (reads, writes): a READ reads its object, a
 # RELEASE touches nothing, any other kind writes it; a step's extra ``reads`` and its observed
@@ -820,7 +824,7 @@ def insert(node: list[list], v: list[tuple[int, int, int]]) -> list | None:
         inv |= 1 << u
         vr |= r
         vw |= w
-    return _insert(node, v, inv, vr, vw)
+    return _insert(node, list(v), inv, vr, vw)
 
 
 def _insert_one(node: list[list], p: int, fr: int, fw: int) -> list | None:
@@ -854,11 +858,8 @@ def _insert_one(node: list[list], p: int, fr: int, fw: int) -> list | None:
 
 
 def _insert(node: list[list], v: list[tuple[int, int, int]], inv: int, vr: int, vw: int) -> list | None:
-    """:func:`insert`, given v's threads (bitmask), reads and writes (masks)."""
-    # what is left of v is v[lo:]; suf[k]: (threads, reads, writes) of v[k:] (built when the
-    # walk first takes an event off the front, rebuilt when it takes one from the middle)
-    lo = 0
-    suf: Any = None
+    """:func:`insert`, given v's threads (bitmask), reads and writes (masks).  ``v`` is
+    consumed: the walk takes events out of it as it goes down."""
     top = node
     first = None
     while True:
@@ -866,11 +867,14 @@ def _insert(node: list[list], v: list[tuple[int, int, int]], inv: int, vr: int, 
         for c in node:
             t: int = c[0]       # indexed, not unpacked: see _insert_one
             if inv >> t & 1:
-                u, r, w = v[lo]
+                # t has an event in v: the child covers it if that event is a weak initial of
+                # v (nothing before it in v conflicts with it); the walk goes on with v less it
+                u, r, w = v[0]
+                idx = 0
                 if u != t:
                     ar = r
                     aw = w
-                    for idx in range(lo + 1, len(v)):
+                    for idx in range(1, len(v)):
                         u, r, w = v[idx]
                         if u == t:
                             break
@@ -878,23 +882,12 @@ def _insert(node: list[list], v: list[tuple[int, int, int]], inv: int, vr: int, 
                         aw |= w
                     if w & (ar | aw) or r & aw:
                         continue
-                    v = v[lo:idx] + v[idx + 1:]
-                    lo = 0
-                    suf = None
-                else:
-                    lo += 1
-                if suf is None:
-                    m = len(v)
-                    suf = [None] * (m + 1)
-                    suf[m] = (0, 0, 0)
-                    inv = vr = vw = 0
-                    for k in range(m - 1, lo - 1, -1):
-                        u, r, w = v[k]
-                        inv |= 1 << u
-                        vr |= r
-                        vw |= w
-                        suf[k] = (inv, vr, vw)
-                inv, vr, vw = suf[lo]
+                del v[idx]      # in place (no new list, no suffix table): v is a few events
+                inv = vr = vw = 0
+                for u, r, w in v:
+                    inv |= 1 << u
+                    vr |= r
+                    vw |= w
             else:
                 cr: int | None = c[1]
                 cw: int = c[2]
@@ -909,9 +902,9 @@ def _insert(node: list[list], v: list[tuple[int, int, int]], inv: int, vr: int, 
             break
         else:
             break
-    if lo == len(v):
+    if not v:
         return None
-    for k in range(lo, len(v)):
+    for k in range(len(v)):
         t, r, w = v[k]
         new: list = [t, r, w, []]
         node.append(new)
