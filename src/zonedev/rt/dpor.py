@@ -90,7 +90,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     first ``target + 1`` entries are its path), ``counts`` ``(executions, blocked, steps, truncated, note,
     preemptions, schedule)`` (the last two for an execution that found something), ``events`` and
     ``nodes`` the stack's per-event and per-node lists from ``target`` on, ``log`` every wakeup
-    sequence it asked for (inserted here or not), in order.  ``cache``: a dict kept across calls
+    sequence it asked for (inserted here or not), in order (the list is the callee's: ``out.log``
+    then holds none of them).  ``cache``: a dict kept across calls
     on the same runner (footprints of step descriptors, the start state), for a caller that
     runs one execution a call."""
     # the hot locals' types, for mypyc (an untyped local is a PyObject and its every operation a
@@ -160,7 +161,6 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
         started = True
         if every:
             rtarget = target
-            mark = len(log)
             counts = (out.executions, out.blocked, out.truncated, out.note)
         runner.begin()
         n: int = runner.n
@@ -567,7 +567,10 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                                     preemptions_of(thr[:i], enab) if found else 0, thr[:i] if found else None),
                    [evd[target:], evx[target:], er[target:], ew[target:], clk[target:], nxt[target:], nmb[target:]],
                    [sx[target + 1:], thr[target + 1:], pend[target + 1:], enab[target + 1:], sleep[target + 1:],
-                    bt[target + 1:], done[target + 1:]], log[mark:])
+                    bt[target + 1:], done[target + 1:]], log)
+            # handed over: kept here, a worker's log would hold every sequence of its run, and
+            # the garbage collector would walk them all again and again (half its time, once)
+            log = []
         if found and budget.stop_first:
             break
         # -- backtrack ---------------------------------------------------------------------------
