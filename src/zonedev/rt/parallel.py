@@ -53,7 +53,7 @@ from typing import Any
 
 from .dpor import backtrack_optimal, explore_dpor, insert
 from .outcome import Budget, Outcome
-from .workers import _HEV, _HNODE, _LEV, _LNODE, _Pipes, _Tasks, _flat, path_key
+from .workers import _HEV, _HNODE, _LEV, _LNODE, _Pipes, _Tasks, _flat, path_key, summary_log
 
 #: seconds between looks at the workers' messages (and whenever an execution is not there)
 POLL = 0.002
@@ -472,7 +472,8 @@ class _Coordinator:
         """Take a completed subtree at once (a summary, :class:`~zonedev.rt.workers._Report`) -- the counts, the
         findings, the wakeup sequences for the nodes at or above its node, and its first
         event (which the backtrack that follows reads) -- as if it had been explored here."""
-        execs, blocked, steps, truncated, note, findings, log, first = marshal.loads(sm[3])
+        execs, blocked, steps, truncated, note, findings, chunks, first = marshal.loads(sm[3])
+        log = summary_log(chunks, sm[2])
         out, st = self.out, self.st
         _count(out, execs, blocked, steps, truncated, note)
         if findings:
