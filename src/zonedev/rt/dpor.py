@@ -863,6 +863,12 @@ def _insert_one(node: list[list], p: int, fr: int, fw: int) -> list | None:
 def _insert(node: list[list], v: list[tuple[int, int, int]], inv: int, vr: int, vw: int) -> list | None:
     """:func:`insert`, given v's threads (bitmask), reads and writes (masks).  ``v`` is
     consumed: the walk takes events out of it as it goes down."""
+    # what is left of v is v[lo:]; suf[k]: (threads, reads, writes) of v[k:], built when the
+    # walk first takes an event off; an event taken from the middle is deleted in place and
+    # the entries before it are summed again (a sequence is taken off its front far more
+    # often, and can be long: indexer's)
+    lo = 0
+    suf: list[tuple[int, int, int]] = []
     top = node
     first = None
     while True:
@@ -871,13 +877,14 @@ def _insert(node: list[list], v: list[tuple[int, int, int]], inv: int, vr: int, 
             t: int = c[0]       # indexed, not unpacked: see _insert_one
             if inv >> t & 1:
                 # t has an event in v: the child covers it if that event is a weak initial of
-                # v (nothing before it in v conflicts with it); the walk goes on with v less it
-                u, r, w = v[0]
-                idx = 0
+                # what is left of v (nothing before it conflicts with it); the walk goes on
+                # with v less it
+                u, r, w = v[lo]
                 if u != t:
                     ar = r
                     aw = w
-                    for idx in range(1, len(v)):
+                    idx = lo + 1
+                    for idx in range(lo + 1, len(v)):
                         u, r, w = v[idx]
                         if u == t:
                             break
@@ -885,12 +892,26 @@ def _insert(node: list[list], v: list[tuple[int, int, int]], inv: int, vr: int, 
                         aw |= w
                     if w & (ar | aw) or r & aw:
                         continue
-                del v[idx]      # in place (no new list, no suffix table): v is a few events
-                inv = vr = vw = 0
-                for u, r, w in v:
-                    inv |= 1 << u
-                    vr |= r
-                    vw |= w
+                    del v[idx]
+                    if suf:
+                        del suf[idx]
+                        for k in range(idx - 1, lo - 1, -1):
+                            u, r, w = v[k]
+                            a = suf[k + 1]
+                            suf[k] = (a[0] | 1 << u, a[1] | r, a[2] | w)
+                else:
+                    lo += 1
+                if not suf:
+                    m = len(v)
+                    suf = [(0, 0, 0)] * (m + 1)
+                    inv = vr = vw = 0
+                    for k in range(m - 1, lo - 1, -1):
+                        u, r, w = v[k]
+                        inv |= 1 << u
+                        vr |= r
+                        vw |= w
+                        suf[k] = (inv, vr, vw)
+                inv, vr, vw = suf[lo]
             else:
                 cr: int | None = c[1]
                 cw: int = c[2]
@@ -905,9 +926,9 @@ def _insert(node: list[list], v: list[tuple[int, int, int]], inv: int, vr: int, 
             break
         else:
             break
-    if not v:
+    if lo == len(v):
         return None
-    for k in range(len(v)):
+    for k in range(lo, len(v)):
         t, r, w = v[k]
         new: list = [t, r, w, []]
         node.append(new)
