@@ -123,8 +123,10 @@ class _Report:
     below node ``t``, ``whole`` marshalled apart (it is read only for the summary the search
     takes): ``(executions, blocked, steps, truncated, note, findings, log, first)`` -- their
     counts, first note, findings as one process keeps them (pickled), the wakeup sequences in
-    the order asked, as marshalled chunks (those for nodes at or above ``t``, the only ones
-    that outlive the subtree, are what the search inserts: :func:`summary_log`) and the light
+    the order asked, as marshalled chunks with their lowest node (those for nodes at or above
+    ``t``, the only ones that outlive the subtree, are what the search inserts:
+    :func:`summary_log`; a chunk with none for nodes at or above a subtree's node is not passed
+    on to it) and the light
     lists of execution ``a``'s first event.  Each sequence is marshalled once, into the chunk
     of the subtree whose first execution asked for it; an enclosing subtree's summary carries
     its inner ones' chunks as they are (before, every summarised level marshalled the
@@ -170,8 +172,8 @@ class _Report:
         op = self.open
         while op and op[-1][1] >= t:
             a, t0, log, chunks, kept, note, counts, first = op.pop()
-            if log:
-                chunks.insert(0, marshal.dumps(log, 4))      # its first execution's go first
+            if log:     # its first execution's go first; a chunk is (its lowest node, bytes)
+                chunks.insert(0, (min([ev[0] for ev in log]), marshal.dumps(log, 4)))
             if n - a >= SUMMARY or a == 0:
                 whole = (*counts, note,
                          pickle.dumps(list(kept.values()), protocol=pickle.HIGHEST_PROTOCOL) if kept else b"",
@@ -179,7 +181,8 @@ class _Report:
                 self.sums.append((a, n - 1, t0, marshal.dumps(whole, 4)))
             if op:
                 up = op[-1]
-                up[3].extend(chunks)
+                tu = up[1]      # a chunk all below it outlives neither it nor those around it
+                up[3].extend([c for c in chunks if c[0] <= tu])
                 uc = up[6]
                 for i in range(4):
                     uc[i] += counts[i]
@@ -220,7 +223,7 @@ class _Report:
 def summary_log(chunks: list, t: int) -> list:
     """A summary's wakeup sequences for the nodes at or above ``t`` (its node), in the order
     asked, from its marshalled chunks (:class:`_Report`)."""
-    return [ev for ch in chunks for ev in marshal.loads(ch) if ev[0] <= t]
+    return [ev for lo, ch in chunks if lo <= t for ev in marshal.loads(ch) if ev[0] <= t]
 
 
 def _worker_init() -> None:
