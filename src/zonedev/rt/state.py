@@ -124,6 +124,11 @@ class StateKeys:
         self.shared: dict[tuple, tuple] = {}
         #: every part of a key seen so far -> its number (a key is the numbers of its parts)
         self.interned: dict[Any, int] = {}
+        #: every thread position seen so far -> its number, what :meth:`position` returns: a
+        #: position is a nested tuple (frames, their code, offsets and canonical locals) whose
+        #: hash CPython does not cache, and the key, the symmetric order and :meth:`dedupe` each
+        #: hashed or compared it again (a sixth of the stateful search's time)
+        self.pids: dict[Any, int] = {}
         #: the explorer reports what each step touched (:meth:`touched`): the world's state is
         #: then kept up to date object by object
         self.incremental = False
@@ -142,12 +147,13 @@ class StateKeys:
 
     def save(self) -> dict:
         """What a checkpoint keeps (see :mod:`zonedev.rt.checkpoint`)."""
-        return {"rank": self.rank, "nsetup": self.nsetup, "interned": self.interned}
+        return {"rank": self.rank, "nsetup": self.nsetup, "interned": self.interned, "pids": self.pids}
 
     def restore(self, saved: dict) -> None:
         self.rank = saved["rank"]
         self.nsetup = saved.get("nsetup")
         self.interned = saved.get("interned", {})
+        self.pids = saved.get("pids", {})
 
     def reset(self) -> None:
         n = self.runner.n
@@ -401,13 +407,15 @@ class StateKeys:
             return tuple([x for n, x in sorted(d.items()) if type(x) in _PLAIN])
         return tuple([x for x in get(v) if type(x) in _PLAIN])
 
-    def position(self, t: int) -> Any:
+    def position(self, t: int) -> int:
+        """Thread ``t``'s position: its frames (code, offset, canonical locals), by number
+        (:attr:`pids`); -1: it finished."""
         self.keyed = self.pobjs[t] = []
         r = self.runner
         if r.fin[t]:
             self.clean = True
             self.numbered = False
-            return ("done",)
+            return -1
         f = r.pool[t].gr_frame
         parts = []
         skip = self.skip
@@ -433,7 +441,11 @@ class StateKeys:
                 parts.append(self.shared.setdefault(entry, entry))   # callers' frames repeat
             f = f.f_back
         out = tuple(parts)
-        return self.shared.setdefault(out, out)
+        pids = self.pids
+        pid = pids.get(out)
+        if pid is None:
+            pid = pids[out] = len(pids)
+        return pid
 
     def _created(self) -> tuple:
         objs = self.runner.world.objects
