@@ -569,7 +569,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                    [sx[target + 1:], thr[target + 1:], pend[target + 1:], enab[target + 1:], sleep[target + 1:],
                     bt[target + 1:], done[target + 1:]], log)
             # handed over: kept here, a worker's log would hold every sequence of its run, and
-            # the garbage collector would walk them all again and again (half its time, once)
+            # the garbage collector would walk them all again at every collection
             log = []
         if found and budget.stop_first:
             break
@@ -637,7 +637,7 @@ def backtrack_optimal(stack: tuple | list, j: int, floor: int = 0) -> int:
                 break
             del tree[0]
         if tree:
-            thr[j] = tree[0][0]
+            thr[j] = t      # the child the loop above stopped at
             del thr[j + 1:], pend[j + 1:], enab[j + 1:], sleep[j + 1:], bt[j + 1:], done[j + 1:]
             del clk[j:], evd[j:], evx[j:], er[j:], ew[j:], nxt[j:], nmb[j:], sx[j + 1:], wut[j + 1:]
             return j
