@@ -145,12 +145,13 @@ def test_stale_worker_subtrees_are_not_taken(monkeypatch, spec, kernel, params):
     one = check(spec, kernel, jobs=1, **kw)
     monkeypatch.setattr(workers, "FLUSH", 0.0)
     monkeypatch.setattr(parallel, "_far_leaf", _stale(parallel._far_leaf))
-    one_here = parallel._one
+    monkeypatch.setattr(parallel, "STRETCH", 0.0)   # one execution a call here
+    explore_here = parallel.explore_dpor
 
     def slow(*a, **k):              # the worker finishes its (small) subtree before the search
         time.sleep(0.003)           # gets there, so the search meets what it sent, every run
-        return one_here(*a, **k)
-    monkeypatch.setattr(parallel, "_one", slow)
+        return explore_here(*a, **k)
+    monkeypatch.setattr(parallel, "explore_dpor", slow)
     compared = []
     unchanged = parallel._Unit.unchanged
     monkeypatch.setattr(parallel._Unit, "unchanged", lambda u, st: compared.append(unchanged(u, st)) or compared[-1])

@@ -82,7 +82,9 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     prefix of ``floor`` events and stops where the whole search would backtrack to a node above
     it.  Wakeup sequences for nodes above ``floor`` are not inserted but listed in
     ``out.log`` as ``(node, sequence)``, in the order found; ``out.stack`` is the stack cut at
-    ``floor``, for the caller to go on from (:func:`insert`, :func:`backtrack_top`).
+    ``floor``, for the caller to go on from (:func:`insert`, :func:`backtrack_optimal`), and
+    ``out.target`` -1 -- unless the budget stopped the call with a branch chosen at node
+    ``out.target`` and not run yet: then the stack is whole, to start from there again.
 
     ``record(target, thr, done, found, counts, events, nodes, log)``, when given, is called
     after every execution (a worker's speculative exploration, :mod:`zonedev.rt.parallel`):
@@ -149,6 +151,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
         target = start["target"]
         first = False
     every = record is not None
+    stopped_at = -1           # the budget stopped the search with a branch chosen there, not run
     while True:
         if started:
             stop = budget.exhausted(out.executions + out.blocked)
@@ -157,6 +160,7 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                              "target": target, "steps": steps, "started": started,
                              "out": {k: getattr(out, k) for k in ("executions", "blocked", "note", "findings")}})
             if stop:
+                stopped_at = target
                 break
         started = True
         if every:
@@ -601,7 +605,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     if floor:
         out.log = log
         out.stack = (wut, evd, evx, er, ew, sx, thr, pend, enab, sleep, bt, done, clk, nxt, nmb)
-        if floor < len(thr):
+        out.target = stopped_at
+        if floor < len(thr) and stopped_at < 0:
             out.stack = tuple(x[:floor] for x in out.stack)
     out.steps = steps
     out.elapsed = time.perf_counter() - t0

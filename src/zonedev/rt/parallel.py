@@ -3,10 +3,12 @@
 count, steps, findings and counterexamples.
 
 How it is split.  This process (the coordinator) runs the sequential search
-(:func:`~zonedev.rt.dpor.explore_dpor`) one execution at a time and takes every step of it in
-the same order: it keeps the exploration stack, inserts the wakeup sequences each execution's
-races ask for, backtracks (:func:`~zonedev.rt.dpor.backtrack_optimal`) and so finds the next
-execution.  What it hands out is work *ahead* of itself: a worker gets a pending leaf of the
+(:func:`~zonedev.rt.dpor.explore_dpor`) and takes every step of it in the same order: it keeps
+the exploration stack, inserts the wakeup sequences each execution's races ask for, backtracks
+(:func:`~zonedev.rt.dpor.backtrack_optimal`) and so finds the next execution.  Outside the
+leaves handed out it runs in stretches (:meth:`_Coordinator._stretch`: many executions a call,
+stopping where the search could enter a leaf that is out); inside one, one execution at a
+time, each taken from the worker if it ran it.  What it hands out is work *ahead* of itself: a worker gets a pending leaf of the
 wakeup trees -- the farthest from the search's frontier, so the one needed last (Optimal-DPOR
 never drops a leaf unexplored) -- and explores that leaf's whole subtree on its own copy of
 the stack, reporting as it goes every execution it ran and every subtree it finished
@@ -52,7 +54,7 @@ import time
 from typing import Any
 
 from .dpor import backtrack_optimal, explore_dpor, insert
-from .outcome import Budget, Outcome
+from .outcome import Budget, Outcome, stop_requested
 from .workers import _HEV, _HNODE, _LEV, _LNODE, _Pipes, _Tasks, _flat, path_key, summary_log
 
 #: seconds between looks at the workers' messages (and whenever an execution is not there)
@@ -70,6 +72,15 @@ ONE = 1 << 40
 #: after a look for a leaf to hand out found none, executions run before the next look
 IDLE = 8
 
+#: seconds of executions run here in one call when the search is inside no worker's leaf
+#: (:meth:`_Coordinator._stretch`): one execution a call costs its own set-up, and the
+#: bookkeeping of each (committing it, looking for workers' leaves) was a third of a cheap
+#: execution's time (readers(13)); the workers' messages are read between stretches
+STRETCH = 0.005
+
+#: seconds between a stretch's looks at the workers' pipes: one that has sent something ends it
+LOOK = 0.001
+
 def _one(runner: Any, stack: tuple | None, j: int, obs: Any, max_steps: int, stop_first: bool,
          cache: dict | None = None) -> tuple:
     """Run the leaf at node ``j`` of ``stack`` (None: the first execution), one execution, in
@@ -79,6 +90,46 @@ def _one(runner: Any, stack: tuple | None, j: int, obs: Any, max_steps: int, sto
     start = None if stack is None else {"stack": stack, "target": j}
     o = explore_dpor(runner, budget, obs, optimal=True, start=start, floor=ONE, cache=cache)
     return o, budget.reason
+
+
+class _Stretch:
+    """The budget of a stretch of executions run here in one call (:meth:`_Coordinator._stretch`):
+    at most ``executions``, until ``deadline``, and no further once the whole search's budget
+    has a reason to stop (a step guard, an interrupt)."""
+
+    __slots__ = ("whole", "executions", "deadline", "max_steps", "stop_first", "reason", "out", "due", "resume",
+                 "mail", "look")
+
+    def __init__(self, whole: Budget, executions: int | None, deadline: float, mail: Any = None) -> None:
+        self.whole = whole
+        self.executions = executions
+        self.deadline = deadline
+        self.max_steps = whole.max_steps
+        self.stop_first = whole.stop_first
+        self.reason = ""
+        self.out: Any = None
+        self.due = False
+        self.resume = None
+        self.mail = mail                # whether a worker has sent something (None: not asked)
+        self.look = time.perf_counter() + LOOK
+
+    def exhausted(self, execs: int) -> bool:
+        if self.whole.reason or stop_requested():
+            self.reason = "whole"
+        elif self.executions is not None and execs >= self.executions:
+            self.reason = "executions"
+        else:
+            now = time.perf_counter()
+            if now >= self.deadline:
+                self.reason = "time"
+            elif self.mail is not None and now >= self.look:
+                self.look = now + LOOK
+                if self.mail():         # (a worker done with its leaf waits for the next one)
+                    self.reason = "mail"
+        return bool(self.reason)
+
+    def save(self, state: dict) -> None:     # (never due: no checkpoints in a split search)
+        pass
 
 
 class _Unit:
@@ -327,19 +378,25 @@ class _Coordinator:
             o, reason = _one(runner, None, 0, self.obs, budget.max_steps, budget.stop_first, self.cache)
             self.st = list(o.stack)
             self._commit(o, reason)
+            target = -1             # >= 0: a stretch stopped there, the next execution starts there
             while not budget.reason:
                 if budget.stop_first and out.findings:
                     break
-                j = backtrack_optimal(self.st, len(self.st[6]) - 1, 0)
-                if self.lazy:
-                    _trim(self.lazy, j)
+                if target >= 0:
+                    j, target = target, -1
+                else:
+                    j = backtrack_optimal(self.st, len(self.st[6]) - 1, 0)
+                    if self.lazy:
+                        _trim(self.lazy, j)
                 if j < 0:
                     out.exhaustive = True
                     break
                 if budget.exhausted(out.executions + out.blocked):
                     break
+                inside: list | None = None
                 if self.back is not None:
-                    if self._from_workers(j):
+                    inside = self._from_workers(j)
+                    if inside is None:
                         continue
                 elif pool > 0 and time.perf_counter() - t0 >= warmup:
                     if obs_cm is not None:              # the workers start without this process's observer
@@ -349,9 +406,14 @@ class _Coordinator:
                     if obs_cm is not None:
                         self.obs = obs_cm.__enter__()
                     self.free = list(range(self.back.slots))
+                    inside = []
                 if self.lazy:
                     _materialize(self.st, self.lazy)
-                o, reason = _one(runner, tuple(self.st), j, self.obs, budget.max_steps, budget.stop_first, self.cache)
+                if inside:
+                    o, reason = _one(runner, tuple(self.st), j, self.obs, budget.max_steps, budget.stop_first,
+                                     self.cache)
+                else:
+                    o, reason, target = self._stretch(j, t0 + warmup if self.back is None and pool > 0 else 0.0)
                 self._commit(o, reason)
         finally:
             if self.back is not None:
@@ -371,9 +433,10 @@ class _Coordinator:
                 f"{max(0, self.ran - self.remote):,} of the workers' executions not used"
                 f"{f'; {self.dead} worker(s) died' if self.dead else ''})")
 
-    def _from_workers(self, j: int) -> bool:
+    def _from_workers(self, j: int) -> list | None:
         """Take the execution at node ``j`` (or the whole subtree there) from a worker if one
-        ran it; hand out leaves to idle workers.  False: it runs here."""
+        ran it (None); hand out leaves to idle workers.  Otherwise it runs here: the units
+        whose leaf's subtree the search is in (:meth:`_locate`)."""
         now = time.perf_counter()
         if now >= self.next_poll:
             self._poll()
@@ -386,15 +449,15 @@ class _Coordinator:
                 u.exact = u.unchanged(self.st)
                 u.base = self.out.executions + self.out.blocked
             if self._take(inside, j):
-                return True
+                return None
             self._poll()
             if self._take(inside, j):
-                return True
+                return None
             for u in inside:            # caught up with the worker: it goes elsewhere
                 self._stop(u)
         if self.free and self.here + self.remote >= self.idle_until:
             self._hand_out(j, inside)
-        return False
+        return inside
 
     def _take(self, inside: list, j: int) -> bool:
         """The execution at node ``j`` (or its whole subtree), from the deepest unit that has
@@ -528,10 +591,35 @@ class _Coordinator:
                 if u.size > HOLD:
                     self._stop(u)               # far ahead of the search: its memory
 
+    def _stretch(self, j: int, until: float) -> tuple:
+        """Executions from node ``j`` run here in one call, for up to ``STRETCH`` seconds (or
+        until ``until``, the end of the warm-up), while the search is inside no worker's leaf:
+        below ``floor``, one past the deepest node with a leaf out (the search backtracking to
+        it may enter that leaf), so the wakeup sequences for nodes with a leaf out, or above
+        them, come back in order for :meth:`_insert` to watch, as one execution's do.  The
+        search's order is the same (:func:`~zonedev.rt.dpor.explore_dpor`'s floor, as a
+        worker explores a leaf).  ``(outcome, reason, target)``: ``target`` >= 0 when it
+        stopped with a branch chosen there and not run."""
+        budget = self.budget
+        floor = 1 + max((u.j for u in self.units.values() if u.node is not None and id(u.node) in self.watch),
+                        default=0)
+        left = None
+        if budget.executions is not None:
+            left = budget.executions - self.out.executions - self.out.blocked
+        now = time.perf_counter()
+        stretch = _Stretch(budget, left, until if until > now else now + STRETCH,
+                           getattr(self.back, "mail", None))
+        o = explore_dpor(self.runner, stretch, self.obs, optimal=True, start={"stack": tuple(self.st), "target": j},
+                         floor=floor, cache=self.cache)
+        self.st = list(o.stack)
+        # (a limit of the whole search is for the loop to see, after it backtracks: one that
+        # ends exactly where the search does leaves it exhaustive, as in one process)
+        return o, "", o.target
+
     def _commit(self, o: Outcome, reason: str) -> None:
-        """One execution run here: its counts, findings and wakeup sequences."""
+        """Executions run here: their counts, findings and wakeup sequences."""
         out = self.out
-        self.here += 1
+        self.here += o.executions + o.blocked
         _count(out, o.executions, o.blocked, o.steps, o.truncated, o.note)
         _keep(out, o.findings.values())
         self._insert(o.log)

@@ -323,6 +323,13 @@ class _Pipes:
                 out.append((slot, "dead", None, None))
         return out
 
+    def mail(self) -> bool:
+        """Whether a worker has sent something not read yet."""
+        for c in self.live:
+            if c.poll():
+                return True
+        return False
+
     def close(self) -> None:
         for c in self.conns:
             try:
