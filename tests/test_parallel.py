@@ -17,8 +17,17 @@ BENCH = str(ROOT / "dpor_benchmarks.py")
 
 @pytest.fixture(autouse=True)
 def workers_at_once(monkeypatch):
-    """Start the workers after the first execution (by default small searches never start them)."""
+    """Start the workers after the first execution (by default small searches never start them),
+    and run one execution at a time here outside the leaves handed out (a stretch of 5 ms would
+    finish these small searches before a worker sends anything)."""
     monkeypatch.setattr(parallel, "WARMUP", 0.0)
+    monkeypatch.setattr(parallel, "STRETCH", 0.0)
+
+
+def ahead(r):
+    """How many of a split search's executions were a worker's."""
+    import re
+    return int(re.search(r"([\d,]+) of them run ahead on workers", r.note).group(1).replace(",", ""))
 
 
 def answer(r):
@@ -26,19 +35,33 @@ def answer(r):
             [(f.kind, f.signature, f.schedule, f.preemptions, f.steps, f.message) for f in r.findings])
 
 
+def _slowed(explore):
+    def slow(*a, **k):          # this process's executions only (a worker calls workers.explore_dpor)
+        time.sleep(0.001)
+        return explore(*a, **k)
+    return slow
+
+
 def same(spec, kernel=None, flushes=(0.0, 0.01), **kw):
     """``flushes``: how often the workers report (0: after every execution, so the search
-    meets them often; 0.01: the default)."""
+    meets them often; 0.01: the default); and once more with this process slowed down, so
+    that the workers run ahead of it and what they ran is taken."""
     one = check(spec, kernel, jobs=1, tables=False, **kw)
     assert one.exhaustive or kw.get("stop_first")
-    for flush in flushes:
+    taken = 0
+    here = parallel.explore_dpor
+    for flush, slow in [(f, False) for f in flushes] + [(0.0, True)]:
         workers.FLUSH = flush
+        parallel.explore_dpor = _slowed(here) if slow else here
         try:
             two = check(spec, kernel, jobs=2, tables=False, **kw)
         finally:
             workers.FLUSH = 0.01
-        assert answer(two) == answer(one), flush
-        assert "run ahead on workers" in two.note      # the split path really ran
+            parallel.explore_dpor = here
+        assert answer(two) == answer(one), (flush, slow)
+        taken = max(taken, ahead(two))
+    if not kw.get("stop_first") and one.executions >= 8:     # (2 executions: nothing to hand out)
+        assert taken > 0                                # the split path really ran
     return one
 
 
@@ -47,6 +70,34 @@ def same(spec, kernel=None, flushes=(0.0, 0.01), **kw):
     ("filesystem", {"n": 15}, 4), ("refcount", {"n": 2}, 140)])
 def test_benchmark_programs(name, params, execs):
     assert same(f"{BENCH}::{name}", params=params).executions == execs
+
+
+@pytest.mark.parametrize("spec,kernel,params", [
+    (f"{BENCH}::lastzero", None, {"n": 7}), (f"{BENCH}::readers", None, {"n": 8}),
+    (str(ROOT / "teardown.py::getput"), "v5.18", {"users": 2})])
+def test_stretches_stop_where_a_leaf_is_out(monkeypatch, spec, kernel, params):
+    # many executions a call here, outside the leaves handed out: each call stops where the
+    # search could enter one (its floor), so the workers' leaves are still taken from them
+    monkeypatch.setattr(parallel, "STRETCH", 0.0005)
+    stretch = parallel._Coordinator._stretch
+    passed = []
+
+    def watched(self, j, until):        # no leaf out is entered (or passed) by a stretch
+        out = [(u.j, u.node) for u in self.units.values() if u.node is not None and id(u.node) in self.watch]
+        r = stretch(self, j, until)
+        tree = self.st[0]
+        passed.extend(k for k, node in out if tree[k][0] is node or not any(c is node for c in tree[k]))
+        return r
+    monkeypatch.setattr(parallel._Coordinator, "_stretch", watched)
+    kw = dict(params=params, tables=False, mode="dpor")
+    one = check(spec, kernel, jobs=1, **kw)
+    taken = 0
+    for flush in (0.0, 0.01):
+        monkeypatch.setattr(workers, "FLUSH", flush)
+        two = check(spec, kernel, jobs=2, **kw)
+        assert answer(two) == answer(one)
+        taken = max(taken, ahead(two))
+    assert taken > 0 and not passed
 
 
 @pytest.mark.parametrize("spec,kernel,params,kinds", [
@@ -94,6 +145,42 @@ def test_ray_backend_same_counts():
         assert answer(two) == answer(one)
     finally:
         ray.shutdown()
+
+
+class _InlineTasks:
+    """A task backend (Ray's interface) that runs a leaf in this process when it is submitted:
+    the task path -- a leaf's executions come back only when it ends, it cannot be stopped or
+    asked for what it holds -- without ray."""
+
+    def __init__(self, runner, max_steps, stop_first):
+        self.runner, self.max_steps, self.stop_first, self.ran = runner, max_steps, stop_first, 0
+
+    def submit(self, payload):
+        self.ran += 1
+        return workers.run_unit(self.runner, payload, None, self.max_steps, None, None, self.stop_first)
+
+    def ready(self, handle):
+        return True
+
+    def get(self, handle):
+        return handle
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("name,params", [("lastzero", {"n": 5}), ("readers", {"n": 6}), ("indexer", {"n": 12})])
+def test_task_backend_same_answer(monkeypatch, name, params):
+    backs = []
+
+    def start(backend, jobs, runner, observe, max_steps, deadline, step_timeout, address, job, stop_first):
+        backs.append(_InlineTasks(runner, max_steps, stop_first))
+        return workers._Tasks(backs[-1], jobs)
+    monkeypatch.setattr(parallel, "_start", start)
+    one = check(f"{BENCH}::{name}", params=params, jobs=1, tables=False)
+    two = check(f"{BENCH}::{name}", params=params, jobs=2, backend="ray", tables=False)
+    assert answer(two) == answer(one) and backs[-1].ran > 0
+    assert "run ahead on workers" in two.note
 
 
 def test_first_finding_is_reported_when_found():

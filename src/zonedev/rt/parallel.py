@@ -33,13 +33,16 @@ counts, its findings as one process keeps them, and the wakeup sequences for the
 it).  Not equal (an execution before the leaf inserted into its subtree after it was handed
 out): a worker's execution is still taken where the search's path digest matches the one it
 started from and the guard walk agrees (the part of the subtree it depends on may be the
-same); the rest is run again here, which costs time, never the answer.  When the search
+same); the rest is run again here, which costs time, never the answer.  A forked worker
+holds its single executions back (:class:`~zonedev.rt.workers._Report`) until the search,
+arriving at the leaf before the subtree is finished, asks for them: most leaves come back as
+summaries, and an execution inside a summarised subtree is never needed.  When the search
 catches up with a worker (an execution it needs has not come back), the worker is told to
-stop and gets another leaf, and the search goes on here.
+stop and gets another leaf, and the search goes on here, in stretches again.
 
 Not split (one process; ``check`` says so in the note): source-DPOR, the stateful search,
-checkpoints.  A budget in executions stays exact: executions are committed one at a time, and
-a finished subtree is taken whole only if it fits.  ``stop_first`` stops at the first
+checkpoints.  A budget in executions stays exact: executions are committed one at a time (a
+stretch is given what is left), and a finished subtree is taken whole only if it fits.  ``stop_first`` stops at the first
 execution, in the sequential order, that found something, which is where one process stops.
 
 Random walk and PCT are split by index ranges instead (:mod:`zonedev.rt.ranges`).
@@ -65,6 +68,10 @@ HOLD = 512 << 20
 
 #: seconds of executions run in the calling process before workers start
 WARMUP = 0.02
+
+#: seconds the search, at a leaf whose worker holds its executions back, waits for them (the
+#: worker looks at its pipe every workers.LISTEN seconds, between two executions)
+WANT = 0.25
 
 #: a floor past every execution: explore_dpor runs one execution and logs every wakeup sequence
 ONE = 1 << 40
@@ -145,7 +152,7 @@ class _Unit:
     checked by :func:`_adopt` (the part of the subtree it depends on may be unchanged)."""
 
     __slots__ = ("uid", "slot", "j", "node", "key", "flat", "batches", "size", "decoded", "keyed", "sums",
-                 "running", "stopping", "exact", "base")
+                 "running", "stopping", "exact", "base", "asked", "eager")
 
     def __init__(self, uid: int, slot: int, j: int, node: list, key: bytes, flat: list) -> None:
         self.uid = uid
@@ -163,12 +170,16 @@ class _Unit:
         self.stopping = False
         self.exact: bool | None = None   # None: the search has not reached the leaf yet
         self.base = 0                # executions committed before the leaf's
+        self.asked = False           # the worker was asked for the executions it holds back
+        self.eager = False           # it sends its executions (asked, or it never held them back)
 
     def take(self, batch: tuple, at: int | None) -> None:
         """A batch from the worker.  ``at``: the search's execution in this subtree (None: it has
         not reached the leaf).  A finished subtree the search has not entered will be taken
         whole, unless the leaf changed: its own executions are let go (memory)."""
-        xs, blob, sums = batch
+        xs, blob, sums, sent = batch
+        if sent:
+            self.eager = True
         if xs:
             self.batches.append((xs, blob))
             self.size += len(blob)
@@ -406,7 +417,7 @@ class _Coordinator:
                     if obs_cm is not None:
                         self.obs = obs_cm.__enter__()
                     self.free = list(range(self.back.slots))
-                    inside = []
+                    inside = self._from_workers(j)     # (hands out leaves: none is out yet)
                 if self.lazy:
                     _materialize(self.st, self.lazy)
                 if inside:
@@ -448,16 +459,35 @@ class _Coordinator:
                 del self.watch[id(u.node)]
                 u.exact = u.unchanged(self.st)
                 u.base = self.out.executions + self.out.blocked
+                if self.back.lazy and u.running and not u.stopping and not u.eager and 0 not in u.sums:
+                    self.back.stop(u.slot, u.uid, "want")     # what it holds back, now
+                    u.asked = True
             if self._take(inside, j):
                 return None
             self._poll()
             if self._take(inside, j):
                 return None
+            if self._wait_eager(inside) and self._take(inside, j):
+                return None
             for u in inside:            # caught up with the worker: it goes elsewhere
                 self._stop(u)
+                if u.exact:             # nothing more to come: the search runs on as outside
+                    u.drop()            # any leaf (in stretches); a changed leaf's executions
+            inside = [u for u in inside if u.node is not None]  # are still taken by digest
         if self.free and self.here + self.remote >= self.idle_until:
             self._hand_out(j, inside)
         return inside
+
+    def _wait_eager(self, inside: list) -> bool:
+        """Wait (up to ``WANT`` seconds) for the workers asked for what they hold back to send
+        it; whether any did."""
+        ask = [u for u in inside if u.asked and not u.eager and u.running and not u.stopping]
+        if not ask:
+            return False
+        end = time.perf_counter() + WANT
+        while any(not u.eager and u.running for u in ask) and time.perf_counter() < end:
+            self._poll(POLL)
+        return any(u.eager for u in ask)
 
     def _take(self, inside: list, j: int) -> bool:
         """The execution at node ``j`` (or its whole subtree), from the deepest unit that has
@@ -566,10 +596,10 @@ class _Coordinator:
             u.stopping = True
             self.stopped += 1
 
-    def _poll(self) -> None:
-        """Take in the workers' messages: batches, or the end of a leaf (the worker is free
-        again)."""
-        for slot, kind, uid, data in self.back.poll(0):
+    def _poll(self, timeout: float = 0.0) -> None:
+        """Take in the workers' messages (waiting up to ``timeout`` for one): batches, or the
+        end of a leaf (the worker is free again)."""
+        for slot, kind, uid, data in self.back.poll(timeout):
             if kind == "dead":
                 self.dead += 1
                 for u in list(self.units.values()):

@@ -21,6 +21,10 @@ from .outcome import Budget, schedule_string, stop_requested
 #: seconds between a worker's reports of the executions it ran
 FLUSH = 0.01
 
+#: seconds between a worker's looks at its pipe (a poll(), a few us): a stop, a leaf changed, the
+#: search at the leaf asking for the executions held back (:class:`_Report`)
+LISTEN = 0.001
+
 # the exploration stack's lists (see explore_dpor), per event and per node: the light ones
 # (what adopting an execution, backtracking and inserting read) and the heavy ones (read only
 # when an execution replays the prefix: they travel as one blob, decoded only if they are)
@@ -49,8 +53,9 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
     wakeup subtree))``: the stack cut at the leaf's node ``j``, and what is the leaf's own
     there) and report what it ran, in batches (:class:`_Report`).  Without ``emit``: the
     batches and the end (``(complete, executions)``) marshalled, at the end (Ray); with it: a
-    batch every ``FLUSH`` seconds, reading ``inbox()`` then (``stop``: stop early; ``changed``:
-    the leaf changed before the search reached it, keep every execution), and the end
+    batch every ``FLUSH`` seconds and ``inbox()`` read every ``LISTEN`` seconds (``stop``: stop
+    early; ``changed``: the leaf changed before the search reached it, send every execution;
+    ``want``: the search is at the leaf, send the executions held back), and the end
     returned."""
     base, (j, t, done, sx, flat) = pickle.loads(payload)
     stack = [[None] * j + [[_unflat(flat)]]] + [None] * 14
@@ -65,25 +70,30 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
     if emit is None:            # a task cannot be stopped: it ends by itself after TASK seconds
         seconds = TASK if seconds is None else min(seconds, TASK)
     budget = Budget(seconds=seconds, max_steps=max_steps, stop_first=stop_first)
-    rep = _Report(runner.names)
+    rep = _Report(runner.names, lazy=emit is not None and inbox is not None)
     batches: list = []
-    last = [time.perf_counter()]
+    last = [time.perf_counter()] * 2       # the last batch sent, the last look at the inbox
 
     def record(target: int, thr: list, done: list, found: Any, counts: tuple, events: list, nodes: list,
                log: list) -> None:
-        rep.add(target, path_key(thr[:target + 1], done[:target + 1]), found, counts, events, nodes, log)
+        rep.add(target, (thr[:target + 1], done[:target + 1]), found, counts, events, nodes, log)
         now = time.perf_counter()
+        if inbox is not None and now - last[1] >= LISTEN:
+            last[1] = now
+            for m in inbox():
+                if m == "stop":
+                    budget.stop("cancelled")
+                else:                   # "want" (the search is at the leaf) or "changed"
+                    rep.all = rep.all or m == "changed"
+                    if rep.lazy:
+                        rep.lazy = False
+                        last[0] = 0.0   # what it held goes at once
         if now - last[0] >= FLUSH:
             last[0] = now
             if emit is None:
                 batches.append(rep.batch())
             else:
                 emit(rep.batch())
-                for m in inbox() if inbox is not None else ():
-                    if m == "stop":
-                        budget.stop("cancelled")
-                    else:
-                        rep.all = True
 
     with step_guard(runner, step_timeout, budget):
         o = explore_dpor(runner, budget, obs, optimal=True, start={"stack": tuple(stack), "target": j},
@@ -91,6 +101,8 @@ def run_unit(runner: Any, payload: bytes, obs: Any, max_steps: int, deadline: fl
     complete = bool(o.exhaustive and not budget.reason)
     if complete:
         rep.close(0)
+    else:
+        rep.lazy = False        # stopped: what it held goes (the search may still come to it)
     if rep.pending():
         if emit is None:
             batches.append(rep.batch())
@@ -132,14 +144,23 @@ class _Report:
     its inner ones' chunks as they are (before, every summarised level marshalled the
     sequences for the nodes above it again: closing subtrees cost a worker 14 us per
     readers(13) execution, now 7).  A search that is at node ``t`` about
-    to run execution ``a``, with the same tree, takes it at once."""
+    to run execution ``a``, with the same tree, takes it at once.
 
-    def __init__(self, names: list) -> None:
+    Executions are held back (``lazy``, a worker the search can ask) until the search asks
+    for them (it is at the leaf and the subtree is not finished) or the leaf ends unfinished:
+    most leaves are taken as summaries, and an execution inside a summarised subtree, not its
+    first, is dropped unsent (unless the leaf changed, ``all``: the search then takes what it
+    can one execution at a time, by path digest).  Its record (findings pickled, path digest,
+    lists marshalled) is made only if it is sent: on getput (v5.18) that was 47 us of a
+    worker's 212 per execution."""
+
+    def __init__(self, names: list, lazy: bool = False) -> None:
         self.names = names
         self.n = 0                          # executions so far
         self.recs: list = []                # not sent yet
         self.sums: list = []
         self.all = False                    # keep every execution (the leaf changed)
+        self.lazy = lazy                    # hold the executions back until asked
         # the subtrees not left yet, nodes increasing: [first execution, node, its first
         # execution's wakeup sequences for nodes at or above it, the chunks of the subtrees left
         # inside it, findings kept, first note, counts (executions, blocked, steps, truncated),
@@ -147,7 +168,9 @@ class _Report:
         # when it is left, so nothing is gathered twice
         self.open: list = []
 
-    def add(self, t: int, key: bytes, found: Any, counts: tuple, events: list, nodes: list, log: list) -> None:
+    def add(self, t: int, key: tuple, found: Any, counts: tuple, events: list, nodes: list, log: list) -> None:
+        """Execution ``n`` ran from node ``t``; ``key``: its path's threads and ``done``
+        (:func:`path_key` of them is made if it is sent)."""
         x = self.n
         self.close(t)
         execs, blocked, steps, truncated, note, pre, sched = counts
@@ -160,7 +183,6 @@ class _Report:
                 old = kept.get(f.signature)
                 if old is None or (f.preemptions, f.steps) < (old.preemptions, old.steps):
                     kept[f.signature] = f
-            found = pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
         self.open.append([x, t, [ev for ev in log if ev[0] <= t], [], kept, note, [execs, blocked, steps, truncated],
                           (events[1][0], events[2][0], events[3][0])])
         self.recs.append((x, found, counts, events, nodes, log, key))    # made into a record in batch()
@@ -179,6 +201,10 @@ class _Report:
                          pickle.dumps(list(kept.values()), protocol=pickle.HIGHEST_PROTOCOL) if kept else b"",
                          chunks, first)
                 self.sums.append((a, n - 1, t0, marshal.dumps(whole, 4)))
+                recs = self.recs
+                if not self.all:    # those inside it, not its first, are not needed
+                    while recs and recs[-1][0] > a:
+                        recs.pop()
             if op:
                 up = op[-1]
                 tu = up[1]      # a chunk all below it outlives neither it nor those around it
@@ -196,25 +222,28 @@ class _Report:
                     up[5] = note
 
     def pending(self) -> bool:
-        return bool(self.recs or self.sums)
+        return bool(self.sums or self.recs and not self.lazy)
 
     def batch(self) -> tuple:
-        """``(the executions it has, their records marshalled, summaries)``.  Unless told the
-        leaf changed (``all``), an execution inside a subtree summarised in the same batch, not
-        its first, is left out: a search that gets there after the summary takes the subtree
-        whole, and one already inside it has caught up with the worker and runs on by itself.
-        (A changed leaf is taken one execution at a time: it needs them all.)"""
-        inner = [] if self.all else [(a, b) for a, b, _, _ in self.sums]
+        """``(the executions it sends, their records marshalled, summaries, whether it sends
+        executions)``: none while ``lazy``.  Unless told the leaf changed (``all``), an
+        execution inside a summarised subtree, not its first, was dropped when the subtree
+        closed: a search that gets there after the summary takes the subtree whole, and one
+        already inside it has caught up with the worker and runs on by itself.  (A changed
+        leaf is taken one execution at a time: it needs them all.)"""
+        if self.lazy:
+            out: tuple = ((), b"", self.sums, False)
+            self.sums = []
+            return out
         xs, recs = [], []
         for x, found, counts, events, nodes, log, key in self.recs:
-            if inner and any(a < x <= b for a, b in inner):
-                continue
             # events: evd evx er ew clk nxt nmb; nodes: sx thr pend enab sleep bt done
             heavy = marshal.dumps(([events[0], events[4], events[5], events[6]], [nodes[2], nodes[5]]), 4)
             xs.append(x)
-            recs.append((found, counts, events[1:4], [nodes[0], nodes[1], nodes[3], nodes[4], nodes[6]], log,
-                         heavy, key))
-        out = (xs, marshal.dumps(recs, 4), self.sums)
+            recs.append((pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL) if found else found, counts,
+                         events[1:4], [nodes[0], nodes[1], nodes[3], nodes[4], nodes[6]], log, heavy,
+                         path_key(*key)))
+        out = (xs, marshal.dumps(recs, 4), self.sums, True)
         self.recs = []
         self.sums = []
         return out
@@ -263,7 +292,7 @@ def _pipe_worker(conn: Any) -> None:
                 if m is None:
                     raise SystemExit(0)
                 if m[1] == uid:
-                    got.append(m[0])      # "stop" or "changed" (others are for leaves done)
+                    got.append(m[0])      # "stop", "changed", "want" (others are for leaves done)
             return got
 
         end = run_unit(job["runner"], payload, obs, job["max_steps"], job["deadline"], job["step_timeout"],
@@ -291,6 +320,7 @@ class _Pipes:
             self.conns.append(here)
             self.procs.append(p)
         self.slots = jobs
+        self.lazy = True        # a worker holds its executions back until asked (_Report)
 
         self.live = list(self.conns)
 
@@ -350,6 +380,7 @@ class _Tasks:
     def __init__(self, back: Any, jobs: int) -> None:
         self.back = back
         self.slots = jobs
+        self.lazy = False       # a task sends everything when it ends
         self.running: dict[int, tuple[int, Any]] = {}
 
     def start(self, slot: int, uid: int, payload: bytes) -> None:
