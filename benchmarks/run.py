@@ -19,8 +19,10 @@
    found on PATH or in pyenv (or `--musil-python PATH`), and a venv with musil is made once under
    ~/.cache/zonedev-bench ($ZONEDEV_BENCH_CACHE); without them that side prints FAILED.
 6. The real model: Optimal-DPOR executions/s, the previous path against the current one.
-7. `check --jobs 1` vs `--jobs 2` as whole processes (wall, CPU, equal answers, ratio): Optimal-DPOR
-   and a random walk of 4,000 executions on release_vs_fault (split by index ranges).
+7. `check --jobs 1` vs `--jobs 2` as whole processes (wall, CPU, equal answers, ratio; and the
+   ratio of the searches alone, by their own clock, without the interpreter's start, the imports
+   and the kernel build): Optimal-DPOR and a random walk of 4,000 executions on release_vs_fault
+   (split by index ranges).
 8. `--long`: indexer(17) and lastzero(18) counted exactly with `--jobs`.
 """
 
@@ -369,17 +371,20 @@ def jobs_speedup(quick: bool) -> None:
                 d = json.loads(out)[0]
                 ans = (d["executions"], d["blocked"], d["steps"], d["traces"], d["states"],
                        [(f["kind"], f["schedule"]) for f in d["findings"]])
-                sides.append((wall, cpu, ans, d["note"]))
+                sides.append((wall, cpu, ans, d["note"], d["seconds"]))
             except (ValueError, IndexError, KeyError):
-                sides.append((None, cpu, None, "FAILED " + out[-60:]))
+                sides.append((None, cpu, None, "FAILED " + out[-60:], None))
         line = f"  {name:<34}"
-        for jobs, (wall, cpu, ans, note) in zip((1, 2), sides):
+        for jobs, (wall, cpu, ans, note, search) in zip((1, 2), sides):
             if wall is None:
                 line += f"  --jobs {jobs}: {note:<44}"
             else:
                 line += f"  --jobs {jobs}: {wall:7.2f}s wall {cpu:7.2f}s cpu {ans[0]:>8,} ex"
         same = sides[0][2] is not None and sides[0][2] == sides[1][2]
         line += f"  equal: {'yes' if same else 'NO'}  ratio {_ratio(sides[0][0], sides[1][0])}"
+        if same:
+            # the search alone (its own clock: no interpreter start, imports, kernel build)
+            line += f"  (search {sides[0][4]:.2f}s vs {sides[1][4]:.2f}s: {_ratio(sides[0][4], sides[1][4])})"
         crit = _critical_path(sides[1][3], sides[1][1]) if sides[1][0] is not None else None
         if crit is not None and sides[0][0] is not None:
             # what 2 free cores would give, whatever the load: this process's CPU against the
