@@ -8,11 +8,11 @@ the exploration stack, inserts the wakeup sequences each execution's races ask f
 (:func:`~zonedev.rt.dpor.backtrack_optimal`) and so finds the next execution.  Outside the
 leaves handed out it runs in stretches (:meth:`_Coordinator._stretch`: many executions a call,
 stopping where the search could enter a leaf that is out); inside one, one execution at a
-time, each taken from the worker if it ran it.  What it hands out is work *ahead* of itself: a worker gets a pending leaf of the
-wakeup trees -- the farthest from the search's frontier, so the one needed last (Optimal-DPOR
-never drops a leaf unexplored) -- and explores that leaf's whole subtree on its own copy of
-the stack, reporting as it goes every execution it ran and every subtree it finished
-(:class:`~zonedev.rt.workers._Report`).
+time, each taken from the worker if it ran it.  What it hands out is work *ahead* of itself: a
+worker gets a pending leaf of the wakeup trees -- the farthest from the search's frontier, so
+the one needed last (Optimal-DPOR never drops a leaf unexplored) -- and explores that leaf's
+whole subtree on its own copy of the stack, reporting as it goes every execution it ran and
+every subtree it finished (:class:`~zonedev.rt.workers._Report`).
 
 Why that is exact.  The exploration of a leaf's subtree depends only on
 
@@ -42,8 +42,9 @@ stop and gets another leaf, and the search goes on here, in stretches again.
 
 Not split (one process; ``check`` says so in the note): source-DPOR, the stateful search,
 checkpoints.  A budget in executions stays exact: executions are committed one at a time (a
-stretch is given what is left), and a finished subtree is taken whole only if it fits.  ``stop_first`` stops at the first
-execution, in the sequential order, that found something, which is where one process stops.
+stretch is given what is left), and a finished subtree is taken whole only if it fits.
+``stop_first`` stops at the first execution, in the sequential order, that found something,
+which is where one process stops.
 
 Random walk and PCT are split by index ranges instead (:mod:`zonedev.rt.ranges`).
 """
@@ -469,11 +470,14 @@ class _Coordinator:
                 return None
             if self._wait_eager(inside) and self._take(inside, j):
                 return None
-            for u in inside:            # caught up with the worker: it goes elsewhere
+            # caught up with the worker: it goes elsewhere.  Nothing more comes of an unchanged
+            # leaf, so the search runs on as outside any leaf (in stretches); a changed leaf's
+            # executions that came back are still taken by path digest as the search meets them
+            for u in inside:
                 self._stop(u)
-                if u.exact:             # nothing more to come: the search runs on as outside
-                    u.drop()            # any leaf (in stretches); a changed leaf's executions
-            inside = [u for u in inside if u.node is not None]  # are still taken by digest
+                if u.exact:
+                    u.drop()
+            inside = [u for u in inside if u.node is not None]
         if self.free and self.here + self.remote >= self.idle_until:
             self._hand_out(j, inside)
         return inside
