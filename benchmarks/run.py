@@ -219,6 +219,13 @@ def _env() -> dict:
     return env
 
 
+def _core() -> str:
+    """Whether the whole processes run the compiled DPOR core: it is used only while it was built
+    from this dpor.py (a stale build runs the interpreted one, silently)."""
+    from zonedev.rt import dpor
+    return "compiled DPOR core" if dpor.NATIVE is not None else "DPOR core INTERPRETED (not built from this dpor.py)"
+
+
 def _warm() -> None:
     """One short run of each scenario file and kernel the whole-process sections use, untimed:
     their bytecode is cached (``_env``) before the first timed process, so no side pays for
@@ -318,7 +325,7 @@ def _rumur(v518: int, nu: int, timeout: float) -> tuple[float | None, str]:
 
 
 def spin_side_by_side(quick: bool) -> None:
-    print("== SPIN and Rumur side by side: teardown family, whole processes (wall s) ==")
+    print(f"== SPIN and Rumur side by side: teardown family, whole processes (wall s; {_core()}) ==")
     print("   the same race: benchmarks/teardown.pml (Promela) and benchmarks/teardown.m.in (Murphi,")
     print("   users a scalarset) vs `zonedev check scenarios/teardown.py::teardown -p users=NU` (auto:")
     print("   the stateful search with symmetry, on the real model); a side that failed prints FAILED")
@@ -365,7 +372,8 @@ def jobs_speedup(quick: bool) -> None:
     """``check --jobs 1`` vs ``--jobs 2`` as whole processes: wall, CPU (with the workers), the
     answer of each side (which must be equal), the wall-time ratio."""
     la = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"== one exploration on 1 and 2 worker processes (check --jobs; load average {la:.1f} at the start) ==")
+    print(f"== one exploration on 1 and 2 worker processes (check --jobs; load average {la:.1f} at the start; "
+          f"{_core()}) ==")
     plan = [(f"{BENCH}::readers", None, ["-p", "n=10" if quick else "n=13"]),
             (f"{BENCH}::lastzero", None, ["-p", "n=9" if quick else "n=12"]),
             (f"{TEARDOWN}::getput", "v5.18", ["--mode", "dpor"] + (["-p", "users=2"] if quick else [])),
