@@ -192,6 +192,32 @@ def test_first_finding_is_reported_when_found():
     assert kind == "use_after_free" and n < r.executions and secs < r.elapsed
 
 
+def _execution(rep, t):
+    """One execution from node ``t`` reported to ``rep`` (one new event, no findings)."""
+    rep.add(t, ([0] * (t + 1), [0] * (t + 1)), None, (1, 0, t + 1, 0, "", 0, None),
+            [[(0, "r", ())], [None], [1], [0], [(1,)], [None], [False]],
+            [[None], [0], [()], [1], [0], [1], [1]], [(t, (0,))])
+
+
+def test_a_worker_holds_its_executions_back_until_asked(monkeypatch):
+    rep = workers._Report(["t0"], lazy=True)
+    for t in (0, 2, 4, 4, 4, 1):      # 1..4: a subtree below node 2, left when 5 starts at node 1
+        _execution(rep, t)
+    xs, _, sums, sent = rep.batch()
+    assert not xs and not sent and [(a, b, t) for a, b, t, _ in sums] == [(1, 4, 2)]
+    assert [r[0] for r in rep.recs] == [0, 1, 5]   # 2..4 are inside the summary: never needed
+    rep.lazy = False                                # asked ("want")
+    xs, blob, sums, sent = rep.batch()
+    assert xs == [0, 1, 5] and sent and not sums and not rep.recs
+    # past HELD a worker sends what it holds without being asked
+    monkeypatch.setattr(workers, "HELD", 3)
+    rep = workers._Report(["t0"], lazy=True)
+    for t in range(5):                # deeper and deeper: no subtree is left
+        _execution(rep, t)
+    xs, _, _, sent = rep.batch()
+    assert sent and xs == [0, 1, 2, 3, 4]
+
+
 def test_deep_wakeup_trees_travel_flat():
     # a wakeup tree as deep as a long execution (thousands of levels) must pickle and come back
     import pickle

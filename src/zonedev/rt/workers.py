@@ -121,6 +121,11 @@ TASK = 0.5
 #: a completed subtree of fewer executions than this gets no summary (its executions are taken one by one)
 SUMMARY = 4
 
+#: executions a worker holds back at most (:class:`_Report`); past that it sends them, and the
+#: search's own limit on what it keeps of a leaf (parallel.HOLD) applies.  (Subtrees close
+#: often: on lastzero(14) and release_vs_fault a worker never held more than 200.)
+HELD = 10000
+
 
 class _Report:
     """What a worker sends back of its leaf's subtree, execution by execution and subtree by
@@ -187,6 +192,8 @@ class _Report:
                           (events[1][0], events[2][0], events[3][0])])
         self.recs.append((x, found, counts, events, nodes, log, key))    # made into a record in batch()
         self.n = x + 1
+        if self.lazy and len(self.recs) > HELD:
+            self.lazy = False
 
     def close(self, t: int) -> None:
         """Execution ``n`` starts at node ``t``: the open subtrees at or below it are left."""
