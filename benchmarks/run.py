@@ -205,6 +205,11 @@ def _zonedev() -> list[str]:
     return [str(venv)] if venv.exists() else [sys.executable, "-m", "zonedev"]
 
 
+def _cache() -> Path:
+    """The benchmarks' cache directory ($ZONEDEV_BENCH_CACHE, default ~/.cache/zonedev-bench)."""
+    return Path(os.environ.get("ZONEDEV_BENCH_CACHE") or Path.home() / ".cache" / "zonedev-bench")
+
+
 def _env() -> dict:
     """A whole-process run's environment: this checkout's sources, and Python's bytecode cache on
     (kept outside the tree, under $ZONEDEV_BENCH_CACHE), as an installed package runs.  With
@@ -214,8 +219,7 @@ def _env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "src") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    cache = Path(os.environ.get("ZONEDEV_BENCH_CACHE") or Path.home() / ".cache" / "zonedev-bench")
-    env.setdefault("PYTHONPYCACHEPREFIX", str(cache / "pycache"))
+    env.setdefault("PYTHONPYCACHEPREFIX", str(_cache() / "pycache"))
     return env
 
 
@@ -541,8 +545,7 @@ def _musil_venv(python: str, version: str) -> tuple[str | None, str]:
     """A venv with musil for ``python``, made once under the cache directory
     ($ZONEDEV_BENCH_CACHE, default ~/.cache/zonedev-bench): (its python, musil's version) or
     (None, why not)."""
-    cache = Path(os.environ.get("ZONEDEV_BENCH_CACHE") or Path.home() / ".cache" / "zonedev-bench")
-    venv = cache / f"musil-py{'.'.join(version.split('.')[:2])}"
+    venv = _cache() / f"musil-py{'.'.join(version.split('.')[:2])}"
     vpy = venv / "bin" / "python"
     probe = [str(vpy), "-c", "import importlib.metadata as m; print(m.version('musil'))"]
     try:

@@ -35,9 +35,9 @@ def answer(r):
             [(f.kind, f.signature, f.schedule, f.preemptions, f.steps, f.message) for f in r.findings])
 
 
-def _slowed(explore):
+def _slowed(explore, seconds=0.001):
     def slow(*a, **k):          # this process's executions only (a worker calls workers.explore_dpor)
-        time.sleep(0.001)
+        time.sleep(seconds)
         return explore(*a, **k)
     return slow
 
@@ -259,12 +259,9 @@ def test_stale_worker_subtrees_are_not_taken(monkeypatch, spec, kernel, params):
     monkeypatch.setattr(workers, "FLUSH", 0.0)
     monkeypatch.setattr(parallel, "_far_leaf", _stale(parallel._far_leaf))
     monkeypatch.setattr(parallel, "STRETCH", 0.0)   # one execution a call here
-    explore_here = parallel.explore_dpor
-
-    def slow(*a, **k):              # the worker finishes its (small) subtree before the search
-        time.sleep(0.003)           # gets there, so the search meets what it sent, every run
-        return explore_here(*a, **k)
-    monkeypatch.setattr(parallel, "explore_dpor", slow)
+    # the worker finishes its (small) subtree before the search gets there, so the search
+    # meets what it sent, every run
+    monkeypatch.setattr(parallel, "explore_dpor", _slowed(parallel.explore_dpor, 0.003))
     compared = []
     unchanged = parallel._Unit.unchanged
     monkeypatch.setattr(parallel._Unit, "unchanged", lambda u, st: compared.append(unchanged(u, st)) or compared[-1])
