@@ -165,3 +165,44 @@ def test_a_refused_setup_gives_the_same_answer():
 
     r = check(zonedev.scenario()(with_generator), mode="dpor", jobs=1)
     assert r.exhaustive and r.executions == 2 and sorted(seen) == [0, 1]
+
+
+def test_an_execution_cut_short_unwinds_its_threads():
+    """``Runner.end`` resumes each thread still at a point with ``aborting`` set, and the point
+    raises ``Abort`` there (cheaper than greenlet's throw): the thread's ``finally`` runs, a
+    point inside it raises again, and the greenlet is back at the top for the next execution,
+    which runs whole."""
+    from zonedev.sync import Var
+    log = []
+
+    @zonedev.scenario(kernel=False)
+    def holder(k):
+        x = Var(0, "x")
+
+        def t0():
+            try:
+                x.set(1)
+                x.set(2)
+                log.append("ran on")
+            finally:
+                log.append("finally")
+                x.set(3)                 # a point while unwinding
+                log.append("past a point in finally")
+
+        def t1():
+            log.append(("read", x.get()))
+
+        return zonedev.Run({"t0": t0, "t1": t1})
+
+    r = Runner(holder, None, {})
+    for _ in range(2):
+        r.begin()
+        r.step(0)                        # x.set(1); t0 stops at x.set(2), t1 at x.get()
+        r.end()
+        assert r.fin == [True, True] and log == ["finally"]
+        log.clear()
+    r.begin()
+    while not all(r.fin):
+        r.step(0 if not r.fin[0] else 1)
+    r.end()
+    assert log == ["ran on", "finally", "past a point in finally", ("read", 3)]

@@ -28,7 +28,8 @@ READ, WRITE, ACQUIRE, RELEASE = "r", "w", "acq", "rel"
 
 
 class Abort(BaseException):
-    """Thrown into a suspended thread to unwind it when an execution is cut short."""
+    """Raised in a suspended thread to unwind it when an execution is cut short (a point raises
+    it when resumed with :attr:`Runner.aborting` set)."""
 
 
 class SetupError(Exception):
@@ -429,8 +430,14 @@ class Runner(Scheduler):
         for t in (range(self.n) if main_is_cur and not all(self.fin) else ()):
             if not self.fin[t] and main_is_cur:
                 self.cur = t
+                g = self.pool[t]
                 try:
-                    self.pool[t].throw(Abort)
+                    if g:
+                        # suspended at a point, which raises Abort itself now that aborting is
+                        # set: a plain raise costs ~1.7 us a thread, greenlet's throw ~5 us
+                        g.switch()
+                    else:
+                        g.throw(Abort)
                 except Abort:
                     pass
                 if not self.fin[t]:   # pragma: no cover - model swallowed Abort

@@ -80,8 +80,7 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
             fs = runner.start_findings()
             for f in fs or ():
                 out.add(f, [], 0, runner.names)
-        for i in range(target):
-            runner.step(thr[i])
+        runner.replay(thr, target)
         steps += target
         runner.nviol = len(runner.world.violations)
         if keys is not None:
