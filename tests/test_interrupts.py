@@ -167,6 +167,11 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
     assert os.path.exists(cp), r.output
     r = CliRunner().invoke(main, ["check", PLANTED + "::dec_and_test", "-p", "users=3", "--resume", cp])
     assert r.exit_code == 2 and r.stderr.startswith(f"zonedev: error: {cp}: a checkpoint of another")
+    import pickle
+    Path(cp).write_bytes(pickle.dumps({"format": 1, "identity": None, "state": {}}))   # an older zonedev's
+    r = CliRunner().invoke(main, ["check", PLANTED + "::dec_and_test", "-p", "users=4", "--resume", cp])
+    assert r.exit_code == 2 and r.stderr.startswith(f"zonedev: error: {cp}: a checkpoint of another zonedev "
+                                                    f"version (format 1, this one reads 2): start the search again")
     Path(cp).write_bytes(b"not a pickle")
     r = CliRunner().invoke(main, ["check", PLANTED + "::dec_and_test", "-p", "users=4", "--resume", cp])
     assert r.exit_code == 2 and r.stderr.startswith(f"zonedev: error: {cp}: not a zonedev checkpoint")

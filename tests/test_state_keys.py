@@ -230,3 +230,31 @@ def test_sleep_sets_keep_every_state_and_finding(monkeypatch):
     monkeypatch.setattr(explore, "_fp_conflict", lambda a, b: False)
     planted = check(spec, "v5.2", mode="stateful", tables=False, minimize=False)
     assert "use_after_free" not in _kinds(planted) and planted.states < plain.states
+
+
+def _f():
+    return 1
+
+
+def _g():
+    return 2
+
+
+def test_code_objects_are_numbered_by_value_and_the_numbers_survive_a_checkpoint():
+    """A key holds a number for each code object (a code object's hash is not cached, and
+    hashing them was a third of a key): equal code objects share one, and a checkpoint, whose
+    code objects come back as equal copies, keeps the numbering, whatever order the resumed
+    search meets them in (planted: a restore that numbers afresh gives g f's number)."""
+    import pickle
+    from zonedev.rt.checkpoint import _dumps
+    from zonedev.rt.engine import Runner
+    keys = state.StateKeys(Runner(last_writer, None, {}))
+    f, g = _f.__code__, _g.__code__
+    a, b = keys._cid(f), keys._cid(g)
+    assert a != b and keys._cid(f.replace()) == a      # an equal copy: the same number
+    saved = pickle.loads(_dumps(keys.save()))          # what --resume reads in another process
+    again = state.StateKeys(Runner(last_writer, None, {}))
+    again.restore(saved)
+    assert again._cid(g) == b and again._cid(f) == a
+    assert again._cid(test_code_objects_are_numbered_by_value_and_the_numbers_survive_a_checkpoint.__code__) \
+        not in (a, b)

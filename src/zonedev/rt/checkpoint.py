@@ -32,7 +32,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2     # 2: state keys number code objects (StateKeys.code_num)
 
 
 class CheckpointError(ValueError):
@@ -141,8 +141,11 @@ class Checkpoints:
             raise CheckpointError(f"{self.src}: cannot read the checkpoint: {e.strerror or e}") from None
         except Exception as e:
             raise CheckpointError(f"{self.src}: not a zonedev checkpoint ({type(e).__name__})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        if not isinstance(data, dict) or "format" not in data:
             raise CheckpointError(f"{self.src}: not a zonedev checkpoint (format)")
+        if data["format"] != FORMAT:
+            raise CheckpointError(f"{self.src}: a checkpoint of another zonedev version (format "
+                                  f"{data['format']!r}, this one reads {FORMAT}): start the search again")
         if data.get("identity") != self.identity:
             raise CheckpointError(f"{self.src}: a checkpoint of another exploration (scenario, file, "
                                   f"kernel, mode, parameters and seed must be the same)")

@@ -15,7 +15,9 @@ Canonical forms: plain values as they are; sync objects by ``oid``; model object
 ``_zd_key()`` by that key and their plain fields (the class's ``_zd_key`` must cover what else
 of it can change); other model objects by their class and every field; lists, dicts, sets and
 such objects by first visit within the key (two threads sharing one list are not two threads
-holding equal copies); closures by code, cells and defaults; a fair retry loop
+holding equal copies); closures by code, cells and defaults; code objects by number (equal
+code, one number: CPython does not cache a code object's hash, and hashing positions and
+proxies that hold code objects was a third of a key); a fair retry loop
 (:class:`~zonedev.sync.retry.RetryLoop`) relative to now -- the values its last attempt read and
 whether each object was written since, and by this thread -- because that is what its
 ``ready()`` decides on and the write counts themselves grow without bound; the kernel by the
@@ -44,6 +46,7 @@ import operator
 import types
 from typing import Any, Final
 
+from ..sync.rcu import Rcu
 from ..sync.retry import RetryLoop
 from ..sync.world import SyncObject, World
 from . import native
@@ -85,6 +88,14 @@ class StateKeys:
         self.runner = runner
         self.symmetry = symmetry
         self.skip = _skip_codes()
+        #: the same, by id (``id(code) in set``: a code object's own hash is not cached)
+        self.skip_ids: set[int] = {id(c) for c in self.skip}
+        #: code object -> its number, by value (what a key holds instead of the code); saved
+        self.code_num: dict[Any, int] = {}
+        #: id(code) -> its number, for the code objects met in this process (held in
+        #: ``code_alive``, so that their ids stay theirs)
+        self.cids: dict[int, int] = {}
+        self.code_alive: list = []
         self.stop = Runner._body.__code__
         self.retry_code = RetryLoop.retry.__code__
         self.pk: list[Any] = []
@@ -129,6 +140,9 @@ class StateKeys:
         #: hash CPython does not cache, and the key, the symmetric order and :meth:`dedupe` each
         #: hashed or compared it again (a sixth of the stateful search's time)
         self.pids: dict[Any, int] = {}
+        #: every frame entry (code, offset, canonical locals) seen so far -> its number: a
+        #: position is a tuple of these (callers' frames repeat across positions)
+        self.eids: dict[Any, int] = {}
         #: the explorer reports what each step touched (:meth:`touched`): the world's state is
         #: then kept up to date object by object
         self.incremental = False
@@ -147,13 +161,29 @@ class StateKeys:
 
     def save(self) -> dict:
         """What a checkpoint keeps (see :mod:`zonedev.rt.checkpoint`)."""
-        return {"rank": self.rank, "nsetup": self.nsetup, "interned": self.interned, "pids": self.pids}
+        return {"rank": self.rank, "nsetup": self.nsetup, "interned": self.interned, "pids": self.pids,
+                "codes": self.code_num, "eids": self.eids}
 
     def restore(self, saved: dict) -> None:
         self.rank = saved["rank"]
         self.nsetup = saved.get("nsetup")
         self.interned = saved.get("interned", {})
         self.pids = saved.get("pids", {})
+        self.code_num = saved.get("codes", {})
+        self.eids = saved.get("eids", {})
+        self.cids = {}
+
+    def _cid(self, code: Any) -> int:
+        """``code``'s number: equal code objects have one (in this process and in a checkpoint
+        resumed elsewhere), found by id after the first time."""
+        i = self.cids.get(id(code))
+        if i is None:
+            j = self.code_num.get(code)
+            if j is None:
+                j = self.code_num[code] = len(self.code_num)
+            i = self.cids[id(code)] = j
+            self.code_alive.append(code)
+        return i
 
     def reset(self) -> None:
         n = self.runner.n
@@ -169,7 +199,6 @@ class StateKeys:
         if self.nsetup is None:        # the first execution, right after its setup (the same
             self.nsetup = len(objs)    # for every execution: the setup is deterministic)
         self.created = ()
-        from ..sync.rcu import Rcu
         self.rcus = [o for o in objs if isinstance(o, Rcu)]      # (watched twins too)
 
     def moved(self, t: int) -> None:
@@ -278,14 +307,14 @@ class StateKeys:
             return ("d", idx) + tuple(pairs)
         if kind == _FUNC:
             cells = v.__closure__
-            return ("f", v.__code__,
+            return ("f", self._cid(v.__code__),
                     tuple([self.canon(c.cell_contents, depth + 1) if _full(c) else ("empty",) for c in cells])
                     if cells else (),
                     tuple([self.canon(d, depth + 1) for d in v.__defaults__]) if v.__defaults__ else (),
                     tuple(sorted((a, self.canon(b, depth + 1)) for a, b in v.__kwdefaults__.items()))
                     if v.__kwdefaults__ else ())
         if kind == _METHOD:
-            return ("m", v.__func__.__code__, self.canon(v.__self__, depth + 1))
+            return ("m", self._cid(v.__func__.__code__), self.canon(v.__self__, depth + 1))
         if kind == _KERNEL:
             return ("kernel",)           # its attributes' names are in the key once (hidden)
         if kind == _CONSTANT:            # a class, a module, code: constants
@@ -417,8 +446,8 @@ class StateKeys:
             self.numbered = False
             return -1
         f = r.pool[t].gr_frame
-        parts = []
-        skip = self.skip
+        parts: list[Any] = []
+        skip = self.skip_ids
         stop = self.stop
         self.me = r.names[t]
         self.clean = True
@@ -432,13 +461,14 @@ class StateKeys:
                 loc = f.f_locals
                 rd = loc.get("ready")
                 snap = rd.__defaults__[1] if rd is not None and rd.__defaults__ else None
-                parts.append((code, f.f_lasti, self._retry(loc["self"].label, snap),
+                parts.append((self._cid(code), f.f_lasti, self._retry(loc["self"].label, snap),
                               self.canon(loc.get("objs"))))
-            elif code not in skip:
+            elif id(code) not in skip:
                 loc = f.f_locals
-                entry = (code, f.f_lasti,
+                entry = (self._cid(code), f.f_lasti,
                          tuple([(k, self.canon(x)) for k, x in loc.items() if k != "self" or type(x) is not Runner]))
-                parts.append(self.shared.setdefault(entry, entry))   # callers' frames repeat
+                eids = self.eids     # a frame by number: the position's tuple hashes cheaply
+                parts.append(eids.setdefault(entry, len(eids)))
             f = f.f_back
         out = tuple(parts)
         pids = self.pids
@@ -462,10 +492,13 @@ class StateKeys:
         f = r.pool[t].gr_frame
         out = []
         stop = self.stop
-        skip = self.skip
-        while f is not None and f.f_code is not stop:
-            if f.f_code not in skip:
-                out.append((f.f_code, f.f_lasti))
+        skip = self.skip_ids
+        while f is not None:
+            code = f.f_code
+            if code is stop:
+                break
+            if id(code) not in skip:
+                out.append((self._cid(code), f.f_lasti))
             f = f.f_back
         return tuple(out)
 
