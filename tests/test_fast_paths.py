@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent / "scenarios"
 
 @pytest.fixture(autouse=True)
 def plan_at_once(monkeypatch):
-    """Read the setup's plan at the first execution (by default after 50 ms of setups)."""
+    """Read the setup's plan at the first execution (by default after 20 ms of setups)."""
     monkeypatch.setattr(snapshot, "AFTER", 0.0)
 
 
