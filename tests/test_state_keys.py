@@ -258,3 +258,86 @@ def test_code_objects_are_numbered_by_value_and_the_numbers_survive_a_checkpoint
     assert again._cid(g) == b and again._cid(f) == a
     assert again._cid(test_code_objects_are_numbered_by_value_and_the_numbers_survive_a_checkpoint.__code__) \
         not in (a, b)
+
+
+class Slot:
+    """A model object with ``_zd_key`` whose plain field only the key's table of fields holds."""
+
+    __slots__ = ("val",)
+
+    def __init__(self) -> None:
+        self.val = 0
+
+    def _zd_key(self) -> tuple:
+        return ("slot",)
+
+
+@zonedev.scenario(kernel=False, params={"n": 3})
+def lost_update(k, n):
+    """n identical threads read ``slot.val`` and write it back plus one, with a point between:
+    an update is lost unless they go one at a time.  Each thread holds the slot in a local."""
+    slot = Slot()
+    x = Var(0, "x")
+
+    def worker():
+        s = slot
+        x.get()            # (every thread runs to its first point at the start)
+        v = s.val
+        x.get()
+        s.val = v + 1
+
+    return zonedev.Run({f"w{i}": worker for i in range(n)},
+                       finally_=[zonedev.Check(lambda: None if slot.val == n else f"lost update: {slot.val}",
+                                               "final", "all_counted")])
+
+
+def test_a_position_lists_its_locals_in_the_codes_order():
+    """``f_locals`` lists a frame's locals in the order they were first seen bound, which
+    depends on whether the frame's locals were read before (an earlier key in the same
+    execution): the same state gave two positions.  A position lists them in the code's order."""
+    from zonedev.rt.engine import Runner
+    r = Runner(lost_update, None, {"n": 2})
+    keys = state.StateKeys(r)
+    r.begin()
+    keys.reset()
+    keys.key()                 # reads w0's locals before v is bound
+    r.step(0)                  # w0 reads slot.val into v, stops at its second point
+    after_a_key = keys.position(0)
+    assert after_a_key >= 0
+    r.end()
+    r.begin()                  # the same two steps, no key before them
+    keys.reset()
+    r.step(0)
+    assert keys.position(0) == after_a_key
+    r.end()
+
+
+def test_a_replayed_state_keeps_its_positions(monkeypatch):
+    """The stateful search starts each execution at a state an earlier one computed a key at
+    (its prefix replayed): the threads' positions there are reused (``StateKeys.at_node``) until
+    each moves, and their model objects with ``_zd_key`` found again, by key, among this
+    execution's.  The same states, executions and findings as walking every position again,
+    with the audit on; planted -- the earlier execution's objects kept, whose plain fields are
+    that execution's -- the audit names the merge it causes."""
+    from zonedev.rt.unsound import UnsoundKey
+    pure = state.pure()
+    monkeypatch.setattr(explore, "StateKeys", pure.StateKeys)
+    monkeypatch.setattr(pure, "AUDIT", True)
+    calls = []
+    at_node = pure.StateKeys.at_node
+    monkeypatch.setattr(pure.StateKeys, "at_node", lambda self, saved: calls.append(1) or at_node(self, saved))
+
+    def answer():
+        r = check(lost_update, params={"n": 4}, mode="stateful", minimize=False, tables=False)
+        return r.verdict, r.executions, r.states, r.exhaustive, [(f.kind, f.schedule) for f in r.findings]
+
+    reused = answer()
+    assert reused[0] == "found" and reused[3] and len(calls) == reused[1] - 1 > 0   # every one but the first
+    node = pure.StateKeys.node
+    monkeypatch.setattr(pure.StateKeys, "node", lambda self: None)
+    assert answer() == reused
+    monkeypatch.setattr(pure.StateKeys, "node", node)
+    monkeypatch.setattr(pure.StateKeys, "_check_borrowed", lambda self, t, found: None)
+    monkeypatch.setattr(pure.StateKeys, "_own_objects", lambda self, t: self.pobjs[t])
+    with pytest.raises(UnsoundKey, match="val"):
+        answer()

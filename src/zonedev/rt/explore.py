@@ -45,6 +45,7 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
     opts: list[list[int]] = []
     enab: list[int] = []
     prec: list[int] = []       # preemptions before step i
+    kn: list = []              # node i: the threads' positions there (StateKeys.node), or None
     target = 0
     first = True
     steps = 0
@@ -63,6 +64,7 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
         _restore(out, r["out"])
         first = False
         started = r["started"]
+        kn = [None] * len(thr)
     while True:
         if started:
             stop = budget.exhausted(out.executions + out.blocked + out.pruned)
@@ -85,6 +87,8 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
         runner.nviol = len(runner.world.violations)
         if keys is not None:
             keys.reset()
+            if target < len(kn) and kn[target] is not None:
+                keys.at_node(kn[target])
         found = None
         i = target
         while True:
@@ -129,6 +133,8 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
                 opts.append(options[1:])
                 enab.append(em)
                 prec.append(pre)
+                if keys is not None:
+                    kn.append(keys.node() if key is not None else None)
                 p = options[0]
             runner.step(p)
             if keys is not None:
@@ -151,7 +157,7 @@ def explore_dfs(runner: Runner, budget: Budget, bound: int | None = None,
             out.covered = True
             break
         thr[j] = opts[j].pop(0)
-        del thr[j + 1:], opts[j + 1:], enab[j + 1:], prec[j + 1:]
+        del thr[j + 1:], opts[j + 1:], enab[j + 1:], prec[j + 1:], kn[j + 1:]
         target = j
     out.steps = steps
     out.states = len(visited)

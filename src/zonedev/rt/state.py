@@ -95,6 +95,11 @@ class StateKeys:
         #: id(code) -> its number, for the code objects met in this process (held in
         #: ``code_alive``, so that their ids stay theirs)
         self.cids: dict[int, int] = {}
+        #: code number -> its local variables' names, in the code's order: the order of a
+        #: position's locals (``f_locals`` lists them in the order they were first seen bound,
+        #: which depends on when the frame's locals were first read: the same state gave two
+        #: positions)
+        self.lnames: dict[int, list] = {}
         self.code_alive: list = []
         self.stop = Runner._body.__code__
         self.retry_code = RetryLoop.retry.__code__
@@ -106,6 +111,12 @@ class StateKeys:
         self.pobjs: list[list] = []
         #: the model objects with ``_zd_key`` met so far in the key being computed
         self.keyed: list = []
+        #: thread -> its ``pobjs`` are an earlier execution's objects (:meth:`at_node`)
+        self.borrowed: list[bool] = []
+        #: ``_zd_key`` -> the object of this execution met with it (:meth:`at_node`), and the
+        #: keys met with two objects
+        self.live: dict[Any, Any] = {}
+        self.ambiguous: set = set()
         self.names: dict[str, Any] = {}
         self.tnames: frozenset = frozenset()
         self.named = True
@@ -191,6 +202,9 @@ class StateKeys:
         self.pure = [False] * n
         self.ident = [False] * n
         self.pobjs = [[] for _ in range(n)]
+        self.borrowed = [False] * n
+        self.live = {}
+        self.ambiguous = set()
         self.cstate = None              # the world's canonical state, rebuilt on the first key
         self.stale = set()
         self.dirty = set(range(n))
@@ -200,6 +214,64 @@ class StateKeys:
             self.nsetup = len(objs)    # for every execution: the setup is deterministic)
         self.created = ()
         self.rcus = [o for o in objs if isinstance(o, Rcu)]      # (watched twins too)
+
+    def node(self) -> tuple | None:
+        """The threads' positions at this state, right after :meth:`key` (None if it was
+        uncacheable): for :meth:`at_node` in a later execution that replays to this state."""
+        if any(x is None for x in self.pk):
+            return None
+        return (self.pk[:], self.pure[:], self.ident[:], self.pobjs[:])
+
+    def at_node(self, saved: tuple) -> None:
+        """After :meth:`reset`, at a state an earlier execution computed a key at (its prefix
+        replayed: the same state, deterministically): the threads' positions are the ones
+        :meth:`node` saved there, and a pure one is not walked again until its thread moves.
+        Its model objects with ``_zd_key`` (whose plain fields the key reads afresh) are that
+        execution's; :meth:`_own_objects` finds this execution's by their keys.  The stateful
+        search's executions each start with the replay of a prefix: without this every
+        thread's frames were walked again at its first key (12 of 13 threads on
+        ``teardown`` with 12 users, a third of its time)."""
+        pk, pure, ident, pobjs = saved
+        self.pk = pk[:]
+        self.pure = pure[:]
+        self.ident = ident[:]
+        self.pobjs = pobjs[:]
+        self.borrowed = [bool(x) for x in pobjs]
+        self.dirty = set()
+
+    def _own_objects(self, t: int) -> list:
+        """Thread ``t``'s model objects with ``_zd_key``, of this execution: its borrowed ones
+        by their keys among the objects this key met elsewhere (one object to a key), else
+        from its frames again (the same position: a pure one only changes when it moves)."""
+        live = self.live
+        amb = self.ambiguous
+        out = []
+        for k, _ in self.pobjs[t]:
+            v = live.get(k)
+            if v is None or k in amb:
+                break
+            out.append((k, v))
+        else:
+            if AUDIT:                       # the tests' check: the same as walking the frames
+                self._check_borrowed(t, out)
+            self.pobjs[t] = out
+            self.borrowed[t] = False
+            return out
+        keyed = self.keyed
+        pid = self.pk[t]
+        if self.position(t) != pid:     # pragma: no cover - a pure position that changed
+            raise UnsoundKey(f"thread {self.runner.names[t]}: a position restored from an earlier "
+                             f"execution differs from its frames")
+        self.keyed = keyed
+        return self.pobjs[t]
+
+    def _check_borrowed(self, t: int, found: list) -> None:
+        keyed = self.keyed
+        pid = self.pk[t]
+        if self.position(t) != pid or [(k, id(v)) for k, v in self.pobjs[t]] != [(k, id(v)) for k, v in found]:
+            raise UnsoundKey(f"thread {self.runner.names[t]}: a position restored from an earlier execution, "
+                             f"or its objects found by key, differ from its frames")
+        self.keyed = keyed
 
     def moved(self, t: int) -> None:
         self.dirty.add(t)
@@ -285,6 +357,9 @@ class StateKeys:
             # its plain fields go in the key's table of keyed objects, looked at afresh for
             # every key, so that a position naming it stays the same (and cached)
             self.keyed.append((k, v))
+            old = self.live.setdefault(k, v)
+            if old is not v:
+                self.ambiguous.add(k)
             return ("k", k)
         if kind == _LIST:
             back = self._mutable(v)
@@ -440,6 +515,7 @@ class StateKeys:
         """Thread ``t``'s position: its frames (code, offset, canonical locals), by number
         (:attr:`pids`); -1: it finished."""
         self.keyed = self.pobjs[t] = []
+        self.borrowed[t] = False
         r = self.runner
         if r.fin[t]:
             self.clean = True
@@ -465,8 +541,17 @@ class StateKeys:
                               self.canon(loc.get("objs"))))
             elif id(code) not in skip:
                 loc = f.f_locals
-                entry = (self._cid(code), f.f_lasti,
-                         tuple([(k, self.canon(x)) for k, x in loc.items() if k != "self" or type(x) is not Runner]))
+                cid = self._cid(code)
+                names = self.lnames.get(cid)
+                if names is None:
+                    names = self.lnames[cid] = list(dict.fromkeys(code.co_varnames + code.co_cellvars
+                                                                  + code.co_freevars))
+                ls = []
+                for k in names:
+                    x = loc.get(k, _MISSING)
+                    if x is not _MISSING and (k != "self" or type(x) is not Runner):
+                        ls.append((k, self.canon(x)))
+                entry = (cid, f.f_lasti, tuple(ls))
                 eids = self.eids     # a frame by number: the position's tuple hashes cheaply
                 parts.append(eids.setdefault(entry, len(eids)))
             f = f.f_back
@@ -546,11 +631,14 @@ class StateKeys:
             self.order = order
             self.seen = {}
             self.hit_name = False
-            self.keyed = keyed = []
+            keyed: list = []
+            self.keyed = keyed
             state: Any = self._world_state()
             # mutable values are numbered across all threads (sharing is state)
             positions = []
             dirty = self.dirty
+            borrowed = self.borrowed
+            late: list[int] = []
             for t in order:
                 if t in dirty or not pure[t]:
                     hit = self.hit_name
@@ -559,15 +647,22 @@ class StateKeys:
                     pure[t] = self.clean and not self.hit_name
                     self.ident[t] = self.numbered
                     self.hit_name = self.hit_name or hit
-                keyed.extend(self.pobjs[t])
+                if borrowed[t]:
+                    late.append(t)
                 positions.append(pk[t])
             self.dirty = set()
-            self.keyed = keyed
+            rest: list = []
+            self.keyed = rest
             fns = self.canon((run.fns, run.finals, run.invariants))
             k = r.world.kernel
             hidden = (self._created(), tuple(k.__dict__) if k is not None else (), tuple([tuple([self.canon(fn) for _, _, fn in c.callbacks])
                                               for c in self.rcus]))
             extra = self.canon(run.state()) if run.state is not None else None
+            for t in late:              # the objects the other parts met first (they are theirs)
+                self._own_objects(t)
+            # the world's, the threads' in their order, the rest's: as if every position was walked
+            keyed = keyed + [kv for t in order for kv in self.pobjs[t]] + rest
+            self.keyed = keyed
             # the plain fields of every model object with _zd_key named anywhere in the key
             fields = {}
             for k, v in keyed:
