@@ -111,6 +111,8 @@ class StateKeys:
         self.pobjs: list[list] = []
         #: the model objects with ``_zd_key`` met so far in the key being computed
         self.keyed: list = []
+        #: thread -> the rank of its frame chain (:meth:`_order`), -1: not known
+        self.prank: list[int] = []
         #: thread -> its ``pobjs`` are an earlier execution's objects (:meth:`at_node`)
         self.borrowed: list[bool] = []
         #: ``_zd_key`` -> the object of this execution met with it (:meth:`at_node`), and the
@@ -203,6 +205,7 @@ class StateKeys:
         self.ident = [False] * n
         self.pobjs = [[] for _ in range(n)]
         self.borrowed = [False] * n
+        self.prank = [-1] * n
         self.live = {}
         self.ambiguous = set()
         self.cstate = None              # the world's canonical state, rebuilt on the first key
@@ -220,7 +223,7 @@ class StateKeys:
         uncacheable): for :meth:`at_node` in a later execution that replays to this state."""
         if any(x is None for x in self.pk):
             return None
-        return (self.pk[:], self.pure[:], self.ident[:], self.pobjs[:])
+        return (self.pk[:], self.pure[:], self.ident[:], self.pobjs[:], self.prank[:])
 
     def at_node(self, saved: tuple) -> None:
         """After :meth:`reset`, at a state an earlier execution computed a key at (its prefix
@@ -231,7 +234,8 @@ class StateKeys:
         search's executions each start with the replay of a prefix: without this every
         thread's frames were walked again at its first key (12 of 13 threads on
         ``teardown`` with 12 users, a third of its time)."""
-        pk, pure, ident, pobjs = saved
+        pk, pure, ident, pobjs, prank = saved
+        self.prank = prank[:]
         self.pk = pk[:]
         self.pure = pure[:]
         self.ident = ident[:]
@@ -555,6 +559,14 @@ class StateKeys:
                 eids = self.eids     # a frame by number: the position's tuple hashes cheaply
                 parts.append(eids.setdefault(entry, len(eids)))
             f = f.f_back
+        objs = self.pobjs[t]
+        if len(objs) > 1:            # one entry a key (callers' frames hold the same page)
+            one: dict = {}
+            for kv in objs:
+                if kv[0] not in one:
+                    one[kv[0]] = kv[1]
+            if len(one) < len(objs):
+                self.pobjs[t] = list(one.items())
         out = tuple(parts)
         pids = self.pids
         pid = pids.get(out)
@@ -593,8 +605,12 @@ class StateKeys:
         r = self.runner
         n = r.n
         rank = self.rank
-        proxies = [self._proxy(t) for t in range(n)]
-        ranks: list[Any] = [rank.setdefault(("p", x), len(rank)) for x in proxies]
+        prank = self.prank
+        dirty = self.dirty
+        for t in range(n):                       # a thread that has not moved is where it was
+            if prank[t] < 0 or t in dirty:
+                prank[t] = rank.setdefault(("p", self._proxy(t)), len(rank))
+        ranks: list[Any] = prank[:]
         if len(set(ranks)) < n:                  # threads at one place: their locals decide
             pk = self.pk
             for t in range(n):
