@@ -10,7 +10,6 @@ kernel is the series up to and including the patches of that version.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import re
@@ -258,6 +257,7 @@ def load_patch_file(path: str | Path) -> Patch:
         raise PatchFileError(f"{shown}: no such file")
     if path.suffix != ".py":
         raise PatchFileError(f"{shown}: a patch file is a Python file (.py) defining PATCH = zonedev.Patch(...)")
+    import hashlib       # here: only a user's patch file needs it
     name = f"zonedev_user_patch_{hashlib.sha1(key.encode()).hexdigest()[:16]}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -23,7 +23,6 @@ This module is the rt layer's: it reads scenarios and runs the checker, and draw
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import time
@@ -444,6 +443,7 @@ def matrix(paths: str | Iterable[str] = (), *, kernel: str | Iterable[str] | Non
                         break
                     take(cell)
             else:
+                import multiprocessing      # here: 5 ms of every zonedev process's start otherwise
                 pool = multiprocessing.get_context().Pool(workers, initializer=_quiet_worker)
                 try:
                     results = pool.imap_unordered(run_cell, plain, chunksize=1)
