@@ -371,3 +371,49 @@ def test_a_thread_that_has_not_moved_keeps_its_rank_in_the_symmetric_order(monke
     walked, every = answer()
     assert cached == walked and cached[0] > 100
     assert fewer < every / 3
+
+
+@zonedev.scenario(kernel=False, params={"n": 3})
+def appenders(k, n):
+    """n identical threads (one function object) append to one list under a lock: the list is
+    in every thread's closure, numbered by first visit in the key."""
+    seen = []
+    lock = Lock("lock")
+
+    def worker():
+        lock.lock()
+        seen.append(len(seen))
+        lock.unlock()
+
+    return zonedev.Run({f"w{i}": worker for i in range(n)},
+                       finally_=[zonedev.Check(lambda: None if len(seen) == n else f"{len(seen)} appends",
+                                               "final", "all_appended")])
+
+
+@pytest.mark.parametrize("sc,memoised", [(lost_update, True), (appenders, False)])
+def test_a_function_met_again_is_canonicalised_once(monkeypatch, sc, memoised):
+    """Identical threads are often one function object, and the key canonicalised its closure
+    once per thread.  It now reuses the first form when nothing in the closure is numbered by
+    first visit (a list two threads share is, and is walked every time): the same answers as
+    canonicalising every time (``state.FUNC_MEMO = False``), the audit on."""
+    pure = state.pure()
+    monkeypatch.setattr(explore, "StateKeys", pure.StateKeys)
+    monkeypatch.setattr(pure, "AUDIT", True)
+    hits = []
+    canon = pure.StateKeys.canon
+
+    def counting(self, v, depth=0):
+        if self.fmemo is not None and id(v) in self.fmemo:
+            hits.append(1)
+        return canon(self, v, depth)
+
+    monkeypatch.setattr(pure.StateKeys, "canon", counting)
+
+    def answer():
+        r = check(sc, params={"n": 4}, mode="stateful", minimize=False, tables=False)
+        return r.verdict, r.executions, r.states, sorted((f.kind, f.schedule) for f in r.findings)
+
+    once = answer()
+    assert bool(hits) == memoised
+    monkeypatch.setattr(pure, "FUNC_MEMO", False)
+    assert answer() == once and once[1] > 1

@@ -59,6 +59,10 @@ _PLAIN: Final = (int, str, bool, float, bytes, type(None))
 #: audit every key against a full walk of the reachable state (tests; very slow)
 AUDIT = False
 
+#: a function object met again among the scenario's functions is not canonicalised again (when
+#: nothing in its closure is numbered by first visit); False: every time (tests)
+FUNC_MEMO = True
+
 
 def _first_difference(a: Any, b: Any, path: str = "") -> str:
     if type(a) is tuple and type(b) is tuple:
@@ -111,6 +115,8 @@ class StateKeys:
         self.pobjs: list[list] = []
         #: the model objects with ``_zd_key`` met so far in the key being computed
         self.keyed: list = []
+        #: id(function) -> its canonical form, while the key's functions are canonicalised
+        self.fmemo: dict[int, Any] | None = None
         #: thread -> the rank of its frame chain (:meth:`_order`), -1: not known
         self.prank: list[int] = []
         #: thread -> its ``pobjs`` are an earlier execution's objects (:meth:`at_node`)
@@ -385,13 +391,25 @@ class StateKeys:
                 pairs.sort(key=repr)
             return ("d", idx) + tuple(pairs)
         if kind == _FUNC:
+            memo = self.fmemo
+            if memo is not None:
+                got = memo.get(id(v))
+                if got is not None:
+                    return got
+                clean, hit = self.clean, self.hit_name
+                self.clean, self.hit_name = True, False
             cells = v.__closure__
-            return ("f", self._cid(v.__code__),
-                    tuple([self.canon(c.cell_contents, depth + 1) if _full(c) else ("empty",) for c in cells])
-                    if cells else (),
-                    tuple([self.canon(d, depth + 1) for d in v.__defaults__]) if v.__defaults__ else (),
-                    tuple(sorted((a, self.canon(b, depth + 1)) for a, b in v.__kwdefaults__.items()))
-                    if v.__kwdefaults__ else ())
+            out = ("f", self._cid(v.__code__),
+                   tuple([self.canon(c.cell_contents, depth + 1) if _full(c) else ("empty",) for c in cells])
+                   if cells else (),
+                   tuple([self.canon(d, depth + 1) for d in v.__defaults__]) if v.__defaults__ else (),
+                   tuple(sorted((a, self.canon(b, depth + 1)) for a, b in v.__kwdefaults__.items()))
+                   if v.__kwdefaults__ else ())
+            if memo is not None:
+                if self.clean and not self.hit_name:     # nothing numbered by first visit
+                    memo[id(v)] = out
+                self.clean, self.hit_name = clean and self.clean, hit or self.hit_name
+            return out
         if kind == _METHOD:
             return ("m", self._cid(v.__func__.__code__), self.canon(v.__self__, depth + 1))
         if kind == _KERNEL:
@@ -669,7 +687,11 @@ class StateKeys:
             self.dirty = set()
             rest: list = []
             self.keyed = rest
+            # the threads' functions: identical threads are often one function object, its
+            # closure canonicalised once (when nothing in it is numbered by first visit)
+            self.fmemo = {} if FUNC_MEMO else None
             fns = self.canon((run.fns, run.finals, run.invariants))
+            self.fmemo = None
             k = r.world.kernel
             hidden = (self._created(), tuple(k.__dict__) if k is not None else (), tuple([tuple([self.canon(fn) for _, _, fn in c.callbacks])
                                               for c in self.rcus]))
@@ -706,6 +728,7 @@ class StateKeys:
         finally:
             self.names = {}
             self.seen = {}
+            self.fmemo = None
 
     def _audit(self, key: Any, order: Any) -> None:
         fp = Fingerprint(self).of(order)
@@ -907,7 +930,8 @@ def _retry_ready_code() -> Any:
 # instead of the ones above while this file is the source it was built from (zonedev.rt.native).
 
 def _state_keys_native(runner: Runner, symmetry: bool = True) -> Any:
-    NATIVE.AUDIT = AUDIT            # the flag is read where the code runs
+    NATIVE.AUDIT = AUDIT            # the flags are read where the code runs
+    NATIVE.FUNC_MEMO = FUNC_MEMO
     return NATIVE.StateKeys(runner, symmetry)
 
 
