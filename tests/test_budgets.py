@@ -115,3 +115,33 @@ def test_time_budget_bounds_a_spinning_step():
     r = check(BUDGET + "::spin", seconds=0.6)
     assert time.perf_counter() - t0 < 3
     assert [f.kind for f in r.findings] == ["step_timeout"]
+
+
+def test_a_search_raises_the_collectors_first_threshold_and_gives_it_back():
+    """A search lets young garbage (each execution's copy of the world) pile up to
+    ``check.YOUNG`` objects before the first generation is collected, and gives the caller its
+    thresholds back, also when the scenario fails."""
+    import gc
+    import zonedev
+    from zonedev.rt import check as check_mod
+    from zonedev.sync import Var
+    seen = []
+
+    @zonedev.scenario(kernel=False)
+    def records(k):
+        x = Var(0, "x")
+
+        def t():
+            x.get()
+            seen.append(gc.get_threshold()[0])
+
+        return zonedev.Run({"t": t, "u": lambda: x.set(1)})
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 11, 12)
+    try:
+        check_mod.check(records, mode="dpor", tables=False)
+        assert seen and set(seen) == {check_mod.YOUNG}
+        assert gc.get_threshold() == (700, 11, 12)
+    finally:
+        gc.set_threshold(*before)

@@ -35,7 +35,9 @@ event log on to build the interleaving table.
 
 from __future__ import annotations
 
+import gc
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -257,7 +259,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
     try:
         # a step longer than the whole time budget is past the budget too
         guard = min(step_timeout, seconds) if step_timeout and seconds else step_timeout
-        with step_guard(runner, guard, budget):
+        with step_guard(runner, guard, budget), worlds_die_young():
             if not mode:
                 mode, why = auto_mode(runner, symmetry)
                 res.mode, res.auto = mode, why
@@ -371,6 +373,27 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
         res.note = "; ".join(x for x in (budget.note(), res.note) if x)
     res.verdict = "found" if res.findings else "ok"
     return res
+
+
+#: the collector's youngest generation during a search (CPython's default: 700 allocations)
+YOUNG = 5000
+
+
+@contextmanager
+def worlds_die_young() -> Any:
+    """During a search, the garbage collector's first generation holds ``YOUNG`` objects
+    before it is collected (the caller's thresholds come back after).  Every execution starts
+    from a new copy of the post-setup world, a graph of reference cycles that only the collector
+    frees; with CPython's 700 most copies were still alive at a first-generation collection,
+    moved to the second, and freed there at a higher cost: the collector took 19 % of
+    ``release_vs_fault``'s Optimal-DPOR search, and the search runs 6-8 % faster with 5,000
+    (``fault_vs_migrate`` likewise; no change on ``getput`` or the stateful search)."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], YOUNG), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def _after_switch(out: Outcome, first: Outcome) -> None:
