@@ -444,8 +444,9 @@ def real_model_speed(quick: bool) -> None:
     second session's (ORDER_BY_ENABLER on, ``zonedev.sync.world.FAST = False``), the current
     one interpreted (both on: observer twins, replayed prefixes handed from thread to thread,
     cheap setup) and the current one with the compiled DPOR core (setup.py, mypyc); the first
-    three run the interpreted dpor.py, as those sessions did.  The answers must be equal (the
-    first may have more blocked executions)."""
+    three run the interpreted dpor.py, as those sessions did, and the first two the collector's
+    default thresholds (``check.YOUNG`` came in the eighth session).  The answers must be equal
+    (the first may have more blocked executions)."""
     import zonedev
     from zonedev.rt import check as check_mod
     from zonedev.rt import dpor
@@ -459,7 +460,7 @@ def real_model_speed(quick: bool) -> None:
         sides.append(("compiled", True, True, dpor))
     else:
         print("  compiled DPOR core: FAILED (not built from this dpor.py); the current path runs interpreted")
-    saved = check_mod.explore_dpor
+    saved, young = check_mod.explore_dpor, check_mod.YOUNG
     for path, name, kern, params in plan:
         sc = load_scenarios(path)[name]
         print(f"  {name}{params or ''} {kern}")
@@ -468,6 +469,7 @@ def real_model_speed(quick: bool) -> None:
             dpor.ORDER_BY_ENABLER = interp.ORDER_BY_ENABLER = enabler
             world.FAST = fast
             check_mod.explore_dpor = impl.explore_dpor
+            check_mod.YOUNG = young if label in ("interpreted", "compiled") else 0
             try:
                 t = time.process_time()
                 r = zonedev.check(sc, kern, params=params, mode="dpor", minimize=False, tables=False, jobs=1)
@@ -475,7 +477,7 @@ def real_model_speed(quick: bool) -> None:
             finally:
                 dpor.ORDER_BY_ENABLER = interp.ORDER_BY_ENABLER = True
                 world.FAST = True
-                check_mod.explore_dpor = saved
+                check_mod.explore_dpor, check_mod.YOUNG = saved, young
             rates.append(r.executions / cpu)
             answers.append((r.executions, sorted(f.kind for f in r.findings),
                             r.steps, sorted((f.signature, f.schedule) for f in r.findings)))
