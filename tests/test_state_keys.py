@@ -337,7 +337,6 @@ def test_a_replayed_state_keeps_its_positions(monkeypatch):
     monkeypatch.setattr(pure.StateKeys, "node", lambda self: None)
     assert answer() == reused
     monkeypatch.setattr(pure.StateKeys, "node", node)
-    monkeypatch.setattr(pure.StateKeys, "_check_borrowed", lambda self, t, found: None)
     monkeypatch.setattr(pure.StateKeys, "_own_objects", lambda self, t: self.pobjs[t])
     with pytest.raises(UnsoundKey, match="val"):
         answer()
