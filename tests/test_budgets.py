@@ -137,11 +137,17 @@ def test_a_search_raises_the_collectors_first_threshold_and_gives_it_back():
 
         return zonedev.Run({"t": t, "u": lambda: x.set(1)})
 
+    @zonedev.scenario(kernel=False)
+    def broken(k):
+        raise RuntimeError("the setup fails")
+
     before = gc.get_threshold()
     gc.set_threshold(700, 11, 12)
     try:
         check_mod.check(records, mode="dpor", tables=False)
         assert seen and set(seen) == {check_mod.YOUNG}
+        assert gc.get_threshold() == (700, 11, 12)
+        assert check_mod.check(broken, mode="dpor", tables=False).verdict == "error"
         assert gc.get_threshold() == (700, 11, 12)
     finally:
         gc.set_threshold(*before)

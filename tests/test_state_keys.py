@@ -31,6 +31,16 @@ class Box:
         self.who = ""
 
 
+@pytest.fixture
+def pure(monkeypatch):
+    """The interpreted state.py, which the explorers then build their keys with: a compiled
+    class's methods cannot be replaced, and these tests plant or count through them."""
+    module = state.pure()
+    monkeypatch.setattr(state, "StateKeys", module.StateKeys)        # what check() builds
+    monkeypatch.setattr(explore, "StateKeys", module.StateKeys)      # what the explorers build
+    return module
+
+
 @zonedev.scenario(kernel=False)
 def last_writer(k):
     """Two threads each set ``box.who`` under a lock; the check wants ``b`` last.  After both
@@ -105,14 +115,10 @@ def test_hidden_state_keeps_states_apart(sc):
     assert "could not be cached" not in (r.note or "")
 
 
-def test_a_key_without_the_hidden_field_merges_and_the_audit_says_so(monkeypatch):
+def test_a_key_without_the_hidden_field_merges_and_the_audit_says_so(monkeypatch, pure):
     """Planted: model objects keyed by their class alone.  The two end states merge, the search
     misses the bug, and the audit (a full walk of the reachable state) names the merge."""
-    # planted in the interpreted state.py (a compiled class's methods cannot be replaced)
-    pure = state.pure()
     monkeypatch.setattr(pure.StateKeys, "_object", lambda self, v, t, depth: ("obj", t))
-    monkeypatch.setattr(state, "StateKeys", pure.StateKeys)        # what check() builds
-    monkeypatch.setattr(explore, "StateKeys", pure.StateKeys)      # what the explorers build
     r = check(last_writer, mode="stateful", tables=False)
     assert r.exhaustive and _kinds(r) == set() and r.pruned >= 1
     monkeypatch.setattr(pure, "AUDIT", True)
@@ -312,7 +318,7 @@ def test_a_position_lists_its_locals_in_the_codes_order():
     r.end()
 
 
-def test_a_replayed_state_keeps_its_positions(monkeypatch):
+def test_a_replayed_state_keeps_its_positions(monkeypatch, pure):
     """The stateful search starts each execution at a state an earlier one computed a key at
     (its prefix replayed): the threads' positions there are reused (``StateKeys.at_node``) until
     each moves, and their model objects with ``_zd_key`` found again, by key, among this
@@ -320,8 +326,6 @@ def test_a_replayed_state_keeps_its_positions(monkeypatch):
     with the audit on; planted -- the earlier execution's objects kept, whose plain fields are
     that execution's -- the audit names the merge it causes."""
     from zonedev.rt.unsound import UnsoundKey
-    pure = state.pure()
-    monkeypatch.setattr(explore, "StateKeys", pure.StateKeys)
     monkeypatch.setattr(pure, "AUDIT", True)
     calls = []
     at_node = pure.StateKeys.at_node
@@ -342,13 +346,11 @@ def test_a_replayed_state_keeps_its_positions(monkeypatch):
         answer()
 
 
-def test_a_thread_that_has_not_moved_keeps_its_rank_in_the_symmetric_order(monkeypatch):
+def test_a_thread_that_has_not_moved_keeps_its_rank_in_the_symmetric_order(monkeypatch, pure):
     """The symmetric order ranks threads by their frame chains; a thread's chain is walked
     again only when it has moved since the last key (or the execution started elsewhere), and
     the search is the one that walks every chain at every key (planted -- a rank kept after its
     thread moved -- teardown with 5 users on v5.17 went from 416 to 668 states)."""
-    pure = state.pure()
-    monkeypatch.setattr(explore, "StateKeys", pure.StateKeys)
     walks = []
     proxy = pure.StateKeys._proxy
     monkeypatch.setattr(pure.StateKeys, "_proxy", lambda self, t: walks.append(t) or proxy(self, t))
@@ -390,13 +392,11 @@ def appenders(k, n):
 
 
 @pytest.mark.parametrize("sc,memoised", [(lost_update, True), (appenders, False)])
-def test_a_function_met_again_is_canonicalised_once(monkeypatch, sc, memoised):
+def test_a_function_met_again_is_canonicalised_once(monkeypatch, pure, sc, memoised):
     """Identical threads are often one function object, and the key canonicalised its closure
     once per thread.  It now reuses the first form when nothing in the closure is numbered by
     first visit (a list two threads share is, and is walked every time): the same answers as
     canonicalising every time (``state.FUNC_MEMO = False``), the audit on."""
-    pure = state.pure()
-    monkeypatch.setattr(explore, "StateKeys", pure.StateKeys)
     monkeypatch.setattr(pure, "AUDIT", True)
     hits = []
     canon = pure.StateKeys.canon
