@@ -18,11 +18,13 @@
    NU = 2..12: time to the first error and the full search.  musil needs Python >= 3.12: one is
    found on PATH or in pyenv (or `--musil-python PATH`), and a venv with musil is made once under
    ~/.cache/zonedev-bench ($ZONEDEV_BENCH_CACHE); without them that side prints FAILED.
-6. The real model: Optimal-DPOR executions/s, the previous path against the current one.
+6. The real model: Optimal-DPOR executions/s, the previous path against the current one, and
+   the model alone (the same schedules replayed with no checker): the most any checker that
+   replays from a copy of the post-setup world could reach.
 7. `check --jobs 1` vs `--jobs 2` as whole processes (wall, CPU, equal answers, ratio; and the
    ratio of the searches alone, by their own clock, without the interpreter's start, the imports
-   and the kernel build): Optimal-DPOR and a random walk of 4,000 executions on release_vs_fault
-   (split by index ranges).
+   and the kernel build, and what a perfect split could give): Optimal-DPOR and a random walk of
+   4,000 executions on release_vs_fault (split by index ranges).
 8. `--long`: indexer(17) and lastzero(18) counted exactly with `--jobs`.
 """
 
@@ -414,8 +416,12 @@ def jobs_speedup(quick: bool) -> None:
         same = sides[0][2] is not None and sides[0][2] == sides[1][2]
         line += f"  equal: {'yes' if same else 'NO'}  ratio {_ratio(sides[0][0], sides[1][0])}"
         if same:
-            # the search alone (its own clock: no interpreter start, imports, kernel build)
-            line += f"  (search {sides[0][4]:.2f}s vs {sides[1][4]:.2f}s: {_ratio(sides[0][4], sides[1][4])})"
+            # the search alone (its own clock: no interpreter start, imports, kernel build), and
+            # the most a whole process could gain: the rest of --jobs 1's wall time with the
+            # search halved (a perfect split, nothing paid for it)
+            w1, s1 = sides[0][0], sides[0][4]
+            line += (f"  (search {s1:.2f}s vs {sides[1][4]:.2f}s: {_ratio(s1, sides[1][4])}; "
+                     f"a perfect split: at most {_ratio(w1, w1 - s1 / 2)})")
         crit = _critical_path(sides[1][3], sides[1][1]) if sides[1][0] is not None else None
         if crit is not None and sides[0][0] is not None:
             # what 2 free cores would give, whatever the load: this process's CPU against the
@@ -491,7 +497,51 @@ def real_model_speed(quick: bool) -> None:
             ratios += f", compiled / interpreted {_ratio(rates[3], rates[2])}"
         print(f"    same answers: {'yes' if same else 'NO'}   " +
               (f"complete executions/s, {ratios}" if same else "FAILED: no ratio"))
+        floor = _model_floor(sc, kern, params, answers[-1][0])
+        if floor is None:
+            print("    the model alone: FAILED (the schedules were not all recorded)")
+        else:
+            ms, steps = floor
+            print(f"    the model alone (each execution's copy of the post-setup world and its {steps:.0f} steps "
+                  f"replayed, no checker): {ms:.3f} ms/execution, so no checker that starts an execution "
+                  f"from a copy and replays it can reach more than {_ratio(1000 / ms, rates[0])}x of before "
+                  f"(current: {_ratio(rates[-1], rates[0])}x)")
     print()
+
+
+def _model_floor(sc, kern: str, params: dict, executions: int) -> tuple[float, float] | None:
+    """What an execution of the real model costs without any checker: Optimal-DPOR's schedules
+    (all of them, recorded by the explorer's ``record`` hook) performed again by the runner
+    alone -- a copy of the post-setup world, every step handed from thread to thread
+    (``Runner.replay``), no footprints, races, wakeup trees or findings.  Returns (ms per
+    execution, CPU time; steps per execution), or None when not every execution was recorded."""
+    import zonedev
+    from zonedev.rt import check as check_mod
+    scheds: list[list[int]] = []
+    runners = []
+    saved = check_mod.explore_dpor
+
+    def recording(runner, budget, obs=None, optimal=False, **kw):
+        runners.append(runner)
+        return saved(runner, budget, obs, optimal=optimal,
+                     record=lambda target, thr, *rest: scheds.append(list(thr)), **kw)
+
+    check_mod.explore_dpor = recording
+    try:
+        zonedev.check(sc, kern, params=params, mode="dpor", minimize=False, tables=False, jobs=1)
+    finally:
+        check_mod.explore_dpor = saved
+    if len(scheds) != executions or len(runners) != 1:
+        return None
+    run = runners[0]
+    with check_mod.worlds_die_young():
+        t = time.process_time()
+        for s in scheds:
+            run.begin()
+            run.replay(s, len(s))
+            run.end()
+        cpu = time.process_time() - t
+    return 1000 * cpu / len(scheds), sum(map(len, scheds)) / len(scheds)
 
 
 def long_counts(jobs: int) -> None:

@@ -28,3 +28,18 @@ def test_a_failed_side_is_failed_and_gets_no_ratio(tmp_path, monkeypatch):
         assert wall is None and result.startswith("FAILED"), result
     assert bench._ratio(None, 1.5) == "-" and bench._ratio(1.5, None) == "-"
     assert bench._ratio(0.5, 2.0) == "0.25"
+
+
+def test_the_model_floor_replays_every_explored_schedule_whole():
+    """--only real's ceiling (the model alone) is honest only if it performs what the search
+    performed: every execution's schedule, every step of it."""
+    import zonedev
+    from zonedev.rt.scenario import load_scenarios
+    bench = _bench()
+    sc = load_scenarios(RUN.parents[1] / "scenarios" / "teardown.py")["getput"]
+    r = zonedev.check(sc, "v5.18", params={"users": 2}, mode="dpor", minimize=False, tables=False, jobs=1)
+    ms, steps = bench._model_floor(sc, "v5.18", {"users": 2}, r.executions)
+    assert ms > 0
+    assert round(steps * r.executions) == r.steps, (steps, r.executions, r.steps)
+    # a recording that missed executions is a failed side, not a figure
+    assert bench._model_floor(sc, "v5.18", {"users": 2}, r.executions + 1) is None
