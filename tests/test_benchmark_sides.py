@@ -38,7 +38,7 @@ def test_the_model_floor_replays_every_explored_schedule_whole():
     bench = _bench()
     sc = load_scenarios(RUN.parents[1] / "scenarios" / "teardown.py")["getput"]
     r = zonedev.check(sc, "v5.18", params={"users": 2}, mode="dpor", minimize=False, tables=False, jobs=1)
-    ms, steps = bench._model_floor(sc, "v5.18", {"users": 2}, r.executions)
+    ms, steps, _ = bench._model_floor(sc, "v5.18", {"users": 2}, r.executions)
     assert ms > 0
     assert round(steps * r.executions) == r.steps, (steps, r.executions, r.steps)
     # a recording that missed executions is a failed side, not a figure
