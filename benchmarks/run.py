@@ -502,7 +502,7 @@ def real_model_speed(quick: bool) -> None:
             print("    the model alone: FAILED (the schedules were not all recorded)")
         else:
             ms, steps, copied = floor
-            start = "copy of the post-setup world" if copied else "setup (too short a search to read a plan)"
+            start = "put-back copy of the post-setup world" if copied else "setup (too short a search to read a plan)"
             print(f"    the model alone (each execution's {start} and its {steps:.0f} steps "
                   f"replayed, no checker): {ms:.3f} ms/execution: a checker that starts each execution "
                   f"that way and replays it reaches at most {_ratio(1000 / ms, rates[0])}x of before "
@@ -537,6 +537,7 @@ def _model_floor(sc, kern: str, params: dict, executions: int) -> tuple[float, f
     if len(scheds) != executions or len(runners) != 1:
         return None
     run = runners[0]
+    run.reuse = True            # as the search's executions started (one copy, put back)
     with check_mod.worlds_die_young():
         for s in scheds[:500]:      # untimed: a search too short to have read a plan reads it here
             run.begin()

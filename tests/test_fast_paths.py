@@ -11,7 +11,7 @@ import pytest
 import zonedev
 from zonedev.rt import snapshot
 from zonedev.rt.check import check
-from zonedev.rt.engine import Runner
+from zonedev.rt.engine import Runner, SetupError
 from zonedev.sync import world
 
 ROOT = Path(__file__).resolve().parent.parent / "scenarios"
@@ -206,3 +206,108 @@ def test_an_execution_cut_short_unwinds_its_threads():
         r.step(0 if not r.fin[0] else 1)
     r.end()
     assert log == ["ran on", "finally", "past a point in finally", ("read", 3)]
+
+
+class _Box:
+    """A model object with a slot the setup leaves unset and one it sets."""
+    __slots__ = ("held", "late")
+
+
+class _Plain:
+    """A model object with a ``__dict__``."""
+
+
+def _changes_everything(k):
+    from zonedev.sync import Atomic, Var
+    a = Atomic(1, "a")
+    box, plain = _Box(), _Plain()
+    box.held = [a]
+    plain.n = 1
+    table = {"a": a}
+    seen = set()
+    flag = Var(0, "flag")
+    last = None
+
+    def t0():
+        nonlocal last
+        a.add_return(1)
+        box.late = Atomic(7, "made by t0")      # an object the execution makes, in a slot
+        box.held.append(box.late)
+        plain.extra = box.late                  # an attribute the setup did not set
+        plain.n += 1
+        table["b"] = box.late
+        seen.add(3)
+        last = box.late
+
+    def t1():
+        flag.set(a.read())
+
+    def t2():
+        flag.set(a.add_return(1))
+
+    return zonedev.Run({"t0": t0, "t1": t1, "t2": t2}, invariants=[lambda: None if a.peek() < 9 else "big"])
+
+
+def test_a_copy_put_back_is_the_setup_again(monkeypatch):
+    """``Plan.again`` (the runner's ``reuse``): the same objects, every field, container, cell
+    and class as the setup left them, whatever the execution changed or made; a put-back that
+    leaves one thing behind is caught by ``Plan.differs``."""
+    monkeypatch.setattr(snapshot, "AUDIT_AGAIN", True)     # every put-back against a new copy
+    r = _runner(_changes_everything, kernel=False)
+    r.reuse = True
+    r.begin()
+    r.end()
+    plan = r._plan
+    assert plan is not None and plan._last is None      # (the first execution ran the setup)
+    first = None
+    for _ in range(3):
+        r.begin()
+        w, run = r.world, r.run
+        first = first or (w, run)
+        assert (w, run) == first                        # one copy, put back
+        box = run.fns[0].__closure__[[c.cell_contents.__class__ for c in run.fns[0].__closure__].index(_Box)].cell_contents
+        assert [o.name for o in w.objects] == ["a", "flag"] and w.objects[0].value == 1
+        assert box.held == [w.objects[0]] and not hasattr(box, "late")
+        r.step(0)
+        r.step(1)
+        r.step(2)
+        assert w.objects[0].value == 3 and [o.name for o in w.objects] == ["a", "flag", "made by t0"]
+        assert box.late.value == 7
+        r.end()
+    # a put-back that does not unset what the setup left unset: caught
+    monkeypatch.setattr(snapshot, "_unset", lambda delete, obj: None)
+    with pytest.raises(SetupError, match="differs from a new one"):
+        r.begin()
+
+
+def test_a_put_back_that_misses_something_is_caught_by_the_audit(monkeypatch):
+    """With ``AUDIT_AGAIN`` (the tests' check) a search whose put-back copy is not the setup's
+    graph stops with an error instead of exploring a wrong world."""
+    monkeypatch.setattr(snapshot, "AUDIT_AGAIN", True)
+    sc = zonedev.scenario(kernel=False, mode="dpor")(_changes_everything)
+    good = check(sc, jobs=1)
+    assert good.verdict != "error", good.error
+    assert good.executions >= 4          # the setup thrice, a copy, then put back at least once
+    monkeypatch.setattr(snapshot, "_empty", lambda cell: None)     # `last` is a cell set by t0
+    monkeypatch.setattr(snapshot, "_unset", lambda delete, obj: None)
+    bad = check(sc, jobs=1)
+    assert bad.verdict == "error" and "differs from a new one" in bad.error
+
+
+@pytest.mark.parametrize("spec,kernel,kw", [
+    ("teardown.py::getput", "v5.18", {"params": {"users": 2}, "mode": "dpor"}),
+    ("hmm_races.py::release_vs_fault", "v6.1", {"mode": "dpor", "executions": 150}),
+    ("hmm_races.py::fault_vs_migrate", "v6.1", {"mode": "dpor", "executions": 150}),
+    ("k2026.py::f20_hmm_range_fault_livelock", "newest", {"mode": "dpor"}),
+    ("fsdax.py::f12_truncate_vs_odirect_unpin", "v5.18", {"mode": "dpor"}),
+])
+def test_a_put_back_copy_gives_the_same_answer_as_new_copies(monkeypatch, spec, kernel, kw):
+    """Optimal-DPOR with executions from one copy put back (audited after every put-back)
+    and from a new copy each: the same answer."""
+    import contextlib
+    monkeypatch.setattr(snapshot, "AUDIT_AGAIN", True)
+    reused = check(str(ROOT / spec), kernel, jobs=1, **kw)
+    assert reused.verdict != "error", reused.error
+    monkeypatch.setattr(Runner, "reusing", lambda self: contextlib.nullcontext())
+    copied = check(str(ROOT / spec), kernel, jobs=1, **kw)
+    assert answer(reused) == answer(copied)

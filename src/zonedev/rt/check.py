@@ -272,12 +272,13 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                 budget.executions = AUTO_SWITCH
                 if jobs > 1 or backend != "process":
                     from .parallel import explore_parallel
-                    first = explore_parallel(runner, budget, True, jobs, backend, address,
-                                             _job(spec, klabel, proto, res.params, patches, without),
-                                             step_timeout=step_timeout)
+                    with runner.reusing():
+                        first = explore_parallel(runner, budget, True, jobs, backend, address,
+                                                 _job(spec, klabel, proto, res.params, patches, without),
+                                                 step_timeout=step_timeout)
                 else:
                     from .observe import Observer
-                    with Observer() as obs:
+                    with Observer() as obs, runner.reusing():
                         first = explore_dpor(runner, budget, obs, optimal=True)
                 budget.executions = None
                 if first.exhaustive or budget.reason != "executions" or (first.findings and stop_first):
@@ -299,15 +300,17 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                     jobs > 1 or backend != "process") else "one job"
                 if not split_why:
                     from .parallel import explore_parallel
-                    out = explore_parallel(runner, budget, bool(observe), jobs, backend, address,
-                                           _job(spec, klabel, proto, res.params, patches, without),
-                                           step_timeout=step_timeout)
+                    with runner.reusing():
+                        out = explore_parallel(runner, budget, bool(observe), jobs, backend, address,
+                                               _job(spec, klabel, proto, res.params, patches, without),
+                                               step_timeout=step_timeout)
                 elif observe:
                     from .observe import Observer
-                    with Observer() as obs:
+                    with Observer() as obs, runner.reusing():
                         out = explore_dpor(runner, budget, obs, optimal=optimal)
                 else:
-                    out = explore_dpor(runner, budget, optimal=optimal)
+                    with runner.reusing():
+                        out = explore_dpor(runner, budget, optimal=optimal)
             elif mode == "stateful":
                 if scenario.kernel and SLEEP_SETS and not (checkpoint or resume) and identical_threads(runner) == []:
                     from .observe import Observer

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 import traceback
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
@@ -144,6 +145,10 @@ class Runner(Scheduler):
         # the setup's copier (rt.snapshot), why there is none ("" once built, None: not tried
         # yet), and the seconds fresh setups have taken
         self._plan: Any = None
+        #: executions may start from the same copy of the post-setup world, put back as the
+        #: setup left it (:meth:`~zonedev.rt.snapshot.Plan.again`): set by :meth:`reusing`
+        #: for a search that keeps nothing of an execution after :meth:`end`
+        self.reuse = False
         self._plan_why: str | None = None
         self._setup_time = 0.0
         #: installed as each new world's ``on_event`` (the replay's reference ledger)
@@ -269,6 +274,19 @@ class Runner(Scheduler):
     def thread_name(self) -> str:
         return self.names[self.cur] if self.world is not None and self.world.scheduler is self else "setup"
 
+    @contextmanager
+    def reusing(self) -> Iterator[None]:
+        """Executions inside start from one copy of the post-setup world, put back each time
+        (``reuse``).  Only for a search that holds nothing of an execution's world once it has
+        ended: the stateful search keeps positions and objects of the worlds at its stack's
+        nodes, so it runs outside."""
+        was = self.reuse
+        self.reuse = True
+        try:
+            yield
+        finally:
+            self.reuse = was
+
     # -- executions ------------------------------------------------------------------------------
     def _body(self, t: int) -> None:
         main = self.main
@@ -311,7 +329,7 @@ class Runner(Scheduler):
         self.in_setup = True
         try:
             if plan is not None and not record and self.on_event is None and _world_mod.FAST:
-                world, k, run = plan.clone()
+                world, k, run = plan.again() if self.reuse else plan.clone()
                 self.world = world
                 set_world(world)
             elif (not record and self.on_event is None and _world_mod.FAST and self._plan_why is None

@@ -135,6 +135,7 @@ class Observer:
         self.saved: list[tuple[type, str, Any]] = []
         self.twins: dict[type, type] | None = None      # FAST: class -> watched twin
         self.world: Any = None                          # FAST: the world whose objects are twins
+        self.reg: Any = None                            # FAST: the register it gave that world
 
     @property
     def on(self) -> bool:
@@ -145,7 +146,9 @@ class Observer:
         if value and self.twins is not None:
             w = _world._current
             if w is not None:
-                if w is not self.world:
+                # a new world, or the same copy put back as the setup left it (its own
+                # ``register`` gone: :meth:`~zonedev.rt.snapshot.Plan.again`)
+                if w is not self.world or w.__dict__.get("register") is not self.reg:
                     self._watch_world(w)
                 sched = w.scheduler
                 p_obj = getattr(sched, "p_obj", None)
@@ -170,6 +173,7 @@ class Observer:
             return len(objects) - 1
 
         w.register = register
+        self.reg = register
         self.world = w
 
     def __enter__(self) -> "Observer":

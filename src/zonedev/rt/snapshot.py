@@ -281,6 +281,11 @@ class Plan:
             return const(r[1])
 
         alloc, build, fill_i, fill_l, fill_d = [], [], [], [], []
+        # the same fields stored again into the copy an execution used (:meth:`reset`): its
+        # class back (a watched twin, :mod:`zonedev.rt.observe`), slots it set and the setup
+        # had not unset, containers emptied before they are filled
+        again_i: list[str] = []
+        again_c: list[str] = []
         funcs: dict[int, list[str]] = {}
         slot_maps: dict[type, dict[str, Any]] = {}
         for i, (kind, o, f) in enumerate(walk.nodes):
@@ -289,37 +294,51 @@ class Plan:
                 alloc.append(f"{v} = N({const(type(o))})")
                 items, slots = f
                 cls = type(o)
+                again_i.append(f"if type({v}) is not {const(cls)}: {v}.__class__ = {const(cls)}")
                 fast_set = cls.__setattr__ is object.__setattr__
+                sm = slot_maps.get(cls)
+                if sm is None:
+                    sm = slot_maps[cls] = dict(_slot_names(cls))
                 for name, r in slots:
-                    sm = slot_maps.get(cls)
-                    if sm is None:
-                        sm = slot_maps[cls] = dict(_slot_names(cls))
                     md = sm[name]
                     if fast_set and name.isidentifier() and _lookup(cls, name) is md:
-                        fill_i.append(f"{v}.{name} = {val(r)}")
+                        line = f"{v}.{name} = {val(r)}"
                     else:
-                        fill_i.append(f"{const(md.__set__)}({v}, {val(r)})")
+                        line = f"{const(md.__set__)}({v}, {val(r)})"
+                    fill_i.append(line)
+                    again_i.append(line)
+                for name in sm.keys() - {name for name, _ in slots}:
+                    again_i.append(f"UNSET({const(sm[name].__delete__)}, {v})")
                 if items is not None:
                     body = ", ".join(f"{k!r}: {val(r)}" for k, r in items) if all(type(k) is str for k, _ in items) else None
                     if body is None:
                         raise Unsupported(f"{cls.__qualname__} with a non-string attribute name")
                     fill_i.append(f"OSA({v}, '__dict__', {{{body}}})")
+                    again_i.append(fill_i[-1])
             elif kind == "list":
                 alloc.append(f"{v} = []")
                 if f:
                     fill_l.append(f"{v}.extend(({', '.join(val(r) for r in f)},))")
+                again_c.append(f"{v}[:] = ({', '.join(val(r) for r in f)},)" if f else f"{v}.clear()")
             elif kind == "dict":
                 alloc.append(f"{v} = {{}}")
+                again_c.append(f"{v}.clear()")
                 if f:
                     fill_d.append(f"{v}.update({{{', '.join(f'{val(k)}: {val(x)}' for k, x in f)}}})")
+                    again_c.append(fill_d[-1])
             elif kind == "set":
                 alloc.append(f"{v} = set()")
+                again_c.append(f"{v}.clear()")
                 if f:
                     fill_d.append(f"{v}.update(({', '.join(val(r) for r in f)},))")
+                    again_c.append(fill_d[-1])
             elif kind == "cell":
                 alloc.append(f"{v} = CELL()")
                 if f is not None:
                     fill_i.append(f"{v}.cell_contents = {val(f)}")
+                    again_i.append(fill_i[-1])
+                else:
+                    again_i.append(f"EMPTY({v})")
             elif kind in ("tuple", "frozenset"):
                 items = ", ".join(val(r) for r in f)
                 build.append((i, f"{v} = ({items},)" if kind == "tuple" else f"{v} = frozenset(({items},))"))
@@ -350,23 +369,102 @@ class Plan:
         # the constants as locals (one unpacking instead of a subscript at every use)
         unpack = [f"{''.join(f'x{i}, ' for i in range(len(consts)))}= X"] if consts else []
         src = "def clone(X, N, OSA, CELL, FN, METH):\n    " + "\n    ".join(unpack + lines or ["pass"]) + \
-              f"\n    return ({roots},), ({extra})\n"
+              f"\n    return ({roots},), ({extra}), ({''.join(f'v{i}, ' for i in range(len(walk.nodes)))})\n"
+        # (the objects are the copy's, in node order; the containers are refilled after the
+        # instances' fields, as the copy fills them)
+        nodes = "".join(f"v{i}, " for i in range(len(walk.nodes)))
+        again = (f"({nodes}) = V" if nodes else "pass")
+        src += "\n\ndef reset(X, V, OSA, UNSET, EMPTY):\n    " + "\n    ".join(
+            unpack + [again] + again_i + again_c) + "\n"
         ns: dict[str, Any] = {}
         exec(compile(src, "<zonedev setup plan>", "exec"), ns)
         self._fn = ns["clone"]
+        self._reset = ns["reset"]
         self._consts = consts
         self.nodes = len(walk.nodes)
         self.lines = len(lines)
+        #: the copy :meth:`again` hands out: (roots, every node's object)
+        self._last: tuple | None = None
 
         #: ``Run.opaque`` of the copy: (index into the wanted nodes or None, old key, value)
         self.opaque: list[tuple[int | None, int, Any]] | None = None
 
     def clone(self) -> tuple:
         """New roots: a copy of the setup's graph."""
-        roots, extra = self._fn(self._consts, _new, _osa, types.CellType, types.FunctionType, types.MethodType)
+        return self._copy()[0]
+
+    def _copy(self) -> tuple:
+        roots, extra, objs = self._fn(self._consts, _new, _osa, types.CellType, types.FunctionType, types.MethodType)
+        opaque = None
         if self.opaque is not None:
-            roots[2].opaque = {key if j is None else id(extra[j]): v for j, key, v in self.opaque}
-        return roots
+            opaque = [(key if j is None else id(extra[j]), v) for j, key, v in self.opaque]
+            roots[2].opaque = dict(opaque)
+        return roots, objs, opaque
+
+    def again(self) -> tuple:
+        """The roots of one copy, every time put back as the setup left it: its objects' fields
+        stored again, its containers refilled, the classes the observer changed restored.  For
+        a search that keeps nothing of an execution once it has ended (Optimal-DPOR: the
+        runner's ``reuse``): no copy is made and none becomes garbage -- each copy is a graph
+        of cycles that only the collector frees (13 % of ``release_vs_fault``'s search went to
+        that).  What an execution made itself drops out of the graph; the copy's objects keep
+        their identities, so ``Run.opaque`` stays as it is.  (Not the random walk: its distinct
+        final states may hold model objects, which compare by identity.)"""
+        last = self._last
+        if last is None:
+            last = self._last = self._copy()
+        else:
+            self._reset(self._consts, last[1], _osa, _unset, _empty)
+            if last[2] is not None:     # (the reset put back the setup's own, keyed by its objects)
+                last[0][2].opaque = dict(last[2])
+            if AUDIT_AGAIN:
+                why = self.differs(last)
+                assert why is None, why
+        return last[0]
+
+    def differs(self, copy: tuple) -> str | None:
+        """Why ``copy`` (roots, its objects) is not the graph a new copy has, or None: both
+        walked with every object that is not one of the copy's own taken as shared."""
+        def shape(roots: tuple, objs: tuple, opaque: Any) -> list:
+            own = {id(o) for o in objs}
+            if opaque is not None:
+                own.add(id(roots[2].opaque))     # made after the copy, keyed by its objects
+            return _Walk(roots, _NotIn(own)).shape()
+        fresh = self._copy()
+        a, b = shape(*copy), shape(*fresh)
+        if a == b:
+            return None
+        i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        return f"the copy put back differs from a new one at node {i - 1}: {a[i] if i < len(a) else None!r:.200}"
+
+
+class _NotIn:
+    """``pre`` for :class:`_Walk` over a copy: everything but the copy's own objects is shared."""
+
+    def __init__(self, ids: set[int]) -> None:
+        self.ids = ids
+
+    def __contains__(self, i: int) -> bool:
+        return i not in self.ids
+
+
+#: check every copy :meth:`Plan.again` puts back against a new copy (slow: the tests)
+AUDIT_AGAIN = False
+
+
+def _unset(delete: Any, obj: Any) -> None:
+    """A slot the setup left unset, unset again (an execution may have set it)."""
+    try:
+        delete(obj)
+    except AttributeError:
+        pass
+
+
+def _empty(cell: Any) -> None:
+    try:
+        del cell.cell_contents
+    except ValueError:
+        pass
 
 
 def _lookup(cls: type, name: str) -> Any:
