@@ -449,8 +449,8 @@ def real_model_speed(quick: bool) -> None:
     infeasible reversals sleep-set blocked; ``zonedev.rt.dpor.ORDER_BY_ENABLER = False``), the
     second session's (ORDER_BY_ENABLER on, ``zonedev.sync.world.FAST = False``), the current
     one interpreted (both on: observer twins, replayed prefixes handed from thread to thread,
-    cheap setup) and the current one with the compiled DPOR core (setup.py, mypyc); the first
-    three run the interpreted dpor.py, as those sessions did, and the first two the collector's
+    one copy of the post-setup world put back before each execution) and the current one with
+    the compiled DPOR core (setup.py, mypyc); the first three run the interpreted dpor.py, as those sessions did, and the first two the collector's
     default thresholds (``check.YOUNG`` came in the eighth session).  The answers must be equal
     (the first may have more blocked executions)."""
     import zonedev

@@ -25,6 +25,10 @@ It is used only when it cannot change an answer (:meth:`Plan.build` checks, once
   that counts in a global would give every fresh execution something new);
 * the copy has the graph of the fresh setup it was read from.
 
+Under Optimal-DPOR (the runner's ``reuse``) one copy serves every execution: :meth:`Plan.again`
+puts it back as the setup left it, by a second compiled function, instead of making a new one
+whose cycles only the garbage collector would free.
+
 ``Run.opaque`` (identities for the stateful search) is keyed by ``id()``; the copy's is rebuilt
 for the copied objects.  The runner uses a plan only for executions without the event log (the
 explorers' hot loop; replays and counterexamples run the real setup) and after the setup has
