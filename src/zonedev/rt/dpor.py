@@ -115,6 +115,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
     wut: list[list] = []      # optimal: node i's wakeup tree, [[thread, reads, writes, children], ...]
     childtree: list = []
     obs: Any = observer
+    obr: set[int] = obs.r if obs is not None else set()     # what a recorded step read, wrote
+    obw: set[int] = obs.w if obs is not None else set()
     evd: list[tuple] = []     # event i: its step descriptor (oid, kind, reads oids)
     evx: list[Any] = []       # event i: observed extra (reads, writes) oids, or None
     er: list[int] = []        # event i: footprint reads mask (extras included)
@@ -177,6 +179,8 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
         exc: list[Any] = runner.exc
         violations: list[Any] = runner.world.violations
         check_inv = bool(runner.invariants)
+        armed = False           # the observer made ready for this execution's recorded steps
+        own = False             # it leaves the step's announced object out (FAST)
         if first:
             first = False
             fs = runner.start_findings()
@@ -369,16 +373,23 @@ def explore_dpor(runner: Runner, budget: Budget, observer=None, optimal: bool = 
                 pool[p].switch()
                 x = None
             else:
-                obs.r.clear()
-                obs.w.clear()
-                obs.on = True
+                # recording on for this one step (what ``obs.on = True`` does, without its
+                # look at the world every step: ``arm`` does that once an execution)
+                if not armed:
+                    own = obs.arm()
+                    armed = True
+                obr.clear()
+                obw.clear()
+                if own:
+                    obs.own = p_obj[p]
+                obs._on = True
                 pool[p].switch()
-                obs.on = False
+                obs._on = False
                 x = None
-                if obs.r or obs.w:
+                if obr or obw:
                     o, k, rs = d
-                    xw = tuple(sorted(v for v in obs.w if v != o))
-                    xr = tuple(sorted(v for v in obs.r if v != o and v not in rs and v not in obs.w))
+                    xw = tuple(sorted(v for v in obw if v != o))
+                    xr = tuple(sorted(v for v in obr if v != o and v not in rs and v not in obw))
                     if xr or xw:
                         x = (xr, xw)
                         for v in xr:

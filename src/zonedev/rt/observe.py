@@ -143,17 +143,27 @@ class Observer:
 
     @on.setter
     def on(self, value: bool) -> None:
-        if value and self.twins is not None:
+        if value and self.arm():
             w = _world._current
             if w is not None:
-                # a new world, or the same copy put back as the setup left it (its own
-                # ``register`` gone: :meth:`~zonedev.rt.snapshot.Plan.again`)
-                if w is not self.world or w.__dict__.get("register") is not self.reg:
-                    self._watch_world(w)
                 sched = w.scheduler
                 p_obj = getattr(sched, "p_obj", None)
                 self.own = p_obj[sched.cur] if p_obj is not None else None
         self._on = value
+
+    def arm(self) -> bool:
+        """Ready to record in the current world: FAST, its sync objects made watched twins if
+        they are not yet (a new world, or the same copy put back as the setup left it, its own
+        ``register`` gone: :meth:`~zonedev.rt.snapshot.Plan.again`).  True when the
+        announced object is to be left out (``own``: FAST).  The DPOR explorer calls it once
+        an execution, before its first recorded step, and then switches recording with
+        ``_on`` and ``own`` itself."""
+        if self.twins is None:
+            return False
+        w = _world._current
+        if w is not None and (w is not self.world or w.__dict__.get("register") is not self.reg):
+            self._watch_world(w)
+        return True
 
     def _watch_world(self, w: Any) -> None:
         """Make every sync object of ``w`` a watched twin, and the objects ``w`` gets from now
