@@ -285,7 +285,7 @@ class Plan:
             return const(r[1])
 
         alloc, build, fill_i, fill_l, fill_d = [], [], [], [], []
-        # the same fields stored again into the copy an execution used (:meth:`reset`): its
+        # the same fields stored again into the copy an execution used (:meth:`again`): its
         # class back (a watched twin, :mod:`zonedev.rt.observe`), slots it set and the setup
         # had not unset, containers emptied before they are filled
         again_i: list[str] = []
@@ -311,8 +311,10 @@ class Plan:
                         line = f"{const(md.__set__)}({v}, {val(r)})"
                     fill_i.append(line)
                     again_i.append(line)
-                for name in sm.keys() - {name for name, _ in slots}:
-                    again_i.append(f"UNSET({const(sm[name].__delete__)}, {v})")
+                filled = {name for name, _ in slots}
+                for name, md in sm.items():
+                    if name not in filled:
+                        again_i.append(f"UNSET({const(md.__delete__)}, {v})")
                 if items is not None:
                     body = ", ".join(f"{k!r}: {val(r)}" for k, r in items) if all(type(k) is str for k, _ in items) else None
                     if body is None:
@@ -387,7 +389,8 @@ class Plan:
         self._consts = consts
         self.nodes = len(walk.nodes)
         self.lines = len(lines)
-        #: the copy :meth:`again` hands out: (roots, every node's object)
+        #: the copy :meth:`again` hands out: (roots, every node's object, ``Run.opaque``'s
+        #: items for it or None)
         self._last: tuple | None = None
 
         #: ``Run.opaque`` of the copy: (index into the wanted nodes or None, old key, value)
@@ -427,8 +430,8 @@ class Plan:
         return last[0]
 
     def differs(self, copy: tuple) -> str | None:
-        """Why ``copy`` (roots, its objects) is not the graph a new copy has, or None: both
-        walked with every object that is not one of the copy's own taken as shared."""
+        """Why ``copy`` (as :meth:`again` keeps it) is not the graph a new copy has, or None:
+        both walked with every object that is not one of the copy's own taken as shared."""
         def shape(roots: tuple, objs: tuple, opaque: Any) -> list:
             own = {id(o) for o in objs}
             if opaque is not None:
