@@ -300,10 +300,15 @@ def test_a_put_back_that_misses_something_is_caught_by_the_audit(monkeypatch):
     ("hmm_races.py::fault_vs_migrate", "v6.1", {"mode": "dpor", "executions": 150}),
     ("k2026.py::f20_hmm_range_fault_livelock", "newest", {"mode": "dpor"}),
     ("fsdax.py::f12_truncate_vs_odirect_unpin", "v5.18", {"mode": "dpor"}),
+    ("teardown.py::teardown", "v5.18", {"params": {"users": 4}, "mode": "stateful"}),
+    ("hmm_races.py::release_vs_fault", "v6.1", {"mode": "stateful", "executions": 100}),
 ])
 def test_a_put_back_copy_gives_the_same_answer_as_new_copies(monkeypatch, spec, kernel, kw):
-    """Optimal-DPOR with executions from one copy put back (audited after every put-back)
-    and from a new copy each: the same answer."""
+    """Optimal-DPOR and the stateful search with executions from one copy put back (audited
+    after every put-back; the teardown family's state keys too) and from a new copy each: the
+    same answer."""
+    from zonedev.rt import state
+    monkeypatch.setattr(state, "AUDIT", spec.startswith("teardown.py::teardown"))
     import contextlib
     monkeypatch.setattr(snapshot, "AUDIT_AGAIN", True)
     reused = check(str(ROOT / spec), kernel, jobs=1, **kw)

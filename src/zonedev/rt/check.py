@@ -314,10 +314,11 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
             elif mode == "stateful":
                 if scenario.kernel and SLEEP_SETS and not (checkpoint or resume) and identical_threads(runner) == []:
                     from .observe import Observer
-                    with Observer() as obs:
+                    with Observer() as obs, runner.reusing():
                         out = explore_stateful_sleep(runner, budget, obs, symmetry=symmetry)
                 else:
-                    out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
+                    with runner.reusing():
+                        out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
             elif mode == "naive":
                 out = explore_dfs(runner, budget)
             elif mode == "bounded":

@@ -277,9 +277,11 @@ class Runner(Scheduler):
     @contextmanager
     def reusing(self) -> Iterator[None]:
         """Executions inside start from one copy of the post-setup world, put back each time
-        (``reuse``).  Only for a search that holds nothing of an execution's world once it has
-        ended: the stateful search keeps positions and objects of the worlds at its stack's
-        nodes, so it runs outside."""
+        (``reuse``).  For a search that reads nothing of an execution's world once it has
+        ended, or reads it only through what the put-back keeps: the stateful search's
+        positions at its stack's nodes name the copy's own objects, found again by key.  Not
+        the random walk: its distinct final states may hold model objects, which compare by
+        identity (a copy put back would merge states that new copies keep apart)."""
         was = self.reuse
         self.reuse = True
         try:
