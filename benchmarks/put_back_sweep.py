@@ -1,10 +1,10 @@
-"""Optimal-DPOR (or the stateful search) from one copy of the post-setup world put back before
+"""Optimal-DPOR (or the stateful search, or the preemption-bounded one) from one copy of the post-setup world put back before
 each execution (``Plan.again``, what `zonedev check` does) against a new copy per execution, on
 every library scenario and every kernel it declares, with each put-back checked against a new
 copy (``zonedev.rt.snapshot.AUDIT_AGAIN``; slow).  Both searches must give the same executions,
 sleep-set-blocked executions, steps, distinct states, findings and counterexamples.
 
-    python benchmarks/put_back_sweep.py [--executions 300] [--mode dpor|stateful] [--only FILE_SUBSTRING]
+    python benchmarks/put_back_sweep.py [--executions 300] [--mode dpor|stateful|bounded] [--only FILE_SUBSTRING]
 
 Prints a line for each cell that differs and a summary; exits 1 if one did.
 """
@@ -34,7 +34,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--executions", type=int, default=300)
     ap.add_argument("--only", default="")
-    ap.add_argument("--mode", choices=["dpor", "stateful"], default="dpor")
+    ap.add_argument("--mode", choices=["dpor", "stateful", "bounded"], default="dpor")
     a = ap.parse_args()
     root = Path(__file__).resolve().parent.parent
     rows = [r for r in collect([str(root / "scenarios")], cwd=root) if a.only in r.spec]
@@ -50,6 +50,7 @@ def main() -> int:
                 Runner.reusing = reusing if put_back else (lambda self: contextlib.nullcontext())
                 try:
                     got.append(answer(check(row.scenario, kn, mode=a.mode, executions=a.executions,
+                                            preemptions=2 if a.mode == "bounded" else None,
                                             tables=False, minimize=False, jobs=1)))
                 finally:
                     snapshot.AUDIT_AGAIN = False

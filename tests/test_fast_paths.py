@@ -4,6 +4,7 @@ interleaving tables, on library scenarios under Optimal-DPOR (observed footprint
 and the stateful search, with executions started from a copy of the post-setup world from the
 second one on (``rt.snapshot``); the observer's watched twins; and the setups a plan refuses."""
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -265,7 +266,7 @@ def test_a_copy_put_back_is_the_setup_again(monkeypatch):
         w, run = r.world, r.run
         first = first or (w, run)
         assert (w, run) == first                        # one copy, put back
-        box = run.fns[0].__closure__[[c.cell_contents.__class__ for c in run.fns[0].__closure__].index(_Box)].cell_contents
+        box = next(c.cell_contents for c in run.fns[0].__closure__ if type(c.cell_contents) is _Box)
         assert [o.name for o in w.objects] == ["a", "flag"] and w.objects[0].value == 1
         assert box.held == [w.objects[0]] and not hasattr(box, "late")
         r.step(0)
@@ -302,17 +303,36 @@ def test_a_put_back_that_misses_something_is_caught_by_the_audit(monkeypatch):
     ("fsdax.py::f12_truncate_vs_odirect_unpin", "v5.18", {"mode": "dpor"}),
     ("teardown.py::teardown", "v5.18", {"params": {"users": 4}, "mode": "stateful"}),
     ("hmm_races.py::release_vs_fault", "v6.1", {"mode": "stateful", "executions": 100}),
+    ("hmm_races.py::fault_vs_migrate", "v6.1", {"mode": "bounded", "preemptions": 1, "executions": 150}),
 ])
 def test_a_put_back_copy_gives_the_same_answer_as_new_copies(monkeypatch, spec, kernel, kw):
-    """Optimal-DPOR and the stateful search with executions from one copy put back (audited
+    """Optimal-DPOR, the stateful and the bounded search with executions from one copy put back (audited
     after every put-back; the teardown family's state keys too) and from a new copy each: the
     same answer."""
     from zonedev.rt import state
     monkeypatch.setattr(state, "AUDIT", spec.startswith("teardown.py::teardown"))
-    import contextlib
     monkeypatch.setattr(snapshot, "AUDIT_AGAIN", True)
     reused = check(str(ROOT / spec), kernel, jobs=1, **kw)
     assert reused.verdict != "error", reused.error
     monkeypatch.setattr(Runner, "reusing", lambda self: contextlib.nullcontext())
     copied = check(str(ROOT / spec), kernel, jobs=1, **kw)
     assert answer(reused) == answer(copied)
+
+
+def test_the_random_walk_starts_from_new_copies(monkeypatch):
+    """``check`` searches inside ``Runner.reusing``; the random walk steps out of it (its
+    distinct final states may hold model objects, compared by identity): no put-back there,
+    one in a DPOR search of the same scenario."""
+    calls = []
+    real = snapshot.Plan.again
+
+    def again(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(snapshot.Plan, "again", again)
+    sc = zonedev.scenario(kernel=False)(_changes_everything)
+    r = check(sc, mode="random", executions=20, jobs=1)
+    assert r.verdict != "error", r.error
+    assert r.executions == 20 and not calls
+    assert check(sc, mode="dpor", jobs=1).executions >= 4 and calls

@@ -259,7 +259,7 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
     try:
         # a step longer than the whole time budget is past the budget too
         guard = min(step_timeout, seconds) if step_timeout and seconds else step_timeout
-        with step_guard(runner, guard, budget), worlds_die_young():
+        with step_guard(runner, guard, budget), worlds_die_young(), runner.reusing():
             if not mode:
                 mode, why = auto_mode(runner, symmetry)
                 res.mode, res.auto = mode, why
@@ -272,13 +272,12 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                 budget.executions = AUTO_SWITCH
                 if jobs > 1 or backend != "process":
                     from .parallel import explore_parallel
-                    with runner.reusing():
-                        first = explore_parallel(runner, budget, True, jobs, backend, address,
-                                                 _job(spec, klabel, proto, res.params, patches, without),
-                                                 step_timeout=step_timeout)
+                    first = explore_parallel(runner, budget, True, jobs, backend, address,
+                                             _job(spec, klabel, proto, res.params, patches, without),
+                                             step_timeout=step_timeout)
                 else:
                     from .observe import Observer
-                    with Observer() as obs, runner.reusing():
+                    with Observer() as obs:
                         first = explore_dpor(runner, budget, obs, optimal=True)
                 budget.executions = None
                 if first.exhaustive or budget.reason != "executions" or (first.findings and stop_first):
@@ -300,25 +299,22 @@ def check(scenario: Scenario | str, kernel: Any = None, *, params: dict | None =
                     jobs > 1 or backend != "process") else "one job"
                 if not split_why:
                     from .parallel import explore_parallel
-                    with runner.reusing():
-                        out = explore_parallel(runner, budget, bool(observe), jobs, backend, address,
-                                               _job(spec, klabel, proto, res.params, patches, without),
-                                               step_timeout=step_timeout)
+                    out = explore_parallel(runner, budget, bool(observe), jobs, backend, address,
+                                           _job(spec, klabel, proto, res.params, patches, without),
+                                           step_timeout=step_timeout)
                 elif observe:
                     from .observe import Observer
-                    with Observer() as obs, runner.reusing():
+                    with Observer() as obs:
                         out = explore_dpor(runner, budget, obs, optimal=optimal)
                 else:
-                    with runner.reusing():
-                        out = explore_dpor(runner, budget, optimal=optimal)
+                    out = explore_dpor(runner, budget, optimal=optimal)
             elif mode == "stateful":
                 if scenario.kernel and SLEEP_SETS and not (checkpoint or resume) and identical_threads(runner) == []:
                     from .observe import Observer
-                    with Observer() as obs, runner.reusing():
+                    with Observer() as obs:
                         out = explore_stateful_sleep(runner, budget, obs, symmetry=symmetry)
                 else:
-                    with runner.reusing():
-                        out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
+                    out = explore_dfs(runner, budget, stateful=True, symmetry=symmetry)
             elif mode == "naive":
                 out = explore_dfs(runner, budget)
             elif mode == "bounded":

@@ -275,15 +275,16 @@ class Runner(Scheduler):
         return self.names[self.cur] if self.world is not None and self.world.scheduler is self else "setup"
 
     @contextmanager
-    def reusing(self) -> Iterator[None]:
-        """Executions inside start from one copy of the post-setup world, put back each time
-        (``reuse``).  For a search that reads nothing of an execution's world once it has
-        ended, or reads it only through what the put-back keeps: the stateful search's
-        positions at its stack's nodes name the copy's own objects, found again by key.  Not
-        the random walk: its distinct final states may hold model objects, which compare by
-        identity (a copy put back would merge states that new copies keep apart)."""
+    def reusing(self, on: bool = True) -> Iterator[None]:
+        """Executions inside start (``on``) or do not start from one copy of the post-setup
+        world, put back each time (``reuse``).  ``check`` searches inside it: a search reads
+        nothing of an execution's world once it has ended, or reads it only through what the
+        put-back keeps (the stateful search's positions at its stack's nodes name the copy's
+        own objects, found again by key).  The random walk steps out (``on=False``): its
+        distinct final states may hold model objects, which compare by identity, and a copy
+        put back would merge states that new copies keep apart."""
         was = self.reuse
-        self.reuse = True
+        self.reuse = on
         try:
             yield
         finally:

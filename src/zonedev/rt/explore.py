@@ -216,107 +216,110 @@ def explore_random(runner: Runner, budget: Budget, seed: int = 0, pct_depth: int
     ``keep_sets``: leave the distinct final states and trace keys on the outcome
     (``final_states``, ``trace_keys``) for such a merge.  ``out.next`` is the first index not
     run, ``out.k`` PCT's k, ``out.hit`` whether it stopped at a finding (``stop_first``)."""
-    out = Outcome("random" if pct_depth is None else f"pct(d={pct_depth})")
-    budget.out = out
-    t0 = time.perf_counter()
-    finals: set = set()
-    traces: set = set()
-    steps = 0
-    lo, hi = span
-    if budget.executions is None and budget.deadline is None and hi is None:
-        budget.executions = 1000
-    index = lo
-    hit = False                # stopped at an execution that found something (stop_first)
-    if budget.resume is not None:
-        r = budget.resume
-        if "next" not in r:
-            raise SetupError("checkpoint: of a random/PCT search made before executions had their own "
-                             "generators; run it again without --resume")
-        index, k = r["next"], r["k"]
-        finals, traces, steps = r["finals"], r["traces"], r["steps"]
-        _restore(out, r["out"])
-    if pct_depth is not None and k is None and index > 0:
-        raise ValueError("PCT: k (the first execution's length) is needed to start past execution 0")
-    while hi is None or index < hi:
-        if index > 0:          # asked before every execution but the search's first
-            stop = budget.exhausted(index)
-            if budget.due:
-                budget.save({"next": index, "k": k, "finals": finals, "traces": traces,
-                             "steps": steps, "out": _save(out)})
-            if stop:
-                break
-        rng = execution_rng(seed, index)
-        runner.begin()
-        n = runner.n
-        if index == 0:
-            fs = runner.start_findings()
-            for f in fs or ():
-                out.add(f, [], 0, runner.names)
-        runner.nviol = len(runner.world.violations)
-        sig = TraceSig()
-        thr: list[int] = []
-        enab: list[int] = []
-        if pct_depth is not None:
-            prio = list(range(pct_depth, pct_depth + n))
-            rng.shuffle(prio)
-            kk = k if index > 0 else 1
-            change = {}
-            for j, s in enumerate(rng.sample(range(1, kk + 1), min(pct_depth - 1, kk))):
-                change[s] = pct_depth - 1 - j
-        found = None
-        i = 0
-        while True:
-            em = runner.enabled_mask()
-            if not em:
-                out.executions += 1
-                fs = runner.findings_at_end(i)
-                if fs:
-                    found = fs
-                break
-            if i >= budget.max_steps:
-                out.blocked += 1
-                out.note = f"an execution exceeded {budget.max_steps} steps (a spin loop?); cut there"
-                out.truncated += 1
-                break
-            ts = list(_bits(em))
-            if pct_depth is None:
-                p = ts[rng.randrange(len(ts))] if len(ts) > 1 else ts[0]
-            else:
-                p = max(ts, key=prio.__getitem__)
-                c = change.get(i + 1)
-                if c is not None:
-                    prio[p] = c
+    # not from one copy put back (Runner.reusing): the distinct final states below may hold
+    # model objects, which compare by identity, and a put-back copy keeps its identities
+    with runner.reusing(False):
+        out = Outcome("random" if pct_depth is None else f"pct(d={pct_depth})")
+        budget.out = out
+        t0 = time.perf_counter()
+        finals: set = set()
+        traces: set = set()
+        steps = 0
+        lo, hi = span
+        if budget.executions is None and budget.deadline is None and hi is None:
+            budget.executions = 1000
+        index = lo
+        hit = False                # stopped at an execution that found something (stop_first)
+        if budget.resume is not None:
+            r = budget.resume
+            if "next" not in r:
+                raise SetupError("checkpoint: of a random/PCT search made before executions had their own "
+                                 "generators; run it again without --resume")
+            index, k = r["next"], r["k"]
+            finals, traces, steps = r["finals"], r["traces"], r["steps"]
+            _restore(out, r["out"])
+        if pct_depth is not None and k is None and index > 0:
+            raise ValueError("PCT: k (the first execution's length) is needed to start past execution 0")
+        while hi is None or index < hi:
+            if index > 0:          # asked before every execution but the search's first
+                stop = budget.exhausted(index)
+                if budget.due:
+                    budget.save({"next": index, "k": k, "finals": finals, "traces": traces,
+                                 "steps": steps, "out": _save(out)})
+                if stop:
+                    break
+            rng = execution_rng(seed, index)
+            runner.begin()
+            n = runner.n
+            if index == 0:
+                fs = runner.start_findings()
+                for f in fs or ():
+                    out.add(f, [], 0, runner.names)
+            runner.nviol = len(runner.world.violations)
+            sig = TraceSig()
+            thr: list[int] = []
+            enab: list[int] = []
+            if pct_depth is not None:
+                prio = list(range(pct_depth, pct_depth + n))
+                rng.shuffle(prio)
+                kk = k if index > 0 else 1
+                change = {}
+                for j, s in enumerate(rng.sample(range(1, kk + 1), min(pct_depth - 1, kk))):
+                    change[s] = pct_depth - 1 - j
+            found = None
+            i = 0
+            while True:
+                em = runner.enabled_mask()
+                if not em:
+                    out.executions += 1
+                    fs = runner.findings_at_end(i)
+                    if fs:
+                        found = fs
+                    break
+                if i >= budget.max_steps:
+                    out.blocked += 1
+                    out.note = f"an execution exceeded {budget.max_steps} steps (a spin loop?); cut there"
+                    out.truncated += 1
+                    break
+                ts = list(_bits(em))
+                if pct_depth is None:
+                    p = ts[rng.randrange(len(ts))] if len(ts) > 1 else ts[0]
+                else:
                     p = max(ts, key=prio.__getitem__)
-            sig.add(p, runner.p_obj[p], runner.p_kind[p], runner.p_reads[p])
-            thr.append(p)
-            enab.append(em)
-            runner.step(p)
-            fs = runner.findings_after_step(i, p)
-            if fs:
-                found = (found or []) + fs
-            i += 1
-        steps += i
-        if index == 0:
-            k = max(i, 1)
-        index += 1
-        finals.add(runner.world.state())
-        traces.add(sig.key())
-        if found:
-            out.add_found(found, thr, enab, runner.names)
-        runner.end()
-        if found and budget.stop_first:
-            hit = True
-            break
-    out.steps = steps
-    out.states = len(finals)
-    out.traces = len(traces)
-    out.next = index
-    out.hit = hit
-    out.k = k
-    if keep_sets:
-        out.final_states, out.trace_keys = finals, traces
-    out.elapsed = time.perf_counter() - t0
-    return out
+                    c = change.get(i + 1)
+                    if c is not None:
+                        prio[p] = c
+                        p = max(ts, key=prio.__getitem__)
+                sig.add(p, runner.p_obj[p], runner.p_kind[p], runner.p_reads[p])
+                thr.append(p)
+                enab.append(em)
+                runner.step(p)
+                fs = runner.findings_after_step(i, p)
+                if fs:
+                    found = (found or []) + fs
+                i += 1
+            steps += i
+            if index == 0:
+                k = max(i, 1)
+            index += 1
+            finals.add(runner.world.state())
+            traces.add(sig.key())
+            if found:
+                out.add_found(found, thr, enab, runner.names)
+            runner.end()
+            if found and budget.stop_first:
+                hit = True
+                break
+        out.steps = steps
+        out.states = len(finals)
+        out.traces = len(traces)
+        out.next = index
+        out.hit = hit
+        out.k = k
+        if keep_sets:
+            out.final_states, out.trace_keys = finals, traces
+        out.elapsed = time.perf_counter() - t0
+        return out
 
 
 def execution_rng(seed: int, index: int) -> random.Random:

@@ -25,10 +25,9 @@ It is used only when it cannot change an answer (:meth:`Plan.build` checks, once
   that counts in a global would give every fresh execution something new);
 * the copy has the graph of the fresh setup it was read from.
 
-Under Optimal-DPOR and the stateful search (the runner's ``reuse``) one copy serves every
-execution: :meth:`Plan.again`
-puts it back as the setup left it, by a second compiled function, instead of making a new one
-whose cycles only the garbage collector would free.
+In every search ``check`` runs but the random walk (the runner's ``reuse``) one copy serves
+every execution: :meth:`Plan.again` puts it back as the setup left it, by a second compiled
+function, instead of making a new one whose cycles only the garbage collector would free.
 
 ``Run.opaque`` (identities for the stateful search) is keyed by ``id()``; the copy's is rebuilt
 for the copied objects.  The runner uses a plan only for executions without the event log (the
@@ -412,8 +411,8 @@ class Plan:
     def again(self) -> tuple:
         """The roots of one copy, every time put back as the setup left it: its objects' fields
         stored again, its containers refilled, the classes the observer changed restored.  For
-        Optimal-DPOR and the stateful search (the runner's ``reuse``, :meth:`Runner.reusing`):
-        no copy is made and none becomes garbage -- each copy is a graph of cycles that only the
+        every search ``check`` runs but the random walk (the runner's ``reuse``,
+        :meth:`Runner.reusing`): no copy is made and none becomes garbage -- each copy is a graph of cycles that only the
         collector frees (13 % of ``release_vs_fault``'s search went to that).  What an execution
         made itself drops out of the graph; the copy's objects keep their identities."""
         last = self._last
